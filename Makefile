@@ -1,0 +1,47 @@
+# Two commands matter: `make demo` (the service's main job on embedded defaults) and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint format serve worker migrate bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -c 'import sys; sys.exit("Python >= 3.11 is required, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)  ## Migrate a SQLite file, start the service, post the bundled sample emails, print what happened.
+	$(BIN)/python -m app demo
+
+test: $(STAMP)  ## Lint, type-check and run the whole suite (TEST_DATABASE_URL selects PostgreSQL).
+	$(BIN)/ruff check app tests bench
+	$(BIN)/ruff format --check app tests bench
+	$(BIN)/mypy
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check app tests bench
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff format app tests bench
+	$(BIN)/ruff check --fix app tests bench
+
+serve: $(STAMP)
+	$(BIN)/python -m app migrate
+	$(BIN)/python -m app serve
+
+worker: $(STAMP)
+	$(BIN)/python -m app worker
+
+migrate: $(STAMP)
+	$(BIN)/python -m app migrate
+
+bench: $(STAMP)  ## Intake benchmark: webhook vs an empty FastAPI handler, same server, same run.
+	$(BIN)/python -m bench.intake
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

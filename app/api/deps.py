@@ -1,0 +1,33 @@
+"""What request handlers get from the application: settings, database, shared services."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from fastapi import Request
+
+from app.api.inbound_auth import InboundAuthenticator
+from app.config import Settings
+from app.db import Database
+
+
+@dataclass(kw_only=True)
+class AppState:
+    """Everything built once per process by `create_app` and shared by requests."""
+
+    settings: Settings
+    db: Database
+    inbound_auth: InboundAuthenticator
+    worker_wakeups: list[Callable[[], None]] = field(default_factory=list)
+
+    def notify_worker(self) -> None:
+        """Tell in-process workers new work is queued, so they need not wait for the next poll."""
+        for wake in self.worker_wakeups:
+            wake()
+
+
+def get_state(request: Request) -> AppState:
+    """Dependency: the application's shared state."""
+    state: AppState = request.app.state.services
+    return state

@@ -1,0 +1,141 @@
+"""Inbound mail webhooks. The status code is a promise to the provider about retries.
+
+- 2xx: the delivery is durably stored (or was already): never send it again.
+- 401: not from our provider; nothing stored.
+- 5xx: our own trouble (database down): please retry, SendGrid does for three days.
+- Never 4xx for an authentic delivery we cannot parse (SendGrid would drop the mail): it is
+  stored as quarantined for staff and acknowledged.
+
+Only authentication, a boundary-independent checksum and one transaction happen before the
+acknowledgement; the full parse runs in the worker (DESIGN §5: parsing first cannot meet the
+intake budget, and a parser bug must never turn into a retry loop that loses mail).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
+
+from app import inbox, queue
+from app.api.deps import AppState, get_state
+from app.api.inbound_auth import SIGNATURE_HEADER, TIMESTAMP_HEADER
+from app.mail.formdata import FormDataError, parse_form_data
+from app.mail.mime import content_checksum, synthetic_message_id
+from app.mail.models import MessageStatus
+from app.mail.sendgrid_inbound import PROVIDER, read_delivery
+
+logger = logging.getLogger(__name__)
+router = APIRouter(tags=["webhooks"])
+
+
+def _unauthorized() -> JSONResponse:
+    return JSONResponse(
+        {"detail": "authentication required"},
+        status_code=401,
+        headers={"WWW-Authenticate": 'Basic realm="inbound"'},
+    )
+
+
+@dataclass(slots=True)
+class _Body:
+    data: bytes
+    size: int
+    digest: Any | None
+
+    @property
+    def truncated(self) -> bool:
+        return self.size > len(self.data)
+
+
+@router.post("/webhooks/sendgrid/inbound", summary="Receive a SendGrid Inbound Parse post")
+@router.post("/webhooks/sendgrid/inbound/", include_in_schema=False)
+async def receive_sendgrid_inbound(
+    request: Request, state: Annotated[AppState, Depends(get_state)]
+) -> JSONResponse:
+    """Store one SendGrid Inbound Parse delivery (raw or parsed mode) and acknowledge it."""
+    auth = state.inbound_auth
+    if not auth.basic_auth_ok(request.headers.get("authorization")):
+        return _unauthorized()
+    digest = None
+    if auth.signature_required:
+        digest = auth.begin_signature(request.headers.get(TIMESTAMP_HEADER))
+        if digest is None:
+            return _unauthorized()
+    body = await _read_body(request, limit=state.settings.INBOUND_MAX_BODY_BYTES, digest=digest)
+    if digest is not None and not auth.signature_ok(digest, request.headers.get(SIGNATURE_HEADER)):
+        return _unauthorized()
+    new = _delivery_from(body, request.headers.get("content-type") or "", state)
+    try:
+        async with state.db.sessions.begin() as session:
+            message_pk = await inbox.insert_delivery(session, new)
+            if message_pk is not None and new.status is MessageStatus.RECEIVED:
+                await queue.enqueue(session, queue.JobKind.PROCESS_INBOUND, message_id=message_pk)
+    except (SQLAlchemyError, OSError) as exc:
+        logger.error("inbound delivery not stored: %s", type(exc).__name__)
+        return JSONResponse({"detail": "temporarily unavailable, retry"}, status_code=503)
+    if message_pk is None:
+        return JSONResponse({"status": "duplicate"})
+    state.notify_worker()
+    return JSONResponse({"status": new.status.value, "id": message_pk})
+
+
+async def _read_body(request: Request, *, limit: int, digest: Any | None) -> _Body:
+    """Read the body, keeping at most `limit` bytes but hashing all of it for the signature."""
+    chunks: list[bytes] = []
+    kept = 0
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if digest is not None:
+            digest.update(chunk)
+        if kept < limit:
+            piece = chunk[: limit - kept]
+            chunks.append(piece)
+            kept += len(piece)
+    return _Body(data=b"".join(chunks), size=size, digest=digest)
+
+
+def _delivery_from(body: _Body, content_type: str, state: AppState) -> inbox.NewDelivery:
+    """Decide what to store: a delivery for the worker, or a quarantined payload for staff."""
+    if body.truncated:
+        return _quarantined(
+            body.data,
+            content_type,
+            f"payload of {body.size} bytes is over INBOUND_MAX_BODY_BYTES; the first "
+            f"{len(body.data)} bytes are kept",
+        )
+    try:
+        form = parse_form_data(body.data, content_type, max_parts=state.settings.INBOUND_MAX_PARTS)
+    except FormDataError as exc:
+        return _quarantined(body.data, content_type, f"unparseable payload: {exc}")
+    delivery = read_delivery(form)
+    return inbox.NewDelivery(
+        provider=PROVIDER,
+        payload_format=delivery.payload_format,
+        content_type=content_type,
+        raw=body.data,
+        checksum=delivery.checksum,
+        message_id=delivery.message_id,
+        has_synthetic_message_id=delivery.has_synthetic_message_id,
+        status=MessageStatus.RECEIVED,
+    )
+
+
+def _quarantined(data: bytes, content_type: str, reason: str) -> inbox.NewDelivery:
+    checksum = content_checksum(data)
+    return inbox.NewDelivery(
+        provider=PROVIDER,
+        payload_format="unknown",
+        content_type=content_type,
+        raw=data,
+        checksum=checksum,
+        message_id=synthetic_message_id(checksum),
+        has_synthetic_message_id=True,
+        status=MessageStatus.QUARANTINED,
+        status_reason=reason,
+    )

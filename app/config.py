@@ -1,0 +1,156 @@
+"""Every setting the service reads, typed and validated once at startup.
+
+Settings come only from the environment (or a `.env` file); `.env.example` lists exactly these
+fields and a test keeps the two in step. Secrets are `SecretStr`, so they never print.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Annotated, Self
+
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import load_der_public_key
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+MIN_PASSWORD_LENGTH = 12
+_PLACEHOLDER_SECRETS = frozenset({"change-me", "changeme", "changethis", "password"})
+
+
+def _split_csv(value: object) -> object:
+    """Accept `a, b` as well as a list, so operators can write lists the shell way."""
+    if isinstance(value, str):
+        return [item.strip().lower() for item in value.split(",") if item.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """The service's configuration; field names are the environment variable names."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        env_ignore_empty=True,
+        extra="ignore",
+        frozen=True,
+    )
+
+    # Storage and processes.
+    DATABASE_URL: str = "sqlite+aiosqlite:///var/support.sqlite3"
+    SQLITE_BUSY_TIMEOUT_MS: int = Field(default=5000, ge=0)
+    HOST: str = "127.0.0.1"
+    PORT: int = Field(default=8000, ge=1, le=65535)
+    LOG_LEVEL: str = "INFO"
+    WORKER_IN_PROCESS: bool = True
+    WORKER_POLL_SECONDS: float = Field(default=1.0, gt=0)
+    JOB_LEASE_SECONDS: int = Field(default=120, ge=5)
+    JOB_MAX_ATTEMPTS: int = Field(default=5, ge=1)
+
+    # Store identity and our own addresses.
+    STORE_NAME: str = "Demo Store"
+    SUPPORT_FROM_EMAIL: str = "support@demo-store.example"
+    OWN_EMAIL_DOMAINS: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    # OpenAI (issue "agent"); without a key the offline model runs.
+    OPENAI_API_KEY: SecretStr | None = None
+    OPENAI_BASE_URL: str | None = None
+    OPENAI_MODEL: str = "gpt-4.1-mini"
+
+    # Shopify Admin GraphQL; without credentials the bundled demo store runs.
+    SHOPIFY_SHOP_DOMAIN: str | None = None
+    SHOPIFY_ACCESS_TOKEN: SecretStr | None = None
+    SHOPIFY_CLIENT_ID: str | None = None
+    SHOPIFY_CLIENT_SECRET: SecretStr | None = None
+    SHOPIFY_API_VERSION: str = "2026-10"
+    SHOPIFY_API_BASE_URL: str | None = None
+
+    # SendGrid sending; without a key replies go to the logging transport.
+    SENDGRID_API_KEY: SecretStr | None = None
+    SENDGRID_API_BASE_URL: str = "https://api.sendgrid.com"
+
+    # Inbound webhook authentication and limits.
+    INBOUND_BASIC_AUTH_USER: str | None = None
+    INBOUND_BASIC_AUTH_PASSWORD: SecretStr | None = None
+    INBOUND_SIGNING_PUBLIC_KEY: str | None = None
+    INBOUND_SIGNATURE_MAX_AGE_SECONDS: int = Field(default=600, ge=1)
+    INBOUND_ALLOW_UNAUTHENTICATED: bool = False
+    INBOUND_MAX_BODY_BYTES: int = Field(default=40 * 1024 * 1024, ge=1024)
+    INBOUND_MAX_PARTS: int = Field(default=1000, ge=1)
+
+    # Never-answer guards.
+    REPLY_CAP_PER_SENDER: int = Field(default=3, ge=0)
+    REPLY_CAP_WINDOW_HOURS: int = Field(default=24, ge=1)
+    REPLY_CAP_PER_THREAD: int = Field(default=2, ge=0)
+    SPAM_SCORE_THRESHOLD: float = 5.0
+    MAX_RECEIVED_HOPS: int = Field(default=30, ge=1)
+
+    @field_validator("OWN_EMAIL_DOMAINS", mode="before")
+    @classmethod
+    def _parse_domains(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @field_validator("INBOUND_SIGNING_PUBLIC_KEY")
+    @classmethod
+    def _check_public_key(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        load_signing_key(value)
+        return value.strip()
+
+    @model_validator(mode="after")
+    def _check_consistency(self) -> Self:
+        if (self.INBOUND_BASIC_AUTH_USER is None) != (self.INBOUND_BASIC_AUTH_PASSWORD is None):
+            raise ValueError(
+                "set both INBOUND_BASIC_AUTH_USER and INBOUND_BASIC_AUTH_PASSWORD, or neither"
+            )
+        password = self.INBOUND_BASIC_AUTH_PASSWORD
+        if password is not None and (
+            password.get_secret_value() in _PLACEHOLDER_SECRETS
+            or len(password.get_secret_value()) < MIN_PASSWORD_LENGTH
+        ):
+            raise ValueError(
+                f"INBOUND_BASIC_AUTH_PASSWORD must be a random secret of at least "
+                f"{MIN_PASSWORD_LENGTH} characters (e.g. `python -c 'import secrets; "
+                f"print(secrets.token_urlsafe(24))'`)"
+            )
+        if not self.inbound_auth_configured and not self.INBOUND_ALLOW_UNAUTHENTICATED:
+            raise ValueError(
+                "the inbound webhook has no authentication: set INBOUND_BASIC_AUTH_USER and "
+                "INBOUND_BASIC_AUTH_PASSWORD (and/or INBOUND_SIGNING_PUBLIC_KEY), or set "
+                "INBOUND_ALLOW_UNAUTHENTICATED=true for a local experiment"
+            )
+        if "@" not in self.SUPPORT_FROM_EMAIL:
+            raise ValueError("SUPPORT_FROM_EMAIL must be an email address")
+        return self
+
+    @property
+    def inbound_auth_configured(self) -> bool:
+        """Whether the webhook checks anything at all (basic auth or a signature)."""
+        return (
+            self.INBOUND_BASIC_AUTH_USER is not None or self.INBOUND_SIGNING_PUBLIC_KEY is not None
+        )
+
+    @property
+    def own_addresses(self) -> frozenset[str]:
+        """Addresses that are ours: mail from them is never answered (loop prevention)."""
+        return frozenset({self.SUPPORT_FROM_EMAIL.lower()})
+
+    @property
+    def own_domains(self) -> frozenset[str]:
+        """Domains that are ours: the support address's domain plus OWN_EMAIL_DOMAINS."""
+        support_domain = self.SUPPORT_FROM_EMAIL.rpartition("@")[2].lower()
+        return frozenset({support_domain, *self.OWN_EMAIL_DOMAINS})
+
+
+def load_signing_key(value: str) -> ec.EllipticCurvePublicKey:
+    """Load SendGrid's base64 DER (SubjectPublicKeyInfo) P-256 verification key."""
+    try:
+        key = load_der_public_key(base64.b64decode(value.strip(), validate=True))
+    except (ValueError, binascii.Error) as exc:
+        raise ValueError("INBOUND_SIGNING_PUBLIC_KEY is not a base64 DER public key") from exc
+    if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
+        raise ValueError("INBOUND_SIGNING_PUBLIC_KEY must be an EC P-256 public key")
+    return key

@@ -1,0 +1,65 @@
+"""The composition root: the only place real adapters and shared services are built."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+
+from app.api import health, webhooks
+from app.api.deps import AppState
+from app.api.inbound_auth import InboundAuthenticator
+from app.config import Settings
+from app.db import Database
+from app.worker import Worker
+
+logger = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None, *, db: Database | None = None) -> FastAPI:
+    """Build the application.
+
+    Args:
+        settings: configuration; read from the environment when omitted.
+        db: an existing database handle (tests share one); otherwise one is created from
+            `DATABASE_URL` and disposed of at shutdown.
+    """
+    settings = settings or Settings()
+    owns_db = db is None
+    database = db or Database.connect(
+        settings.DATABASE_URL, sqlite_busy_timeout_ms=settings.SQLITE_BUSY_TIMEOUT_MS
+    )
+    state = AppState(settings=settings, db=database, inbound_auth=InboundAuthenticator(settings))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        worker_task: asyncio.Task[None] | None = None
+        if settings.WORKER_IN_PROCESS:
+            worker = Worker(db=database, settings=settings)
+            state.worker_wakeups.append(worker.wakeup.set)
+            worker_task = asyncio.create_task(worker.run(stop), name="in-process-worker")
+        try:
+            yield
+        finally:
+            stop.set()
+            if worker_task is not None:
+                await worker_task
+            if owns_db:
+                await database.dispose()
+
+    # SendGrid does not follow redirects, so a trailing-slash redirect would lose mail.
+    app = FastAPI(
+        title="Shop support mail",
+        lifespan=lifespan,
+        redirect_slashes=False,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.services = state
+    app.include_router(health.router)
+    app.include_router(webhooks.router)
+    return app

@@ -1,0 +1,165 @@
+"""SQL tables. Raw payloads are bytes; every text column holds storable text only.
+
+Timestamps are timezone-aware UTC in Python on every database (`UTCDateTime`).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets 64-bit ids.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored as UTC and always returned timezone-aware."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored; use datetime.now(UTC)")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    """Return the current time, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base: maps Python annotations to column types."""
+
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Conversation(Base):
+    """A thread: inbound emails and our replies that reference each other."""
+
+    __tablename__ = "conversations"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    customer_email: Mapped[str | None] = mapped_column(String(320), index=True)
+    subject: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_message_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Message(Base):
+    """One inbound delivery: the exact payload as received, then what the worker made of it."""
+
+    __tablename__ = "messages"
+    __table_args__ = (
+        UniqueConstraint("message_id", "checksum", name="uq_messages_message_id_checksum"),
+        Index("ix_messages_status_received_at", "status", "received_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    payload_format: Mapped[str] = mapped_column(String(32))
+    content_type: Mapped[str] = mapped_column(Text)
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    """The request body exactly as the provider posted it."""
+    raw_size: Mapped[int] = mapped_column(BigInteger)
+    checksum: Mapped[str] = mapped_column(String(64))
+    """sha256 of the email content (boundary-independent), the dedupe key with message_id."""
+    message_id: Mapped[str] = mapped_column(String(1000), index=True)
+    has_synthetic_message_id: Mapped[bool] = mapped_column(Boolean, default=False)
+    message_id_reused: Mapped[bool] = mapped_column(Boolean, default=False)
+    """Another stored email has this Message-ID with different content."""
+    status: Mapped[str] = mapped_column(String(32))
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    processed_at: Mapped[datetime | None]
+    conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id"), index=True)
+
+    # Normalised email (filled by the worker).
+    from_header: Mapped[str | None] = mapped_column(Text)
+    from_name: Mapped[str | None] = mapped_column(Text)
+    from_address: Mapped[str | None] = mapped_column(String(320), index=True)
+    envelope_from: Mapped[str | None] = mapped_column(Text)
+    subject: Mapped[str | None] = mapped_column(Text)
+    sent_date: Mapped[datetime | None]
+    in_reply_to: Mapped[list[Any] | None]
+    references: Mapped[list[Any] | None]
+    recipients: Mapped[dict[str, Any] | None]
+    """`to`, `cc`, `reply_to` and `envelope_to` as lists of addresses."""
+    text: Mapped[str | None] = mapped_column(Text)
+    html: Mapped[str | None] = mapped_column(Text)
+    clean_text: Mapped[str | None] = mapped_column(Text)
+    headers: Mapped[list[Any] | None]
+    attachments: Mapped[list[Any] | None]
+    auth_results: Mapped[dict[str, Any] | None]
+    spam_score: Mapped[float | None] = mapped_column(Float)
+    defects: Mapped[list[Any] | None]
+
+    # Decisions (filled by the worker), each with reason codes.
+    guard_decisions: Mapped[list[Any] | None]
+    sender_verified: Mapped[bool | None] = mapped_column(Boolean)
+    identity_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class Reply(Base):
+    """An email we send in answer to an inbound message (the outbox grows from here)."""
+
+    __tablename__ = "replies"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), index=True)
+    conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id"), index=True)
+    to_address: Mapped[str] = mapped_column(String(320))
+    rfc_message_id: Mapped[str | None] = mapped_column(String(1000), index=True)
+    """The Message-ID we gave the reply, so the customer's answer threads back to it."""
+    is_automated: Mapped[bool] = mapped_column(Boolean, default=True)
+    status: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]
+
+    __table_args__ = (Index("ix_replies_to_address_created_at", "to_address", "created_at"),)
+
+
+class Job(Base):
+    """A unit of background work, claimed with a lease so a crashed worker's job comes back."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_claim", "status", "run_after"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    run_after: Mapped[datetime] = mapped_column(default=utcnow)
+    lease_owner: Mapped[str | None] = mapped_column(String(128))
+    lease_expires_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
