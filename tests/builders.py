@@ -46,7 +46,7 @@ def make_eml(
 def verified_transport(domain: str = "example.com", **overrides: object) -> Transport:
     """Transport facts of a DKIM-verified delivery from `domain`."""
     values: dict[str, object] = {
-        "envelope_from": f"bounce@{domain}",
+        "envelope_from": f"sara@{domain}",
         "spf": "pass",
         "dkim": f"{{@{domain} : pass}}",
     }
