@@ -15,7 +15,6 @@ from cryptography.hazmat.primitives.serialization import load_der_public_key
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-
 MIN_PASSWORD_LENGTH = 12
 _PLACEHOLDER_SECRETS = frozenset({"change-me", "changeme", "changethis", "password"})
 

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.mail.guards import GuardDecision
@@ -35,37 +33,6 @@ class NewDelivery:
     has_synthetic_message_id: bool
     status: MessageStatus
     status_reason: str | None = None
-
-
-async def insert_delivery(session: AsyncSession, delivery: NewDelivery) -> int | None:
-    """Store a delivery unless the same (Message-ID, checksum) is already stored.
-
-    Returns the new row's id, or None for a duplicate. Safe under concurrency: the unique
-    constraint decides, not a prior read.
-    """
-    values: dict[str, Any] = {
-        "provider": delivery.provider,
-        "payload_format": delivery.payload_format,
-        "content_type": delivery.content_type,
-        "raw": delivery.raw,
-        "raw_size": len(delivery.raw),
-        "checksum": delivery.checksum,
-        "message_id": delivery.message_id,
-        "has_synthetic_message_id": delivery.has_synthetic_message_id,
-        "message_id_reused": False,
-        "status": delivery.status.value,
-        "status_reason": delivery.status_reason,
-        "received_at": utcnow(),
-    }
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = (
-        insert(Message)
-        .values(values)
-        .on_conflict_do_nothing(index_elements=["message_id", "checksum"])
-        .returning(Message.id)
-    )
-    return (await session.execute(statement)).scalar_one_or_none()
 
 
 async def get_message(session: AsyncSession, message_pk: int) -> Message | None:

@@ -14,6 +14,7 @@ from app.api.deps import AppState
 from app.api.inbound_auth import InboundAuthenticator
 from app.config import Settings
 from app.db import Database
+from app.intake import IntakeWriter
 from app.worker import Worker
 
 logger = logging.getLogger(__name__)
@@ -32,7 +33,12 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     database = db or Database.connect(
         settings.DATABASE_URL, sqlite_busy_timeout_ms=settings.SQLITE_BUSY_TIMEOUT_MS
     )
-    state = AppState(settings=settings, db=database, inbound_auth=InboundAuthenticator(settings))
+    state = AppState(
+        settings=settings,
+        db=database,
+        inbound_auth=InboundAuthenticator(settings),
+        intake=IntakeWriter(database),
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -76,7 +76,7 @@ async def handle_inbound_email(
         email, spam_score_threshold=settings.SPAM_SCORE_THRESHOLD
     )
     identity = verify_sender(email)
-    async with db.sessions.begin() as session:
+    async with db.write() as session:
         message = await inbox.get_message(session, message_pk)
         if message is None or message.status != MessageStatus.RECEIVED:
             return MessageStatus(message.status) if message else MessageStatus.QUARANTINED
@@ -119,7 +119,7 @@ def decide_status(guards: list[GuardDecision]) -> tuple[MessageStatus, str | Non
 
 async def _load(db: Database, message_pk: int) -> tuple[MessageStatus, StoredDelivery | None]:
     """Read what parsing needs; None when the message was already processed."""
-    async with db.sessions() as session:
+    async with db.read() as session:
         message = await inbox.get_message(session, message_pk)
         if message is None:
             raise MessageMissing(f"message {message_pk} does not exist")
@@ -139,7 +139,7 @@ async def _load(db: Database, message_pk: int) -> tuple[MessageStatus, StoredDel
 
 
 async def _quarantine(db: Database, message_pk: int, reason: str) -> MessageStatus:
-    async with db.sessions.begin() as session:
+    async with db.write() as session:
         message = await inbox.get_message(session, message_pk)
         if message is not None and message.status == MessageStatus.RECEIVED:
             inbox.quarantine(message, reason)

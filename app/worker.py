@@ -53,7 +53,7 @@ class Worker:
 
     async def run_once(self) -> ClaimedJob | None:
         """Claim one due job and run it to completion; return it, or None if none was due."""
-        async with self.db.sessions.begin() as session:
+        async with self.db.write() as session:
             job = await queue.claim_next(
                 session, owner=self.name, lease_seconds=self.settings.JOB_LEASE_SECONDS
             )
@@ -65,7 +65,7 @@ class Worker:
         except Exception as exc:
             await self._record_failure(job, exc)
         else:
-            async with self.db.sessions.begin() as session:
+            async with self.db.write() as session:
                 if not await queue.complete(session, job.id, owner=self.name):
                     logger.warning("job lease lost before completion", extra={"job_id": job.id})
         finally:
@@ -120,7 +120,7 @@ class Worker:
         while True:
             await asyncio.sleep(interval)
             try:
-                async with self.db.sessions.begin() as session:
+                async with self.db.write() as session:
                     await queue.extend_lease(
                         session,
                         job.id,
@@ -132,7 +132,7 @@ class Worker:
 
     async def _record_failure(self, job: ClaimedJob, exc: Exception) -> None:
         error = f"{type(exc).__name__}: {exc}"
-        async with self.db.sessions.begin() as session:
+        async with self.db.write() as session:
             status = await queue.fail(
                 session,
                 job,

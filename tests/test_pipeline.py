@@ -40,7 +40,7 @@ async def process(db: Database, settings: Settings) -> int:
 
 
 async def load(db: Database, message_pk: int) -> Message:
-    async with db.sessions() as session:
+    async with db.read() as session:
         message = await session.get(Message, message_pk)
         assert message is not None
         return message
@@ -176,7 +176,7 @@ async def test_a_high_spam_score_holds_the_email(
 
 
 async def add_reply(db: Database, message_pk: int, **values: Any) -> None:
-    async with db.sessions.begin() as session:
+    async with db.write() as session:
         session.add(
             Reply(**{"message_id": message_pk, "status": "sent", "is_automated": True, **values})
         )
@@ -260,7 +260,7 @@ async def test_a_follow_up_referencing_an_earlier_email_joins_its_conversation(
     first_message, other, second_message = [await load(db, pk) for pk in (first, unrelated, second)]
     assert first_message.conversation_id == second_message.conversation_id
     assert other.conversation_id != first_message.conversation_id
-    async with db.sessions() as session:
+    async with db.read() as session:
         conversations = (await session.execute(select(Conversation))).scalars().all()
     assert len(conversations) == 2
 

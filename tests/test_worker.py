@@ -17,12 +17,12 @@ from tests.conftest import SettingsFactory
 
 
 async def add_job(db: Database, kind: str = JobKind.PROCESS_INBOUND.value) -> None:
-    async with db.sessions.begin() as session:
+    async with db.write() as session:
         session.add(Job(kind=kind, status="queued", attempts=0, run_after=utcnow()))
 
 
 async def jobs(db: Database) -> list[Job]:
-    async with db.sessions() as session:
+    async with db.read() as session:
         return list((await session.execute(select(Job).order_by(Job.id))).scalars())
 
 
@@ -60,7 +60,7 @@ async def test_a_failing_job_is_retried_later_then_dead_lettered(
     assert job.run_after > utcnow()
     # Not due yet: the backoff holds it back instead of a hot retry loop.
     assert await worker.drain() == 0
-    async with db.sessions.begin() as session:
+    async with db.write() as session:
         await session.execute(update(Job).values(run_after=utcnow()))
     assert await worker.drain() == 1
     [job] = await jobs(db)
@@ -144,7 +144,7 @@ async def test_jobs_enqueued_for_messages_run_the_pipeline(
     db: Database, settings: Settings
 ) -> None:
     # The default handlers map process_inbound to the pipeline; a missing message fails loudly.
-    async with db.sessions.begin() as session:
+    async with db.write() as session:
         session.add(
             Job(
                 kind="process_inbound",

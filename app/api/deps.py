@@ -10,6 +10,7 @@ from fastapi import Request
 from app.api.inbound_auth import InboundAuthenticator
 from app.config import Settings
 from app.db import Database
+from app.intake import IntakeWriter
 
 
 @dataclass(kw_only=True)
@@ -19,6 +20,7 @@ class AppState:
     settings: Settings
     db: Database
     inbound_auth: InboundAuthenticator
+    intake: IntakeWriter
     worker_wakeups: list[Callable[[], None]] = field(default_factory=list)
 
     def notify_worker(self) -> None:
@@ -27,7 +29,12 @@ class AppState:
             wake()
 
 
-def get_state(request: Request) -> AppState:
-    """Dependency: the application's shared state."""
+def app_state(request: Request) -> AppState:
+    """The application's shared state, for handlers on hot paths that skip `Depends`."""
     state: AppState = request.app.state.services
     return state
+
+
+async def get_state(request: Request) -> AppState:
+    """Dependency: the application's shared state (async, so it never needs a thread)."""
+    return app_state(request)

@@ -126,7 +126,7 @@ async def _post_samples(
 async def _wait_for_worker(db: Database) -> None:
     deadline = time.monotonic() + PROCESSING_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
-        async with db.sessions() as session:
+        async with db.read() as session:
             if await queue.count_unfinished(session) == 0:
                 return
         await asyncio.sleep(0.1)
@@ -135,7 +135,7 @@ async def _wait_for_worker(db: Database) -> None:
 
 async def _report(db: Database, results: list[tuple[Sample, int, dict[str, Any]]]) -> None:
     ids = [body["id"] for _, _, body in results if "id" in body]
-    async with db.sessions() as session:
+    async with db.read() as session:
         messages = await inbox.get_messages(session, ids)
     for number, (sample, status_code, body) in enumerate(results, start=1):
         ack = f"HTTP {status_code} {body.get('status', '?')} in {body['elapsed_ms']:.0f} ms"

@@ -17,9 +17,8 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import func, select
-from sqlalchemy.exc import OperationalError
 
-from app import queue
+from app import intake
 from app.api.inbound_auth import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from app.db import Database
 from app.demo.sendgrid_posts import SendGridPost, encode_form, parsed_mode_post, raw_mode_post
@@ -53,12 +52,12 @@ async def post(
 
 
 async def count(db: Database, model: type[Any]) -> int:
-    async with db.sessions() as session:
+    async with db.read() as session:
         return int((await session.execute(select(func.count()).select_from(model))).scalar_one())
 
 
 async def stored_messages(db: Database) -> list[Message]:
-    async with db.sessions() as session:
+    async with db.read() as session:
         return list((await session.execute(select(Message).order_by(Message.id))).scalars())
 
 
@@ -75,7 +74,7 @@ class TestAcceptance:
         assert message.payload_format == "sendgrid-raw"
         assert message.message_id == "<msg-1@example.com>"
         assert message.status == "received"
-        async with db.sessions() as session:
+        async with db.read() as session:
             [job] = (await session.execute(select(Job))).scalars()
         assert (job.kind, job.message_id, job.status) == ("process_inbound", message.id, "queued")
 
@@ -375,14 +374,17 @@ class TestOurOwnFailure:
     async def test_database_error_mid_transaction_gives_503_and_no_partial_rows(
         self, client: httpx.AsyncClient, db: Database, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        async def broken_enqueue(*_args: Any, **_kwargs: Any) -> None:
-            raise OperationalError("INSERT INTO jobs", {}, Exception("disk I/O error"))
+        job_row = intake._job_row
 
-        monkeypatch.setattr(queue, "enqueue", broken_enqueue)
+        def broken_job_row(message_pk: int, now: Any) -> dict[str, Any]:
+            # The job insert fails after the message insert, inside the same transaction.
+            return {**job_row(message_pk, now), "kind": None}
+
+        monkeypatch.setattr(intake, "_job_row", broken_job_row)
         payload = raw_mode_post(make_eml())
         response = await post(client, payload)
         assert response.status_code == 503
-        assert "disk" not in response.text
+        assert "kind" not in response.text
         # The message insert was rolled back with the failed job insert.
         assert await count(db, Message) == 0
         monkeypatch.undo()
