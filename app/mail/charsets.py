@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 import re
 import unicodedata
+from functools import lru_cache
 
 from charset_normalizer import from_bytes
 
@@ -25,6 +26,17 @@ _ALIASES = {
 # hold NUL at all, and the others only ever hide things from a reader.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
+# Python codecs that are not charsets: a sender naming one gets the fallback chain instead.
+_NOT_CHARSETS = frozenset(
+    {"undefined", "unicode-escape", "raw-unicode-escape", "idna", "punycode", "charmap"}
+)
+# Mail text that declares no charset is always an ASCII superset; a guess that decodes these
+# bytes differently (UTF-16 without a BOM, EBCDIC) would turn the ASCII text itself to garbage.
+_ASCII_SAMPLE = bytes(range(0x20, 0x7F)) + b"\t\r\n"
+_LINE_BREAKS = re.compile(r"[\r\n\t]+")
+_SHORT_TEXT = 256
+_CONFIDENT = 0.2
+"""charset-normalizer's coherence (it recognised a language) above which its guess wins."""
 
 
 def lookup_codec(charset: str | None) -> str | None:
@@ -36,30 +48,55 @@ def lookup_codec(charset: str | None) -> str | None:
     if not label:
         return None
     try:
-        return codecs.lookup(label).name
-    except LookupError:
+        info = codecs.lookup(label)
+    except (LookupError, ValueError):
+        # ValueError: a NUL in the label; UnicodeEncodeError (a ValueError): lone surrogates.
         return None
+    if not info._is_text_encoding or info.name in _NOT_CHARSETS:
+        # base64, rot13, zlib...: bytes-to-bytes codecs that `bytes.decode` refuses.
+        return None
+    return info.name
 
 
 def decode_bytes(data: bytes, charset: str | None) -> str:
     """Decode with the declared charset, then strict UTF-8, then a detected charset.
 
-    Never raises: the last resort is UTF-8 with replacement characters.
+    A detected charset is trusted when the detector recognised a language; otherwise short text
+    is read as windows-1252, and longer text takes the detector's best guess. Only
+    ASCII-compatible guesses are used (undeclared mail text always is). Never raises: the last
+    resort is UTF-8 with replacement characters.
     """
     codec = lookup_codec(charset)
     if codec is not None:
         try:
             return data.decode(codec)
-        except UnicodeDecodeError:
+        except (UnicodeError, LookupError):
             pass
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         pass
-    best = from_bytes(data).best()
-    if best is not None and best.encoding:
-        return data.decode(best.encoding, "replace")
+    guesses = [g for g in from_bytes(data) if g.encoding and _is_ascii_superset(g.encoding)]
+    if guesses and getattr(guesses[0], "coherence", 0.0) >= _CONFIDENT:
+        return data.decode(guesses[0].encoding, "replace")
+    if len(data) < _SHORT_TEXT:
+        # Without a recognised language, a detector guesses wildly on a few bytes ("Grüße" in
+        # Latin-1 comes back as Urdu); undeclared short mail text is mostly Western European.
+        try:
+            return data.decode("windows-1252")
+        except UnicodeDecodeError:
+            pass
+    if guesses:
+        return data.decode(guesses[0].encoding, "replace")
     return data.decode("utf-8", "replace")
+
+
+@lru_cache(maxsize=128)
+def _is_ascii_superset(codec: str) -> bool:
+    try:
+        return _ASCII_SAMPLE.decode(codec) == _ASCII_SAMPLE.decode("ascii")
+    except (UnicodeError, LookupError):
+        return False
 
 
 def storable_text(text: str) -> str:
@@ -76,7 +113,10 @@ def storable_text(text: str) -> str:
 def safe_filename(name: str) -> str:
     """Reduce an attachment's name to a displayable base name: no directories, no dot-files.
 
-    The result is for display only; nothing ever builds a filesystem path from it.
+    The result is for display only; nothing ever builds a filesystem path from it. Line breaks
+    and tabs become spaces, so the name stays on one line.
     """
-    base = re.split(r"[\\/]", storable_text(name))[-1].strip().lstrip(".").strip()
-    return base[:255]
+    one_line = _LINE_BREAKS.sub(" ", storable_text(name))
+    # Leading dots and spaces in any mix (". .bashrc" too): never a dot-file.
+    base = re.split(r"[\\/]", one_line)[-1].lstrip(". ").strip()
+    return base[:255].rstrip()

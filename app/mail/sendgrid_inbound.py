@@ -25,6 +25,7 @@ from app.mail.mime import (
     find_message_id,
     first_header,
     header_block,
+    parse_date,
     parse_header_block,
     parse_message_ids,
     parse_mime,
@@ -45,6 +46,12 @@ _DKIM_ENTRY = re.compile(r"@?([A-Za-z0-9_.-]+\.[A-Za-z0-9-]+)\s*:\s*([A-Za-z]+)"
 _SPF_RESULTS = frozenset(
     {"pass", "fail", "softfail", "neutral", "none", "temperror", "permerror", "policy"}
 )
+# A From header line and its folded continuations; line breaks may be CRLF, LF or a lone CR.
+_FROM_LINE = re.compile(
+    rb"(?i)(?:\A|(?<=[\r\n]))from[ \t]*:([^\r\n]*(?:(?:\r\n|\r|\n)[ \t][^\r\n]*)*)"
+)
+_FOLD = re.compile(rb"(?:\r\n|\r|\n)(?=[ \t])")
+_LINE_BREAKS = re.compile(r"[ \t]*[\r\n]+[ \t]*")
 
 
 class UnusableEmail(ValueError):
@@ -114,13 +121,14 @@ def parse_delivery(form: FormData, delivery: Delivery) -> InboundEmail:
         # Two answers to "did SPF pass" are no answer: nothing here may verify the sender.
         auth = AuthResults(spam_score=auth.spam_score, sender_ip=auth.sender_ip)
     headers = tuple(mime.headers)
+    sender = _single_mailbox(raw_from, defects)
     return InboundEmail(
         message_id=delivery.message_id,
         has_synthetic_message_id=delivery.has_synthetic_message_id,
         in_reply_to=parse_message_ids(first_header(headers, "in-reply-to")),
         references=parse_message_ids(first_header(headers, "references")),
         from_header=raw_from[0] if raw_from else "",
-        from_=single_mailbox(raw_from),
+        from_=sender,
         reply_to=_mailboxes(first_header(headers, "reply-to")),
         to=_mailboxes(first_header(headers, "to")),
         cc=_mailboxes(first_header(headers, "cc")),
@@ -156,10 +164,13 @@ def _from_fields(form: FormData, charsets: dict[str, Any]) -> tuple[ParsedMime, 
         raw_from = [_field_text(form, "from", charsets)]
     if not headers and not raw_from:
         raise UnusableEmail("parsed-mode post with neither headers nor a sender")
-    subject = _field_text(form, "subject", charsets) or first_header(headers, "subject")
+    # SendGrid decodes encoded words, which can hold line breaks; a subject stays on one line.
+    subject = _LINE_BREAKS.sub(" ", _field_text(form, "subject", charsets)).strip()
+    subject = subject or first_header(headers, "subject")
     mime = ParsedMime(
         headers=headers,
         subject=subject,
+        date=parse_date(first_header(headers, "date")),
         content_type=_content_type_of(headers),
         text=_field_text(form, "text", charsets),
         html=_field_text(form, "html", charsets),
@@ -179,8 +190,8 @@ def _field_text(form: FormData, name: str, charsets: dict[str, Any]) -> str:
 def _raw_from_values(block: bytes) -> list[str]:
     """Return every From header's raw value (unfolded), so identity sees duplicates too."""
     values: list[str] = []
-    for match in re.finditer(rb"(?im)^from[ \t]*:(.*(?:\r?\n[ \t].*)*)", block):
-        raw = re.sub(rb"\r?\n(?=[ \t])", b"", match.group(1)).strip()
+    for match in _FROM_LINE.finditer(block):
+        raw = _FOLD.sub(b"", match.group(1)).strip()
         values.append(storable_text(decode_bytes(raw, "utf-8")))
     return values
 
@@ -218,7 +229,8 @@ def _json_object(value: bytes | None, name: str, defects: list[str]) -> dict[str
         return {}
     try:
         loaded = json.loads(value.decode("utf-8", "replace"))
-    except ValueError:
+    except (ValueError, RecursionError):
+        # RecursionError: arrays nested thousands deep.
         defects.append(f"{name} is not valid JSON")
         return {}
     if not isinstance(loaded, dict):
@@ -288,9 +300,22 @@ def _spam_score(value: bytes | None) -> float | None:
     return score if score == score and abs(score) != float("inf") else None
 
 
+def _single_mailbox(raw_from: list[str], defects: list[str]) -> Mailbox | None:
+    try:
+        return single_mailbox(raw_from)
+    except RecursionError:
+        # The stdlib address parsers recurse once per nested comment: "((((...)))) a@b".
+        defects.append("From header nested too deep; no sender")
+        return None
+
+
 def _mailboxes(value: str) -> tuple[Mailbox, ...]:
     """Parse an address list leniently (display only: never used to decide who someone is)."""
-    found = getaddresses([value]) if value else []
+    try:
+        found = getaddresses([value]) if value else []
+    except RecursionError:
+        # Comments nested hundreds deep: nothing to display.
+        return ()
     return tuple(
         Mailbox(name=storable_text(name), address=storable_text(address.lower()))
         for name, address in found
