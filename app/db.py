@@ -156,6 +156,24 @@ class Database:
         async with lock:
             return await asyncio.get_running_loop().run_in_executor(executor, transaction)
 
+    def start_write(self, work: Callable[[Connection], T]) -> asyncio.Future[T]:
+        """Start `run_write(work)` now and return its future (callbacks run on the loop).
+
+        On SQLite the transaction is handed to the writer thread immediately, without waiting
+        for the asyncio write lock: the single writer thread already serialises these, and a
+        concurrent aiosqlite writer is waited for by SQLite's busy timeout.
+        """
+        engine, executor = self.blocking_engine, self.blocking_executor
+        loop = asyncio.get_running_loop()
+        if engine is None or executor is None:
+            return asyncio.ensure_future(self.run_write(work))
+
+        def transaction() -> T:
+            with engine.begin() as connection:
+                return work(connection)
+
+        return asyncio.wrap_future(executor.submit(transaction), loop=loop)
+
     @property
     def dialect(self) -> str:
         """The database kind: `sqlite` or `postgresql`."""

@@ -31,7 +31,6 @@ from app.queue import JobKind, JobStatus
 logger = logging.getLogger(__name__)
 
 MAX_BATCH = 128
-_GATHER_TURNS = 3
 _DEDUPE_KEY = ("message_id", "checksum")
 _MESSAGE_KEYS = (
     "provider",
@@ -74,7 +73,7 @@ class IntakeWriter:
         self._db = db
         self._max_batch = max_batch
         self._waiting: list[_Waiting] = []
-        self._committer: asyncio.Task[None] | None = None
+        self._committing = False
 
     async def store(self, delivery: NewDelivery) -> Stored:
         """Store one delivery (message row and, unless quarantined, its job) and wait for commit.
@@ -83,53 +82,66 @@ class IntakeWriter:
         """
         future: asyncio.Future[Stored] = asyncio.get_running_loop().create_future()
         self._waiting.append(_Waiting(delivery, future))
-        if self._committer is None or self._committer.done():
-            # The commit loop runs as its own task so a disconnecting client cannot cancel a
-            # commit that other deliveries are waiting on.
-            self._committer = asyncio.create_task(self._commit_all(), name="intake-commit")
+        if not self._committing:
+            self._commit_next()
         return await future
 
-    async def _commit_all(self) -> None:
-        # Give requests that are already being handled a chance to join this batch: a few
-        # loop turns cost microseconds, and each delivery that joins saves a whole commit.
-        for _ in range(_GATHER_TURNS):
-            await asyncio.sleep(0)
-        while self._waiting:
-            batch = self._waiting[: self._max_batch]
-            del self._waiting[: self._max_batch]
-            try:
-                outcomes = await self._commit(batch)
-            except Exception as exc:
-                for waiting in batch:
-                    if not waiting.future.done():
-                        waiting.future.set_exception(exc)
-                continue
-            for waiting, outcome in zip(batch, outcomes, strict=True):
-                if not waiting.future.done():
-                    waiting.future.set_result(outcome)
+    def _commit_next(self) -> None:
+        """Start committing what is waiting, right away (not from a task scheduled later).
 
-    async def _commit(self, batch: list[_Waiting]) -> list[Stored]:
-        now = utcnow()
-        first_of_key: dict[tuple[str, str], int] = {}
-        rows: list[dict[str, Any]] = []
-        for index, waiting in enumerate(batch):
-            key = (waiting.delivery.message_id, waiting.delivery.checksum)
-            if key not in first_of_key:
-                first_of_key[key] = index
-                rows.append(_message_row(waiting.delivery, now))
+        Starting now lets the commit run on the database while the event loop goes on parsing
+        the requests that arrived with this one; they form the next batch. A commit never
+        belongs to one request, so a client that disconnects cannot cancel it.
+        """
+        batch = self._waiting[: self._max_batch]
+        del self._waiting[: self._max_batch]
+        if not batch:
+            self._committing = False
+            return
+        self._committing = True
+        rows, first_of_key = _rows_for(batch)
+        now = rows[0]["received_at"]
 
         def write(connection: Connection) -> dict[tuple[str, str], int]:
             if connection.dialect.name == "sqlite":
                 return _insert_sqlite(connection, rows, now)
             return _insert_returning(connection, rows, now)
 
-        new_ids = await self._db.run_write(write)
+        pending = self._db.start_write(write)
+        pending.add_done_callback(lambda done: self._landed(batch, first_of_key, done))
+
+    def _landed(
+        self,
+        batch: list[_Waiting],
+        first_of_key: dict[tuple[str, str], int],
+        done: asyncio.Future[dict[tuple[str, str], int]],
+    ) -> None:
+        failure = done.exception() if not done.cancelled() else asyncio.CancelledError()
+        for index, waiting in enumerate(batch):
+            if waiting.future.done():
+                continue
+            if failure is not None:
+                waiting.future.set_exception(failure)
+                continue
+            key = (waiting.delivery.message_id, waiting.delivery.checksum)
+            is_first = first_of_key[key] == index
+            waiting.future.set_result(Stored(done.result().get(key) if is_first else None))
         if len(batch) > 1:
             logger.debug("intake batch committed", extra={"deliveries": len(batch)})
-        return [
-            Stored(new_ids.get(key) if first_of_key[key] == index else None)
-            for index, key in enumerate((w.delivery.message_id, w.delivery.checksum) for w in batch)
-        ]
+        self._commit_next()
+
+
+def _rows_for(batch: list[_Waiting]) -> tuple[list[dict[str, Any]], dict[tuple[str, str], int]]:
+    """One row per distinct (Message-ID, checksum); a repeat within the batch is a duplicate."""
+    now = utcnow()
+    first_of_key: dict[tuple[str, str], int] = {}
+    rows: list[dict[str, Any]] = []
+    for index, waiting in enumerate(batch):
+        key = (waiting.delivery.message_id, waiting.delivery.checksum)
+        if key not in first_of_key:
+            first_of_key[key] = index
+            rows.append(_message_row(waiting.delivery, now))
+    return rows, first_of_key
 
 
 def _insert_returning(

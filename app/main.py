@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 
@@ -42,6 +43,10 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Everything imported and built so far lives as long as the process. Freezing it takes
+        # it out of the garbage collector's full scans, which otherwise pause every request for
+        # tens of milliseconds (measured with bench/intake.py).
+        gc.freeze()
         stop = asyncio.Event()
         worker_task: asyncio.Task[None] | None = None
         if settings.WORKER_IN_PROCESS:
@@ -66,6 +71,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         redoc_url=None,
     )
     app.state.services = state
-    app.include_router(health.router)
+    # The webhook first: routes are matched in order, and it is the hot path.
     app.include_router(webhooks.router)
+    app.include_router(health.router)
     return app

@@ -91,7 +91,8 @@ class Message(Base):
     raw_size: Mapped[int] = mapped_column(BigInteger)
     checksum: Mapped[str] = mapped_column(String(64))
     """sha256 of the email content (boundary-independent), the dedupe key with message_id."""
-    message_id: Mapped[str] = mapped_column(String(1000), index=True)
+    # Lookups by Message-ID use the unique (message_id, checksum) index: no second index.
+    message_id: Mapped[str] = mapped_column(String(1000))
     has_synthetic_message_id: Mapped[bool] = mapped_column(Boolean, default=False)
     message_id_reused: Mapped[bool] = mapped_column(Boolean, default=False)
     """Another stored email has this Message-ID with different content."""

@@ -1,6 +1,6 @@
 """Intake benchmark: the real webhook against an empty FastAPI handler, same server, same run.
 
-    make bench                        # or: .venv/bin/python -m bench.intake [--seconds 5] [--connections 32]
+    make bench      # or: .venv/bin/python -m bench.intake [--seconds 5] [--connections 32]
     .venv/bin/python -m bench.intake --database-url postgresql://postgres@127.0.0.1:5432/test
 
 Both apps run under uvicorn (one worker, the same loop and HTTP implementation), one after the
@@ -55,7 +55,9 @@ def request_factory(path: str) -> tuple[bytes, bytes]:
     return head, post.body
 
 
-def _loadgen_process(port: int, connections: int, seconds: float, warmup: float, queue: object) -> None:
+def _loadgen_process(
+    port: int, connections: int, seconds: float, warmup: float, queue: object
+) -> None:
     head, body = request_factory("/webhooks/sendgrid/inbound")
     prefix = os.urandom(4).hex().encode()
 
@@ -92,8 +94,17 @@ def free_port() -> int:
 def start_server(target: list[str], env: dict[str, str]) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     command = [
-        sys.executable, "-m", "uvicorn", *target,
-        "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log",
+        sys.executable,
+        "-m",
+        "uvicorn",
+        *target,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+        "--no-access-log",
     ]
     process = subprocess.Popen(command, env=env)
     deadline = time.monotonic() + 30
@@ -108,7 +119,9 @@ def start_server(target: list[str], env: dict[str, str]) -> tuple[subprocess.Pop
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seconds", type=float, default=5.0, help="measured seconds per phase")
     parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument("--connections", type=int, default=32)
@@ -126,7 +139,9 @@ def main() -> None:
         "WORKER_IN_PROCESS": "false",
         "LOG_LEVEL": "WARNING",
     }
-    subprocess.run([sys.executable, "-m", "app", "migrate"], env=env, check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "app", "migrate"], env=env, check=True, capture_output=True
+    )
     targets = {
         "empty FastAPI handler": (["bench.empty_app:app"], env),
         "intake webhook": (["app.main:create_app", "--factory"], env),
@@ -137,15 +152,21 @@ def main() -> None:
         for _ in range(args.rounds):
             for name, (_, port) in servers.items():
                 results[name].append(
-                    measure(port, connections=args.connections, seconds=args.seconds, warmup=args.warmup)
+                    measure(
+                        port, connections=args.connections, seconds=args.seconds, warmup=args.warmup
+                    )
                 )
     finally:
         for process, _ in servers.values():
             process.terminate()
             process.wait(timeout=10)
 
-    print(f"\nIntake benchmark: {args.connections} connections, {args.rounds} x {args.seconds:.0f} s per app, "
-          f"~{len(request_factory('/')[1])} B SendGrid raw-mode posts, database {database_url.split(':')[0]}")
+    size = len(request_factory("/")[1])
+    print(
+        f"\nIntake benchmark: {args.connections} connections, {args.rounds} x "
+        f"{args.seconds:.0f} s per app, ~{size} B SendGrid raw-mode posts, "
+        f"database {database_url.split(':')[0]}"
+    )
     summary: dict[str, tuple[float, float, float]] = {}
     for name, runs in results.items():
         rps = statistics.median(r.rps for r in runs)
@@ -157,11 +178,16 @@ def main() -> None:
                 statuses[status] = statuses.get(status, 0) + n
         errors = sum(r.errors for r in runs)
         summary[name] = (rps, p50, p99)
-        print(f"  {name:<22} {rps:8.0f} req/s   p50 {p50:6.2f} ms   p99 {p99:6.2f} ms   "
-              f"statuses {statuses} errors {errors}")
+        print(
+            f"  {name:<22} {rps:8.0f} req/s   p50 {p50:6.2f} ms   p99 {p99:6.2f} ms   "
+            f"statuses {statuses} errors {errors}"
+        )
     base, real = summary["empty FastAPI handler"], summary["intake webhook"]
     ratio = real[0] / base[0]
-    print(f"  throughput ratio {ratio:.2f}x (target >= {TARGET_RATIO}x), p99 ratio {real[2] / base[2]:.2f}x")
+    print(
+        f"  throughput ratio {ratio:.2f}x (target >= {TARGET_RATIO}x), "
+        f"p99 ratio {real[2] / base[2]:.2f}x"
+    )
     print("  PASS" if ratio >= TARGET_RATIO else "  BELOW TARGET")
 
 

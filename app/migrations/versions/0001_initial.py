@@ -85,7 +85,6 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_messages_from_address"), ["from_address"], unique=False
         )
-        batch_op.create_index(batch_op.f("ix_messages_message_id"), ["message_id"], unique=False)
         batch_op.create_index(
             "ix_messages_status_received_at", ["status", "received_at"], unique=False
         )
@@ -169,7 +168,6 @@ def downgrade() -> None:
     op.drop_table("jobs")
     with op.batch_alter_table("messages", schema=None) as batch_op:
         batch_op.drop_index("ix_messages_status_received_at")
-        batch_op.drop_index(batch_op.f("ix_messages_message_id"))
         batch_op.drop_index(batch_op.f("ix_messages_from_address"))
         batch_op.drop_index(batch_op.f("ix_messages_conversation_id"))
 
