@@ -63,15 +63,18 @@ _ROBOT_LOCAL_PARTS = re.compile(
     r"^(?:mailer-daemon|postmaster|no[-_.]?reply|do[-_.]?not[-_.]?reply|bounces?(?:[-+_.].*)?)$",
     re.IGNORECASE,
 )
+_BOUNCE_ORIGINS = re.compile(r"^(?:mailer-daemon|postmaster)$", re.IGNORECASE)
 _REPORT_TYPES = re.compile(
     r"report-type\s*=\s*\"?(delivery-status|disposition-notification|feedback-report)",
     re.IGNORECASE,
 )
+# Responders prefix the subject and a colon ("Automatic reply: ...", "Out of Office: ..."); a
+# person writes "Out of office next week, please hold my order", which must still be answered.
 _AUTO_SUBJECT = re.compile(
-    r"^\s*(?:auto(?:matic)?[ -]?(?:reply|response|antwort)\b|auto\s*:|out of (?:the )?office\b"
-    r"|abwesenheitsnotiz|réponse automatique|respuesta automática|risposta automatica"
-    r"|automatisch antwoord|autosvar|poza biurem|پاسخ خودکار|رد آلي"
-    r"|i am (?:currently )?out of (?:the )?office|on vacation\b|vacation reply\b)",
+    r"^\s*(?:auto(?:matic)?[ -]?(?:reply|response|antwort)|auto|out of (?:the )?office"
+    r"(?: auto[ -]?reply)?|abwesenheitsnotiz|abwesend|réponse automatique|respuesta automática"
+    r"|risposta automatica|automatisch antwoord|autosvar|poza biurem|پاسخ خودکار|رد آلي"
+    r"|vacation(?: reply)?|on vacation)\s*:",
     re.IGNORECASE,
 )
 _BOUNCE_SUBJECT = re.compile(
@@ -84,6 +87,9 @@ _RETURNED_TYPES = frozenset(
     {"message/rfc822", "text/rfc822-headers", "message/delivery-status", "message/global"}
 )
 _SUPPRESS_AUTOREPLY = frozenset({"all", "autoreply", "oof"})
+# A token with an @, tried only where a token starts: the From header has no length limit, and
+# trying every position inside a long token would take quadratic time.
+_ADDRESS_LIKE = re.compile(r"(?<![^\s<>\"',;:])[^\s<>\"',;:]+@[^\s<>\"',;:]+")
 
 
 def check_never_answer(email: InboundEmail, own: OwnIdentity) -> list[GuardDecision]:
@@ -143,17 +149,13 @@ def _bounces_and_reports(email: InboundEmail) -> list[GuardDecision]:
         )
     if email.header("x-failed-recipients") is not None:
         found.append(GuardDecision("bounce", Verdict.SKIP, "X-Failed-Recipients present"))
-    for candidate in _sender_candidates(email):
-        local = candidate.rpartition("@")[0]
-        if _ROBOT_LOCAL_PARTS.match(local):
-            found.append(GuardDecision("robot_sender", Verdict.SKIP, candidate))
-            break
+    robot = _robot_sender(email)
+    if robot is not None:
+        found.append(GuardDecision("robot_sender", Verdict.SKIP, robot))
     # A customer may well write "Delivery failure" about a parcel, so the subject alone is not
     # enough: it takes a robot sender too, or the returned original attached.
     returns_original = any(a.content_type in _RETURNED_TYPES for a in email.attachments)
-    robot_sender = "mail delivery" in email.from_header.lower() or any(
-        _ROBOT_LOCAL_PARTS.match(c.rpartition("@")[0]) for c in _sender_candidates(email)
-    )
+    robot_sender = robot is not None or "mail delivery" in email.from_header.lower()
     if _BOUNCE_SUBJECT.search(email.subject) and (robot_sender or returns_original):
         found.append(GuardDecision("bounce", Verdict.SKIP, "delivery failure notice"))
     return found
@@ -186,13 +188,30 @@ def _suppression_requests(email: InboundEmail) -> list[GuardDecision]:
     return []
 
 
+def _robot_sender(email: InboundEmail) -> str | None:
+    """The From address if it is a robot's (no-reply, bounces, postmaster...).
+
+    The envelope sender counts only when it is a bounce origin (MAILER-DAEMON, postmaster):
+    mail services send a person's mail with `bounces+...@` envelopes, so those say nothing.
+    """
+    for address in _header_senders(email):
+        if _ROBOT_LOCAL_PARTS.match(address.rpartition("@")[0]):
+            return address
+    envelope = (email.envelope_from or "").lower()
+    if envelope and _BOUNCE_ORIGINS.match(envelope.rpartition("@")[0]):
+        return envelope
+    return None
+
+
+def _header_senders(email: InboundEmail) -> list[str]:
+    if email.from_ is not None:
+        return [email.from_.address]
+    return _ADDRESS_LIKE.findall(email.from_header.lower())
+
+
 def _sender_candidates(email: InboundEmail) -> list[str]:
     """Every address the mail claims to come from: header From and envelope sender."""
-    candidates: list[str] = []
-    if email.from_ is not None:
-        candidates.append(email.from_.address)
-    else:
-        candidates += re.findall(r"[^\s<>\"',;:]+@[^\s<>\"',;:]+", email.from_header.lower())
+    candidates = _header_senders(email)
     if email.envelope_from:
         candidates.append(email.envelope_from.lower())
     return candidates

@@ -3,15 +3,17 @@
 A sender is verified when the From header parses to exactly one mailbox (two independent parsers
 agree, and nothing in the header tries to look like another address) and the mail provider saw
 DKIM pass for a domain aligned with the From domain, or SPF pass for an envelope sender aligned
-with it. Alignment is stricter than DMARC's relaxed mode: the domains must be equal or one a
-subdomain of the other (sibling subdomains of one organisation do not count), which never
-verifies a sender DMARC would reject. Anything unexpected means unverified. Identity is never
-taken from the email body, Reply-To, or anything a model produced.
+with it. Alignment is close to DMARC's relaxed mode, without the public suffix list: the domains
+must be equal or one a subdomain of the other (sibling subdomains of one organisation do not
+count; a domain publishing strict alignment, `adkim=s`, would still reject a subdomain
+signature this accepts). Anything unexpected means unverified. Identity is never taken from the
+email body, Reply-To, or anything a model produced.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from email import policy
 from email.errors import HeaderParseError
@@ -22,7 +24,8 @@ from email_validator import EmailNotValidError, validate_email
 
 from app.mail.models import InboundEmail, Mailbox
 
-_ADDRESS_LIKE = re.compile(r"[^\s@<>\"'(),;:]+@[^\s@<>\"'(),;:]+")
+# Tried only where a token starts, so a long header cannot make the search quadratic.
+_ADDRESS_LIKE = re.compile(r"(?<![^\s@<>\"'(),;:])[^\s@<>\"'(),;:]+@[^\s@<>\"'(),;:]+")
 _ENCODED_WORD = re.compile(r"=\?[^?]+\?[bBqQ]\?[^?]*\?=")
 _FOLD = re.compile(r"\r?\n(?=[ \t])")
 
@@ -39,11 +42,20 @@ class IdentityDecision:
 def single_mailbox(from_values: list[str]) -> Mailbox | None:
     """Parse the raw From header values to exactly one trustworthy mailbox, or None.
 
-    None when: there is not exactly one From header; it holds zero or several addresses; the
-    stdlib's two address parsers disagree (CVE-2023-27043 class); the address is not valid
-    syntax; the display name carries an address other than the real one; or an RFC 2047 encoded
-    word hides an address or angle brackets.
+    None when: there is not exactly one From header; it holds zero or several addresses, or uses
+    group syntax (`name: ...;`, not a mailbox); the stdlib's two address parsers disagree
+    (CVE-2023-27043 class); the address is not valid syntax; the display name, a comment or a
+    group name shows an address other than the real one (full-width @ included); or an RFC 2047
+    encoded word hides an address or angle brackets.
     """
+    try:
+        return _single_mailbox(from_values)
+    except RecursionError:
+        # The stdlib parsers recurse once per nested comment: "((((...)))) a@b" is no sender.
+        return None
+
+
+def _single_mailbox(from_values: list[str]) -> Mailbox | None:
     if len(from_values) != 1:
         return None
     raw = _FOLD.sub("", from_values[0]).strip()
@@ -57,6 +69,8 @@ def single_mailbox(from_values: list[str]) -> Mailbox | None:
     except (HeaderParseError, IndexError, ValueError):
         return None
     if not isinstance(header, AddressHeader) or _defects(header) or len(header.addresses) != 1:
+        return None
+    if any(group.display_name is not None for group in header.groups):
         return None
     modern = header.addresses[0]
     address = modern.addr_spec.lower()
@@ -88,7 +102,11 @@ def _has_deceptive_name(raw: str, display_name: str, address: str) -> bool:
         if "@" in decoded or "<" in decoded or ">" in decoded:
             return True
     # `"alice@shop.test" <attacker@evil.test>`: the name shows an address that is not the sender.
-    return any(found.lower() != address for found in _ADDRESS_LIKE.findall(display_name))
+    # The whole header is searched, because mail clients also show a comment
+    # (`attacker@evil.test (alice@shop.test)`) or a group name as the sender's name; NFKC turns a
+    # full-width or small commercial at (U+FF20, U+FE6B) into the @ a reader takes it for.
+    shown = unicodedata.normalize("NFKC", f"{raw} {display_name}")
+    return any(found.lower() != address for found in _ADDRESS_LIKE.findall(shown))
 
 
 def domains_aligned(authenticated: str, from_domain: str) -> bool:

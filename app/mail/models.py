@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict
 
 
 class Mailbox(BaseModel):
-    """One parsed address: `name <addr>`; `address` is lower-cased in the domain part only."""
+    """One parsed address: `name <addr>`; `address` is lower-cased as a whole."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -73,7 +73,7 @@ class InboundEmail(BaseModel):
     in_reply_to: tuple[str, ...]
     references: tuple[str, ...]
     from_header: str
-    """The From header exactly as decoded; identity decisions use it, not `from_`."""
+    """The first From header's raw value (unfolded; encoded words left as sent)."""
     from_: Mailbox | None
     """The single sender mailbox, or None when From does not parse to exactly one address."""
     reply_to: tuple[Mailbox, ...]
