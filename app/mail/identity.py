@@ -16,7 +16,12 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from email import policy
-from email.errors import HeaderParseError
+from email.errors import (
+    HeaderParseError,
+    InvalidBase64CharactersDefect,
+    InvalidBase64LengthDefect,
+    InvalidBase64PaddingDefect,
+)
 from email.headerregistry import AddressHeader
 from email.utils import getaddresses
 
@@ -27,6 +32,11 @@ from app.mail.models import InboundEmail, Mailbox
 # Tried only where a token starts, so a long header cannot make the search quadratic.
 _ADDRESS_LIKE = re.compile(r"(?<![^\s@<>\"'(),;:])[^\s@<>\"'(),;:]+@[^\s@<>\"'(),;:]+")
 _ENCODED_WORD = re.compile(r"=\?[^?]+\?[bBqQ]\?[^?]*\?=")
+_NAME_ENCODING_DEFECTS = (
+    InvalidBase64PaddingDefect,
+    InvalidBase64CharactersDefect,
+    InvalidBase64LengthDefect,
+)
 _FOLD = re.compile(r"\r?\n(?=[ \t])")
 
 
@@ -82,9 +92,14 @@ def _single_mailbox(from_values: list[str]) -> Mailbox | None:
 
 
 def _defects(header: AddressHeader) -> tuple[object, ...]:
+    """The parser's complaints about the header, except a garbled display-name encoding.
+
+    A badly padded base64 word only garbles the name; the decoded name is still checked for
+    addresses (`_has_deceptive_name`), so it is no reason to distrust the address.
+    """
     # Parsed header objects carry the parser's complaints; typeshed does not declare them.
     defects: tuple[object, ...] = getattr(header, "defects", ())
-    return defects
+    return tuple(d for d in defects if not isinstance(d, _NAME_ENCODING_DEFECTS))
 
 
 def _is_valid_address(address: str) -> bool:

@@ -104,7 +104,7 @@ def parse_delivery(form: FormData, delivery: Delivery) -> InboundEmail:
 
     Raises:
         UnusableEmail: the raw email is empty or has no header section, or a parsed-mode post
-            carries neither headers nor a sender.
+            carries no headers, sender or content at all.
     """
     defects: list[str] = []
     charsets = _json_object(form.get("charsets"), "charsets", defects)
@@ -162,8 +162,10 @@ def _from_fields(form: FormData, charsets: dict[str, Any]) -> tuple[ParsedMime, 
     raw_from = _raw_from_values(headers_field)
     if not raw_from and form.get("from"):
         raw_from = [_field_text(form, "from", charsets)]
-    if not headers and not raw_from:
-        raise UnusableEmail("parsed-mode post with neither headers nor a sender")
+    has_content = any(form.get(name) for name in ("text", "html", "subject")) or form.files()
+    if not headers and not raw_from and not has_content:
+        # With no sender but some content, staff can still read it (the guards hold it).
+        raise UnusableEmail("parsed-mode post with no headers, sender or content")
     # SendGrid decodes encoded words, which can hold line breaks; a subject stays on one line.
     subject = _LINE_BREAKS.sub(" ", _field_text(form, "subject", charsets)).strip()
     subject = subject or first_header(headers, "subject")

@@ -174,6 +174,23 @@ def test_legitimate_encoded_accented_display_name_is_verified_and_decoded() -> N
     assert verify_sender(email).verified
 
 
+def test_a_badly_padded_encoded_name_only_garbles_the_name() -> None:
+    # Some mailers drop base64 padding ("U2FyYQ" for "Sara"); the address is still clear.
+    email = received("=?utf-8?B?U2FyYQ?= <sara@example.com>", dkim="{@example.com : pass}")
+
+    assert email.from_ == Mailbox(name="Sara", address="sara@example.com")
+    assert verify_sender(email).verified
+
+
+def test_a_badly_padded_encoded_name_hiding_an_address_is_unverified() -> None:
+    # "alice@shop.example.com" in base64 without padding.
+    word = base64.b64encode(b"alice@shop.example.com").decode().rstrip("=")
+    email = received(f"=?utf-8?B?{word}?= <mallory@evil.example>", dkim="{@evil.example : pass}")
+
+    assert email.from_ is None
+    assert not verify_sender(email).verified
+
+
 def test_uppercase_address_is_normalised_to_lowercase() -> None:
     email = received("Sara <Sara.Ahmadi@EXAMPLE.COM>", dkim="{@Example.Com : pass}")
 

@@ -1087,17 +1087,33 @@ def test_an_unusable_raw_email_raises_unusable_email(eml: bytes, message: str) -
 @pytest.mark.parametrize(
     "parts",
     [
-        [("text", b"only a body")],
-        [("headers", b""), ("text", b"body")],
+        [("headers", b""), ("text", b"")],
         [("headers", b"   \r\n"), ("from", b"")],
-        [("subject", b"hi"), ("html", b"<p>hi</p>")],
+        [("attachments", b"0")],
     ],
 )
-def test_parsed_mode_without_headers_or_from_raises_unusable_email(
+def test_parsed_mode_with_no_headers_sender_or_content_raises_unusable_email(
     parts: list[tuple[str, bytes] | FilePart],
 ) -> None:
-    with pytest.raises(UnusableEmail, match="neither headers nor a sender"):
+    with pytest.raises(UnusableEmail, match="no headers, sender or content"):
         parse_post(with_transport(*parts))
+
+
+@pytest.mark.parametrize(
+    "parts",
+    [
+        [("text", b"only a body")],
+        [("headers", b""), ("text", b"body")],
+        [("subject", b"hi"), ("html", b"<p>hi</p>")],
+        [("headers", b""), FilePart("attachment1", "a.txt", "text/plain", b"x")],
+    ],
+)
+def test_parsed_mode_content_without_a_sender_is_kept_for_staff(
+    parts: list[tuple[str, bytes] | FilePart],
+) -> None:
+    email = parse_post(with_transport(*parts))
+    assert email.from_ is None
+    assert email.from_header == ""
 
 
 def test_parsed_mode_with_only_a_from_field_is_usable() -> None:
