@@ -41,7 +41,7 @@ migrate: $(STAMP)
 	$(BIN)/python -m app migrate
 
 bench: $(STAMP)  ## Intake benchmark: webhook vs an empty FastAPI handler, same server, same run.
-	$(BIN)/python -m bench.intake
+	$(BIN)/python -m bench.intake $(ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
