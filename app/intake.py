@@ -55,10 +55,6 @@ class Stored:
 
     message_pk: int | None
 
-    @property
-    def is_duplicate(self) -> bool:
-        return self.message_pk is None
-
 
 @dataclass(slots=True)
 class _Waiting:

@@ -45,7 +45,6 @@ def _unauthorized() -> JSONResponse:
 class _Body:
     data: bytes
     size: int
-    digest: Any | None
 
     @property
     def truncated(self) -> bool:
@@ -95,7 +94,7 @@ async def _read_body(request: Request, *, limit: int, digest: Any | None) -> _Bo
             piece = chunk[: limit - kept]
             chunks.append(piece)
             kept += len(piece)
-    return _Body(data=b"".join(chunks), size=size, digest=digest)
+    return _Body(data=b"".join(chunks), size=size)
 
 
 def _delivery_from(body: _Body, content_type: str, state: AppState) -> inbox.NewDelivery:
