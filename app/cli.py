@@ -60,6 +60,7 @@ async def _migrate(settings: Settings) -> None:
 async def _work(settings: Settings) -> None:
     import signal
 
+    from app.providers import build_providers
     from app.worker import Worker
 
     db = Database.connect(
@@ -69,9 +70,11 @@ async def _work(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    providers = build_providers(settings)
     try:
-        await Worker(db=db, settings=settings).run(stop)
+        await Worker(db=db, settings=settings, providers=providers).run(stop)
     finally:
+        await providers.aclose()
         await db.dispose()
 
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Annotated, Self
+import re
+from typing import Annotated, Literal, Self
 
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_der_public_key
@@ -57,6 +58,18 @@ class Settings(BaseSettings):
     OPENAI_API_KEY: SecretStr | None = None
     OPENAI_BASE_URL: str | None = None
     OPENAI_MODEL: str = "gpt-4.1-mini"
+    OPENAI_API_MODE: Literal["responses", "chat"] = "responses"
+    OPENAI_TIMEOUT_SECONDS: float = Field(default=30.0, gt=0)
+    OPENAI_MAX_RETRIES: int = Field(default=2, ge=0, le=10)
+    OPENAI_TEMPERATURE: float | None = Field(default=None, ge=0.0, le=2.0)
+
+    # The agent loop's hard caps; a cap hit hands the email to a person.
+    AGENT_MAX_STEPS: int = Field(default=6, ge=1, le=20)
+    AGENT_MAX_IDENTICAL_CALLS: int = Field(default=2, ge=1)
+    AGENT_MAX_TOKENS_PER_EMAIL: int = Field(default=16_000, ge=1000)
+    AGENT_MAX_OUTPUT_TOKENS: int = Field(default=800, ge=100)
+    AGENT_MIN_CONFIDENCE: float = Field(default=0.5, ge=0.0, le=1.0)
+    AGENT_OFFLINE_FALLBACK: bool = True
 
     # Shopify Admin GraphQL; without credentials the bundled demo store runs.
     SHOPIFY_SHOP_DOMAIN: str | None = None
@@ -65,6 +78,8 @@ class Settings(BaseSettings):
     SHOPIFY_CLIENT_SECRET: SecretStr | None = None
     SHOPIFY_API_VERSION: str = "2026-10"
     SHOPIFY_API_BASE_URL: str | None = None
+    SHOPIFY_TIMEOUT_SECONDS: float = Field(default=10.0, gt=0)
+    SHOPIFY_MAX_ATTEMPTS: int = Field(default=4, ge=1, le=10)
 
     # SendGrid sending; without a key replies go to the logging transport.
     SENDGRID_API_KEY: SecretStr | None = None
@@ -121,6 +136,20 @@ class Settings(BaseSettings):
                 "INBOUND_BASIC_AUTH_PASSWORD (and/or INBOUND_SIGNING_PUBLIC_KEY), or set "
                 "INBOUND_ALLOW_UNAUTHENTICATED=true for a local experiment"
             )
+        has_token = self.SHOPIFY_ACCESS_TOKEN is not None
+        has_client = self.SHOPIFY_CLIENT_ID is not None or self.SHOPIFY_CLIENT_SECRET is not None
+        if (self.SHOPIFY_CLIENT_ID is None) != (self.SHOPIFY_CLIENT_SECRET is None):
+            raise ValueError("set both SHOPIFY_CLIENT_ID and SHOPIFY_CLIENT_SECRET, or neither")
+        if (has_token or has_client) and not (
+            self.SHOPIFY_SHOP_DOMAIN or self.SHOPIFY_API_BASE_URL
+        ):
+            raise ValueError(
+                "Shopify credentials need SHOPIFY_SHOP_DOMAIN (your-store.myshopify.com)"
+            )
+        if self.SHOPIFY_SHOP_DOMAIN and not re.fullmatch(
+            r"[a-z0-9][a-z0-9-]*\.myshopify\.com", self.SHOPIFY_SHOP_DOMAIN.strip().lower()
+        ):
+            raise ValueError("SHOPIFY_SHOP_DOMAIN must look like your-store.myshopify.com")
         if "@" not in self.SUPPORT_FROM_EMAIL:
             raise ValueError("SUPPORT_FROM_EMAIL must be an email address")
         return self
@@ -131,6 +160,27 @@ class Settings(BaseSettings):
         return (
             self.INBOUND_BASIC_AUTH_USER is not None or self.INBOUND_SIGNING_PUBLIC_KEY is not None
         )
+
+    @property
+    def shopify_configured(self) -> bool:
+        """Whether real Shopify credentials are set (otherwise the demo store runs)."""
+        return self.SHOPIFY_ACCESS_TOKEN is not None or self.SHOPIFY_CLIENT_ID is not None
+
+    @property
+    def shopify_endpoint(self) -> str:
+        """The Admin GraphQL endpoint: the override, or the shop's pinned-version endpoint."""
+        if self.SHOPIFY_API_BASE_URL:
+            return self.SHOPIFY_API_BASE_URL
+        domain = (self.SHOPIFY_SHOP_DOMAIN or "").strip().lower()
+        return f"https://{domain}/admin/api/{self.SHOPIFY_API_VERSION}/graphql.json"
+
+    @property
+    def shopify_token_url(self) -> str:
+        """Where the client-credentials grant is requested."""
+        if self.SHOPIFY_SHOP_DOMAIN:
+            return f"https://{self.SHOPIFY_SHOP_DOMAIN.strip().lower()}/admin/oauth/access_token"
+        origin = re.match(r"^(https?://[^/]+)", self.SHOPIFY_API_BASE_URL or "")
+        return f"{origin.group(1) if origin else ''}/admin/oauth/access_token"
 
     @property
     def own_addresses(self) -> frozenset[str]:

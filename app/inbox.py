@@ -170,3 +170,21 @@ async def get_messages(session: AsyncSession, message_pks: list[int]) -> dict[in
         return {}
     result = await session.execute(select(Message).where(Message.id.in_(message_pks)))
     return {message.id: message for message in result.scalars()}
+
+
+async def thread_history(session: AsyncSession, message: Message, *, limit: int = 3) -> list[str]:
+    """The clean text of the conversation's earlier inbound emails, oldest first."""
+    if message.conversation_id is None:
+        return []
+    statement = (
+        select(Message.clean_text)
+        .where(
+            Message.conversation_id == message.conversation_id,
+            Message.id < message.id,
+            Message.clean_text.is_not(None),
+        )
+        .order_by(Message.id.desc())
+        .limit(limit)
+    )
+    texts = [text for text in (await session.execute(statement)).scalars() if text]
+    return list(reversed(texts))

@@ -16,27 +16,38 @@ from app.api.inbound_auth import InboundAuthenticator
 from app.config import Settings
 from app.db import Database
 from app.intake import IntakeWriter
+from app.providers import Providers, build_providers
 from app.worker import Worker
 
 logger = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings | None = None, *, db: Database | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    db: Database | None = None,
+    providers: Providers | None = None,
+) -> FastAPI:
     """Build the application.
 
     Args:
         settings: configuration; read from the environment when omitted.
         db: an existing database handle (tests share one); otherwise one is created from
             `DATABASE_URL` and disposed of at shutdown.
+        providers: the outside world (tests pass fakes); otherwise built from settings and
+            closed at shutdown.
     """
     settings = settings or Settings()
     owns_db = db is None
     database = db or Database.connect(
         settings.DATABASE_URL, sqlite_busy_timeout_ms=settings.SQLITE_BUSY_TIMEOUT_MS
     )
+    owns_providers = providers is None
+    services = providers or build_providers(settings)
     state = AppState(
         settings=settings,
         db=database,
+        providers=services,
         inbound_auth=InboundAuthenticator(settings),
         intake=IntakeWriter(database),
     )
@@ -50,7 +61,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         stop = asyncio.Event()
         worker_task: asyncio.Task[None] | None = None
         if settings.WORKER_IN_PROCESS:
-            worker = Worker(db=database, settings=settings)
+            worker = Worker(db=database, settings=settings, providers=services)
             state.worker_wakeups.append(worker.wakeup.set)
             worker_task = asyncio.create_task(worker.run(stop), name="in-process-worker")
         try:
@@ -59,6 +70,8 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
             stop.set()
             if worker_task is not None:
                 await worker_task
+            if owns_providers:
+                await services.aclose()
             if owns_db:
                 await database.dispose()
 

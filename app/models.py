@@ -126,6 +126,8 @@ class Message(Base):
     guard_decisions: Mapped[list[Any] | None]
     sender_verified: Mapped[bool | None] = mapped_column(Boolean)
     identity_reason: Mapped[str | None] = mapped_column(Text)
+    reply_plan: Mapped[dict[str, Any] | None]
+    """The agent's plan (a `ReplyPlan`), once it ran."""
 
 
 class Reply(Base):
@@ -164,3 +166,94 @@ class Job(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
+
+
+class AgentRun(Base):
+    """One run of the agent on one message: which model, what it cost, what it decided."""
+
+    __tablename__ = "agent_runs"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), index=True)
+    llm_kind: Mapped[str] = mapped_column(String(32))
+    model: Mapped[str] = mapped_column(String(128))
+    prompt_version: Mapped[str] = mapped_column(String(32))
+    tools_hash: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    """running → finished, or abandoned when a crashed run is replaced."""
+    steps: Mapped[int] = mapped_column(Integer, default=0)
+    input_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    output_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    intent: Mapped[str | None] = mapped_column(String(32))
+    confidence: Mapped[float | None] = mapped_column(Float)
+    language: Mapped[str | None] = mapped_column(String(35))
+    needs_human: Mapped[bool | None] = mapped_column(Boolean)
+    handover_reason: Mapped[str | None] = mapped_column(String(32))
+    plan: Mapped[dict[str, Any] | None]
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+
+
+class ModelTurn(Base):
+    """One model round trip: what was sent, what came back, tokens and latency."""
+
+    __tablename__ = "model_turns"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    agent_run_id: Mapped[int] = mapped_column(ForeignKey("agent_runs.id"), index=True)
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), index=True)
+    step: Mapped[int] = mapped_column(Integer)
+    llm_kind: Mapped[str] = mapped_column(String(32))
+    model: Mapped[str] = mapped_column(String(128))
+    prompt_version: Mapped[str] = mapped_column(String(32))
+    tools_hash: Mapped[str] = mapped_column(String(32))
+    request: Mapped[dict[str, Any]]
+    response: Mapped[dict[str, Any] | None]
+    input_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    output_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    latency_ms: Mapped[float] = mapped_column(Float, default=0.0)
+    finish_reason: Mapped[str | None] = mapped_column(String(64))
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ToolCall(Base):
+    """The audit record of one tool call made while answering a message."""
+
+    __tablename__ = "tool_calls"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), index=True)
+    agent_run_id: Mapped[int | None] = mapped_column(ForeignKey("agent_runs.id"), index=True)
+    call_id: Mapped[str | None] = mapped_column(String(128))
+    """The model's id for the call, pairing it with the model turn that asked for it."""
+    tool: Mapped[str] = mapped_column(String(64))
+    arguments: Mapped[dict[str, Any] | None]
+    raw_arguments: Mapped[str | None] = mapped_column(Text)
+    """The arguments as the model sent them, when they did not validate."""
+    outcome: Mapped[str] = mapped_column(String(32))
+    summary: Mapped[str] = mapped_column(Text)
+    duration_ms: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ProposedAction(Base):
+    """A store change the model proposed; nothing happens until a person approves it."""
+
+    __tablename__ = "proposed_actions"
+    __table_args__ = (Index("ix_proposed_actions_status_created_at", "status", "created_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), index=True)
+    agent_run_id: Mapped[int | None] = mapped_column(ForeignKey("agent_runs.id"), index=True)
+    tool: Mapped[str] = mapped_column(String(64))
+    arguments: Mapped[dict[str, Any]]
+    order_id: Mapped[str] = mapped_column(String(128))
+    order_name: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    """pending → approved → executed | failed, or rejected."""
+    result: Mapped[dict[str, Any] | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    decided_at: Mapped[datetime | None]
+    decided_by: Mapped[str | None] = mapped_column(String(320))

@@ -6,7 +6,9 @@
 4. Guards: never answer machines (auto-replies, bounces, lists, ourselves); hold what a person
    must answer (caps, spam, no clear sender).
 5. Identity: is the sender verified (DKIM/SPF aligned with From)?
-6. Record every decision with its reasons. Cleared emails wait for the agent (a later step).
+6. Record every decision with its reasons.
+7. Agent: for mail a person or the service will answer, the tool loop makes a `ReplyPlan`
+   (intent, language, facts, proposals, handover), with every model turn and tool call logged.
 
 Parsing runs outside any transaction, so a slow 25 MB email never holds the database's write lock.
 """
@@ -19,9 +21,11 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import inbox
+from app import exchange_log, inbox
+from app.agent import AgentEmail, AgentLimits, ThreadMessage, run_agent
 from app.config import Settings
 from app.db import Database
+from app.llm import tools_hash
 from app.mail.formdata import FormDataError
 from app.mail.guards import (
     GuardDecision,
@@ -35,6 +39,9 @@ from app.mail.identity import verify_sender
 from app.mail.models import InboundEmail, MessageStatus
 from app.mail.sendgrid_inbound import Delivery, UnusableEmail, parse_stored_delivery
 from app.models import Message
+from app.providers import Providers
+from app.tools import registry
+from app.tools.context import Sender, ToolContext
 
 logger = logging.getLogger(__name__)
 
@@ -53,12 +60,20 @@ class MessageMissing(LookupError):
 
 
 async def handle_inbound_email(
-    message_pk: int, *, db: Database, settings: Settings
+    message_pk: int, *, db: Database, settings: Settings, providers: Providers
 ) -> MessageStatus:
-    """Process one stored inbound email through parsing, guards and identity.
+    """Process one stored inbound email: parse, guards, identity, then the agent's plan.
 
-    Idempotent: a message that already left `received` is not processed again.
+    Idempotent: each step runs only from the status before it, so a retried job resumes.
     """
+    status = await _classify(message_pk, db=db, settings=settings)
+    if status in (MessageStatus.READY, MessageStatus.NEEDS_HUMAN):
+        status = await plan_reply(message_pk, db=db, settings=settings, providers=providers)
+    return status
+
+
+async def _classify(message_pk: int, *, db: Database, settings: Settings) -> MessageStatus:
+    """Steps 1 to 6: from a stored delivery to a decided status."""
     status, stored = await _load(db, message_pk)
     if stored is None:
         return status
@@ -95,6 +110,92 @@ async def handle_inbound_email(
         extra={"message_pk": message_pk, "status": status.value, "reason": reason},
     )
     return status
+
+
+async def plan_reply(
+    message_pk: int, *, db: Database, settings: Settings, providers: Providers
+) -> MessageStatus:
+    """Step 7: run the agent on a cleared (or held) email and store its plan."""
+    async with db.read() as session:
+        message = await inbox.get_message(session, message_pk)
+        if message is None or message.status not in (
+            MessageStatus.READY,
+            MessageStatus.NEEDS_HUMAN,
+        ):
+            return MessageStatus(message.status) if message else MessageStatus.QUARANTINED
+        if not should_plan(message):
+            return MessageStatus(message.status)
+        history = await inbox.thread_history(session, message)
+        email = AgentEmail(
+            subject=message.subject or "",
+            text=message.clean_text or "",
+            sender_name=message.from_name,
+            history=tuple(ThreadMessage(author="customer", text=text) for text in history),
+        )
+        sender = (
+            Sender(email=message.from_address, name=message.from_name)
+            if message.sender_verified and message.from_address
+            else None
+        )
+    tools = tuple(t.function_schema() for t in registry.available_for(sender is not None))
+    llm = providers.llm
+    run_pk = await exchange_log.start_run(
+        db, message_pk=message_pk, llm_kind=llm.kind, model=llm.model, tools=tools
+    )
+    ctx = ToolContext(
+        shop=providers.shop,
+        sender=sender,
+        journal=exchange_log.SqlJournal(db, message_pk=message_pk, run_pk=run_pk),
+    )
+    outcome = await run_agent(
+        email,
+        ctx=ctx,
+        llm=llm,
+        trace=exchange_log.SqlTrace(
+            db, run_pk=run_pk, message_pk=message_pk, tools_hash=tools_hash(tools)
+        ),
+        store_name=settings.STORE_NAME,
+        policy_summary=await providers.policy_summary(),
+        limits=agent_limits(settings),
+        fallback=providers.fallback_llm,
+    )
+    await exchange_log.finish_run(db, run_pk, outcome)
+    async with db.write() as session:
+        message = await inbox.get_message(session, message_pk)
+        if message is not None and message.status in (
+            MessageStatus.READY,
+            MessageStatus.NEEDS_HUMAN,
+        ):
+            message.reply_plan = outcome.plan.model_dump(mode="json")
+            message.status = MessageStatus.PLANNED.value
+    logger.info(
+        "reply planned",
+        extra={
+            "message_pk": message_pk,
+            "intent": outcome.plan.intent.value,
+            "needs_human": outcome.plan.needs_human,
+            "llm": outcome.llm_kind,
+            "steps": outcome.steps,
+        },
+    )
+    return MessageStatus.PLANNED
+
+
+def should_plan(message: Message) -> bool:
+    """Whether the agent should plan a reply: not for mail held as spam."""
+    codes = {decision.get("code") for decision in message.guard_decisions or []}
+    return "spam_score" not in codes
+
+
+def agent_limits(settings: Settings) -> AgentLimits:
+    """The agent's caps from settings."""
+    return AgentLimits(
+        max_steps=settings.AGENT_MAX_STEPS,
+        max_identical_calls=settings.AGENT_MAX_IDENTICAL_CALLS,
+        max_tokens=settings.AGENT_MAX_TOKENS_PER_EMAIL,
+        max_output_tokens=settings.AGENT_MAX_OUTPUT_TOKENS,
+        min_confidence=settings.AGENT_MIN_CONFIDENCE,
+    )
 
 
 def own_identity(settings: Settings) -> OwnIdentity:

@@ -21,6 +21,7 @@ from app import queue
 from app.config import Settings
 from app.db import Database
 from app.pipeline import handle_inbound_email
+from app.providers import Providers
 from app.queue import ClaimedJob, JobKind
 
 logger = logging.getLogger(__name__)
@@ -42,13 +43,18 @@ class Worker:
         *,
         db: Database,
         settings: Settings,
+        providers: Providers | None = None,
         handlers: Mapping[str, JobHandler] | None = None,
         name: str | None = None,
     ) -> None:
         self.db = db
         self.settings = settings
         self.name = name or worker_name()
-        self.handlers: Mapping[str, JobHandler] = handlers or default_handlers(db, settings)
+        if handlers is None:
+            if providers is None:
+                raise ValueError("a worker needs providers, or explicit handlers")
+            handlers = default_handlers(db, settings, providers)
+        self.handlers: Mapping[str, JobHandler] = handlers
         self.wakeup = asyncio.Event()
 
     async def run_once(self) -> ClaimedJob | None:
@@ -148,12 +154,14 @@ class Worker:
         )
 
 
-def default_handlers(db: Database, settings: Settings) -> dict[str, JobHandler]:
+def default_handlers(
+    db: Database, settings: Settings, providers: Providers
+) -> dict[str, JobHandler]:
     """The job kinds this service runs, each mapped to its handler."""
 
     async def process_inbound(job: ClaimedJob) -> None:
         if job.message_id is None:
             raise ValueError("process_inbound job without a message")
-        await handle_inbound_email(job.message_id, db=db, settings=settings)
+        await handle_inbound_email(job.message_id, db=db, settings=settings, providers=providers)
 
     return {JobKind.PROCESS_INBOUND.value: process_inbound}

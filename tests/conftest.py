@@ -19,6 +19,8 @@ from app.db import Database
 from app.main import create_app
 from app.migrate import upgrade_database
 from app.models import Base
+from app.offline_model import OfflineModel
+from app.providers import Providers
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
 BASIC_AUTH = ("sendgrid", "s3cret-passw0rd")
@@ -106,9 +108,19 @@ def settings(make_settings: SettingsFactory) -> Settings:
 
 
 @pytest.fixture
-async def client(settings: Settings, db: Database) -> AsyncIterator[httpx.AsyncClient]:
+def providers() -> Providers:
+    """The embedded defaults: the demo store and the offline model (nothing leaves the machine)."""
+    from app.demo_shop import DemoShop
+
+    return Providers(shop=DemoShop(), llm=OfflineModel())
+
+
+@pytest.fixture
+async def client(
+    settings: Settings, db: Database, providers: Providers
+) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client on the real app (the lifespan, and so the worker, does not run)."""
-    app = create_app(settings, db=db)
+    app = create_app(settings, db=db, providers=providers)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         yield http

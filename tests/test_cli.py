@@ -101,7 +101,7 @@ async def test_a_standalone_worker_processes_queued_email_and_stops_on_sigterm(
             await asyncio.sleep(0.2)
             async with db.read() as session:
                 status = (await session.execute(select(Message.status))).scalar_one()
-        assert status == "ready"
+        assert status == "planned"
     finally:
         worker.send_signal(signal.SIGTERM)
         _, stderr = await asyncio.wait_for(worker.communicate(), timeout=30)

@@ -22,8 +22,8 @@ async def test_the_demo_posts_every_sample_and_reports_each_outcome(
         if re.match(r"\s*\d+\. ", block)
     }
     expected = {
-        "order status, DKIM-verified customer": "outcome: ready",
-        "Persian order question (right-to-left)": "outcome: ready",
+        "order status, DKIM-verified customer": "tool:    get_order -> ok: order #1001",
+        "Persian order question (right-to-left)": "tool:    get_order -> ok: order #1005: delayed",
         "return request, SendGrid parsed mode, cp850 subject": "Devolución del pedido 1003",
         "out-of-office auto-reply": "outcome: skipped (auto_submitted",
         "delivery failure report (bounce)": "outcome: skipped",

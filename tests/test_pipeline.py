@@ -17,7 +17,9 @@ from app.config import Settings
 from app.db import Database
 from app.demo.sendgrid_posts import SendGridPost, Transport, parsed_mode_post, raw_mode_post
 from app.models import Conversation, Message, Reply, utcnow
+from app.offline_model import OfflineModel
 from app.pipeline import handle_inbound_email
+from app.providers import Providers
 from app.worker import Worker
 from tests.builders import make_eml, verified_transport
 from tests.conftest import BASIC_AUTH
@@ -35,8 +37,12 @@ async def deliver(client: httpx.AsyncClient, payload: SendGridPost) -> int:
     return message_pk
 
 
-async def process(db: Database, settings: Settings) -> int:
-    return await Worker(db=db, settings=settings).drain()
+async def process(db: Database, settings: Settings, providers: Providers | None = None) -> int:
+    if providers is None:
+        from app.demo_shop import DemoShop
+
+        providers = Providers(shop=DemoShop(), llm=OfflineModel())
+    return await Worker(db=db, settings=settings, providers=providers).drain()
 
 
 async def load(db: Database, message_pk: int) -> Message:
@@ -61,7 +67,7 @@ async def test_a_verified_customer_question_is_ready_for_the_agent(
     pk = await deliver(client, raw_mode_post(eml, verified_transport("example.com")))
     assert await process(db, settings) == 1
     message = await load(db, pk)
-    assert message.status == "ready"
+    assert message.status == "planned"
     assert message.sender_verified is True
     assert message.identity_reason == "dkim_pass_aligned:example.com"
     assert message.from_address == "sara@example.com"
@@ -151,7 +157,9 @@ async def test_a_display_name_spoof_is_unverified_and_held_for_a_person(
     await process(db, settings)
     message = await load(db, pk)
     assert message.sender_verified is False
-    assert message.status == "needs_human"
+    # Held for a person: the agent still prepares a plan for staff, with public tools only.
+    assert message.status == "planned"
+    assert message.status_reason == "no_single_sender"
     assert "no_single_sender" in codes(message)
 
 
@@ -197,7 +205,7 @@ async def test_the_per_sender_cap_holds_the_next_email(
     pk = await deliver(client, raw_mode_post(make_eml(message_id="<b@example.com>", body="Again?")))
     await process(db, settings)
     message = await load(db, pk)
-    assert (message.status, message.status_reason) == ("needs_human", "sender_reply_cap")
+    assert (message.status, message.status_reason) == ("planned", "sender_reply_cap")
 
 
 async def test_below_the_per_sender_cap_the_email_is_ready(
@@ -210,7 +218,7 @@ async def test_below_the_per_sender_cap_the_email_is_ready(
     await add_reply(db, first, to_address="sara@example.com", status="failed")
     pk = await deliver(client, raw_mode_post(make_eml(message_id="<b@example.com>", body="Again?")))
     await process(db, settings)
-    assert (await load(db, pk)).status == "ready"
+    assert (await load(db, pk)).status == "planned"
 
 
 async def test_a_reply_to_our_reply_joins_the_thread_and_the_thread_cap_applies(
@@ -240,7 +248,7 @@ async def test_a_reply_to_our_reply_joins_the_thread_and_the_thread_cap_applies(
     await process(db, settings)
     message = await load(db, pk)
     assert message.conversation_id == conversation_id
-    assert (message.status, message.status_reason) == ("needs_human", "thread_reply_cap")
+    assert (message.status, message.status_reason) == ("planned", "thread_reply_cap")
 
 
 async def test_a_follow_up_referencing_an_earlier_email_joins_its_conversation(
@@ -299,7 +307,7 @@ async def test_nul_bytes_are_kept_raw_but_never_reach_text_columns(
     await process(db, settings)
     message = await load(db, pk)
     assert message.raw == payload.body
-    assert message.status == "ready"
+    assert message.status == "planned"
     for value in (message.subject, message.text, message.clean_text):
         assert value is not None
         assert "\x00" not in value
@@ -314,7 +322,7 @@ async def test_a_25_mb_email_is_processed(
     pk = await deliver(client, raw_mode_post(make_eml(body=body), verified_transport()))
     await process(db, settings)
     message = await load(db, pk)
-    assert message.status == "ready"
+    assert message.status == "planned"
     assert message.text is not None
     assert len(message.text) > 25_000_000
     assert message.clean_text is not None
@@ -322,14 +330,14 @@ async def test_a_25_mb_email_is_processed(
 
 
 async def test_processing_twice_changes_nothing(
-    client: httpx.AsyncClient, db: Database, settings: Settings
+    client: httpx.AsyncClient, db: Database, settings: Settings, providers: Providers
 ) -> None:
     pk = await deliver(client, raw_mode_post(make_eml(), verified_transport()))
     await process(db, settings)
     before = await load(db, pk)
-    status = await handle_inbound_email(pk, db=db, settings=settings)
+    status = await handle_inbound_email(pk, db=db, settings=settings, providers=providers)
     after = await load(db, pk)
-    assert status.value == "ready"
+    assert status.value == "planned"
     assert (after.processed_at, after.conversation_id) == (
         before.processed_at,
         before.conversation_id,

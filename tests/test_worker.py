@@ -11,6 +11,7 @@ from app import queue
 from app.config import Settings
 from app.db import Database
 from app.models import Job, utcnow
+from app.providers import Providers
 from app.queue import ClaimedJob, JobKind
 from app.worker import Worker
 from tests.conftest import SettingsFactory
@@ -141,7 +142,7 @@ async def test_an_unreachable_database_makes_the_worker_back_off(
 
 
 async def test_jobs_enqueued_for_messages_run_the_pipeline(
-    db: Database, settings: Settings
+    db: Database, settings: Settings, providers: Providers
 ) -> None:
     # The default handlers map process_inbound to the pipeline; a missing message fails loudly.
     async with db.write() as session:
@@ -154,7 +155,7 @@ async def test_jobs_enqueued_for_messages_run_the_pipeline(
                 run_after=utcnow(),
             )
         )
-    await Worker(db=db, settings=settings).drain()
+    await Worker(db=db, settings=settings, providers=providers).drain()
     [job] = await jobs(db)
     assert job.last_error == "ValueError: process_inbound job without a message"
     assert queue.JobStatus(job.status) is queue.JobStatus.QUEUED

@@ -11,6 +11,7 @@ from app.api.inbound_auth import InboundAuthenticator
 from app.config import Settings
 from app.db import Database
 from app.intake import IntakeWriter
+from app.providers import Providers
 
 
 @dataclass(kw_only=True)
@@ -19,6 +20,7 @@ class AppState:
 
     settings: Settings
     db: Database
+    providers: Providers
     inbound_auth: InboundAuthenticator
     intake: IntakeWriter
     worker_wakeups: list[Callable[[], None]] = field(default_factory=list)

@@ -18,14 +18,14 @@ from typing import Any
 import httpx
 import uvicorn
 
-from app import inbox, queue
+from app import exchange_log, inbox, queue
 from app.config import Settings
 from app.db import Database
 from app.demo.sendgrid_posts import SendGridPost, Transport, parsed_mode_post, raw_mode_post
 from app.logs import configure_logging
 from app.main import create_app
 from app.migrate import upgrade_database
-from app.models import Message
+from app.models import Message, ToolCall
 
 SAMPLES = Path(__file__).parent / "samples"
 DEMO_DATABASE = Path("var/demo.sqlite3")
@@ -137,12 +137,13 @@ async def _report(db: Database, results: list[tuple[Sample, int, dict[str, Any]]
     ids = [body["id"] for _, _, body in results if "id" in body]
     async with db.read() as session:
         messages = await inbox.get_messages(session, ids)
+        calls = {pk: await exchange_log.tool_calls_for(session, pk) for pk in messages}
     for number, (sample, status_code, body) in enumerate(results, start=1):
         ack = f"HTTP {status_code} {body.get('status', '?')} in {body['elapsed_ms']:.0f} ms"
         print(f"{number:>2}. {sample.name}\n    webhook: {ack}")
         message = messages.get(body.get("id", -1))
         if message is not None:
-            for line in _describe(message):
+            for line in _describe(message, calls.get(message.id, [])):
                 print(f"    {line}")
         print()
     counts: dict[str, int] = {}
@@ -156,16 +157,19 @@ async def _report(db: Database, results: list[tuple[Sample, int, dict[str, Any]]
     )
 
 
-def _describe(message: Message) -> list[str]:
+def _describe(message: Message, calls: list[ToolCall]) -> list[str]:
     lines = [
         f"outcome: {message.status}"
         + (f" ({message.status_reason})" if message.status_reason else "")
     ]
     if message.from_header is not None:
         verified = "verified" if message.sender_verified else "NOT verified"
-        lines.append(
-            f"from:    {message.from_header}  -> sender {verified} ({message.identity_reason})"
+        sender = (
+            f"{message.from_name} <{message.from_address}>"
+            if message.from_address
+            else message.from_header
         )
+        lines.append(f"from:    {sender}  -> sender {verified} ({message.identity_reason})")
         lines.append(f"subject: {message.subject}")
     if message.guard_decisions:
         reasons = "; ".join(
@@ -177,4 +181,14 @@ def _describe(message: Message) -> list[str]:
         lines.append(f"text:    {excerpt[:110]}{'...' if len(excerpt) > 110 else ''}")
     if message.message_id_reused:
         lines.append("note:    another email with this Message-ID but different content exists")
+    plan = message.reply_plan
+    if plan:
+        handover = f"person needed ({plan['handover_reason']})" if plan["needs_human"] else "no"
+        model = "offline rules" if plan["offline"] else "language model"
+        lines.append(
+            f"plan:    intent {plan['intent']} (confidence {plan['confidence']:.2f}, "
+            f"language {plan['language']}), handover: {handover}, by {model}"
+        )
+    for call in calls:
+        lines.append(f"tool:    {call.tool} -> {call.outcome}: {call.summary[:90]}")
     return lines

@@ -122,3 +122,5 @@ class MessageStatus(StrEnum):
     """May be answered, but not automatically (a cap was hit, spam suspicion...)."""
     READY = "ready"
     """Understood and cleared by the guards; waiting for the agent."""
+    PLANNED = "planned"
+    """The agent made a reply plan; waiting for the reply to be rendered and sent or drafted."""

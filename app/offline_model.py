@@ -1,0 +1,401 @@
+"""The offline model: keyword rules that drive the same agent loop when no language model is set.
+
+It reads exactly what a language model reads (the instructions, the delimited email, the tool
+results) and answers with the same kind of tool calls, so the service runs anywhere with no
+keys and keeps working while OpenAI is down. It is honest about being simple: its confidence
+stays below what the send policy needs to answer on its own, so its plans become drafts for a
+person, with the facts already fetched. English and Persian are covered, plus the commonest
+German, Spanish and French words.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+
+from app.agent import SUBMIT_TOOL
+from app.llm import ModelRequest, ModelResponse, ToolCallRequest, ToolOutput, UserText
+from app.plan import HandoverReason, Intent
+from app.tools.lookup import normalize_order_number
+
+MODEL_NAME = "rules-2026-11"
+_EMAIL = re.compile(r"<<<EMAIL (\w+)>>>\n(.*)\n<<<END EMAIL \1>>>", re.S)
+_SUBJECT = re.compile(r"^Subject: (.*)$", re.M)
+_ORDER_CONTEXT = re.compile(
+    r"(?:#\s*[0-9۰-۹٠-٩]{3,}|(?:order|bestellung|pedido|commande|سفارش|شماره)"
+    r"[^0-9۰-۹٠-٩\n]{0,20}[0-9۰-۹٠-٩][0-9۰-۹٠-٩A-Za-z-]{2,})",
+    re.I,
+)
+
+# Keyword rules per intent, strongest first. Patterns are matched on lower-cased text.
+_RULES: list[tuple[Intent, tuple[str, ...]]] = [
+    (
+        Intent.HUMAN_REQUESTED,
+        (
+            r"\b(?:speak|talk) (?:to|with) (?:a |an )?(?:human|person|agent|manager|someone)",
+            r"\breal person\b",
+            r"\bcall me\b",
+            r"با (?:یک )?(?:انسان|اپراتور|کارشناس)",
+            r"تماس بگیرید",
+            r"\bmit einem menschen\b",
+        ),
+    ),
+    (
+        Intent.CANCEL_ORDER,
+        (r"\bcancel", r"\bstornier", r"\bcancelar\b", r"\bannuler\b", r"لغو", r"کنسل"),
+    ),
+    (
+        Intent.CHANGE_ADDRESS,
+        (
+            r"\b(?:change|update|correct|wrong)\b.{0,30}\baddress\b",
+            r"\bnew (?:shipping )?address\b",
+            r"\badresse ändern\b",
+            r"\bcambiar (?:la )?dirección\b",
+            r"تغییر آدرس",
+            r"آدرس.{0,20}(?:عوض|اشتباه)",
+        ),
+    ),
+    (
+        Intent.REFUND,
+        (
+            r"\brefund",
+            r"\bmoney back\b",
+            r"\breimburs",
+            r"\brückerstattung\b",
+            r"\breembolso\b",
+            r"\bremboursement\b",
+            r"بازپرداخت",
+            r"استرداد",
+            r"پول.{0,15}(?:برگردان|پس)",
+        ),
+    ),
+    (
+        Intent.RETURN_OR_EXCHANGE,
+        (
+            r"\breturn(?!ed to sender)",
+            r"\bexchange\b",
+            r"\bsend (?:it |them )?back\b",
+            r"\btoo (?:small|big|large|tight)\b",
+            r"\bdoes(?:n't| not) fit\b",
+            r"\bzurückschicken\b",
+            r"\bumtausch",
+            r"\bdevolver\b",
+            r"\bdevoluci[oó]n\b",
+            r"\bretourner\b",
+            r"مرجوع",
+            r"تعویض",
+            r"برگردان",
+        ),
+    ),
+    (
+        Intent.SHIPPING_PROBLEM,
+        (
+            r"\bdamaged\b",
+            r"\bbroken\b",
+            r"\bnever (?:arrived|came|received)\b",
+            r"\bnot (?:yet )?(?:arrived|received)\b",
+            r"\b(?:lost|missing|stuck)\b",
+            r"\bdelayed\b",
+            r"\blate\b",
+            r"\bbeschädigt\b",
+            r"\bnoch nicht angekommen\b",
+            r"نرسیده",
+            r"آسیب",
+            r"خراب",
+            r"گم شده",
+            r"تاخیر",
+        ),
+    ),
+    (
+        Intent.ORDER_STATUS,
+        (
+            r"\bwhere is my (?:order|parcel|package)\b",
+            r"\border status\b",
+            r"\btrack(?:ing)?\b",
+            r"\bshipped\b",
+            r"\bwhen will\b.{0,40}\b(?:arrive|ship|come)\b",
+            r"\bdelivery date\b",
+            r"\bwo ist meine bestellung\b",
+            r"\bdónde está mi pedido\b",
+            r"\boù est ma commande\b",
+            r"کجاست",
+            r"وضعیت سفارش",
+            r"پیگیری",
+            r"کد رهگیری",
+            r"کی (?:می‌رسد|میرسد|ارسال)",
+        ),
+    ),
+    (
+        Intent.BILLING,
+        (
+            r"\binvoice\b",
+            r"\bcharged twice\b",
+            r"\bdouble charge",
+            r"\breceipt\b",
+            r"\bvat\b",
+            r"\bbilling\b",
+            r"\brechnung\b",
+            r"\bfactura\b",
+            r"فاکتور",
+            r"دو بار.{0,20}(?:پرداخت|کسر)",
+        ),
+    ),
+    (
+        Intent.STOCK_OR_PRICE,
+        (
+            r"\b(?:back )?in stock\b",
+            r"\bavailable\b",
+            r"\bprice\b",
+            r"\bhow much\b",
+            r"\bdiscount\b",
+            r"\bauf lager\b",
+            r"\bpreis\b",
+            r"\bprecio\b",
+            r"موجود",
+            r"قیمت",
+            r"تخفیف",
+        ),
+    ),
+    (
+        Intent.PRODUCT_QUESTION,
+        (
+            r"\bsize\b",
+            r"\bmaterial\b",
+            r"\bcolou?r\b",
+            r"\bmade of\b",
+            r"\bwashable\b",
+            r"\bgröße\b",
+            r"\btalla\b",
+            r"سایز",
+            r"جنس",
+            r"رنگ",
+        ),
+    ),
+    (
+        Intent.COMPLAINT,
+        (
+            r"\bterrible\b",
+            r"\bunacceptable\b",
+            r"\bworst\b",
+            r"\bdisappointed\b",
+            r"\bcomplain",
+            r"\bfrustrat",
+            r"افتضاح",
+            r"بدترین",
+            r"ناراضی",
+            r"شکایت",
+        ),
+    ),
+    (
+        Intent.PRAISE_OR_FEEDBACK,
+        (
+            r"\bthank you so much\b",
+            r"\blove (?:it|the|my)\b",
+            r"\bamazing\b",
+            r"\bgreat (?:service|quality)\b",
+            r"\bfeedback\b",
+            r"\bsuggestion\b",
+            r"عالی",
+            r"راضی هستم",
+            r"ممنونم",
+        ),
+    ),
+    (
+        Intent.SPAM_OR_IRRELEVANT,
+        (
+            r"\bseo\b",
+            r"\bbacklinks?\b",
+            r"\bguest post\b",
+            r"\bcrypto",
+            r"\binvestment opportunit",
+            r"\blottery\b",
+            r"\bmarketing services\b",
+            r"\bwebsite redesign\b",
+        ),
+    ),
+]
+_ANGER = (
+    r"\b(?:furious|angry|outraged|ridiculous|scam|fraud|disgusting|useless)\b",
+    r"!!+",
+    r"عصبانی",
+    r"کلاهبرداری",
+    r"مسخره",
+)
+_LEGAL = (
+    r"\b(?:lawyer|attorney|sue|lawsuit|legal action|chargeback|small claims|consumer protection)\b",
+    r"\banwalt\b",
+    r"\babogado\b",
+    r"وکیل",
+    r"دادگاه",
+    r"اقدام قانونی",
+)
+_POLICY_QUESTION = (
+    (r"\breturn policy\b|\bhow (?:long|many days)\b.{0,40}\breturn|\bcan i return\b", "returns"),
+    (r"\brefund policy\b", "refunds"),
+    (r"\bshipping (?:cost|time|policy|to)\b|\bdo you ship\b|\bdelivery time\b", "shipping"),
+    (r"شرایط (?:مرجوع|بازگشت)", "returns"),
+    (r"هزینه ارسال", "shipping"),
+)
+_ORDER_INTENTS = {
+    Intent.ORDER_STATUS,
+    Intent.SHIPPING_PROBLEM,
+    Intent.RETURN_OR_EXCHANGE,
+    Intent.REFUND,
+    Intent.CANCEL_ORDER,
+    Intent.CHANGE_ADDRESS,
+    Intent.BILLING,
+}
+_PROPOSALS = {
+    Intent.CANCEL_ORDER: "cancel_order",
+    Intent.REFUND: "refund_order",
+    Intent.RETURN_OR_EXCHANGE: "request_return",
+}
+_STOPWORDS = frozenset(
+    "a an the is are do does you your i my me we our it its this that have has in on of for to "
+    "and or but with please hi hello dear thanks thank there back stock available price how much "
+    "what which when any still size colour color again any can could would like want know".split()
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """What the rules make of an email."""
+
+    intent: Intent
+    hits: int
+    language: str
+    order_number: str | None
+    angry: bool
+    legal: bool
+    policy_topic: str | None
+    product_words: str
+
+
+def read_email(subject: str, text: str) -> Reading:
+    """Classify an email with the keyword rules (pure; the eval and tests call it directly)."""
+    body = f"{subject}\n{text}".lower()
+    intent, hits = Intent.OTHER, 0
+    for candidate, patterns in _RULES:
+        count = sum(1 for pattern in patterns if re.search(pattern, body))
+        if count > hits:
+            intent, hits = candidate, count
+    order_match = _ORDER_CONTEXT.search(f"{subject}\n{text}")
+    topic = next((t for pattern, t in _POLICY_QUESTION if re.search(pattern, body)), None)
+    return Reading(
+        intent=intent,
+        hits=hits,
+        language=detect_language(body),
+        order_number=normalize_order_number(order_match.group(0)) if order_match else None,
+        angry=any(re.search(p, body) for p in _ANGER),
+        legal=any(re.search(p, body) for p in _LEGAL),
+        policy_topic=topic,
+        product_words=_product_words(subject.lower()) or _product_words(text.lower()),
+    )
+
+
+def detect_language(text: str) -> str:
+    """A BCP 47 tag from script and common words: fa, ar, de, es, fr, or en."""
+    if re.search(r"[\u0600-\u06ff]", text):
+        return "fa" if re.search(r"[پچژگکی]", text) else "ar"
+    words = set(re.findall(r"[a-zäöüßáéíóúñàèç]+", text))
+    scores = {
+        "de": len(words & {"und", "ich", "nicht", "meine", "bestellung", "bitte", "danke", "ist"}),
+        "es": len(
+            words & {"el", "la", "mi", "pedido", "quiero", "gracias", "por", "favor", "está"}
+        ),
+        "fr": len(
+            words & {"je", "ma", "mon", "commande", "merci", "est", "pour", "vous", "bonjour"}
+        ),
+    }
+    best = max(scores, key=lambda key: scores[key])
+    return best if scores[best] >= 2 else "en"
+
+
+def _product_words(text: str) -> str:
+    """The first few content words (the subject usually names the product)."""
+    words = [w for w in re.findall(r"[a-zäöüßáéíóúñ]{3,}", text) if w not in _STOPWORDS]
+    return " ".join(list(dict.fromkeys(words))[:3])
+
+
+class OfflineModel:
+    """A deterministic stand-in for a language model, driven by `read_email`."""
+
+    kind = "offline"
+    model = MODEL_NAME
+
+    async def complete(self, request: ModelRequest) -> ModelResponse:
+        email = next((i.text for i in request.items if isinstance(i, UserText)), "")
+        found = _EMAIL.search(email)
+        block = found.group(2) if found else email
+        subject_match = _SUBJECT.search(block)
+        subject = subject_match.group(1) if subject_match else ""
+        reading = read_email(subject, block)
+        offered = {tool["name"] for tool in request.tools}
+        outputs = [i for i in request.items if isinstance(i, ToolOutput)]
+        if not outputs:
+            calls = _lookups(reading, offered)
+            if calls:
+                return _response(calls)
+        return _response([_submit(reading, outputs)])
+
+
+def _lookups(reading: Reading, offered: set[str]) -> list[ToolCallRequest]:
+    calls: list[tuple[str, dict[str, object]]] = []
+    intent = reading.intent
+    if intent in _ORDER_INTENTS and "get_order" in offered:
+        if reading.order_number:
+            calls.append(("get_order", {"order_number": reading.order_number}))
+            proposal = _PROPOSALS.get(intent)
+            if proposal and proposal in offered:
+                arguments: dict[str, object] = {
+                    "order_number": reading.order_number,
+                    "reason": f"The customer asked for this by email ({intent.value}).",
+                }
+                if proposal == "request_return":
+                    arguments["items"] = None
+                calls.append((proposal, arguments))
+        else:
+            calls.append(("list_my_orders", {"limit": 3}))
+    if intent in (Intent.STOCK_OR_PRICE, Intent.PRODUCT_QUESTION) and reading.product_words:
+        calls.append(("search_products", {"query": reading.product_words}))
+    if reading.policy_topic and "get_store_policies" in offered:
+        calls.append(("get_store_policies", {"topic": reading.policy_topic}))
+    elif intent in (Intent.RETURN_OR_EXCHANGE, Intent.REFUND) and "get_store_policies" in offered:
+        topic = "returns" if intent is Intent.RETURN_OR_EXCHANGE else "refunds"
+        calls.append(("get_store_policies", {"topic": topic}))
+    return [
+        ToolCallRequest(call_id=f"offline_{n}", name=name, arguments=json.dumps(args))
+        for n, (name, args) in enumerate(calls, start=1)
+    ]
+
+
+def _submit(reading: Reading, outputs: list[ToolOutput]) -> ToolCallRequest:
+    shown = [o.call_id for o in outputs if o.content.startswith("{")]
+    reason: HandoverReason | None = None
+    if reading.legal:
+        reason = HandoverReason.LEGAL_THREAT
+    elif reading.intent is Intent.HUMAN_REQUESTED:
+        reason = HandoverReason.PERSON_REQUESTED
+    elif reading.angry or reading.intent is Intent.COMPLAINT:
+        reason = HandoverReason.ANGER
+    # Honest confidence: keyword rules never reach the send policy's threshold on their own.
+    confidence = 0.2 if reading.intent is Intent.OTHER else min(0.7, 0.5 + 0.1 * reading.hits)
+    arguments = {
+        "intent": reading.intent.value,
+        "confidence": confidence,
+        "language": reading.language,
+        "show_results_of": shown,
+        "paragraph": "",
+        "needs_human": reason is not None,
+        "handover_reason": reason.value if reason else None,
+    }
+    return ToolCallRequest(
+        call_id="offline_submit", name=SUBMIT_TOOL, arguments=json.dumps(arguments)
+    )
+
+
+def _response(calls: list[ToolCallRequest]) -> ModelResponse:
+    return ModelResponse(
+        text=None, tool_calls=tuple(calls), finish_reason="completed", model=MODEL_NAME
+    )

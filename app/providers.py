@@ -1,0 +1,124 @@
+"""The outside world the service talks to, built once from settings.
+
+Without Shopify credentials the bundled demo store answers; without an OpenAI key the offline
+rule-based model drives the agent. Later issues add the mail sender the same way.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import httpx
+from openai import AsyncOpenAI  # noqa: TID251 - the composition root builds the client for app/llm.py.
+
+from app.config import Settings
+from app.llm import LLM, OpenAIChatLLM, OpenAIResponsesLLM
+from app.offline_model import OfflineModel
+from app.shop.models import PolicyKind
+from app.shop.protocol import Shop, ShopError
+from app.shopify import (
+    ClientCredentialsToken,
+    ShopifyGraphQL,
+    ShopifyShop,
+    StaticToken,
+    TokenProvider,
+)
+
+POLICY_SUMMARY_TTL_SECONDS = 3600
+_FIRST_SENTENCE = re.compile(r"^(.{20,220}?[.!?])(?:\s|$)", re.S)
+
+
+@dataclass(kw_only=True)
+class Providers:
+    """The adapters in use, and how to close them."""
+
+    shop: Shop
+    llm: LLM
+    fallback_llm: LLM | None = None
+    """What finishes an email while `llm` is unreachable (None: hand it to a person)."""
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    _summary: tuple[float, str] | None = None
+
+    async def aclose(self) -> None:
+        """Close connection pools."""
+        for close in self.closers:
+            await close()
+
+    async def policy_summary(self) -> str:
+        """The first sentence of the refund and shipping policies, cached for an hour."""
+        now = time.monotonic()
+        if self._summary is not None and now - self._summary[0] < POLICY_SUMMARY_TTL_SECONDS:
+            return self._summary[1]
+        try:
+            policies = await self.shop.get_policies()
+        except ShopError:
+            return ""
+        sentences = []
+        for policy in policies:
+            if policy.kind in (PolicyKind.REFUND, PolicyKind.SHIPPING):
+                match = _FIRST_SENTENCE.match(" ".join(policy.text.split()))
+                if match:
+                    sentences.append(f"{policy.title}: {match.group(1)}")
+        summary = " ".join(sentences)
+        self._summary = (now, summary)
+        return summary
+
+
+def build_providers(settings: Settings) -> Providers:
+    """Build real adapters where credentials are set, embedded defaults elsewhere."""
+    closers: list[Callable[[], Awaitable[None]]] = []
+    shop = _build_shop(settings, closers)
+    offline = OfflineModel()
+    if settings.OPENAI_API_KEY is None:
+        return Providers(shop=shop, llm=offline, closers=closers)
+    client = AsyncOpenAI(
+        api_key=settings.OPENAI_API_KEY.get_secret_value(),
+        base_url=settings.OPENAI_BASE_URL,
+        timeout=settings.OPENAI_TIMEOUT_SECONDS,
+        max_retries=settings.OPENAI_MAX_RETRIES,
+    )
+    closers.append(client.close)
+    llm_class = OpenAIResponsesLLM if settings.OPENAI_API_MODE == "responses" else OpenAIChatLLM
+    llm = llm_class(client, model=settings.OPENAI_MODEL, temperature=settings.OPENAI_TEMPERATURE)
+    return Providers(
+        shop=shop,
+        llm=llm,
+        fallback_llm=offline if settings.AGENT_OFFLINE_FALLBACK else None,
+        closers=closers,
+    )
+
+
+def _build_shop(settings: Settings, closers: list[Callable[[], Awaitable[None]]]) -> Shop:
+    if not settings.shopify_configured:
+        # Imported here: the fixture-backed demo store loads only when it is the store in use.
+        from app.demo_shop import DemoShop
+
+        return DemoShop()
+    http = httpx.AsyncClient(
+        timeout=httpx.Timeout(settings.SHOPIFY_TIMEOUT_SECONDS, connect=5.0),
+        headers={"User-Agent": "shop-support-mail"},
+    )
+    closers.append(http.aclose)
+    tokens: TokenProvider
+    client_id, client_secret = settings.SHOPIFY_CLIENT_ID, settings.SHOPIFY_CLIENT_SECRET
+    if settings.SHOPIFY_ACCESS_TOKEN is not None:
+        tokens = StaticToken(settings.SHOPIFY_ACCESS_TOKEN.get_secret_value())
+    elif client_id and client_secret:
+        tokens = ClientCredentialsToken(
+            token_url=settings.shopify_token_url,
+            client_id=client_id,
+            client_secret=client_secret.get_secret_value(),
+            http=http,
+        )
+    else:  # pragma: no cover - Settings refuses half-configured credentials at startup.
+        raise RuntimeError("Shopify credentials are incomplete")
+    client = ShopifyGraphQL(
+        endpoint=settings.shopify_endpoint,
+        tokens=tokens,
+        http=http,
+        max_attempts=settings.SHOPIFY_MAX_ATTEMPTS,
+    )
+    return ShopifyShop(client)
