@@ -13,8 +13,8 @@ from app.tools.context import ToolContext
 from app.tools.lookup import find_own_order
 from app.tools.registry import ProposalArgs, Scope, ToolArgs, tool
 
-_ORDER = 'The order number as the customer wrote it, e.g. "#1001".'
-_REASON = "Why the customer wants this, in one sentence, for the staff member who decides."
+_ORDER = 'As the customer wrote it, e.g. "#1001".'
+_REASON = "The customer's reason, in one sentence, for staff."
 
 
 class CancelOrderArgs(ProposalArgs):

@@ -61,7 +61,7 @@ class GetStorePoliciesArgs(ToolArgs):
 @tool(scope=Scope.PUBLIC)
 async def get_store_policies(ctx: ToolContext, args: GetStorePoliciesArgs) -> PolicyFacts:
     """Get the store's published policies as text: refunds and returns, shipping, contact."""
-    wanted = _KINDS[args.topic] if args.topic else set(_KINDS_ALL)
+    wanted = _KINDS[args.topic] if args.topic else set().union(*_KINDS.values())
     policies = [p for p in await ctx.shop.get_policies() if p.kind in wanted]
     if not policies:
         raise ToolMiss(NO_POLICY)
@@ -71,6 +71,3 @@ async def get_store_policies(ctx: ToolContext, args: GetStorePoliciesArgs) -> Po
             for p in policies
         ]
     )
-
-
-_KINDS_ALL = {PolicyKind.REFUND, PolicyKind.SHIPPING, PolicyKind.CONTACT}

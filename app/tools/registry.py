@@ -101,7 +101,7 @@ class Tool:
             self.args_model, name=self.name, description=self.description
         )
         function = dict(param["function"])
-        function["parameters"] = _without_keywords(function["parameters"])
+        function["parameters"] = _compact(_without_keywords(function["parameters"]))
         return function
 
 
@@ -241,6 +241,26 @@ def _without_keywords(schema: Any) -> Any:
         elif key not in _DROPPED_KEYWORDS:
             cleaned[key] = _without_keywords(value)
     return cleaned
+
+
+def _compact(parameters: dict[str, Any]) -> dict[str, Any]:
+    """Drop what costs tokens and tells the model nothing the tool description does not.
+
+    The arguments model's own docstring and the docstrings of enum types are dropped, and so
+    are `$defs` nothing refers to any more (the SDK inlines some references).
+    """
+    compact = {key: value for key, value in parameters.items() if key != "description"}
+    definitions = compact.pop("$defs", None)
+    if definitions:
+        text = json.dumps(compact)
+        kept = {
+            name: {k: v for k, v in body.items() if not (k == "description" and "enum" in body)}
+            for name, body in definitions.items()
+            if f'"#/$defs/{name}"' in text or f'"#/$defs/{name}"' in json.dumps(definitions)
+        }
+        if kept:
+            compact["$defs"] = kept
+    return compact
 
 
 def _derive(function: Handler, scope: Scope, needs_approval: bool) -> Tool:
