@@ -151,6 +151,12 @@ def submit_tool_schema() -> dict[str, Any]:
     return tool.function_schema()
 
 
+def offered_tools(registry: ToolRegistry, *, verified_sender: bool) -> tuple[dict[str, Any], ...]:
+    """The tool schemas the model is offered: the permitted tools and the final plan."""
+    permitted = registry.available_for(verified_sender)
+    return (*(t.function_schema() for t in permitted), submit_tool_schema())
+
+
 def system_prompt(
     *, store_name: str, policy_summary: str, sender_verified: bool, boundary: str
 ) -> str:
@@ -233,9 +239,7 @@ async def run_agent(
         sender_verified=ctx.sender is not None,
         boundary=boundary,
     )
-    tools = tuple(t.function_schema() for t in tools_registry.available(ctx)) + (
-        submit_tool_schema(),
-    )
+    tools = offered_tools(tools_registry, verified_sender=ctx.sender is not None)
     loop = _Loop(ctx=ctx, llm=llm, trace=trace, limits=limits, registry=tools_registry)
     items: list[Item] = [UserText(text=email_block(email, boundary))]
     try:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import exchange_log, inbox
-from app.agent import AgentEmail, AgentLimits, ThreadMessage, run_agent
+from app.agent import AgentEmail, AgentLimits, ThreadMessage, offered_tools, run_agent
 from app.config import Settings
 from app.db import Database
 from app.llm import tools_hash
@@ -137,7 +137,7 @@ async def plan_reply(
             if message.sender_verified and message.from_address
             else None
         )
-    tools = tuple(t.function_schema() for t in registry.available_for(sender is not None))
+    tools = offered_tools(registry, verified_sender=sender is not None)
     llm = providers.llm
     run_pk = await exchange_log.start_run(
         db, message_pk=message_pk, llm_kind=llm.kind, model=llm.model, tools=tools

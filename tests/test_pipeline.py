@@ -13,13 +13,16 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from app.agent import offered_tools
 from app.config import Settings
 from app.db import Database
 from app.demo.sendgrid_posts import SendGridPost, Transport, parsed_mode_post, raw_mode_post
-from app.models import Conversation, Message, Reply, utcnow
+from app.llm import tools_hash
+from app.models import AgentRun, Conversation, Message, ModelTurn, Reply, ToolCall, utcnow
 from app.offline_model import OfflineModel
 from app.pipeline import handle_inbound_email
 from app.providers import Providers
+from app.tools import registry
 from app.worker import Worker
 from tests.builders import make_eml, verified_transport
 from tests.conftest import BASIC_AUTH
@@ -342,3 +345,90 @@ async def test_processing_twice_changes_nothing(
         before.processed_at,
         before.conversation_id,
     )
+
+
+async def agent_rows(
+    db: Database, message_pk: int
+) -> tuple[list[AgentRun], list[ModelTurn], list[ToolCall]]:
+    async with db.read() as session:
+        runs = list(
+            (
+                await session.execute(select(AgentRun).where(AgentRun.message_id == message_pk))
+            ).scalars()
+        )
+        turns = list(
+            (
+                await session.execute(select(ModelTurn).where(ModelTurn.message_id == message_pk))
+            ).scalars()
+        )
+        calls = list(
+            (
+                await session.execute(select(ToolCall).where(ToolCall.message_id == message_pk))
+            ).scalars()
+        )
+    return runs, turns, calls
+
+
+async def test_a_cleared_email_gets_a_logged_reply_plan(
+    client: httpx.AsyncClient, db: Database, settings: Settings
+) -> None:
+    eml = make_eml(
+        sender="Sara Ahmadi <sara.ahmadi@example.com>",
+        body="Hi, where is my order #1001? It has not arrived.\n",
+    )
+    pk = await deliver(client, raw_mode_post(eml, verified_transport("example.com")))
+    await process(db, settings)
+    message = await load(db, pk)
+    assert message.status == "planned"
+    assert message.reply_plan is not None
+    assert message.reply_plan["intent"] in ("order_status", "shipping_problem")
+    assert message.reply_plan["offline"] is True
+    runs, turns, calls = await agent_rows(db, pk)
+    [run] = runs
+    assert (run.status, run.llm_kind, run.steps) == ("finished", "offline", 2)
+    assert [t.step for t in sorted(turns, key=lambda t: t.step)] == [1, 2]
+    assert [(c.tool, c.outcome, c.agent_run_id) for c in calls] == [("get_order", "ok", run.id)]
+    assert message.reply_plan["facts"] == [calls[0].call_id]
+
+
+async def test_an_unverified_sender_gets_a_plan_without_any_customer_data(
+    client: httpx.AsyncClient, db: Database, settings: Settings
+) -> None:
+    eml = make_eml(sender="Sara Ahmadi <sara.ahmadi@example.com>", body="Where is order #1001?")
+    transport = Transport(envelope_from="sara.ahmadi@example.com", spf="softfail", dkim="none")
+    pk = await deliver(client, raw_mode_post(eml, transport))
+    await process(db, settings)
+    message = await load(db, pk)
+    assert message.status == "planned"
+    _, turns, calls = await agent_rows(db, pk)
+    assert calls == []
+    assert "could NOT be verified" in turns[0].request["instructions"]
+    # The turn records which tools were offered by their schemas' hash: the public ones only.
+    public = offered_tools(registry, verified_sender=False)
+    assert {t.tools_hash for t in turns} == {tools_hash(public)}
+    assert {t["name"] for t in public} == {
+        "search_products",
+        "get_store_policies",
+        "submit_reply_plan",
+    }
+
+
+async def test_spam_is_held_without_spending_on_the_agent(
+    client: httpx.AsyncClient, db: Database, settings: Settings
+) -> None:
+    pk = await deliver(client, raw_mode_post(make_eml(), verified_transport(spam_score="9.0")))
+    await process(db, settings)
+    message = await load(db, pk)
+    assert message.status == "needs_human"
+    runs, _, _ = await agent_rows(db, pk)
+    assert runs == []
+
+
+async def test_a_retried_job_does_not_plan_twice(
+    client: httpx.AsyncClient, db: Database, settings: Settings, providers: Providers
+) -> None:
+    pk = await deliver(client, raw_mode_post(make_eml(), verified_transport()))
+    await process(db, settings)
+    await handle_inbound_email(pk, db=db, settings=settings, providers=providers)
+    runs, _, _ = await agent_rows(db, pk)
+    assert len(runs) == 1
