@@ -5,7 +5,9 @@ LiteLLM, Azure); the offline rule-based model lives in `app/offline_model.py`.
 
 Only this module talks to the `openai` SDK. The SDK owns HTTP retries (429 with Retry-After,
 5xx, timeouts; `OPENAI_MAX_RETRIES`) so nothing here retries on top of it; what still fails is
-raised as `LLMUnavailable`, and the agent hands the email to a person.
+raised as `LLMUnavailable`, and the agent hands the email to a person. So is a reply that is
+not the JSON the API promises (a proxy's HTML page, a cut-off body, a wrong shape): the adapters
+raise nothing but `LLMError`.
 """
 
 from __future__ import annotations
@@ -110,16 +112,43 @@ class LLM(Protocol):
         ...
 
 
+_TRANSIENT_STATUSES = frozenset({408, 409})
+"""Besides 429 and 5xx, the statuses the SDK retries as transient (request timeout, conflict)."""
+
+
 def _translate(exc: openai.APIError) -> LLMError:
     name = type(exc).__name__
     status = getattr(exc, "status_code", None)
+    described = f"{name}{f' (HTTP {status})' if status else ''}"
     if isinstance(
-        exc, openai.APIConnectionError | openai.RateLimitError | openai.InternalServerError
+        exc,
+        openai.APIConnectionError
+        | openai.RateLimitError
+        | openai.InternalServerError
+        | openai.APIResponseValidationError,
     ):
-        return LLMUnavailable(f"{name}{f' (HTTP {status})' if status else ''}")
-    if isinstance(exc, openai.APIStatusError) and status is not None and status >= 500:
-        return LLMUnavailable(f"{name} (HTTP {status})")
-    return LLMRejected(f"{name}{f' (HTTP {status})' if status else ''}")
+        return LLMUnavailable(described)
+    if (
+        isinstance(exc, openai.APIStatusError)
+        and status is not None
+        and (status >= 500 or status in _TRANSIENT_STATUSES)
+    ):
+        return LLMUnavailable(described)
+    return LLMRejected(described)
+
+
+async def _send(create: Any, **params: Any) -> Any:
+    """Call the SDK; its errors, and a body that is not JSON, become `LLMError`s."""
+    try:
+        return await create(**params)
+    except openai.APIError as exc:
+        raise _translate(exc) from exc
+    except json.JSONDecodeError as exc:
+        raise LLMUnavailable("the response body was not valid JSON") from exc
+
+
+# What reading a reply of the wrong shape raises: the SDK builds its models without validation.
+_MALFORMED = (AttributeError, TypeError, ValueError, KeyError)
 
 
 class OpenAIResponsesLLM:
@@ -136,52 +165,60 @@ class OpenAIResponsesLLM:
         options: dict[str, Any] = {}
         if self._temperature is not None:
             options["temperature"] = self._temperature
+        input_items = _responses_input(request.items)
+        tools = [{"type": "function", **tool} for tool in request.tools]
         started = time.perf_counter()
         # The SDK's overloads cannot type our plain-dict items; the response type is checked.
-        create: Any = self._client.responses.create
-        try:
-            response: Response = await create(
-                model=self.model,
-                instructions=request.instructions,
-                input=_responses_input(request.items),
-                tools=[{"type": "function", **tool} for tool in request.tools],
-                tool_choice="required",
-                parallel_tool_calls=True,
-                max_output_tokens=request.max_output_tokens,
-                store=False,
-                **options,
-            )
-        except openai.APIError as exc:
-            raise _translate(exc) from exc
-        latency = (time.perf_counter() - started) * 1000
-        calls: list[ToolCallRequest] = []
-        texts: list[str] = []
-        refusal: str | None = None
-        for item in response.output:
-            if item.type == "function_call":
-                calls.append(
-                    ToolCallRequest(call_id=item.call_id, name=item.name, arguments=item.arguments)
-                )
-            elif item.type == "message":
-                for part in item.content:
-                    if part.type == "output_text":
-                        texts.append(part.text)
-                    elif part.type == "refusal":
-                        refusal = part.refusal
-        usage = response.usage
-        incomplete = response.incomplete_details.reason if response.incomplete_details else None
-        return ModelResponse(
-            text="".join(texts) or None,
-            tool_calls=tuple(calls),
-            finish_reason=incomplete or response.status,
-            refusal=refusal,
-            input_tokens=usage.input_tokens if usage else 0,
-            output_tokens=usage.output_tokens if usage else 0,
-            model=response.model,
-            request_id=response._request_id,
-            latency_ms=latency,
-            raw=response.model_dump(mode="json"),
+        response = await _send(
+            self._client.responses.create,
+            model=self.model,
+            instructions=request.instructions,
+            input=input_items,
+            tools=tools,
+            tool_choice="required",
+            parallel_tool_calls=True,
+            max_output_tokens=request.max_output_tokens,
+            store=False,
+            **options,
         )
+        latency = (time.perf_counter() - started) * 1000
+        if not isinstance(response, Response):
+            raise LLMUnavailable("the response was not a Responses API response")
+        try:
+            return _from_response(response, latency)
+        except _MALFORMED as exc:
+            raise LLMUnavailable(f"malformed response ({type(exc).__name__})") from exc
+
+
+def _from_response(response: Response, latency: float) -> ModelResponse:
+    calls: list[ToolCallRequest] = []
+    texts: list[str] = []
+    refusal: str | None = None
+    for item in response.output:
+        if item.type == "function_call":
+            calls.append(
+                ToolCallRequest(call_id=item.call_id, name=item.name, arguments=item.arguments)
+            )
+        elif item.type == "message":
+            for part in item.content:
+                if part.type == "output_text":
+                    texts.append(part.text)
+                elif part.type == "refusal":
+                    refusal = part.refusal
+    usage = response.usage
+    incomplete = response.incomplete_details.reason if response.incomplete_details else None
+    return ModelResponse(
+        text="".join(texts) or None,
+        tool_calls=tuple(calls),
+        finish_reason=incomplete or response.status,
+        refusal=refusal,
+        input_tokens=usage.input_tokens if usage else 0,
+        output_tokens=usage.output_tokens if usage else 0,
+        model=response.model,
+        request_id=response._request_id,
+        latency_ms=latency,
+        raw=response.model_dump(mode="json"),
+    )
 
 
 def _responses_input(items: tuple[Item, ...]) -> list[dict[str, Any]]:
@@ -222,43 +259,51 @@ class OpenAIChatLLM:
         options: dict[str, Any] = {}
         if self._temperature is not None:
             options["temperature"] = self._temperature
+        messages = _chat_messages(request)
+        tools = [{"type": "function", "function": tool} for tool in request.tools]
         started = time.perf_counter()
-        create: Any = self._client.chat.completions.create
-        try:
-            completion: ChatCompletion = await create(
-                model=self.model,
-                messages=_chat_messages(request),
-                tools=[{"type": "function", "function": tool} for tool in request.tools],
-                tool_choice="required",
-                parallel_tool_calls=True,
-                max_completion_tokens=request.max_output_tokens,
-                **options,
-            )
-        except openai.APIError as exc:
-            raise _translate(exc) from exc
+        completion = await _send(
+            self._client.chat.completions.create,
+            model=self.model,
+            messages=messages,
+            tools=tools,
+            tool_choice="required",
+            parallel_tool_calls=True,
+            max_completion_tokens=request.max_output_tokens,
+            **options,
+        )
         latency = (time.perf_counter() - started) * 1000
-        if not completion.choices:
-            raise LLMUnavailable("the model returned no choices")
-        choice = completion.choices[0]
-        message = choice.message
-        calls = tuple(
-            ToolCallRequest(call_id=c.id, name=c.function.name, arguments=c.function.arguments)
-            for c in message.tool_calls or []
-            if c.type == "function"
-        )
-        usage = completion.usage
-        return ModelResponse(
-            text=message.content,
-            tool_calls=calls,
-            finish_reason=choice.finish_reason,
-            refusal=message.refusal,
-            input_tokens=usage.prompt_tokens if usage else 0,
-            output_tokens=usage.completion_tokens if usage else 0,
-            model=completion.model,
-            request_id=completion._request_id,
-            latency_ms=latency,
-            raw=completion.model_dump(mode="json"),
-        )
+        if not isinstance(completion, ChatCompletion):
+            raise LLMUnavailable("the response was not a chat completion")
+        try:
+            return _from_completion(completion, latency)
+        except _MALFORMED as exc:
+            raise LLMUnavailable(f"malformed response ({type(exc).__name__})") from exc
+
+
+def _from_completion(completion: ChatCompletion, latency: float) -> ModelResponse:
+    if not completion.choices:
+        raise LLMUnavailable("the model returned no choices")
+    choice = completion.choices[0]
+    message = choice.message
+    calls = tuple(
+        ToolCallRequest(call_id=c.id, name=c.function.name, arguments=c.function.arguments)
+        for c in message.tool_calls or []
+        if c.type == "function"
+    )
+    usage = completion.usage
+    return ModelResponse(
+        text=message.content,
+        tool_calls=calls,
+        finish_reason=choice.finish_reason,
+        refusal=message.refusal,
+        input_tokens=usage.prompt_tokens if usage else 0,
+        output_tokens=usage.completion_tokens if usage else 0,
+        model=completion.model,
+        request_id=completion._request_id,
+        latency_ms=latency,
+        raw=completion.model_dump(mode="json"),
+    )
 
 
 def _chat_messages(request: ModelRequest) -> list[dict[str, Any]]:
@@ -267,6 +312,9 @@ def _chat_messages(request: ModelRequest) -> list[dict[str, Any]]:
         if isinstance(item, UserText):
             messages.append({"role": "user", "content": item.text})
         elif isinstance(item, AssistantTurn):
+            if not item.text and not item.tool_calls:
+                # Chat requires content or tool calls; the Responses input skips it likewise.
+                continue
             message: dict[str, Any] = {"role": "assistant", "content": item.text}
             if item.tool_calls:
                 message["tool_calls"] = [
