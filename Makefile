@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format serve worker migrate bench clean
+.PHONY: demo test lint format serve worker migrate bench eval clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -c 'import sys; sys.exit("Python >= 3.11 is required, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
@@ -42,6 +42,9 @@ migrate: $(STAMP)
 
 bench: $(STAMP)  ## Intake benchmark: webhook vs an empty FastAPI handler, same server, same run.
 	$(BIN)/python -m bench.intake $(ARGS)
+
+eval: $(STAMP)  ## Score the configured model (offline rules without OPENAI_API_KEY) on the labelled email set.
+	$(BIN)/python -m app eval
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

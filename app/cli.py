@@ -1,4 +1,4 @@
-"""Command line: `python -m app serve | worker | migrate | demo`."""
+"""Command line: `python -m app serve | worker | migrate | demo | eval`."""
 
 from __future__ import annotations
 
@@ -24,12 +24,17 @@ def main(argv: list[str] | None = None) -> None:
     commands.add_parser("worker", help="run a standalone worker")
     commands.add_parser("migrate", help="apply database migrations")
     commands.add_parser("demo", help="run the bundled sample emails through the real webhook")
+    commands.add_parser("eval", help="score the configured model on the labelled email set")
     args = parser.parse_args(argv)
 
     if args.command == "demo":
         from app.demo.run import run_demo
 
         sys.exit(asyncio.run(run_demo()))
+    if args.command == "eval":
+        from app.evals.run import main as run_eval_command
+
+        sys.exit(asyncio.run(run_eval_command()))
     settings = _load_settings()
     configure_logging(settings.LOG_LEVEL)
     if args.command == "migrate":

@@ -22,6 +22,8 @@ from app.tools.lookup import normalize_order_number
 MODEL_NAME = "rules-2026-11"
 _EMAIL = re.compile(r"<<<EMAIL (\w+)>>>\n(.*)\n<<<END EMAIL \1>>>", re.S)
 _SUBJECT = re.compile(r"^Subject: (.*)$", re.M)
+_HEADER_LINES = re.compile(r"^(?:From: .*\n)?Subject: .*$", re.M)
+"""The From and Subject lines the agent writes above the email text: not the customer's words."""
 _ORDER_CONTEXT = re.compile(
     r"(?:#\s*[0-9۰-۹٠-٩]{3,}|(?:order|bestellung|pedido|commande|سفارش|شماره)"
     r"[^0-9۰-۹٠-٩\n]{0,20}[0-9۰-۹٠-٩][0-9۰-۹٠-٩A-Za-z-]{2,})",
@@ -34,21 +36,35 @@ _RULES: list[tuple[Intent, tuple[str, ...]]] = [
         Intent.HUMAN_REQUESTED,
         (
             r"\b(?:speak|talk) (?:to|with) (?:a |an )?(?:human|person|agent|manager|someone)",
-            r"\breal person\b",
+            r"\b(?:real|actual) (?:human|person)\b",
+            r"\bhuman being\b",
+            r"\b(?:chat)?bots?\b",
             r"\bcall me\b",
-            r"با (?:یک )?(?:انسان|اپراتور|کارشناس)",
+            r"با (?:یک |یکی از )?(?:انسان|اپراتور|کارشناس|پشتیبان)",
+            r"ربات",
             r"تماس بگیرید",
-            r"\bmit einem menschen\b",
+            r"\bmit (?:einem|einer) (?:menschen|mitarbeiter(?:in)?|person)\b",
+            r"\brückruf\b",
+            r"\bhablar con (?:una persona|alguien|un agente|un humano)\b",
+            r"\bparler (?:à|avec) (?:un |une )?(?:conseill|personne|humain|quelqu)",
+            r"\b(?:être|me) rappel",
         ),
     ),
     (
         Intent.CANCEL_ORDER,
-        (r"\bcancel", r"\bstornier", r"\bcancelar\b", r"\bannuler\b", r"لغو", r"کنسل"),
+        (
+            r"\bcancel(?!l?ed\b)",
+            r"\b(?:get|have|want|like) (?:it|this|that|my order|the order) cancell?ed\b",
+            r"\bstornier",
+            r"\bcancelar\b",
+            r"\bannuler\b",
+            r"(?:لغو|کنسل)(?! ?(?:کردم|شد|شده))",
+        ),
     ),
     (
         Intent.CHANGE_ADDRESS,
         (
-            r"\b(?:change|update|correct|wrong)\b.{0,30}\baddress\b",
+            r"\b(?:change|update|correct|wrong)\b.{0,30}(?<!e-mail )(?<!email )\baddress\b",
             r"\bnew (?:shipping )?address\b",
             r"\badresse ändern\b",
             r"\bcambiar (?:la )?dirección\b",
@@ -62,12 +78,13 @@ _RULES: list[tuple[Intent, tuple[str, ...]]] = [
             r"\brefund",
             r"\bmoney back\b",
             r"\breimburs",
-            r"\brückerstattung\b",
+            r"\b(?:rück)?erstattung\b",
+            r"\bgeld\b.{0,30}\bzurück",
             r"\breembolso\b",
             r"\bremboursement\b",
             r"بازپرداخت",
             r"استرداد",
-            r"پول.{0,15}(?:برگردان|پس)",
+            r"پول.{0,15}(?:برگرد|برگشت|برنگشت|پس)",
         ),
     ),
     (
@@ -83,6 +100,8 @@ _RULES: list[tuple[Intent, tuple[str, ...]]] = [
             r"\bdevolver\b",
             r"\bdevoluci[oó]n\b",
             r"\bretourner\b",
+            r"\béchang(?:e|er)\b",
+            r"\brenvoyer\b",
             r"مرجوع",
             r"تعویض",
             r"برگردان",
@@ -98,7 +117,10 @@ _RULES: list[tuple[Intent, tuple[str, ...]]] = [
             r"\b(?:lost|missing|stuck)\b",
             r"\bdelayed\b",
             r"\blate\b",
+            r"\bwrong (?:item|size|colou?r|product|parcel|package)\b",
             r"\bbeschädigt\b",
+            r"\bdañad[oa]s?\b",
+            r"\b(?:abîmée?s?|endommagée?s?)(?!\w)",
             r"\bnoch nicht angekommen\b",
             r"نرسیده",
             r"آسیب",
@@ -110,20 +132,20 @@ _RULES: list[tuple[Intent, tuple[str, ...]]] = [
     (
         Intent.ORDER_STATUS,
         (
-            r"\bwhere is my (?:order|parcel|package)\b",
+            r"\bwhere(?: is|'s|s) my (?:order|parcel|package)\b",
             r"\border status\b",
             r"\btrack(?:ing)?\b",
             r"\bshipped\b",
             r"\bwhen will\b.{0,40}\b(?:arrive|ship|come)\b",
             r"\bdelivery date\b",
-            r"\bwo ist meine bestellung\b",
+            r"\bwo (?:ist|bleibt) meine bestellung\b",
             r"\bdónde está mi pedido\b",
-            r"\boù est ma commande\b",
+            r"\boù (?:est|en est) ma commande\b",
             r"کجاست",
             r"وضعیت سفارش",
             r"پیگیری",
             r"کد رهگیری",
-            r"کی (?:می‌رسد|میرسد|ارسال)",
+            r"کی (?:می‌رسد|میرسد|می‌رسه|میرسه|ارسال)",
         ),
     ),
     (
@@ -132,6 +154,7 @@ _RULES: list[tuple[Intent, tuple[str, ...]]] = [
             r"\binvoice\b",
             r"\bcharged twice\b",
             r"\bdouble charge",
+            r"\bpayment (?:failed|was declined|declined)\b",
             r"\breceipt\b",
             r"\bvat\b",
             r"\bbilling\b",
@@ -139,6 +162,7 @@ _RULES: list[tuple[Intent, tuple[str, ...]]] = [
             r"\bfactura\b",
             r"فاکتور",
             r"دو بار.{0,20}(?:پرداخت|کسر)",
+            r"از (?:کارت|حساب)م? ?(?:کم|کسر) (?:شده|شد)",
         ),
     ),
     (
@@ -150,8 +174,14 @@ _RULES: list[tuple[Intent, tuple[str, ...]]] = [
             r"\bhow much\b",
             r"\bdiscount\b",
             r"\bauf lager\b",
+            r"\b(?:lieferbar|verfügbar)\b",
             r"\bpreis\b",
+            r"\bkostet\b",
             r"\bprecio\b",
+            r"\bcuesta\b",
+            r"\bdisponibles?\b",
+            r"\bprix\b",
+            r"\bco[uû]tent?\b",
             r"موجود",
             r"قیمت",
             r"تخفیف",
@@ -160,13 +190,18 @@ _RULES: list[tuple[Intent, tuple[str, ...]]] = [
     (
         Intent.PRODUCT_QUESTION,
         (
-            r"\bsize\b",
+            r"\bsizes?\b",
+            r"\bsizing\b",
+            r"\btrue to size\b",
             r"\bmaterial\b",
             r"\bcolou?r\b",
             r"\bmade of\b",
-            r"\bwashable\b",
+            r"\bwash(?:able|ing)?\b",
             r"\bgröße\b",
+            r"\bfarbe\b",
             r"\btalla\b",
+            r"\btaille\b",
+            r"\bcouleur\b",
             r"سایز",
             r"جنس",
             r"رنگ",
@@ -181,10 +216,12 @@ _RULES: list[tuple[Intent, tuple[str, ...]]] = [
             r"\bdisappointed\b",
             r"\bcomplain",
             r"\bfrustrat",
+            r"\b(?:bad|awful|horrible|poor) (?:experience|service)\b",
             r"افتضاح",
             r"بدترین",
             r"ناراضی",
             r"شکایت",
+            r"تجربه(?:\u200cی| ی)? بد",
         ),
     ),
     (
@@ -199,6 +236,8 @@ _RULES: list[tuple[Intent, tuple[str, ...]]] = [
             r"عالی",
             r"راضی هستم",
             r"ممنونم",
+            r"دست(?:تون|تان|ت) درد نکنه",
+            r"پیشنهاد",
         ),
     ),
     (
@@ -212,6 +251,12 @@ _RULES: list[tuple[Intent, tuple[str, ...]]] = [
             r"\blottery\b",
             r"\bmarketing services\b",
             r"\bwebsite redesign\b",
+            r"\bfirst page of google\b",
+            r"\brank(?:ing)? (?:on|in) google\b",
+            r"\bdo-?follow\b",
+            r"\bsponsored (?:post|article|content)\b",
+            r"\bfollowers\b",
+            r"فالوور",
         ),
     ),
 ]
@@ -223,7 +268,9 @@ _ANGER = (
     r"مسخره",
 )
 _LEGAL = (
-    r"\b(?:lawyer|attorney|sue|lawsuit|legal action|chargeback|small claims|consumer protection)\b",
+    r"\b(?:lawyer|attorney|solicitor|sue|lawsuit|legal action|chargeback|small claims|"
+    r"consumer protection)\b",
+    r"\bavocat\b",
     r"\banwalt\b",
     r"\babogado\b",
     r"وکیل",
@@ -234,6 +281,8 @@ _POLICY_QUESTION = (
     (r"\breturn policy\b|\bhow (?:long|many days)\b.{0,40}\breturn|\bcan i return\b", "returns"),
     (r"\brefund policy\b", "refunds"),
     (r"\bshipping (?:cost|time|policy|to)\b|\bdo you ship\b|\bdelivery time\b", "shipping"),
+    (r"\bhow long (?:does|will|do) (?:the )?(?:delivery|shipping)\b", "shipping"),
+    (r"\bcustoms\b|\bimport (?:vat|duty|duties|tax)\b", "shipping"),
     (r"شرایط (?:مرجوع|بازگشت)", "returns"),
     (r"هزینه ارسال", "shipping"),
 )
@@ -330,7 +379,9 @@ class OfflineModel:
         block = found.group(2) if found else email
         subject_match = _SUBJECT.search(block)
         subject = subject_match.group(1) if subject_match else ""
-        reading = read_email(subject, block)
+        # The subject is read on its own; the header lines themselves are not content (the
+        # word "Subject" was taken for a product name when the subject had no Latin words).
+        reading = read_email(subject, _HEADER_LINES.sub("", block, count=1))
         offered = {tool["name"] for tool in request.tools}
         outputs = [i for i in request.items if isinstance(i, ToolOutput)]
         if not outputs:

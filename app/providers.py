@@ -28,7 +28,8 @@ from app.shopify import (
 )
 
 POLICY_SUMMARY_TTL_SECONDS = 3600
-_FIRST_SENTENCE = re.compile(r"^(.{20,220}?[.!?])(?:\s|$)", re.S)
+POLICY_SUMMARY_CHARS = 200
+_SENTENCE_END = re.compile(r"(?<=[^\d\s])[.!?](?:\s|$)")
 
 
 @dataclass(kw_only=True)
@@ -48,7 +49,7 @@ class Providers:
             await close()
 
     async def policy_summary(self) -> str:
-        """The first sentence of the refund and shipping policies, cached for an hour."""
+        """The opening sentences of the refund and shipping policies, cached for an hour."""
         now = time.monotonic()
         if self._summary is not None and now - self._summary[0] < POLICY_SUMMARY_TTL_SECONDS:
             return self._summary[1]
@@ -59,12 +60,31 @@ class Providers:
         sentences = []
         for policy in policies:
             if policy.kind in (PolicyKind.REFUND, PolicyKind.SHIPPING):
-                match = _FIRST_SENTENCE.match(" ".join(policy.text.split()))
-                if match:
-                    sentences.append(f"{policy.title}: {match.group(1)}")
+                opening = policy_opening(policy.text)
+                if opening:
+                    sentences.append(f"{policy.title}: {opening}")
         summary = " ".join(sentences)
         self._summary = (now, summary)
         return summary
+
+
+def policy_opening(text: str, limit: int = POLICY_SUMMARY_CHARS) -> str:
+    """The policy's first sentences up to `limit` characters, headings left out.
+
+    Policies are written as headed sections ("Returns", then the rule), so a line without
+    sentence punctuation is a heading; the rule itself ("within 30 days of delivery") is
+    what the model needs in its prompt.
+    """
+    prose = " ".join(
+        " ".join(line.split()) for line in text.splitlines() if _SENTENCE_END.search(line + " ")
+    )
+    opening = ""
+    for match in _SENTENCE_END.finditer(prose):
+        candidate = prose[: match.start() + 1]
+        if len(candidate) > limit:
+            break
+        opening = candidate
+    return opening or prose[:limit]
 
 
 def build_providers(settings: Settings) -> Providers:

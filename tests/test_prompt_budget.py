@@ -7,12 +7,16 @@ and reported separately.
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
 import tiktoken
 
 from app.agent import AgentEmail, email_block, submit_tool_schema, system_prompt
+from app.demo_shop import DemoShop
+from app.offline_model import OfflineModel
+from app.providers import Providers
 from app.tools import registry
 
 BUDGET = 2000
@@ -30,10 +34,8 @@ PERSIAN = AgentEmail(
     text="سلام، سفارش شماره ۱۰۰۵ را دو هفته پیش ثبت کردم ولی هنوز نرسیده. لطفاً بگویید کجاست؟ ممنون",
     sender_name="رضا محمدی",
 )
-POLICY = (
-    "Refund policy: You can return unworn items within 30 days of delivery for a full refund. "
-    "Shipping policy: Orders ship within 2 working days from Germany."
-)
+# The summary the demo store really produces, so the budget counts what production sends.
+POLICY = asyncio.run(Providers(shop=DemoShop(), llm=OfflineModel()).policy_summary())
 
 
 def prompt_tokens(email: AgentEmail) -> int:

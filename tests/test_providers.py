@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from app.config import Settings
-from app.providers import build_providers
+from app.providers import build_providers, policy_opening
 from app.shopify import ShopifyShop
 
 AUTH: dict[str, Any] = {
@@ -64,3 +64,18 @@ def test_the_endpoint_override_wins_and_gives_the_token_url() -> None:
 def test_half_configured_shopify_fails_at_startup(values: dict[str, Any], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         build(**values)
+
+
+async def test_the_policy_summary_carries_the_rules_not_the_headings() -> None:
+    providers = build_providers(build())
+    summary = await providers.policy_summary()
+    assert "within 30 days of delivery" in summary
+    assert "Returns Changed" not in summary
+    assert "leave our warehouse" in summary
+
+
+def test_policy_opening_skips_headings_and_list_numbers() -> None:
+    rules = "You may return items within 14 days. Refunds take 5 days."
+    text = f"Returns\n\n{rules}\n\n 1. Write to us."
+    assert policy_opening(text, limit=60) == rules
+    assert policy_opening(text, limit=40) == "You may return items within 14 days."
