@@ -16,6 +16,8 @@ from cryptography.hazmat.primitives.serialization import load_der_public_key
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from app.plan import Intent
+
 MIN_PASSWORD_LENGTH = 12
 _PLACEHOLDER_SECRETS = frozenset({"change-me", "changeme", "changethis", "password"})
 
@@ -53,6 +55,19 @@ class Settings(BaseSettings):
     STORE_NAME: str = "Demo Store"
     SUPPORT_FROM_EMAIL: str = "support@demo-store.example"
     OWN_EMAIL_DOMAINS: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    STORE_URL: str | None = None
+    REPLY_SIGNATURE: str = Field(default="", max_length=300)
+
+    # Send policy: which replies go out on their own; everything else waits as a draft.
+    AUTO_SEND_INTENTS: Annotated[list[Intent], NoDecode] = Field(
+        default_factory=lambda: [
+            Intent.ORDER_STATUS,
+            Intent.STOCK_OR_PRICE,
+            Intent.PRODUCT_QUESTION,
+        ]
+    )
+    AUTO_SEND_MIN_CONFIDENCE: float = Field(default=0.8, ge=0.0, le=1.0)
+    SHADOW_MODE: bool = False
 
     # OpenAI (issue "agent"); without a key the offline model runs.
     OPENAI_API_KEY: SecretStr | None = None
@@ -84,6 +99,9 @@ class Settings(BaseSettings):
     # SendGrid sending; without a key replies go to the logging transport.
     SENDGRID_API_KEY: SecretStr | None = None
     SENDGRID_API_BASE_URL: str = "https://api.sendgrid.com"
+    SENDGRID_TIMEOUT_SECONDS: float = Field(default=15.0, gt=0)
+    SENDGRID_SANDBOX_MODE: bool = False
+    MAIL_LOG_DIR: str = "var/outbox"
 
     # Inbound webhook authentication and limits.
     INBOUND_BASIC_AUTH_USER: str | None = None
@@ -105,6 +123,20 @@ class Settings(BaseSettings):
     @classmethod
     def _parse_domains(cls, value: object) -> object:
         return _split_csv(value)
+
+    @field_validator("AUTO_SEND_INTENTS", mode="before")
+    @classmethod
+    def _parse_intents(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @field_validator("STORE_URL")
+    @classmethod
+    def _check_store_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if not re.fullmatch(r"https?://[^/\s]+(/\S*)?", value.strip()):
+            raise ValueError("STORE_URL must be the shop's address, e.g. https://shop.example")
+        return value.strip().rstrip("/")
 
     @field_validator("INBOUND_SIGNING_PUBLIC_KEY")
     @classmethod
@@ -181,6 +213,16 @@ class Settings(BaseSettings):
             return f"https://{self.SHOPIFY_SHOP_DOMAIN.strip().lower()}/admin/oauth/access_token"
         origin = re.match(r"^(https?://[^/]+)", self.SHOPIFY_API_BASE_URL or "")
         return f"{origin.group(1) if origin else ''}/admin/oauth/access_token"
+
+    @property
+    def store_hosts(self) -> frozenset[str]:
+        """Hosts a reply may link to besides tracking pages: the store's own."""
+        hosts = set()
+        if self.STORE_URL:
+            hosts.add(self.STORE_URL.split("://", 1)[1].split("/", 1)[0].lower())
+        if self.SHOPIFY_SHOP_DOMAIN:
+            hosts.add(self.SHOPIFY_SHOP_DOMAIN.strip().lower())
+        return frozenset(hosts)
 
     @property
     def own_addresses(self) -> frozenset[str]:

@@ -127,6 +127,7 @@ class SqlJournal:
                     raw_arguments=None if validated else str(record.arguments),
                     outcome=record.outcome.value,
                     summary=record.summary,
+                    result=record.facts,
                     duration_ms=record.duration_ms,
                 )
             )
@@ -164,4 +165,17 @@ class SqlJournal:
 async def tool_calls_for(session: AsyncSession, message_pk: int) -> list[ToolCall]:
     """The tool calls made while answering a message, in order."""
     statement = select(ToolCall).where(ToolCall.message_id == message_pk).order_by(ToolCall.id)
+    return list((await session.execute(statement)).scalars())
+
+
+async def latest_run_calls(session: AsyncSession, message_pk: int) -> list[ToolCall]:
+    """The tool calls of the message's latest finished agent run, in order."""
+    latest = (
+        select(AgentRun.id)
+        .where(AgentRun.message_id == message_pk, AgentRun.status == "finished")
+        .order_by(AgentRun.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    statement = select(ToolCall).where(ToolCall.agent_run_id == latest).order_by(ToolCall.id)
     return list((await session.execute(statement)).scalars())

@@ -16,6 +16,7 @@ from app.mail.guards import GuardDecision
 from app.mail.identity import IdentityDecision
 from app.mail.models import InboundEmail, MessageStatus
 from app.models import Conversation, Message, Reply, utcnow
+from app.outbox import OUTGOING
 
 MAX_SUBJECT_CHARS = 998
 
@@ -94,7 +95,7 @@ async def count_automated_replies_to(
         func.lower(Reply.to_address) == address.lower(),
         Reply.is_automated.is_(True),
         Reply.created_at >= since,
-        Reply.status.not_in(("failed", "dead", "cancelled")),
+        Reply.status.in_(sorted(OUTGOING)),
     )
     return int((await session.execute(statement)).scalar_one())
 
@@ -104,7 +105,7 @@ async def count_automated_replies_in(session: AsyncSession, conversation_id: int
     statement = select(func.count(Reply.id)).where(
         Reply.conversation_id == conversation_id,
         Reply.is_automated.is_(True),
-        Reply.status.not_in(("failed", "dead", "cancelled")),
+        Reply.status.in_(sorted(OUTGOING)),
     )
     return int((await session.execute(statement)).scalar_one())
 

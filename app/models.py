@@ -128,25 +128,56 @@ class Message(Base):
     identity_reason: Mapped[str | None] = mapped_column(Text)
     reply_plan: Mapped[dict[str, Any] | None]
     """The agent's plan (a `ReplyPlan`), once it ran."""
+    steps: Mapped[list[Any] | None]
+    """Each pipeline step with its duration and outcome, in order."""
 
 
 class Reply(Base):
-    """An email we send in answer to an inbound message (the outbox grows from here)."""
+    """An email we send (or hold as a draft) in answer to an inbound message: the outbox row.
+
+    It moves draft -> queued -> sending -> sent, or failed (retry scheduled) / dead (given up) /
+    unknown (an attempt ended without knowing whether the provider accepted it; staff check,
+    it is never resent on its own). See `app/outbox.py`.
+    """
 
     __tablename__ = "replies"
+    __table_args__ = (
+        Index("ix_replies_to_address_created_at", "to_address", "created_at"),
+        Index("ix_replies_status_created_at", "status", "created_at"),
+        Index("uq_replies_idempotency_key", "idempotency_key", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), index=True)
     conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id"), index=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(128))
+    """One reply per purpose and message ("auto:<message id>"): a retried step finds it."""
+    from_address: Mapped[str | None] = mapped_column(String(320))
     to_address: Mapped[str] = mapped_column(String(320))
+    subject: Mapped[str | None] = mapped_column(Text)
+    text_body: Mapped[str | None] = mapped_column(Text)
+    html_body: Mapped[str | None] = mapped_column(Text)
+    generated_text: Mapped[str | None] = mapped_column(Text)
+    """The text as the service wrote it, kept when staff edit the draft."""
+    language: Mapped[str | None] = mapped_column(String(35))
+    template: Mapped[str | None] = mapped_column(String(64))
     rfc_message_id: Mapped[str | None] = mapped_column(String(1000), index=True)
     """The Message-ID we gave the reply, so the customer's answer threads back to it."""
+    in_reply_to: Mapped[str | None] = mapped_column(String(1000))
+    references: Mapped[list[Any] | None]
     is_automated: Mapped[bool] = mapped_column(Boolean, default=True)
     status: Mapped[str] = mapped_column(String(32))
+    decision: Mapped[str | None] = mapped_column(String(16))
+    decision_reasons: Mapped[list[Any] | None]
+    verification: Mapped[list[Any] | None]
+    """The verifier's problems with the reply as rendered (empty: it passed)."""
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    provider_message_id: Mapped[str | None] = mapped_column(String(256))
+    """SendGrid's X-Message-Id (or the log transport's file name)."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sending_started_at: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
-
-    __table_args__ = (Index("ix_replies_to_address_created_at", "to_address", "created_at"),)
 
 
 class Job(Base):
@@ -158,6 +189,7 @@ class Job(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     kind: Mapped[str] = mapped_column(String(64))
     message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), index=True)
+    reply_id: Mapped[int | None] = mapped_column(ForeignKey("replies.id"), index=True)
     status: Mapped[str] = mapped_column(String(16))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     run_after: Mapped[datetime] = mapped_column(default=utcnow)
@@ -233,6 +265,8 @@ class ToolCall(Base):
     """The arguments as the model sent them, when they did not validate."""
     outcome: Mapped[str] = mapped_column(String(32))
     summary: Mapped[str] = mapped_column(Text)
+    result: Mapped[dict[str, Any] | None]
+    """The typed facts the tool returned (what a reply may show), when it succeeded."""
     duration_ms: Mapped[float] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

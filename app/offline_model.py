@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from app.agent import SUBMIT_TOOL
 from app.llm import ModelRequest, ModelResponse, ToolCallRequest, ToolOutput, UserText
@@ -267,6 +268,14 @@ _ANGER = (
     r"کلاهبرداری",
     r"مسخره",
 )
+# Text that talks to the machine rather than to the shop: a person should see the attempt.
+_MANIPULATION = (
+    r"\bignore (?:all |any |the )?(?:previous|prior|above|earlier) (?:instructions|rules)",
+    r"(?:^|\n)\s*(?:system|assistant|developer)\s*:",
+    r"<<<|>>>|\bend email\b|\[/?(?:inst|system)\]",
+    r"\byou are (?:now )?(?:an? )?(?:ai|assistant|language model|chatbot)\b",
+    r"دستورالعمل(?:‌|\s)?(?:های)? قبلی را نادیده",
+)
 _LEGAL = (
     r"\b(?:lawyer|attorney|solicitor|sue|lawsuit|legal action|chargeback|small claims|"
     r"consumer protection)\b",
@@ -295,11 +304,18 @@ _ORDER_INTENTS = {
     Intent.CHANGE_ADDRESS,
     Intent.BILLING,
 }
+# Refund requests are not proposed by the rules: they cannot tell "refund me" from "where is
+# my refund?", and a person handles refunds from the drafted reply anyway.
 _PROPOSALS = {
     Intent.CANCEL_ORDER: "cancel_order",
-    Intent.REFUND: "refund_order",
     Intent.RETURN_OR_EXCHANGE: "request_return",
 }
+_PROPOSABLE = {
+    "cancel_order": frozenset({"processing", "on_hold"}),
+    "request_return": frozenset({"delivered"}),
+}
+_PROPOSAL_CALL = "offline_proposal_"
+GROUNDED_CONFIDENCE = 0.85
 _STOPWORDS = frozenset(
     "a an the is are do does you your i my me we our it its this that have has in on of for to "
     "and or but with please hi hello dear thanks thank there back stock available price how much "
@@ -313,10 +329,14 @@ class Reading:
 
     intent: Intent
     hits: int
+    rivals: int
+    """How many other intents' rules also matched (0: the email is about one thing)."""
     language: str
     order_number: str | None
     angry: bool
     legal: bool
+    manipulative: bool
+    """The email tries to instruct the model (prompt injection)."""
     policy_topic: str | None
     product_words: str
 
@@ -324,9 +344,10 @@ class Reading:
 def read_email(subject: str, text: str) -> Reading:
     """Classify an email with the keyword rules (pure; the eval and tests call it directly)."""
     body = f"{subject}\n{text}".lower()
-    intent, hits = Intent.OTHER, 0
+    intent, hits, matched = Intent.OTHER, 0, 0
     for candidate, patterns in _RULES:
         count = sum(1 for pattern in patterns if re.search(pattern, body))
+        matched += count > 0
         if count > hits:
             intent, hits = candidate, count
     order_match = _ORDER_CONTEXT.search(f"{subject}\n{text}")
@@ -334,10 +355,12 @@ def read_email(subject: str, text: str) -> Reading:
     return Reading(
         intent=intent,
         hits=hits,
+        rivals=max(0, matched - 1),
         language=detect_language(body),
         order_number=normalize_order_number(order_match.group(0)) if order_match else None,
         angry=any(re.search(p, body) for p in _ANGER),
         legal=any(re.search(p, body) for p in _LEGAL),
+        manipulative=any(re.search(p, body) for p in _MANIPULATION),
         policy_topic=topic,
         product_words=_product_words(subject.lower()) or _product_words(text.lower()),
     )
@@ -388,6 +411,10 @@ class OfflineModel:
             calls = _lookups(reading, offered)
             if calls:
                 return _response(calls)
+        elif not any(o.call_id.startswith(_PROPOSAL_CALL) for o in outputs):
+            proposal = _proposal(reading, outputs, offered)
+            if proposal is not None:
+                return _response([proposal])
         return _response([_submit(reading, outputs)])
 
 
@@ -397,15 +424,6 @@ def _lookups(reading: Reading, offered: set[str]) -> list[ToolCallRequest]:
     if intent in _ORDER_INTENTS and "get_order" in offered:
         if reading.order_number:
             calls.append(("get_order", {"order_number": reading.order_number}))
-            proposal = _PROPOSALS.get(intent)
-            if proposal and proposal in offered:
-                arguments: dict[str, object] = {
-                    "order_number": reading.order_number,
-                    "reason": f"The customer asked for this by email ({intent.value}).",
-                }
-                if proposal == "request_return":
-                    arguments["items"] = None
-                calls.append((proposal, arguments))
         else:
             calls.append(("list_my_orders", {"limit": 3}))
     if intent in (Intent.STOCK_OR_PRICE, Intent.PRODUCT_QUESTION) and reading.product_words:
@@ -421,17 +439,71 @@ def _lookups(reading: Reading, offered: set[str]) -> list[ToolCallRequest]:
     ]
 
 
+def _proposal(
+    reading: Reading, outputs: list[ToolOutput], offered: set[str]
+) -> ToolCallRequest | None:
+    """Propose the store change asked for, once the order is seen and it is still possible."""
+    tool_name = _PROPOSALS.get(reading.intent)
+    order = _order_seen(outputs)
+    if (
+        tool_name is None
+        or tool_name not in offered
+        or order is None
+        or reading.order_number is None
+    ):
+        return None
+    if order.get("status") not in _PROPOSABLE[tool_name]:
+        return None
+    arguments: dict[str, object] = {
+        "order_number": reading.order_number,
+        "reason": f"The customer asked for this by email ({reading.intent.value}).",
+    }
+    if tool_name == "request_return":
+        arguments["items"] = None
+    return ToolCallRequest(
+        call_id=f"{_PROPOSAL_CALL}1", name=tool_name, arguments=json.dumps(arguments)
+    )
+
+
+def _order_seen(outputs: list[ToolOutput]) -> dict[str, Any] | None:
+    """The order a lookup in this run returned, if any."""
+    for output in outputs:
+        if not output.content.startswith("{"):
+            continue
+        try:
+            data = json.loads(output.content)
+        except ValueError:
+            continue
+        if isinstance(data, dict) and "order_number" in data and "status" in data:
+            return data
+    return None
+
+
 def _submit(reading: Reading, outputs: list[ToolOutput]) -> ToolCallRequest:
     shown = [o.call_id for o in outputs if o.content.startswith("{")]
     reason: HandoverReason | None = None
     if reading.legal:
         reason = HandoverReason.LEGAL_THREAT
+    elif reading.manipulative:
+        reason = HandoverReason.SENSITIVE_TOPIC
     elif reading.intent is Intent.HUMAN_REQUESTED:
         reason = HandoverReason.PERSON_REQUESTED
     elif reading.angry or reading.intent is Intent.COMPLAINT:
         reason = HandoverReason.ANGER
-    # Honest confidence: keyword rules never reach the send policy's threshold on their own.
+    # Honest confidence: keyword rules alone never reach the send policy's threshold. Only an
+    # unambiguous order-status question about an order the lookup found for this sender does:
+    # its reply is then nothing but that order's own facts.
     confidence = 0.2 if reading.intent is Intent.OTHER else min(0.7, 0.5 + 0.1 * reading.hits)
+    order = _order_seen(outputs)
+    if (
+        reading.intent is Intent.ORDER_STATUS
+        and reading.rivals == 0
+        and reason is None
+        and order is not None
+        # A delayed or held order is a problem to look into, not a status to report.
+        and order.get("status") not in ("delayed", "on_hold")
+    ):
+        confidence = GROUNDED_CONFIDENCE
     arguments = {
         "intent": reading.intent.value,
         "confidence": confidence,

@@ -9,19 +9,30 @@
 6. Record every decision with its reasons.
 7. Agent: for mail a person or the service will answer, the tool loop makes a `ReplyPlan`
    (intent, language, facts, proposals, handover), with every model turn and tool call logged.
+8. Render: the plan and the tool results become a templated reply (HTML + text, the customer's
+   language).
+9. Verify: code checks every fact, link and address in the reply against the tool results.
+10. Policy: send now, or hold a draft for staff (with the reasons), or close spam unanswered.
+11. Outbox: the reply row and, to send it, a `send_reply` job, committed together.
+12. Send (the `send_reply` job, `app/outbox.py`): SendGrid or the log transport, at most once.
 
-Parsing runs outside any transaction, so a slow 25 MB email never holds the database's write lock.
+Each step's duration and outcome is stored on the message (`steps`). Parsing and the agent run
+outside any transaction, so slow work never holds the database's write lock.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import time
 from dataclasses import dataclass
+from typing import Any
 
+from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import exchange_log, inbox
+from app import exchange_log, inbox, outbox, queue
 from app.agent import AgentEmail, AgentLimits, ThreadMessage, offered_tools, run_agent
 from app.config import Settings
 from app.db import Database
@@ -37,11 +48,16 @@ from app.mail.guards import (
 )
 from app.mail.identity import verify_sender
 from app.mail.models import InboundEmail, MessageStatus
+from app.mail.render import RenderedReply, ReplyInputs, StoreIdentity, render_reply
 from app.mail.sendgrid_inbound import Delivery, UnusableEmail, parse_stored_delivery
-from app.models import Message
+from app.mail.verify import gather_evidence, verify_reply
+from app.models import Message, Reply, ToolCall, utcnow
+from app.plan import ReplyPlan
+from app.policy import Action, Decision, SendRules, decide
 from app.providers import Providers
+from app.queue import JobKind
 from app.tools import registry
-from app.tools.context import Sender, ToolContext
+from app.tools.context import CallOutcome, Sender, ToolContext
 
 logger = logging.getLogger(__name__)
 
@@ -62,14 +78,37 @@ class MessageMissing(LookupError):
 async def handle_inbound_email(
     message_pk: int, *, db: Database, settings: Settings, providers: Providers
 ) -> MessageStatus:
-    """Process one stored inbound email: parse, guards, identity, then the agent's plan.
+    """Process one stored inbound email up to a queued reply, a draft, or a skip.
 
-    Idempotent: each step runs only from the status before it, so a retried job resumes.
+    Idempotent: each stage runs only from the status before it, so a retried job resumes.
     """
-    status = await _classify(message_pk, db=db, settings=settings)
+    status = await _classify(message_pk, db=db, settings=settings)  # parse, guards, identity
     if status in (MessageStatus.READY, MessageStatus.NEEDS_HUMAN):
         status = await plan_reply(message_pk, db=db, settings=settings, providers=providers)
+    if status is MessageStatus.PLANNED:
+        status = await compose_reply(message_pk, db=db, settings=settings)  # render..outbox
     return status
+
+
+class StepClock:
+    """Times consecutive pipeline steps for the message's `steps` record."""
+
+    def __init__(self) -> None:
+        self.steps: list[dict[str, Any]] = []
+        self._mark = time.perf_counter()
+
+    def lap(self, step: str, outcome: str) -> None:
+        """Close the step that just ran, with what it decided."""
+        now = time.perf_counter()
+        self.steps.append(
+            {"step": step, "ms": round((now - self._mark) * 1000, 2), "outcome": outcome}
+        )
+        self._mark = now
+
+    def store(self, message: Message) -> None:
+        """Append the timed steps to the message (a new list, so the JSON column updates)."""
+        message.steps = [*(message.steps or []), *self.steps]
+        self.steps = []
 
 
 async def _classify(message_pk: int, *, db: Database, settings: Settings) -> MessageStatus:
@@ -77,6 +116,7 @@ async def _classify(message_pk: int, *, db: Database, settings: Settings) -> Mes
     status, stored = await _load(db, message_pk)
     if stored is None:
         return status
+    clock = StepClock()
     try:
         email = await asyncio.to_thread(
             parse_stored_delivery,
@@ -87,10 +127,12 @@ async def _classify(message_pk: int, *, db: Database, settings: Settings) -> Mes
         )
     except (FormDataError, UnusableEmail) as exc:
         return await _quarantine(db, message_pk, f"unparseable: {exc}")
+    clock.lap("parse", "ok")
     early = check_never_answer(email, own_identity(settings)) + check_sender(
         email, spam_score_threshold=settings.SPAM_SCORE_THRESHOLD
     )
     identity = verify_sender(email)
+    clock.lap("identity", "verified" if identity.verified else "unverified")
     async with db.write() as session:
         message = await inbox.get_message(session, message_pk)
         if message is None or message.status != MessageStatus.RECEIVED:
@@ -102,9 +144,11 @@ async def _classify(message_pk: int, *, db: Database, settings: Settings) -> Mes
         await _thread(session, message, email)
         guards = early + await _reply_caps(session, message, email, settings)
         status, reason = decide_status(guards)
+        clock.lap("guards", status.value)
         inbox.store_decisions(
             message, guards=guards, identity=identity, status=status, reason=reason
         )
+        clock.store(message)
     logger.info(
         "inbound email processed",
         extra={"message_pk": message_pk, "status": status.value, "reason": reason},
@@ -137,6 +181,7 @@ async def plan_reply(
             if message.sender_verified and message.from_address
             else None
         )
+    clock = StepClock()
     tools = offered_tools(registry, verified_sender=sender is not None)
     llm = providers.llm
     run_pk = await exchange_log.start_run(
@@ -160,6 +205,7 @@ async def plan_reply(
         fallback=providers.fallback_llm,
     )
     await exchange_log.finish_run(db, run_pk, outcome)
+    clock.lap("agent", outcome.plan.intent.value)
     async with db.write() as session:
         message = await inbox.get_message(session, message_pk)
         if message is not None and message.status in (
@@ -168,6 +214,7 @@ async def plan_reply(
         ):
             message.reply_plan = outcome.plan.model_dump(mode="json")
             message.status = MessageStatus.PLANNED.value
+            clock.store(message)
     logger.info(
         "reply planned",
         extra={
@@ -179,6 +226,185 @@ async def plan_reply(
         },
     )
     return MessageStatus.PLANNED
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Composable:
+    """What rendering needs from the stored message, read in one short transaction."""
+
+    plan: ReplyPlan
+    calls: list[ToolCall]
+    subject: str
+    customer_text: str
+    sender_name: str | None
+    sender_address: str | None
+    sender_verified: bool
+    guard_holds: list[str]
+
+
+async def compose_reply(message_pk: int, *, db: Database, settings: Settings) -> MessageStatus:
+    """Steps 8 to 11: render the plan, verify the reply, decide, and put it in the outbox."""
+    async with db.read() as session:
+        message = await inbox.get_message(session, message_pk)
+        if message is None or message.status != MessageStatus.PLANNED:
+            return MessageStatus(message.status) if message else MessageStatus.QUARANTINED
+        if message.reply_plan is None:
+            raise ValueError(f"message {message_pk} is planned but has no plan")
+        found = _Composable(
+            plan=ReplyPlan.model_validate(message.reply_plan),
+            calls=await exchange_log.latest_run_calls(session, message_pk),
+            subject=message.subject or "",
+            customer_text=f"{message.subject or ''}\n{message.clean_text or ''}",
+            sender_name=message.from_name,
+            sender_address=message.from_address,
+            sender_verified=bool(message.sender_verified),
+            guard_holds=[
+                str(d.get("code"))
+                for d in message.guard_decisions or []
+                if d.get("verdict") == Verdict.HOLD.value
+            ],
+        )
+    clock = StepClock()
+    plan = found.plan
+    rendered = render_reply(
+        ReplyInputs(
+            plan=plan,
+            facts=shown_facts(plan, found.calls),
+            sender_name=found.sender_name,
+            sender_verified=found.sender_verified,
+            original_subject=found.subject,
+            lookup_missed=any(
+                c.tool == "get_order" and c.outcome == CallOutcome.NOT_FOUND.value
+                for c in found.calls
+            ),
+        ),
+        store=store_identity(settings),
+    )
+    clock.lap("render", rendered.template)
+    recipient = found.sender_address
+    problems = verify_reply(
+        rendered,
+        evidence=gather_evidence(
+            [json.dumps(c.result, ensure_ascii=False) for c in found.calls if c.result],
+            customer_text=found.customer_text,
+            store_hosts=settings.store_hosts,
+        ),
+        recipient=recipient or "",
+        verified_sender=found.sender_address if found.sender_verified else None,
+        own_addresses=settings.own_addresses,
+    )
+    clock.lap("verify", "passed" if not problems else f"{len(problems)} problem(s)")
+    decision = decide(
+        plan,
+        rules=SendRules.from_settings(settings),
+        sender_verified=found.sender_verified,
+        verification_problems=problems,
+        guard_holds=found.guard_holds,
+    )
+    clock.lap("policy", decision.action.value)
+    async with db.write() as session:
+        message = await inbox.get_message(session, message_pk)
+        if message is None or message.status != MessageStatus.PLANNED:
+            return MessageStatus(message.status) if message else MessageStatus.QUARANTINED
+        status = await _file_reply(
+            session, message, rendered, decision, problems, settings=settings
+        )
+        clock.lap("outbox", status.value)
+        clock.store(message)
+    logger.info(
+        "reply decided",
+        extra={
+            "message_pk": message_pk,
+            "decision": decision.action.value,
+            "reasons": list(decision.reasons),
+        },
+    )
+    return status
+
+
+async def _file_reply(
+    session: AsyncSession,
+    message: Message,
+    rendered: RenderedReply,
+    decision: Decision,
+    problems: list[str],
+    *,
+    settings: Settings,
+) -> MessageStatus:
+    """Write the outcome: no reply (spam), a draft, or a queued reply and its send job."""
+    reasons = list(decision.reasons)
+    message.processed_at = utcnow()
+    if decision.action is Action.SKIP:
+        message.status = MessageStatus.SKIPPED.value
+        message.status_reason = "; ".join(reasons)
+        return MessageStatus.SKIPPED
+    if not message.from_address:
+        message.status = MessageStatus.NEEDS_HUMAN.value
+        message.status_reason = "; ".join(["no sender address to answer", *reasons])[:2000]
+        return MessageStatus.NEEDS_HUMAN
+    key = f"auto:{message.id}"
+    reply = await outbox.find_by_key(session, key)
+    if reply is None:
+        in_reply_to, references = outbox.threading_for(message)
+        send = decision.action is Action.SEND
+        reply = Reply(
+            message_id=message.id,
+            conversation_id=message.conversation_id,
+            idempotency_key=key,
+            from_address=settings.SUPPORT_FROM_EMAIL,
+            # Always the From address (verified, or the draft says it is not): never Reply-To,
+            # never an address from the body.
+            to_address=message.from_address,
+            subject=rendered.subject,
+            text_body=rendered.text,
+            html_body=rendered.html,
+            generated_text=rendered.text,
+            language=rendered.language,
+            template=rendered.template,
+            rfc_message_id=outbox.new_message_id(settings.SUPPORT_FROM_EMAIL),
+            in_reply_to=in_reply_to,
+            references=list(references),
+            is_automated=send,
+            status=(outbox.ReplyStatus.QUEUED if send else outbox.ReplyStatus.DRAFT).value,
+            decision=decision.action.value,
+            decision_reasons=reasons,
+            verification=problems,
+        )
+        session.add(reply)
+        await session.flush()
+        if send:
+            await queue.enqueue(
+                session, JobKind.SEND_REPLY, message_id=message.id, reply_id=reply.id
+            )
+    if reply.decision == Action.SEND.value:
+        message.status = MessageStatus.ANSWERED.value
+        message.status_reason = None
+        return MessageStatus.ANSWERED
+    message.status = MessageStatus.DRAFTED.value
+    message.status_reason = "; ".join(reply.decision_reasons or [])[:2000]
+    return MessageStatus.DRAFTED
+
+
+def shown_facts(plan: ReplyPlan, calls: list[ToolCall]) -> tuple[BaseModel, ...]:
+    """The typed tool results the reply shows: those the plan names, else every one that worked.
+
+    A model that forgets to name its facts still gets a grounded reply; every result here came
+    from a sender-scoped or public tool in this email's own run.
+    """
+    usable = [c for c in calls if c.result is not None and c.outcome == CallOutcome.OK.value]
+    chosen = [c for c in usable if c.call_id in plan.facts] if plan.facts else usable
+    facts = (registry.facts_from(c.tool, c.result) for c in chosen if c.result is not None)
+    return tuple(f for f in facts if f is not None)
+
+
+def store_identity(settings: Settings) -> StoreIdentity:
+    """Who replies come from, for the templates."""
+    return StoreIdentity(
+        name=settings.STORE_NAME,
+        support_email=settings.SUPPORT_FROM_EMAIL,
+        url=settings.STORE_URL,
+        signature=settings.REPLY_SIGNATURE,
+    )
 
 
 def should_plan(message: Message) -> bool:

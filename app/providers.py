@@ -1,7 +1,7 @@
 """The outside world the service talks to, built once from settings.
 
 Without Shopify credentials the bundled demo store answers; without an OpenAI key the offline
-rule-based model drives the agent. Later issues add the mail sender the same way.
+rule-based model drives the agent; without a SendGrid key replies are written to MAIL_LOG_DIR.
 """
 
 from __future__ import annotations
@@ -10,12 +10,14 @@ import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 from openai import AsyncOpenAI  # noqa: TID251 - the composition root builds the client for app/llm.py.
 
 from app.config import Settings
 from app.llm import LLM, OpenAIChatLLM, OpenAIResponsesLLM
+from app.mail.sender import LogMailSender, MailSender, SendGridSender
 from app.offline_model import OfflineModel
 from app.shop.models import PolicyKind
 from app.shop.protocol import Shop, ShopError
@@ -40,6 +42,7 @@ class Providers:
     llm: LLM
     fallback_llm: LLM | None = None
     """What finishes an email while `llm` is unreachable (None: hand it to a person)."""
+    mail: MailSender = field(default_factory=lambda: LogMailSender(Path("var/outbox")))
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     _summary: tuple[float, str] | None = None
 
@@ -91,9 +94,10 @@ def build_providers(settings: Settings) -> Providers:
     """Build real adapters where credentials are set, embedded defaults elsewhere."""
     closers: list[Callable[[], Awaitable[None]]] = []
     shop = _build_shop(settings, closers)
+    mail = _build_mail(settings, closers)
     offline = OfflineModel()
     if settings.OPENAI_API_KEY is None:
-        return Providers(shop=shop, llm=offline, closers=closers)
+        return Providers(shop=shop, llm=offline, mail=mail, closers=closers)
     client = AsyncOpenAI(
         api_key=settings.OPENAI_API_KEY.get_secret_value(),
         base_url=settings.OPENAI_BASE_URL,
@@ -107,7 +111,25 @@ def build_providers(settings: Settings) -> Providers:
         shop=shop,
         llm=llm,
         fallback_llm=offline if settings.AGENT_OFFLINE_FALLBACK else None,
+        mail=mail,
         closers=closers,
+    )
+
+
+def _build_mail(settings: Settings, closers: list[Callable[[], Awaitable[None]]]) -> MailSender:
+    if settings.SENDGRID_API_KEY is None:
+        return LogMailSender(Path(settings.MAIL_LOG_DIR))
+    # No automatic retries here: the outbox owns retries, and must know whether a request left.
+    http = httpx.AsyncClient(
+        timeout=httpx.Timeout(settings.SENDGRID_TIMEOUT_SECONDS, connect=5.0),
+        headers={"User-Agent": "shop-support-mail"},
+    )
+    closers.append(http.aclose)
+    return SendGridSender(
+        client=http,
+        api_key=settings.SENDGRID_API_KEY,
+        base_url=settings.SENDGRID_API_BASE_URL,
+        sandbox=settings.SENDGRID_SANDBOX_MODE,
     )
 
 

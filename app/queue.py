@@ -33,6 +33,15 @@ class JobKind(StrEnum):
     """What a job does."""
 
     PROCESS_INBOUND = "process_inbound"
+    SEND_REPLY = "send_reply"
+
+
+class RetryLater(Exception):
+    """Raised by a job handler: this attempt failed in an expected way; try again after `delay`."""
+
+    def __init__(self, message: str, *, delay: timedelta | None = None) -> None:
+        super().__init__(message)
+        self.delay = delay
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +52,7 @@ class ClaimedJob:
     kind: str
     message_id: int | None
     attempts: int
+    reply_id: int | None = None
 
 
 async def enqueue(
@@ -50,6 +60,7 @@ async def enqueue(
     kind: JobKind,
     *,
     message_id: int | None,
+    reply_id: int | None = None,
     run_after: datetime | None = None,
 ) -> None:
     """Add a job in the caller's transaction (so it commits or vanishes with the data)."""
@@ -58,6 +69,7 @@ async def enqueue(
         Job(
             kind=kind.value,
             message_id=message_id,
+            reply_id=reply_id,
             status=JobStatus.QUEUED.value,
             attempts=0,
             run_after=run_after or now,
@@ -92,12 +104,18 @@ async def claim_next(session: AsyncSession, *, owner: str, lease_seconds: int) -
             lease_expires_at=now + timedelta(seconds=lease_seconds),
             attempts=Job.attempts + 1,
         )
-        .returning(Job.id, Job.kind, Job.message_id, Job.attempts)
+        .returning(Job.id, Job.kind, Job.message_id, Job.attempts, Job.reply_id)
     )
     row = (await session.execute(statement)).one_or_none()
     if row is None:
         return None
-    return ClaimedJob(id=row.id, kind=row.kind, message_id=row.message_id, attempts=row.attempts)
+    return ClaimedJob(
+        id=row.id,
+        kind=row.kind,
+        message_id=row.message_id,
+        attempts=row.attempts,
+        reply_id=row.reply_id,
+    )
 
 
 async def extend_lease(
@@ -131,9 +149,18 @@ def retry_delay(attempts: int) -> timedelta:
 
 
 async def fail(
-    session: AsyncSession, job: ClaimedJob, *, owner: str, error: str, max_attempts: int
+    session: AsyncSession,
+    job: ClaimedJob,
+    *,
+    owner: str,
+    error: str,
+    max_attempts: int,
+    retry_after: timedelta | None = None,
 ) -> JobStatus:
-    """Record a failed attempt: back to the queue with backoff, or dead after `max_attempts`."""
+    """Record a failed attempt: back to the queue with backoff, or dead after `max_attempts`.
+
+    `retry_after` replaces the backoff when the failure said how long to wait (a rate limit).
+    """
     now = utcnow()
     status = JobStatus.DEAD if job.attempts >= max_attempts else JobStatus.QUEUED
     statement = (
@@ -142,7 +169,7 @@ async def fail(
         .values(
             status=status.value,
             last_error=error[:MAX_ERROR_CHARS],
-            run_after=now + retry_delay(job.attempts),
+            run_after=now + (retry_after if retry_after is not None else retry_delay(job.attempts)),
             lease_owner=None,
             lease_expires_at=None,
             finished_at=now if status is JobStatus.DEAD else None,

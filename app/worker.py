@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Mapping
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from app import queue
+from app import outbox, queue
 from app.config import Settings
 from app.db import Database
 from app.pipeline import handle_inbound_email
@@ -145,11 +145,13 @@ class Worker:
                 owner=self.name,
                 error=error,
                 max_attempts=self.settings.JOB_MAX_ATTEMPTS,
+                retry_after=exc.delay if isinstance(exc, queue.RetryLater) else None,
             )
         log = logger.error if status is queue.JobStatus.DEAD else logger.warning
         log(
             "job failed",
-            exc_info=exc,
+            # An expected, retryable failure needs its message, not a traceback.
+            exc_info=None if isinstance(exc, queue.RetryLater) else exc,
             extra={"job_id": job.id, "attempts": job.attempts, "status": status.value},
         )
 
@@ -164,4 +166,18 @@ def default_handlers(
             raise ValueError("process_inbound job without a message")
         await handle_inbound_email(job.message_id, db=db, settings=settings, providers=providers)
 
-    return {JobKind.PROCESS_INBOUND.value: process_inbound}
+    async def send_reply(job: ClaimedJob) -> None:
+        if job.reply_id is None:
+            raise ValueError("send_reply job without a reply")
+        await outbox.deliver(
+            job.reply_id,
+            db=db,
+            mail=providers.mail,
+            sender=outbox.Sender(address=settings.SUPPORT_FROM_EMAIL, name=settings.STORE_NAME),
+            max_attempts=settings.JOB_MAX_ATTEMPTS,
+        )
+
+    return {
+        JobKind.PROCESS_INBOUND.value: process_inbound,
+        JobKind.SEND_REPLY.value: send_reply,
+    }

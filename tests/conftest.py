@@ -16,6 +16,7 @@ from sqlalchemy import text
 
 from app.config import Settings
 from app.db import Database
+from app.mail.sender import LogMailSender
 from app.main import create_app
 from app.migrate import upgrade_database
 from app.models import Base
@@ -83,7 +84,7 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def make_settings(database_url: str) -> SettingsFactory:
+def make_settings(database_url: str, tmp_path: Path) -> SettingsFactory:
     """Build settings for tests: basic auth on, no in-process worker, no .env file."""
 
     def build(**overrides: Any) -> Settings:
@@ -95,6 +96,7 @@ def make_settings(database_url: str) -> SettingsFactory:
             "STORE_NAME": "Test Shop",
             "SUPPORT_FROM_EMAIL": "support@shop.test",
             "OWN_EMAIL_DOMAINS": "parse.shop.test",
+            "MAIL_LOG_DIR": str(tmp_path / "outbox"),
         }
         values.update(overrides)
         return Settings(_env_file=None, **values)
@@ -108,11 +110,13 @@ def settings(make_settings: SettingsFactory) -> Settings:
 
 
 @pytest.fixture
-def providers() -> Providers:
-    """The embedded defaults: the demo store and the offline model (nothing leaves the machine)."""
+def providers(tmp_path: Path) -> Providers:
+    """The embedded defaults: the demo store, the offline model, replies written to files."""
     from app.demo_shop import DemoShop
 
-    return Providers(shop=DemoShop(), llm=OfflineModel())
+    return Providers(
+        shop=DemoShop(), llm=OfflineModel(), mail=LogMailSender(tmp_path / "outbox")
+    )
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
-from typing import Self
+from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -37,6 +37,7 @@ from app.llm import LLM
 from app.logs import configure_logging
 from app.mail.cleantext import clean_text
 from app.plan import HandoverReason, Intent
+from app.policy import Action, SendRules, decide
 from app.providers import Providers, build_providers
 from app.tools.context import MemoryJournal, Sender, ToolContext
 from app.tools.registry import Scope, registry
@@ -173,6 +174,13 @@ class EmailResult:
     input_tokens: int
     output_tokens: int
     latency_s: float
+    would_send: bool = False
+    """The default send policy would send this plan's reply without a person."""
+
+    @property
+    def wrongly_sent(self) -> bool:
+        """Sent on its own although the intent is wrong or a person should have seen it."""
+        return self.would_send and (not self.intent_ok or self.expected.needs_human)
 
     @property
     def intent_ok(self) -> bool:
@@ -281,6 +289,7 @@ async def run_eval(
     now: datetime = ANCHOR,
     emails: Sequence[EvalEmail] | None = None,
     concurrency: int = 1,
+    rules: SendRules | None = None,
 ) -> EvalReport:
     """Run the labelled emails (the first `limit` of them) through the agent with `llm`.
 
@@ -290,7 +299,13 @@ async def run_eval(
         now: the demo store's present (the fixtures' own dates by default).
         emails: the labelled emails; the bundled set when omitted.
         concurrency: how many emails run at once (1: one after another, the cleanest latency).
+        rules: the send policy to count auto-sends with; the default settings' when omitted.
     """
+    rules = rules or SendRules(
+        auto_send_intents=frozenset(_default("AUTO_SEND_INTENTS")),
+        min_confidence=_default("AUTO_SEND_MIN_CONFIDENCE"),
+        shadow_mode=False,
+    )
     chosen = list(load_emails() if emails is None else emails)
     if limit is not None:
         chosen = chosen[: max(0, limit)]
@@ -300,14 +315,22 @@ async def run_eval(
 
     async def one(email: EvalEmail) -> EmailResult:
         async with gate:
-            return await _run_one(email, llm=llm, now=now, policy_summary=policy_summary)
+            return await _run_one(
+                email, llm=llm, now=now, policy_summary=policy_summary, rules=rules
+            )
 
     results = await asyncio.gather(*(one(email) for email in chosen))
     return EvalReport(llm_kind=llm.kind, model=llm.model, results=tuple(results))
 
 
+def _default(name: str) -> Any:
+    """A setting's default value (the eval measures the policy as shipped)."""
+    field = Settings.model_fields[name]
+    return field.default_factory() if field.default_factory else field.default  # type: ignore[call-arg]
+
+
 async def _run_one(
-    email: EvalEmail, *, llm: LLM, now: datetime, policy_summary: str
+    email: EvalEmail, *, llm: LLM, now: datetime, policy_summary: str, rules: SendRules
 ) -> EmailResult:
     journal = MemoryJournal()
     ctx = ToolContext(
@@ -328,6 +351,14 @@ async def _run_one(
     )
     latency = time.perf_counter() - started
     plan = outcome.plan
+    # The verifier needs a rendered reply and is not run here; every other condition is.
+    decision = decide(
+        plan,
+        rules=rules,
+        sender_verified=email.verified,
+        verification_problems=[],
+        guard_holds=[],
+    )
     return EmailResult(
         email_id=email.id,
         language=email.language,
@@ -340,6 +371,7 @@ async def _run_one(
         input_tokens=outcome.input_tokens,
         output_tokens=outcome.output_tokens,
         latency_s=latency,
+        would_send=decision.action is Action.SEND,
     )
 
 
@@ -410,6 +442,13 @@ def format_report(report: EvalReport) -> str:
         "intent acc: plan intent = label; tools ok: set of tools called = labelled set; "
         "human P/R: needs_human precision/recall (- where undefined).",
     ]
+    sent = [r for r in report.results if r.would_send]
+    wrong = [r.email_id for r in sent if r.wrongly_sent]
+    lines.append(
+        f"auto-send under the default policy: {len(sent)} of {overall.count} emails "
+        f"({_percent(len(sent) / overall.count if overall.count else None)}) answered without "
+        f"a person; wrongly sent: {len(wrong)}{' (' + ', '.join(wrong) + ')' if wrong else ''}."
+    )
     if overall.errors:
         lines.append(
             f"{overall.errors} email(s) were handed over because the model, a cap or the store "
@@ -456,7 +495,7 @@ async def main() -> int:
         return 2
     providers = build_providers(settings)
     try:
-        report = await run_eval(llm=providers.llm)
+        report = await run_eval(llm=providers.llm, rules=SendRules.from_settings(settings))
     finally:
         await providers.aclose()
     sys.stdout.write(format_report(report) + "\n\nmisses:\n" + format_misses(report) + "\n")

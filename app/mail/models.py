@@ -124,3 +124,7 @@ class MessageStatus(StrEnum):
     """Understood and cleared by the guards; waiting for the agent."""
     PLANNED = "planned"
     """The agent made a reply plan; waiting for the reply to be rendered and sent or drafted."""
+    DRAFTED = "drafted"
+    """A reply waits as a draft for staff (with the reasons it was not sent)."""
+    ANSWERED = "answered"
+    """A reply was queued for sending; its delivery is on the reply row."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 
 from alembic import context
 from sqlalchemy.engine import Connection
@@ -41,7 +42,8 @@ def run_migrations_online() -> None:
     if shared is not None:
         _run(shared)
         return
-    url = config.get_main_option("sqlalchemy.url")
+    # The `alembic` command line (for developers writing migrations) takes DATABASE_URL.
+    url = config.get_main_option("sqlalchemy.url") or os.environ.get("DATABASE_URL")
     if not url:
         raise RuntimeError("no database URL: set DATABASE_URL or sqlalchemy.url")
     asyncio.run(_run_with_own_engine(url))

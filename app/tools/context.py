@@ -52,6 +52,8 @@ class CallRecord:
     summary: str
     duration_ms: float
     call_id: str | None = None
+    facts: dict[str, Any] | None = None
+    """The typed result as JSON, when the call succeeded (the reply is rendered from it)."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -85,6 +85,8 @@ class Tool:
     handler: Handler
     scope: Scope
     needs_approval: bool
+    returns: type[BaseModel] | None = None
+    """The facts model the function returns (rebuilds stored results for the renderer)."""
 
     @property
     def risk(self) -> Risk:
@@ -149,6 +151,16 @@ class ToolRegistry:
     def get(self, name: str) -> Tool | None:
         """The tool called `name`, if there is one."""
         return self._tools.get(name)
+
+    def facts_from(self, name: str, stored: dict[str, Any]) -> BaseModel | None:
+        """Rebuild a stored result as the tool's typed facts (None if it no longer fits)."""
+        tool = self._tools.get(name)
+        if tool is None or tool.returns is None:
+            return None
+        try:
+            return tool.returns.model_validate(stored)
+        except ValidationError:
+            return None
 
     def available(self, ctx: ToolContext) -> list[Tool]:
         """The tools this context may use: sender-scoped ones only for a verified sender."""
@@ -275,6 +287,7 @@ def _derive(function: Handler, scope: Scope, needs_approval: bool) -> Tool:
         raise TypeError(f"{function.__name__}: store-changing tools take ProposalArgs arguments")
     if needs_approval and scope is not Scope.SENDER:
         raise TypeError(f"{function.__name__}: store-changing tools are sender-scoped")
+    returns = hints.get("return")
     return Tool(
         name=function.__name__,
         description=" ".join((function.__doc__ or "").split()),
@@ -282,6 +295,7 @@ def _derive(function: Handler, scope: Scope, needs_approval: bool) -> Tool:
         handler=function,
         scope=scope,
         needs_approval=needs_approval,
+        returns=returns if isinstance(returns, type) and issubclass(returns, BaseModel) else None,
     )
 
 
@@ -377,6 +391,11 @@ async def _record(
         summary=summary[:300],
         duration_ms=(time.perf_counter() - started) * 1000,
         call_id=call_id,
+        facts=(
+            result.facts.model_dump(mode="json")
+            if result.facts is not None and result.outcome is CallOutcome.OK
+            else None
+        ),
     )
     # No answer goes out unrecorded: if the journal cannot write, the job fails and retries.
     await ctx.journal.record_call(record)

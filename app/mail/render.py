@@ -1,0 +1,260 @@
+"""Rendering a `ReplyPlan` into an email: Jinja2 templates per intent and language, HTML + text.
+
+Facts come only from typed tool results (orders, products, policies); the model contributes one
+short paragraph, which is reduced to plain text, escaped and bounded. Pure functions, no I/O:
+`render_reply` is given everything it shows.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import nh3
+from jinja2 import (
+    Environment,
+    FileSystemLoader,
+    StrictUndefined,
+    TemplateNotFound,
+    select_autoescape,
+)
+from pydantic import BaseModel
+
+from app.plan import MAX_PARAGRAPH_CHARS, Intent, ReplyPlan
+from app.shop.models import Money, OrderStatus
+from app.tools.customers import CustomerProfileFacts
+from app.tools.orders import OrderFacts, OrderListFacts
+from app.tools.policies import PolicyFacts
+from app.tools.products import ProductSearchFacts
+
+TEMPLATES = Path(__file__).parent / "templates"
+LANGUAGES = ("en", "fa")
+RTL_LANGUAGES = frozenset({"fa", "ar", "he", "ur"})
+_REPLY_PREFIX = re.compile(
+    r"^\s*(?:(?:re|aw|sv|antw|vs|odp|wg|fw|fwd|回复|答复|پاسخ)\s*:\s*)+", re.I
+)
+_PERSIAN_DIGITS = str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹")
+_URL = re.compile(r"https?://\S+|www\.\S+", re.I)
+
+STATUS_WORDS: dict[str, dict[OrderStatus, str]] = {
+    "en": {
+        OrderStatus.CANCELLED: "cancelled",
+        OrderStatus.REFUNDED: "refunded",
+        OrderStatus.RETURNED: "returned",
+        OrderStatus.RETURN_IN_PROGRESS: "being returned",
+        OrderStatus.DELIVERED: "delivered",
+        OrderStatus.OUT_FOR_DELIVERY: "out for delivery today",
+        OrderStatus.DELAYED: "delayed in transit",
+        OrderStatus.IN_TRANSIT: "on its way",
+        OrderStatus.SHIPPED: "shipped",
+        OrderStatus.PARTIALLY_SHIPPED: "partly shipped",
+        OrderStatus.ON_HOLD: "on hold",
+        OrderStatus.PROCESSING: "being prepared for shipping",
+    },
+    "fa": {
+        OrderStatus.CANCELLED: "لغو شده",
+        OrderStatus.REFUNDED: "بازپرداخت شده",
+        OrderStatus.RETURNED: "مرجوع شده",
+        OrderStatus.RETURN_IN_PROGRESS: "در حال مرجوعی",
+        OrderStatus.DELIVERED: "تحویل داده شده",
+        OrderStatus.OUT_FOR_DELIVERY: "امروز در مسیر تحویل",
+        OrderStatus.DELAYED: "با تأخیر در راه",
+        OrderStatus.IN_TRANSIT: "در راه",
+        OrderStatus.SHIPPED: "ارسال شده",
+        OrderStatus.PARTIALLY_SHIPPED: "بخشی از آن ارسال شده",
+        OrderStatus.ON_HOLD: "در انتظار",
+        OrderStatus.PROCESSING: "در حال آماده‌سازی برای ارسال",
+    },
+}
+_MONTHS_EN = (
+    "January February March April May June July August September October November December"
+).split()
+
+
+@dataclass(frozen=True, kw_only=True)
+class StoreIdentity:
+    """Who the reply comes from (from settings)."""
+
+    name: str
+    support_email: str
+    url: str | None = None
+    signature: str = ""
+    """An extra line under the sign-off, e.g. opening hours."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReplyInputs:
+    """Everything a reply may show, gathered by the pipeline."""
+
+    plan: ReplyPlan
+    facts: tuple[BaseModel, ...]
+    """The typed results of the tool calls the plan shows, in order."""
+    sender_name: str | None
+    sender_verified: bool
+    original_subject: str
+    lookup_missed: bool = False
+    """An order lookup said "not found" (for the fallback wording)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class RenderedReply:
+    """A reply ready for checks and sending."""
+
+    subject: str
+    text: str
+    html: str
+    language: str
+    direction: str
+    template: str
+    paragraph: str = ""
+    """The model's paragraph as it appears in the reply (checked on its own by the verifier)."""
+    shown: dict[str, Any] = field(default_factory=dict)
+    """What the reply shows, by kind, for the verifier and staff."""
+
+
+def _environment() -> Environment:
+    environment = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(enabled_extensions=("html.j2",), default_for_string=False),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    environment.filters["day"] = format_day
+    environment.filters["money"] = format_money
+    return environment
+
+
+def template_language(language: str) -> str:
+    """The template language for a BCP 47 tag: its primary subtag if we have it, else English."""
+    primary = language.lower().split("-", 1)[0]
+    return primary if primary in LANGUAGES else "en"
+
+
+def render_reply(inputs: ReplyInputs, *, store: StoreIdentity) -> RenderedReply:
+    """Render the reply for a plan. Raises `TemplateNotFound` only for an unknown intent."""
+    plan = inputs.plan
+    language = template_language(plan.language)
+    direction = "rtl" if language in RTL_LANGUAGES else "ltr"
+    context = _context(inputs, store=store, language=language, direction=direction)
+    template = plan.intent.value
+    html_body = _render(language, template, "html", context)
+    text = _render(language, template, "txt", context)
+    return RenderedReply(
+        subject=reply_subject(inputs.original_subject, language=language),
+        text=_tidy_text(text),
+        html=html_body,
+        language=language,
+        direction=direction,
+        template=f"{language}/{template}",
+        paragraph=context["paragraph"],
+        shown=_shown(context),
+    )
+
+
+def _render(language: str, template: str, fmt: str, context: dict[str, Any]) -> str:
+    try:
+        return _ENV.get_template(f"{language}/{template}.{fmt}.j2").render(context)
+    except TemplateNotFound:
+        if language == "en":
+            raise
+        return _ENV.get_template(f"en/{template}.{fmt}.j2").render(context)
+
+
+def _context(
+    inputs: ReplyInputs, *, store: StoreIdentity, language: str, direction: str
+) -> dict[str, Any]:
+    facts = inputs.facts
+    order = next((f for f in facts if isinstance(f, OrderFacts)), None)
+    orders = next((f for f in facts if isinstance(f, OrderListFacts)), None)
+    products = next((f for f in facts if isinstance(f, ProductSearchFacts)), None)
+    policies = next((f for f in facts if isinstance(f, PolicyFacts)), None)
+    profile = next((f for f in facts if isinstance(f, CustomerProfileFacts)), None)
+    return {
+        "language": language,
+        "direction": direction,
+        "store": store,
+        "name": first_name(inputs.sender_name),
+        "verified": inputs.sender_verified,
+        "order": order,
+        "orders": orders.orders if orders and orders.orders else [],
+        "products": products.products if products else [],
+        "policies": policies.policies if policies else [],
+        "profile": profile,
+        "proposed": bool(inputs.plan.proposals),
+        "handover": inputs.plan.needs_human,
+        "not_found": inputs.lookup_missed,
+        "paragraph": safe_paragraph(inputs.plan.paragraph),
+        "status_words": STATUS_WORDS[language],
+        "intent": inputs.plan.intent,
+        "Intent": Intent,
+    }
+
+
+def safe_paragraph(text: str) -> str:
+    """The model's paragraph as plain text: markup removed, links dropped, bounded.
+
+    Templates escape it again on output; links are removed here because a reply never carries a
+    link the model wrote (the verifier would hold such a reply anyway).
+    """
+    plain = nh3.clean(text, tags=set(), attributes={})
+    plain = _URL.sub("", html.unescape(plain))
+    plain = " ".join(plain.split())
+    return plain[:MAX_PARAGRAPH_CHARS]
+
+
+def first_name(full_name: str | None) -> str | None:
+    """The first word of a display name, if it looks like a name at all."""
+    if not full_name:
+        return None
+    word = full_name.strip().strip("\"'").split()[0] if full_name.strip() else ""
+    if not word or "@" in word or any(ch.isdigit() for ch in word) or len(word) > 40:
+        return None
+    return word
+
+
+def reply_subject(original: str, *, language: str) -> str:
+    """'Re: ' + the original subject, once, on one line (no stacked 'Re: Re:' or 'AW:')."""
+    subject = " ".join(original.replace("\r", " ").replace("\n", " ").split())
+    subject = _REPLY_PREFIX.sub("", subject)[:200]
+    if not subject:
+        return "Re: your message" if language == "en" else "پاسخ: پیام شما"
+    return f"Re: {subject}"
+
+
+def format_day(value: date | None, language: str = "en") -> str:
+    """A date as a customer reads it: "21 November 2026", or ۲۰۲۶/۱۱/۲۱ in Persian."""
+    if value is None:
+        return ""
+    if language == "fa":
+        return f"{value.year}/{value.month:02d}/{value.day:02d}".translate(_PERSIAN_DIGITS)
+    return f"{value.day} {_MONTHS_EN[value.month - 1]} {value.year}"
+
+
+def format_money(value: Money) -> str:
+    """An amount with its currency code ("69.00 EUR"); digits stay Latin in every language."""
+    return f"{value.amount} {value.currency}".strip()
+
+
+_ENV = _environment()
+
+
+def _tidy_text(text: str) -> str:
+    lines = [line.rstrip() for line in text.splitlines()]
+    tidy = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+    return tidy + "\n"
+
+
+def _shown(context: dict[str, Any]) -> dict[str, Any]:
+    order: OrderFacts | None = context["order"]
+    return {
+        "order": order.order_number if order else None,
+        "orders": [line.order_number for line in context["orders"]],
+        "products": [product.title for product in context["products"]],
+        "policies": [policy.kind.value for policy in context["policies"]],
+    }
