@@ -135,6 +135,8 @@ _RULES: list[tuple[Intent, tuple[str, ...]]] = [
         (
             r"\bwhere(?: is|'s|s) my (?:order|parcel|package)\b",
             r"\border status\b",
+            r"\bstatus of (?:my |the |this )?order\b",
+            r"\bwhere is (?:my |the )?order\b",
             r"\btrack(?:ing)?\b",
             r"\bshipped\b",
             r"\bwhen will\b.{0,40}\b(?:arrive|ship|come)\b",

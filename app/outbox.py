@@ -40,6 +40,8 @@ from app.queue import RetryLater
 logger = logging.getLogger(__name__)
 
 MAX_REFERENCES = 20
+RETRY_BASE_SECONDS = 30.0
+MAX_RETRY_SECONDS = 3600.0
 
 
 class ReplyStatus(StrEnum):
@@ -82,14 +84,28 @@ def new_message_id(from_address: str) -> str:
 
 
 def threading_for(message: Message) -> tuple[str | None, tuple[str, ...]]:
-    """In-Reply-To and References for an answer to `message` (RFC 5322 §3.6.4)."""
+    """In-Reply-To and References for an answer to `message` (RFC 5322 §3.6.4).
+
+    References is the customer's References (or, lacking it, their single In-Reply-To) followed
+    by their Message-ID: no duplicates, at most `MAX_REFERENCES`, keeping the thread's first id.
+    """
+    earlier = [str(ref) for ref in message.references or []]
+    if not earlier and len(message.in_reply_to or []) == 1:
+        earlier = [str(ref) for ref in message.in_reply_to or []]
     if message.has_synthetic_message_id:
         # The customer's email had no Message-ID (ours is made up and means nothing to them):
         # keep the thread it belongs to, if it named one.
-        return None, tuple(str(ref) for ref in (message.references or [])[-MAX_REFERENCES:])
-    earlier = [str(ref) for ref in message.references or [] if ref != message.message_id]
-    chain = [*earlier[-(MAX_REFERENCES - 1) :], message.message_id]
-    return message.message_id, tuple(chain)
+        return None, _bounded(earlier)
+    chain = [ref for ref in earlier if ref != message.message_id]
+    return message.message_id, _bounded([*chain, message.message_id])
+
+
+def _bounded(references: list[str]) -> tuple[str, ...]:
+    """Drop repeats (first occurrence wins); beyond the cap keep the root and the newest."""
+    unique = list(dict.fromkeys(references))
+    if len(unique) <= MAX_REFERENCES:
+        return tuple(unique)
+    return (unique[0], *unique[-(MAX_REFERENCES - 1) :])
 
 
 async def find_by_key(session: AsyncSession, key: str) -> Reply | None:
@@ -122,9 +138,19 @@ def outgoing(reply: Reply, *, sender: Sender) -> OutgoingEmail:
 
 
 async def deliver(
-    reply_pk: int, *, db: Database, mail: MailSender, sender: Sender, max_attempts: int
+    reply_pk: int,
+    *,
+    db: Database,
+    mail: MailSender,
+    sender: Sender,
+    max_attempts: int,
+    last_chance: bool = False,
 ) -> ReplyStatus:
-    """Send one queued reply, at most once. Raises `RetryLater` for a retryable failure."""
+    """Send one queued reply, at most once. Raises `RetryLater` for a retryable failure.
+
+    `last_chance`: the job running this will not be retried again (its own attempts are used
+    up), so a retryable failure must end the reply as `dead` rather than strand it as `failed`.
+    """
     async with db.write() as session:
         reply = await session.get(Reply, reply_pk)
         if reply is None:
@@ -162,24 +188,35 @@ async def deliver(
         outcome, error = ReplyStatus.UNKNOWN, str(exc)
     except SendDeferred as exc:
         error = str(exc)
-        if attempts >= max_attempts:
+        if attempts >= max_attempts or last_chance:
             outcome, error = ReplyStatus.DEAD, f"gave up after {attempts} attempts: {exc}"
         else:
             outcome = ReplyStatus.FAILED
-            delay = timedelta(seconds=exc.retry_after) if exc.retry_after is not None else None
-            retry = RetryLater(error, delay=delay)
+            retry = RetryLater(error, delay=retry_delay(attempts, exc.retry_after))
     elapsed_ms = (time.perf_counter() - started) * 1000
 
-    async with db.write() as session:
-        reply = await session.get(Reply, reply_pk)
-        if reply is None:
-            raise LookupError(f"reply {reply_pk} vanished while sending")
-        reply.status = outcome.value
-        reply.last_error = error
-        if outcome is ReplyStatus.SENT:
-            reply.provider_message_id = provider_id
-            reply.sent_at = utcnow()
-        await _record_step(session, reply, "send", elapsed_ms, outcome.value)
+    try:
+        outcome, error, retry = await _record_outcome(
+            reply_pk,
+            db=db,
+            outcome=outcome,
+            error=error,
+            retry=retry,
+            provider_id=provider_id,
+            elapsed_ms=elapsed_ms,
+        )
+    except BaseException:
+        # The send happened (or failed) but the row still says `sending`: the next attempt marks
+        # it `unknown`. The log keeps what SendGrid said, so staff can reconcile it.
+        logger.error(
+            "reply delivery result not recorded",
+            extra={
+                "reply_id": reply_pk,
+                "status": outcome.value,
+                "provider_message_id": provider_id,
+            },
+        )
+        raise
     log = logger.info if outcome is ReplyStatus.SENT else logger.warning
     log(
         "reply delivery",
@@ -188,6 +225,48 @@ async def deliver(
     if retry is not None:
         raise retry
     return outcome
+
+
+def retry_delay(attempts: int, requested: float | None) -> timedelta:
+    """How long to wait before sending again: what SendGrid asked for, else 30 s doubling.
+
+    Slower than the queue's default backoff, so a few minutes of provider trouble do not use up
+    every attempt; capped at an hour whatever a header says.
+    """
+    seconds = requested if requested is not None else RETRY_BASE_SECONDS * 2 ** (attempts - 1)
+    return timedelta(seconds=min(MAX_RETRY_SECONDS, max(1.0, seconds)))
+
+
+async def _record_outcome(
+    reply_pk: int,
+    *,
+    db: Database,
+    outcome: ReplyStatus,
+    error: str | None,
+    retry: RetryLater | None,
+    provider_id: str | None,
+    elapsed_ms: float,
+) -> tuple[ReplyStatus, str | None, RetryLater | None]:
+    """Store one attempt's result; return the status it left the row in, and any retry."""
+    async with db.write() as session:
+        reply = await session.get(Reply, reply_pk)
+        if reply is None:
+            raise LookupError(f"reply {reply_pk} vanished while sending")
+        if reply.status != ReplyStatus.SENDING.value and outcome is ReplyStatus.FAILED:
+            # Someone else resolved this attempt meanwhile (a worker that took over the job after
+            # our lease ran out marked it `unknown` and finished the job). No job is left to
+            # retry it, so `failed` would strand it: keep their status and add what we learnt.
+            outcome = ReplyStatus(reply.status)
+            later = f"The attempt then failed (it was not sent): {error}"
+            error = f"{reply.last_error} {later}" if reply.last_error else later
+            retry = None
+        reply.status = outcome.value
+        reply.last_error = error
+        if outcome is ReplyStatus.SENT:
+            reply.provider_message_id = provider_id
+            reply.sent_at = utcnow()
+        await _record_step(session, reply, "send", elapsed_ms, outcome.value)
+    return outcome, error, retry
 
 
 async def _record_step(

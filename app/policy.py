@@ -57,10 +57,12 @@ def decide(
     guard_holds: list[str],
 ) -> Decision:
     """Send only when the intent may auto-send, the plan is sure and clean, and nothing holds it."""
-    # A real customer mistaken for spam would never hear back: skip only when sure.
+    # A real customer mistaken for spam would never hear back: skip only when sure, and never
+    # when a store change was proposed (closing the email would bury the proposal).
     if (
         plan.intent is Intent.SPAM_OR_IRRELEVANT
         and not plan.needs_human
+        and not plan.proposals
         and plan.confidence >= rules.min_confidence
     ):
         return Decision(Action.SKIP, ("spam_or_irrelevant: closed without a reply",))
@@ -70,7 +72,7 @@ def decide(
     if plan.intent not in rules.auto_send_intents:
         reasons.append(f"intent {plan.intent.value} is not auto-sent")
     if plan.confidence < rules.min_confidence:
-        reasons.append(f"confidence {plan.confidence:.2f} is below {rules.min_confidence:.2f}")
+        reasons.append(f"confidence {plan.confidence:g} is below {rules.min_confidence:g}")
     if not sender_verified:
         reasons.append("sender is not verified")
     if plan.proposals:

@@ -175,6 +175,7 @@ def default_handlers(
             mail=providers.mail,
             sender=outbox.Sender(address=settings.SUPPORT_FROM_EMAIL, name=settings.STORE_NAME),
             max_attempts=settings.JOB_MAX_ATTEMPTS,
+            last_chance=job.attempts >= settings.JOB_MAX_ATTEMPTS,
         )
 
     return {

@@ -114,9 +114,7 @@ def providers(tmp_path: Path) -> Providers:
     """The embedded defaults: the demo store, the offline model, replies written to files."""
     from app.demo_shop import DemoShop
 
-    return Providers(
-        shop=DemoShop(), llm=OfflineModel(), mail=LogMailSender(tmp_path / "outbox")
-    )
+    return Providers(shop=DemoShop(), llm=OfflineModel(), mail=LogMailSender(tmp_path / "outbox"))
 
 
 @pytest.fixture

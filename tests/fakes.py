@@ -1,13 +1,17 @@
-"""Fakes for the outside world above the HTTP boundary: a scripted language model."""
+"""Fakes for the outside world: a scripted language model, and Shopify at the HTTP boundary."""
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
+
 from app.agent import SUBMIT_TOOL
+from app.demo_shop import DemoShop, graphql_response
 from app.llm import LLMError, ModelRequest, ModelResponse, ToolCallRequest
 
 Step = ModelResponse | LLMError | Callable[[ModelRequest], ModelResponse]
@@ -76,3 +80,67 @@ class ScriptedLLM:
         if callable(step):
             return step(request)
         return step
+
+
+class FakeShopify:
+    """Shopify's Admin GraphQL endpoint at the HTTP boundary, answering from the demo data.
+
+    Mount it on a respx route (`route.mock(side_effect=fake)`). It answers the service's
+    queries with Admin-API-shaped bodies (the demo store's nodes, cost extensions included)
+    and records every operation, so a test can prove that no mutation ever arrived.
+    """
+
+    def __init__(self, demo: DemoShop) -> None:
+        self.demo = demo
+        self.operations: list[str] = []
+
+    @property
+    def mutations(self) -> list[str]:
+        """The mutations received (store changes): a safe pipeline sends none on its own."""
+        return [op for op in self.operations if op.startswith("mutation ")]
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        query, variables = str(body["query"]), body.get("variables") or {}
+        found = re.search(r"\b(query|mutation)\s+(\w+)", query)
+        if found is None:
+            return httpx.Response(200, json={"errors": [{"message": "syntax error"}]})
+        kind, name = found.groups()
+        self.operations.append(f"{kind} {name}")
+        if kind == "mutation":
+            return httpx.Response(200, json=graphql_response({}))
+        return httpx.Response(200, json=self._answer(name, variables))
+
+    def _answer(self, name: str, variables: dict[str, Any]) -> dict[str, Any]:
+        search = str(variables.get("query", ""))
+        if name == "SupportOrders":
+            numbers = re.findall(r"name:#?([A-Za-z0-9-]+)", search)
+            email = re.search(r'email:"?([^"\s]+)"?', search)
+            nodes = [
+                node
+                for node in self.demo.order_nodes()
+                if (numbers and str(node["name"]).lstrip("#") in numbers)
+                or (email and _order_email(node).lower() == email.group(1).lower())
+            ]
+            return graphql_response({"orders": {"nodes": nodes}}, requested_cost=52)
+        if name == "SupportCustomer":
+            email = re.search(r'email:"?([^"\s]+)"?', search)
+            return self.demo.customers_response(email.group(1) if email else "")
+        if name == "SupportProducts":
+            words = [
+                w for w in re.findall(r"[a-z]+", search.lower()) if w not in ("status", "active")
+            ]
+            nodes = [
+                node
+                for node in self.demo.product_nodes()
+                if node.get("status") == "ACTIVE"
+                and any(word in str(node["title"]).lower() for word in words)
+            ]
+            return graphql_response({"products": {"nodes": nodes}}, requested_cost=37)
+        if name == "SupportCurrency":
+            return graphql_response({"shop": {"currencyCode": "EUR"}})
+        return self.demo.policies_response()
+
+
+def _order_email(node: dict[str, Any]) -> str:
+    return str(node.get("email") or (node.get("customer") or {}).get("email") or "")

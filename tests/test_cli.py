@@ -90,9 +90,7 @@ async def test_a_standalone_worker_processes_queued_email_and_stops_on_sigterm(
         "app",
         "worker",
         cwd=ROOT,
-        env=cli_env(
-            database_url, WORKER_POLL_SECONDS="0.1", MAIL_LOG_DIR=str(tmp_path / "outbox")
-        ),
+        env=cli_env(database_url, WORKER_POLL_SECONDS="0.1", MAIL_LOG_DIR=str(tmp_path / "outbox")),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )

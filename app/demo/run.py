@@ -1,8 +1,9 @@
 """`python -m app demo`: start the service on a fresh SQLite file and post the sample emails.
 
 Every sample goes through the real webhook over HTTP, exactly as SendGrid would post it; the
-in-process worker then parses, threads, guards and identifies each one, and the demo prints what
-happened to each.
+in-process worker then runs the whole pipeline (guards, identity, agent, render, verify, policy,
+outbox, send through the log transport), and the demo prints what happened to each email and a
+summary table. It exits when done: non-zero if any email errored.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,17 +20,22 @@ from typing import Any
 import httpx
 import uvicorn
 
-from app import exchange_log, inbox, queue
+from app import exchange_log, inbox, outbox, queue
 from app.config import Settings
 from app.db import Database
 from app.demo.sendgrid_posts import SendGridPost, Transport, parsed_mode_post, raw_mode_post
 from app.logs import configure_logging
+from app.mail.models import MessageStatus
 from app.main import create_app
 from app.migrate import upgrade_database
-from app.models import Message, ToolCall
+from app.models import Message, Reply, ToolCall
+from app.outbox import ReplyStatus
+from app.policy import Action
 
 SAMPLES = Path(__file__).parent / "samples"
 DEMO_DATABASE = Path("var/demo.sqlite3")
+DEMO_OUTBOX = Path("var/demo-outbox")
+REPLY_LINES = 12
 PROCESSING_TIMEOUT_SECONDS = 60.0
 
 
@@ -63,11 +70,12 @@ def load_samples() -> list[Sample]:
 
 
 async def run_demo() -> int:
-    """Run the demo and print a report; return the process exit code."""
+    """Run the demo and print a report; return the process exit code (1 if anything errored)."""
     configure_logging("WARNING")
     DEMO_DATABASE.parent.mkdir(parents=True, exist_ok=True)
     for leftover in DEMO_DATABASE.parent.glob(DEMO_DATABASE.name + "*"):
         leftover.unlink()
+    shutil.rmtree(DEMO_OUTBOX, ignore_errors=True)
     password = secrets.token_urlsafe(24)
     settings = Settings(
         _env_file=None,
@@ -77,6 +85,7 @@ async def run_demo() -> int:
         INBOUND_SIGNING_PUBLIC_KEY=None,
         WORKER_IN_PROCESS=True,
         WORKER_POLL_SECONDS=0.2,
+        MAIL_LOG_DIR=str(DEMO_OUTBOX),
     )
     db = Database.connect(settings.DATABASE_URL)
     print(f"Migrating {DEMO_DATABASE} ...")
@@ -98,12 +107,91 @@ async def run_demo() -> int:
         print(f"Service listening on http://127.0.0.1:{port}; posting the sample emails to {url}\n")
         results = await _post_samples(url, ("sendgrid", password))
         await _wait_for_worker(db)
-        await _report(db, results)
+        rows = await _gather(db, results)
     finally:
         server.should_exit = True
         await serving
         await db.dispose()
+    for row in rows:
+        _print_details(row)
+    _print_table(rows)
+    problems = [f"{row.number}. {row.sample.name}: {row.problem}" for row in rows if row.problem]
+    if problems:
+        print("\nERRORS:\n  " + "\n  ".join(problems))
+        return 1
+    print(
+        f"\nReplies sent through the log transport are in {DEMO_OUTBOX}/ (one .eml each); the "
+        f"database is {DEMO_DATABASE}. The demo has finished and the service has stopped."
+    )
     return 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Row:
+    """What happened to one posted sample, for the report."""
+
+    number: int
+    sample: Sample
+    status_code: int
+    ack: dict[str, Any]
+    message: Message | None
+    calls: list[ToolCall]
+    reply: Reply | None
+
+    @property
+    def decision(self) -> str:
+        """Sent / draft / skipped / held / quarantined / duplicate, with the reply's fate."""
+        if self.ack.get("status") == "duplicate":
+            return "duplicate"
+        if self.message is None:
+            return "not stored"
+        if self.reply is not None and self.reply.decision == Action.SEND.value:
+            return "sent" if self.reply.status == ReplyStatus.SENT else f"send: {self.reply.status}"
+        return {
+            MessageStatus.DRAFTED.value: "draft",
+            MessageStatus.SKIPPED.value: "skipped",
+            MessageStatus.NEEDS_HUMAN.value: "held",
+            MessageStatus.QUARANTINED.value: "quarantined",
+        }.get(self.message.status, self.message.status)
+
+    @property
+    def reason(self) -> str:
+        """Why: the draft's reasons, the guard that skipped it, or the duplicate key."""
+        if self.ack.get("status") == "duplicate":
+            return "SendGrid retried; stored once"
+        if self.reply is not None and self.reply.decision == Action.DRAFT.value:
+            return "; ".join(self.reply.decision_reasons or [])
+        if self.message is not None and self.message.status_reason:
+            return self.message.status_reason
+        return ""
+
+    @property
+    def problem(self) -> str | None:
+        """What went wrong, if anything (the demo then exits non-zero)."""
+        if self.status_code != 200:
+            return f"webhook answered HTTP {self.status_code}"
+        if self.message is None:
+            return None if self.ack.get("status") == "duplicate" else "not stored"
+        if self.message.status not in FINISHED:
+            return f"processing stopped at {self.message.status}"
+        if self.reply is not None and self.reply.status in (
+            ReplyStatus.DEAD,
+            ReplyStatus.UNKNOWN,
+            ReplyStatus.FAILED,
+        ):
+            return f"reply {self.reply.status}: {self.reply.last_error}"
+        return None
+
+
+FINISHED = frozenset(
+    {
+        MessageStatus.ANSWERED.value,
+        MessageStatus.DRAFTED.value,
+        MessageStatus.SKIPPED.value,
+        MessageStatus.NEEDS_HUMAN.value,
+        MessageStatus.QUARANTINED.value,
+    }
+)
 
 
 async def _post_samples(
@@ -133,35 +221,94 @@ async def _wait_for_worker(db: Database) -> None:
     raise TimeoutError("the worker did not finish the sample emails in time")
 
 
-async def _report(db: Database, results: list[tuple[Sample, int, dict[str, Any]]]) -> None:
+async def _gather(db: Database, results: list[tuple[Sample, int, dict[str, Any]]]) -> list[Row]:
     ids = [body["id"] for _, _, body in results if "id" in body]
+    rows = []
     async with db.read() as session:
         messages = await inbox.get_messages(session, ids)
-        calls = {pk: await exchange_log.tool_calls_for(session, pk) for pk in messages}
-    for number, (sample, status_code, body) in enumerate(results, start=1):
-        ack = f"HTTP {status_code} {body.get('status', '?')} in {body['elapsed_ms']:.0f} ms"
-        print(f"{number:>2}. {sample.name}\n    webhook: {ack}")
-        message = messages.get(body.get("id", -1))
-        if message is not None:
-            for line in _describe(message, calls.get(message.id, [])):
-                print(f"    {line}")
-        print()
-    counts: dict[str, int] = {}
-    for message in messages.values():
-        counts[message.status] = counts.get(message.status, 0) + 1
-    summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
-    duplicates = sum(1 for _, _, body in results if body.get("status") == "duplicate")
-    print(f"{len(results)} posts: {len(messages)} stored ({summary}), {duplicates} duplicate.")
+        for number, (sample, status_code, body) in enumerate(results, start=1):
+            message = messages.get(body.get("id", -1))
+            duplicate = body.get("status") == "duplicate"
+            calls, replies = [], []
+            if message is not None and not duplicate:
+                calls = await exchange_log.latest_run_calls(session, message.id)
+                replies = await outbox.replies_for(session, message.id)
+            rows.append(
+                Row(
+                    number=number,
+                    sample=sample,
+                    status_code=status_code,
+                    ack=body,
+                    message=None if duplicate else message,
+                    calls=calls,
+                    reply=replies[-1] if replies else None,
+                )
+            )
+    return rows
+
+
+def _print_details(row: Row) -> None:
+    ack = row.ack
+    print(f"{row.number:>2}. {row.sample.name}")
+    outcome = f"HTTP {row.status_code} {ack.get('status', '?')} in {ack['elapsed_ms']:.0f} ms"
+    print(f"    webhook: {outcome}")
+    if row.message is not None:
+        for line in _describe(row.message, row.calls):
+            print(f"    {line}")
+    if row.message is not None or row.ack.get("status") == "duplicate":
+        print(f"    decision: {row.decision}" + (f" ({row.reason})" if row.reason else ""))
+    if row.reply is not None:
+        reply = row.reply
+        print(f"    reply:   to {reply.to_address}, {reply.language}, subject {reply.subject!r}")
+        for line in (reply.text_body or "").splitlines()[:REPLY_LINES]:
+            print(f"      | {line}")
+    if row.message is not None and row.message.steps:
+        timings = ", ".join(f"{s['step']} {s['ms']:.0f}" for s in row.message.steps)
+        total = sum(float(s["ms"]) for s in row.message.steps)
+        print(f"    steps:   {timings} ms (total {total:.0f} ms)")
+    print()
+
+
+def _print_table(rows: list[Row]) -> None:
+    print("Summary: email -> intent -> tools called -> decision (reason) -> reply preview")
+    header = f"{'#':>2}  {'email':<36} {'intent':<18} {'tools':<30} {'decision':<11} preview"
+    print(header)
+    print("-" * min(len(header) + 60, 160))
+    for row in rows:
+        plan = row.message.reply_plan if row.message is not None else None
+        intent = str(plan["intent"]) if plan else "-"
+        tools = ",".join(dict.fromkeys(c.tool for c in row.calls)) or "-"
+        preview = _preview(row.reply.text_body if row.reply else None) or row.reason
+        print(
+            f"{row.number:>2}  {_cut(row.sample.name, 36):<36} {_cut(intent, 18):<18} "
+            f"{_cut(tools, 30):<30} {row.decision:<11} {_cut(preview, 60)}"
+        )
+    stored = [row for row in rows if row.message is not None]
+    sent = sum(row.decision == "sent" for row in rows)
+    drafts = sum(row.decision == "draft" for row in rows)
+    skipped = sum(row.decision == "skipped" for row in rows)
     print(
-        "Ready emails wait for the agent; held ones for a person; skipped ones are never answered."
+        f"\n{len(rows)} posts, {len(stored)} stored: {sent} answered without a person, "
+        f"{drafts} drafts for staff, {skipped} never answered, "
+        f"{len(stored) - sent - drafts - skipped} held or quarantined for a person."
     )
 
 
+def _preview(text: str | None) -> str:
+    """The reply's first sentence after the greeting."""
+    if not text:
+        return ""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return " ".join(lines[1:3])
+
+
+def _cut(text: str, width: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 def _describe(message: Message, calls: list[ToolCall]) -> list[str]:
-    lines = [
-        f"outcome: {message.status}"
-        + (f" ({message.status_reason})" if message.status_reason else "")
-    ]
+    lines = []
     if message.from_header is not None:
         verified = "verified" if message.sender_verified else "NOT verified"
         sender = (

@@ -35,8 +35,11 @@ TEMPLATES = Path(__file__).parent / "templates"
 LANGUAGES = ("en", "fa")
 RTL_LANGUAGES = frozenset({"fa", "ar", "he", "ur"})
 _REPLY_PREFIX = re.compile(
-    r"^\s*(?:(?:re|aw|sv|antw|vs|odp|wg|fw|fwd|回复|答复|پاسخ)\s*:\s*)+", re.I
+    r"^\s*(?:(?:re|aw|sv|antw|vs|odp|wg|fw|fwd|回复|答复|پاسخ)\s*(?:\[\d+\])?\s*[:：]\s*)+", re.I
 )
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_DOMAIN_LIKE = re.compile(r"[/:]|[A-Za-z0-9]\.[A-Za-z]{2,}")
+_MAX_SUBJECT_CHARS = 200
 _PERSIAN_DIGITS = str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹")
 _URL = re.compile(r"https?://\S+|www\.\S+", re.I)
 
@@ -114,6 +117,8 @@ class RenderedReply:
     """The model's paragraph as it appears in the reply (checked on its own by the verifier)."""
     shown: dict[str, Any] = field(default_factory=dict)
     """What the reply shows, by kind, for the verifier and staff."""
+    store_text: tuple[str, ...] = ()
+    """The store's own words from settings (name, signature): no tool result needs to back them."""
 
 
 def _environment() -> Environment:
@@ -132,7 +137,7 @@ def _environment() -> Environment:
 
 def template_language(language: str) -> str:
     """The template language for a BCP 47 tag: its primary subtag if we have it, else English."""
-    primary = language.lower().split("-", 1)[0]
+    primary = language.strip().lower().replace("_", "-").split("-", 1)[0]
     return primary if primary in LANGUAGES else "en"
 
 
@@ -154,6 +159,7 @@ def render_reply(inputs: ReplyInputs, *, store: StoreIdentity) -> RenderedReply:
         template=f"{language}/{template}",
         paragraph=context["paragraph"],
         shown=_shown(context),
+        store_text=tuple(words for words in (store.name, store.signature) if words.strip()),
     )
 
 
@@ -175,6 +181,10 @@ def _context(
     products = next((f for f in facts if isinstance(f, ProductSearchFacts)), None)
     policies = next((f for f in facts if isinstance(f, PolicyFacts)), None)
     profile = next((f for f in facts if isinstance(f, CustomerProfileFacts)), None)
+    if not inputs.sender_verified:
+        # Customer data only for a verified sender (the tools refuse anyway; this holds even
+        # if facts arrive by mistake): the reply asks them to write from the order's address.
+        order, orders, profile = None, None, None
     return {
         "language": language,
         "direction": direction,
@@ -200,30 +210,37 @@ def safe_paragraph(text: str) -> str:
     """The model's paragraph as plain text: markup removed, links dropped, bounded.
 
     Templates escape it again on output; links are removed here because a reply never carries a
-    link the model wrote (the verifier would hold such a reply anyway).
+    link the model wrote (the verifier would hold such a reply anyway). Markup hidden behind
+    entities (`&lt;img ...&gt;`) is removed too: cleaning repeats until unescaping reveals no more.
     """
-    plain = nh3.clean(text, tags=set(), attributes={})
-    plain = _URL.sub("", html.unescape(plain))
+    plain = text
+    for _ in range(5):
+        cleaned = html.unescape(nh3.clean(plain, tags=set(), attributes={}))
+        if cleaned == plain:
+            break
+        plain = cleaned
+    plain = _URL.sub("", plain)
     plain = " ".join(plain.split())
     return plain[:MAX_PARAGRAPH_CHARS]
 
 
 def first_name(full_name: str | None) -> str | None:
     """The first word of a display name, if it looks like a name at all."""
-    if not full_name:
-        return None
-    word = full_name.strip().strip("\"'").split()[0] if full_name.strip() else ""
+    words = (full_name or "").strip().strip("\"'").split()
+    word = words[0] if words else ""
     if not word or "@" in word or any(ch.isdigit() for ch in word) or len(word) > 40:
         return None
+    if _DOMAIN_LIKE.search(word):
+        return None  # "evil.com" or "https://..." is not a name, and must not become a link
     return word
 
 
 def reply_subject(original: str, *, language: str) -> str:
     """'Re: ' + the original subject, once, on one line (no stacked 'Re: Re:' or 'AW:')."""
-    subject = " ".join(original.replace("\r", " ").replace("\n", " ").split())
-    subject = _REPLY_PREFIX.sub("", subject)[:200]
+    subject = " ".join(_CONTROL.sub(" ", original).split())
+    subject = _REPLY_PREFIX.sub("", subject)[:_MAX_SUBJECT_CHARS].rstrip()
     if not subject:
-        return "Re: your message" if language == "en" else "پاسخ: پیام شما"
+        return "پاسخ: پیام شما" if template_language(language) == "fa" else "Re: your message"
     return f"Re: {subject}"
 
 
@@ -237,8 +254,11 @@ def format_day(value: date | None, language: str = "en") -> str:
 
 
 def format_money(value: Money) -> str:
-    """An amount with its currency code ("69.00 EUR"); digits stay Latin in every language."""
-    return f"{value.amount} {value.currency}".strip()
+    """An amount with its currency code ("69.00 EUR"); digits stay Latin in every language.
+
+    Always two decimals, as `Money` prints itself: Shopify sends amounts like "69.0".
+    """
+    return f"{value.amount:.2f} {value.currency}".strip()
 
 
 _ENV = _environment()

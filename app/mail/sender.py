@@ -14,9 +14,10 @@ import re
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.policy import SMTP
-from email.utils import formataddr, formatdate, parsedate_to_datetime
+from email.utils import format_datetime, formataddr, parsedate_to_datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -161,12 +162,17 @@ class SendGridSender:
         status = response.status_code
         if 200 <= status < 300:
             return SendResult(provider_message_id=response.headers.get("X-Message-Id"))
-        reason = f"SendGrid {status}: {_error_text(response)}"
+        # Never let the key reach a log or a reply row, even if an error body echoes it back.
+        reason = self._redact(f"SendGrid {status}: {_error_text(response)}")
         if status == 429:
             raise SendDeferred(reason, retry_after=_rate_limit_wait(response))
         if status == 408 or status >= 500:
             raise SendDeferred(reason, retry_after=_retry_after(response))
         raise SendRejected(reason)
+
+    def _redact(self, text: str) -> str:
+        key = self._api_key.get_secret_value()
+        return text.replace(key, "[redacted]") if key else text
 
 
 class LogMailSender:
@@ -180,14 +186,22 @@ class LogMailSender:
     async def send(self, email: OutgoingEmail) -> SendResult:
         """Write the reply atomically to `<directory>/<time>-<message id>.eml`."""
         name = f"{time.strftime('%Y%m%dT%H%M%S')}-{_SAFE_NAME.sub('_', email.message_id)}.eml"
-        await asyncio.to_thread(self._write, name, as_mime(email))
+        try:
+            await asyncio.to_thread(self._write, name, as_mime(email))
+        except OSError as exc:
+            # The file was not written (the rename is atomic), so nothing was "sent".
+            raise SendDeferred(f"could not write {name}: {exc}") from exc
         return SendResult(provider_message_id=name)
 
     def _write(self, name: str, data: bytes) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         partial = self.directory / f".{name}.{uuid.uuid4().hex}.part"
-        partial.write_bytes(data)
-        os.replace(partial, self.directory / name)
+        try:
+            partial.write_bytes(data)
+            os.replace(partial, self.directory / name)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
 
 
 def as_mime(email: OutgoingEmail) -> bytes:
@@ -196,7 +210,8 @@ def as_mime(email: OutgoingEmail) -> bytes:
     message["From"] = formataddr((email.from_name, email.from_address))
     message["To"] = formataddr((email.to_name or "", email.to_address))
     message["Subject"] = email.subject
-    message["Date"] = formatdate(localtime=False)
+    # "+0000", not formatdate's "-0000" (which RFC 5322 reads as "time zone unknown").
+    message["Date"] = format_datetime(datetime.now(UTC))
     for name, value in email.threading_headers().items():
         message[name] = value
     message.set_content(email.text)

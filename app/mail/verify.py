@@ -1,13 +1,17 @@
 """Checking a rendered reply before anything is sent: code, not the model, decides what leaves.
 
-Every order number, tracking number, amount, email address and link in the reply must be backed
-by this email's tool results or by the customer's own message; links may only point at the
+Every tracking number, amount and number in the model's paragraph must be backed by this email's
+tool results or by the customer's own message; order numbers in the body only by tool results
+(a reply talks only about orders the tools found for this sender, never about one the customer
+merely named: that may be someone else's; the "Re:" subject may repeat the customer's own words);
+email addresses only by tool results, our own and the recipient's. Links may only point at the
 store's hosts and the hosts tool results returned (carrier tracking pages); the recipient must
 be the verified sender. Any problem turns the reply into a draft for a person, with the reason.
 """
 
 from __future__ import annotations
 
+import html as htmllib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -26,6 +30,11 @@ _AMOUNT = re.compile(
 )
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
+_BARE_DOMAIN = re.compile(
+    r"(?<![\w@.-])(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,24}(?![\w-])", re.I
+)
+_CODE_EDGE = "A-Za-z0-9-"
+"""Characters that continue an order number or reference: "#100" is not "#1001"."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -86,14 +95,25 @@ def verify_reply(
         problems.append("content: the reply contains an image, frame, form or script")
     allowed_mail = {a.lower() for a in own_addresses} | {recipient.lower()}
     problems += _links(html, text, evidence, allowed_mail)
-    problems += _facts(text, evidence, allowed_mail)
-    problems += _paragraph_numbers(reply.paragraph.translate(_TO_ASCII), evidence)
+    # Both bodies: a customer reads one or the other, so a fact only in the HTML counts too.
+    # The store's own words (a signature with prices or a phone number) are settings, not facts.
+    body = f"{reply.text.translate(_TO_ASCII)}\n{_visible_text(html)}"
+    for words in reply.store_text:
+        body = body.replace(words.translate(_TO_ASCII), " ")
+    subject = reply.subject.translate(_TO_ASCII)
+    problems += _order_numbers(subject, evidence.text)
+    problems += _order_numbers(body, evidence.tool_text)
+    problems += _facts(f"{subject}\n{body}", evidence, allowed_mail)
+    paragraph = reply.paragraph.translate(_TO_ASCII)
+    problems += _paragraph_numbers(paragraph, evidence)
+    problems += _paragraph_domains(paragraph, evidence)
     return list(dict.fromkeys(problems))
 
 
 def _links(html: str, text: str, evidence: Evidence, allowed_mail: set[str]) -> list[str]:
     problems: list[str] = []
-    targets = _HREF.findall(html) + _URL.findall(text) + _URL.findall(_strip_tags(html))
+    # URLs anywhere in the HTML, attributes included (a style's url(...) loads too).
+    targets = _HREF.findall(html) + _URL.findall(text) + _URL.findall(html)
     for target in targets:
         if target.lower().startswith("mailto:"):
             address = target[7:].split("?", 1)[0].lower()
@@ -106,13 +126,18 @@ def _links(html: str, text: str, evidence: Evidence, allowed_mail: set[str]) -> 
     return problems
 
 
+def _order_numbers(text: str, backing: str) -> list[str]:
+    return [
+        f"order number #{number} is not in this email's tool results"
+        for number in _ORDER_NUMBER.findall(text)
+        if not _mentions(backing, number, edge=_CODE_EDGE)
+    ]
+
+
 def _facts(text: str, evidence: Evidence, allowed_mail: set[str]) -> list[str]:
     problems: list[str] = []
-    for number in _ORDER_NUMBER.findall(text):
-        if number not in evidence.text:
-            problems.append(f"order number #{number} is not in this email's tool results")
     for code in _CODE.findall(text):
-        if code not in evidence.text:
+        if not _mentions(evidence.text, code, edge=_CODE_EDGE):
             problems.append(f"reference {code} is not in this email's tool results")
     for match in _AMOUNT.finditer(text):
         amount = _decimal(match.group(1) or match.group(2))
@@ -122,7 +147,9 @@ def _facts(text: str, evidence: Evidence, allowed_mail: set[str]) -> list[str]:
     # ("send it to my friend at ...") never appears in the answer.
     for address in _EMAIL.findall(_without_urls(text)):
         lowered = address.lower()
-        if lowered not in allowed_mail and lowered not in evidence.tool_text.lower():
+        if lowered not in allowed_mail and not _mentions(
+            evidence.tool_text, address, edge="A-Za-z0-9._%+-"
+        ):
             problems.append(f"email address {address} is not ours or the customer's")
     return problems
 
@@ -135,6 +162,23 @@ def _paragraph_numbers(paragraph: str, evidence: Evidence) -> list[str]:
         if value is not None and value not in evidence.numbers:
             problems.append(f"the model's paragraph states {raw}, which no tool result backs")
     return problems
+
+
+def _paragraph_domains(paragraph: str, evidence: Evidence) -> list[str]:
+    """A bare "evil.example/refund" in the model's words: mail clients turn it into a link."""
+    problems: list[str] = []
+    for domain in _BARE_DOMAIN.findall(_EMAIL.sub(" ", paragraph)):
+        host = domain.lower()
+        if host not in evidence.link_hosts:
+            problems.append(f"link: {host} in the model's paragraph is not an allowed host")
+    return problems
+
+
+def _mentions(haystack: str, token: str, *, edge: str) -> bool:
+    """Whether `token` occurs in `haystack` as a whole (not inside a longer code or address)."""
+    inner = edge.replace(".", "")  # a full stop after it may end the sentence
+    pattern = rf"(?<![{edge}]){re.escape(token)}(?!\.?[{inner}])"
+    return re.search(pattern, haystack, re.I) is not None
 
 
 def _host(url: str) -> str | None:
@@ -162,8 +206,9 @@ def _decimal(raw: str) -> Decimal | None:
         return None
 
 
-def _strip_tags(html: str) -> str:
-    return re.sub(r"<[^>]+>", " ", html)
+def _visible_text(html: str) -> str:
+    """The HTML's text as a reader sees it: tags dropped, entities decoded."""
+    return htmllib.unescape(re.sub(r"<[^>]+>", " ", html)).translate(_TO_ASCII)
 
 
 def _without_urls(text: str) -> str:
