@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format serve worker migrate bench eval clean
+.PHONY: demo demo-admin test lint format serve worker migrate bench eval clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -c 'import sys; sys.exit("Python >= 3.11 is required, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
@@ -15,6 +15,9 @@ $(STAMP): pyproject.toml constraints.txt
 
 demo: $(STAMP)  ## Migrate a SQLite file, start the service, post the bundled sample emails, print what happened.
 	$(BIN)/python -m app demo
+
+demo-admin: $(STAMP)  ## The demo, then the service keeps running with the admin at http://127.0.0.1:8000/admin.
+	$(BIN)/python -m app demo --serve 8000
 
 test: $(STAMP)  ## Lint, type-check and run the whole suite (TEST_DATABASE_URL selects PostgreSQL).
 	$(BIN)/ruff check app tests bench
@@ -40,8 +43,8 @@ worker: $(STAMP)
 migrate: $(STAMP)
 	$(BIN)/python -m app migrate
 
-bench: $(STAMP)  ## Intake benchmark: webhook vs an empty FastAPI handler, same server, same run.
-	$(BIN)/python -m bench.intake $(ARGS)
+bench: $(STAMP)  ## Every benchmark against its same-run baseline (see bench/all.py; ARGS="--postgres URL").
+	$(BIN)/python -m bench.all $(ARGS)
 
 eval: $(STAMP)  ## Score the configured model (offline rules without OPENAI_API_KEY) on the labelled email set.
 	$(BIN)/python -m app eval

@@ -48,6 +48,7 @@ class Settings(BaseSettings):
     LOG_LEVEL: str = "INFO"
     WORKER_IN_PROCESS: bool = True
     WORKER_POLL_SECONDS: float = Field(default=1.0, gt=0)
+    WORKER_CONCURRENCY: int = Field(default=4, ge=1, le=256)
     JOB_LEASE_SECONDS: int = Field(default=120, ge=5)
     JOB_MAX_ATTEMPTS: int = Field(default=5, ge=1)
 
@@ -77,6 +78,10 @@ class Settings(BaseSettings):
     OPENAI_TIMEOUT_SECONDS: float = Field(default=30.0, gt=0)
     OPENAI_MAX_RETRIES: int = Field(default=2, ge=0, le=10)
     OPENAI_TEMPERATURE: float | None = Field(default=None, ge=0.0, le=2.0)
+    OPENAI_REQUESTS_PER_MINUTE: int = Field(default=0, ge=0)
+    OPENAI_TOKENS_PER_MINUTE: int = Field(default=0, ge=0)
+    OPENAI_PRICE_INPUT_PER_MILLION: float = Field(default=0.40, ge=0.0)
+    OPENAI_PRICE_OUTPUT_PER_MILLION: float = Field(default=1.60, ge=0.0)
 
     # The agent loop's hard caps; a cap hit hands the email to a person.
     AGENT_MAX_STEPS: int = Field(default=6, ge=1, le=20)
@@ -85,6 +90,11 @@ class Settings(BaseSettings):
     AGENT_MAX_OUTPUT_TOKENS: int = Field(default=800, ge=100)
     AGENT_MIN_CONFIDENCE: float = Field(default=0.5, ge=0.0, le=1.0)
     AGENT_OFFLINE_FALLBACK: bool = True
+
+    # Outages: after this many consecutive failures a provider's circuit opens for a while.
+    CIRCUIT_FAILURE_THRESHOLD: int = Field(default=5, ge=1)
+    CIRCUIT_RESET_SECONDS: float = Field(default=30.0, gt=0)
+    OUTAGE_MODE: Literal["draft", "retry"] = "draft"
 
     # Shopify Admin GraphQL; without credentials the bundled demo store runs.
     SHOPIFY_SHOP_DOMAIN: str | None = None
@@ -111,6 +121,9 @@ class Settings(BaseSettings):
     INBOUND_ALLOW_UNAUTHENTICATED: bool = False
     INBOUND_MAX_BODY_BYTES: int = Field(default=40 * 1024 * 1024, ge=1024)
     INBOUND_MAX_PARTS: int = Field(default=1000, ge=1)
+
+    # Admin for support staff.
+    ADMIN_SESSION_HOURS: int = Field(default=12, ge=1, le=24 * 30)
 
     # Never-answer guards.
     REPLY_CAP_PER_SENDER: int = Field(default=3, ge=0)

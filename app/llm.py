@@ -23,6 +23,8 @@ from openai import AsyncOpenAI
 from openai.types.chat import ChatCompletion
 from openai.types.responses import Response
 
+from app.circuit import CircuitBreaker, CircuitOpen
+
 
 @dataclass(frozen=True, kw_only=True)
 class ToolCallRequest:
@@ -359,3 +361,22 @@ def tools_hash(tools: tuple[dict[str, Any], ...]) -> str:
     """A short stable hash of the tool schemas offered (to tell prompt versions apart)."""
     encoded = json.dumps(tools, sort_keys=True, separators=(",", ":")).encode()
     return hashlib.sha256(encoded).hexdigest()[:16]
+
+
+class GuardedLLM:
+    """A model behind a circuit breaker: while open, turns fail fast as `LLMUnavailable`."""
+
+    def __init__(self, inner: LLM, breaker: CircuitBreaker) -> None:
+        self.inner = inner
+        self.breaker = breaker
+        self.kind = inner.kind
+        self.model = inner.model
+
+    async def complete(self, request: ModelRequest) -> ModelResponse:
+        """One model turn, unless the model has been failing."""
+        try:
+            return await self.breaker.call(
+                lambda: self.inner.complete(request), failure=(LLMUnavailable,)
+            )
+        except CircuitOpen as exc:
+            raise LLMUnavailable(str(exc)) from exc

@@ -10,13 +10,15 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
-from app.api import health, webhooks
+from app.api import admin, health, webhooks
 from app.api.deps import AppState
 from app.api.inbound_auth import InboundAuthenticator
 from app.config import Settings
 from app.db import Database
 from app.intake import IntakeWriter
 from app.providers import Providers, build_providers
+from app.web import pages
+from app.web.errors import install_error_pages
 from app.worker import Worker
 
 logger = logging.getLogger(__name__)
@@ -87,4 +89,9 @@ def create_app(
     # The webhook first: routes are matched in order, and it is the hot path.
     app.include_router(webhooks.router)
     app.include_router(health.router)
+    app.include_router(admin.router)
+    # The staff page: the login form alone is public; every other page needs a session.
+    app.include_router(pages.login_router)
+    app.include_router(pages.router)
+    install_error_pages(app)
     return app

@@ -130,6 +130,8 @@ class Message(Base):
     """The agent's plan (a `ReplyPlan`), once it ran."""
     steps: Mapped[list[Any] | None]
     """Each pipeline step with its duration and outcome, in order."""
+    intent: Mapped[str | None] = mapped_column(String(32), index=True)
+    """The plan's intent, once planned (for filtering the queue)."""
 
 
 class Reply(Base):
@@ -178,6 +180,12 @@ class Reply(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sending_started_at: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
+    decided_by: Mapped[str | None] = mapped_column(String(320))
+    """The staff member who approved or rejected the draft."""
+    decided_at: Mapped[datetime | None]
+    edit_distance: Mapped[int | None] = mapped_column(Integer)
+    """Words inserted, deleted or replaced by staff before approving (0: approved as is)."""
+    reject_reason: Mapped[str | None] = mapped_column(Text)
 
 
 class Job(Base):
@@ -291,3 +299,73 @@ class ProposedAction(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     decided_at: Mapped[datetime | None]
     decided_by: Mapped[str | None] = mapped_column(String(320))
+
+
+class StaffUser(Base):
+    """A support staff account for the admin."""
+
+    __tablename__ = "staff_users"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    password_hash: Mapped[str] = mapped_column(String(255))
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_login_at: Mapped[datetime | None]
+
+
+class StaffSession(Base):
+    """A logged-in browser: the cookie holds a random token, the table only its hash."""
+
+    __tablename__ = "staff_sessions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+
+
+class ApiToken(Base):
+    """A bearer token for the admin JSON API (only its hash is stored)."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    """The token's first characters, to tell tokens apart in listings."""
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class AuditEntry(Base):
+    """Who did what, when, to which record, and what changed."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_target", "target_type", "target_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    staff_email: Mapped[str] = mapped_column(String(320))
+    action: Mapped[str] = mapped_column(String(64))
+    target_type: Mapped[str] = mapped_column(String(32))
+    target_id: Mapped[int | None] = mapped_column(BigId)
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), index=True)
+    detail: Mapped[dict[str, Any] | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RateWindow(Base):
+    """Requests and tokens spent on a provider in one minute, shared by every worker process."""
+
+    __tablename__ = "rate_windows"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(primary_key=True)
+    requests: Mapped[int] = mapped_column(Integer, default=0)
+    tokens: Mapped[int] = mapped_column(Integer, default=0)

@@ -27,6 +27,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from pydantic import BaseModel
@@ -36,7 +37,7 @@ from app import exchange_log, inbox, outbox, queue
 from app.agent import AgentEmail, AgentLimits, ThreadMessage, offered_tools, run_agent
 from app.config import Settings
 from app.db import Database
-from app.llm import tools_hash
+from app.llm import LLM, tools_hash
 from app.mail.formdata import FormDataError
 from app.mail.guards import (
     GuardDecision,
@@ -50,12 +51,13 @@ from app.mail.identity import verify_sender
 from app.mail.models import InboundEmail, MessageStatus
 from app.mail.render import RenderedReply, ReplyInputs, StoreIdentity, render_reply
 from app.mail.sendgrid_inbound import Delivery, UnusableEmail, parse_stored_delivery
-from app.mail.verify import gather_evidence, verify_reply
+from app.mail.verify import Evidence, gather_evidence, verify_reply
 from app.models import Message, Reply, ToolCall, utcnow
-from app.plan import ReplyPlan
+from app.plan import HandoverReason, ReplyPlan
 from app.policy import Action, Decision, SendRules, decide
 from app.providers import Providers
 from app.queue import JobKind
+from app.ratelimit import BudgetedLLM, SharedBudget
 from app.tools import registry
 from app.tools.context import CallOutcome, Sender, ToolContext
 
@@ -76,15 +78,28 @@ class MessageMissing(LookupError):
 
 
 async def handle_inbound_email(
-    message_pk: int, *, db: Database, settings: Settings, providers: Providers
+    message_pk: int,
+    *,
+    db: Database,
+    settings: Settings,
+    providers: Providers,
+    last_chance: bool = True,
 ) -> MessageStatus:
     """Process one stored inbound email up to a queued reply, a draft, or a skip.
 
     Idempotent: each stage runs only from the status before it, so a retried job resumes.
+    With OUTAGE_MODE=retry, an email planned while a provider was down is put back for later
+    (`RetryLater`) unless this is its `last_chance`; then it is drafted as "provider down".
     """
     status = await _classify(message_pk, db=db, settings=settings)  # parse, guards, identity
     if status in (MessageStatus.READY, MessageStatus.NEEDS_HUMAN):
-        status = await plan_reply(message_pk, db=db, settings=settings, providers=providers)
+        status = await plan_reply(
+            message_pk,
+            db=db,
+            settings=settings,
+            providers=providers,
+            may_defer=settings.OUTAGE_MODE == "retry" and not last_chance,
+        )
     if status is MessageStatus.PLANNED:
         status = await compose_reply(message_pk, db=db, settings=settings)  # render..outbox
     return status
@@ -157,9 +172,17 @@ async def _classify(message_pk: int, *, db: Database, settings: Settings) -> Mes
 
 
 async def plan_reply(
-    message_pk: int, *, db: Database, settings: Settings, providers: Providers
+    message_pk: int,
+    *,
+    db: Database,
+    settings: Settings,
+    providers: Providers,
+    may_defer: bool = False,
 ) -> MessageStatus:
-    """Step 7: run the agent on a cleared (or held) email and store its plan."""
+    """Step 7: run the agent on a cleared (or held) email and store its plan.
+
+    Raises `RetryLater` instead when a provider was down and `may_defer` allows waiting.
+    """
     async with db.read() as session:
         message = await inbox.get_message(session, message_pk)
         if message is None or message.status not in (
@@ -183,38 +206,47 @@ async def plan_reply(
         )
     clock = StepClock()
     tools = offered_tools(registry, verified_sender=sender is not None)
-    llm = providers.llm
+    llm = budgeted(providers.llm, db=db, settings=settings)
     run_pk = await exchange_log.start_run(
         db, message_pk=message_pk, llm_kind=llm.kind, model=llm.model, tools=tools
     )
-    ctx = ToolContext(
-        shop=providers.shop,
-        sender=sender,
-        journal=exchange_log.SqlJournal(db, message_pk=message_pk, run_pk=run_pk),
+    # The run's turns and tool calls are committed with its outcome and the plan, at the end.
+    journal = exchange_log.SqlJournal(db, message_pk=message_pk, run_pk=run_pk, buffered=True)
+    trace = exchange_log.SqlTrace(
+        db, run_pk=run_pk, message_pk=message_pk, tools_hash=tools_hash(tools), buffered=True
     )
+    ctx = ToolContext(shop=providers.shop, sender=sender, journal=journal)
     outcome = await run_agent(
         email,
         ctx=ctx,
         llm=llm,
-        trace=exchange_log.SqlTrace(
-            db, run_pk=run_pk, message_pk=message_pk, tools_hash=tools_hash(tools)
-        ),
+        trace=trace,
         store_name=settings.STORE_NAME,
         policy_summary=await providers.policy_summary(),
         limits=agent_limits(settings),
         fallback=providers.fallback_llm,
     )
-    await exchange_log.finish_run(db, run_pk, outcome)
+    defer = may_defer and outcome.plan.handover_reason is HandoverReason.PROVIDER_DOWN
     clock.lap("agent", outcome.plan.intent.value)
     async with db.write() as session:
-        message = await inbox.get_message(session, message_pk)
+        trace.flush_into(session)
+        journal.flush_into(session)
+        await exchange_log.finish_run_in(session, run_pk, outcome)
+        message = None if defer else await inbox.get_message(session, message_pk)
         if message is not None and message.status in (
             MessageStatus.READY,
             MessageStatus.NEEDS_HUMAN,
         ):
             message.reply_plan = outcome.plan.model_dump(mode="json")
+            message.intent = outcome.plan.intent.value
             message.status = MessageStatus.PLANNED.value
             clock.store(message)
+    if defer:
+        logger.warning("provider down; email deferred", extra={"message_pk": message_pk})
+        raise queue.RetryLater(
+            "a provider is down; the email will be planned again",
+            delay=timedelta(seconds=settings.CIRCUIT_RESET_SECONDS),
+        )
     logger.info(
         "reply planned",
         extra={
@@ -254,7 +286,7 @@ async def compose_reply(message_pk: int, *, db: Database, settings: Settings) ->
             plan=ReplyPlan.model_validate(message.reply_plan),
             calls=await exchange_log.latest_run_calls(session, message_pk),
             subject=message.subject or "",
-            customer_text=f"{message.subject or ''}\n{message.clean_text or ''}",
+            customer_text=customer_words(message),
             sender_name=message.from_name,
             sender_address=message.from_address,
             sender_verified=bool(message.sender_verified),
@@ -284,11 +316,7 @@ async def compose_reply(message_pk: int, *, db: Database, settings: Settings) ->
     recipient = found.sender_address
     problems = verify_reply(
         rendered,
-        evidence=gather_evidence(
-            [json.dumps(c.result, ensure_ascii=False) for c in found.calls if c.result],
-            customer_text=found.customer_text,
-            store_hosts=settings.store_hosts,
-        ),
+        evidence=reply_evidence(found.calls, customer_text=found.customer_text, settings=settings),
         recipient=recipient or "",
         verified_sender=found.sender_address if found.sender_verified else None,
         own_addresses=settings.own_addresses,
@@ -342,7 +370,9 @@ async def _file_reply(
         message.status = MessageStatus.NEEDS_HUMAN.value
         message.status_reason = "; ".join(["no sender address to answer", *reasons])[:2000]
         return MessageStatus.NEEDS_HUMAN
-    key = f"auto:{message.id}"
+    # One reply per agent run: a retried step finds its own, a re-run makes a new one.
+    run_pk = await exchange_log.latest_run_id(session, message.id)
+    key = f"auto:{message.id}:{run_pk}"
     reply = await outbox.find_by_key(session, key)
     if reply is None:
         in_reply_to, references = outbox.threading_for(message)
@@ -397,6 +427,20 @@ def shown_facts(plan: ReplyPlan, calls: list[ToolCall]) -> tuple[BaseModel, ...]
     return tuple(f for f in facts if f is not None)
 
 
+def reply_evidence(calls: list[ToolCall], *, customer_text: str, settings: Settings) -> Evidence:
+    """What a reply to this email may state: its run's tool results and the customer's words."""
+    return gather_evidence(
+        [json.dumps(c.result, ensure_ascii=False) for c in calls if c.result],
+        customer_text=customer_text,
+        store_hosts=settings.store_hosts,
+    )
+
+
+def customer_words(message: Message) -> str:
+    """The customer's own text as the verifier reads it (subject and cleaned body)."""
+    return f"{message.subject or ''}\n{message.clean_text or ''}"
+
+
 def store_identity(settings: Settings) -> StoreIdentity:
     """Who replies come from, for the templates."""
     return StoreIdentity(
@@ -411,6 +455,24 @@ def should_plan(message: Message) -> bool:
     """Whether the agent should plan a reply: not for mail held as spam."""
     codes = {decision.get("code") for decision in message.guard_decisions or []}
     return "spam_score" not in codes
+
+
+def budgeted(llm: LLM, *, db: Database, settings: Settings) -> LLM:
+    """The model behind the shared per-minute budget, when one is configured."""
+    if llm.kind == "offline" or not (
+        settings.OPENAI_REQUESTS_PER_MINUTE or settings.OPENAI_TOKENS_PER_MINUTE
+    ):
+        return llm
+    budget = SharedBudget(
+        db=db,
+        key=f"openai:{settings.OPENAI_MODEL}",
+        requests_per_minute=settings.OPENAI_REQUESTS_PER_MINUTE or UNLIMITED,
+        tokens_per_minute=settings.OPENAI_TOKENS_PER_MINUTE or UNLIMITED,
+    )
+    return BudgetedLLM(llm, budget)
+
+
+UNLIMITED = 2**31 - 1
 
 
 def agent_limits(settings: Settings) -> AgentLimits:

@@ -15,8 +15,9 @@ from pathlib import Path
 import httpx
 from openai import AsyncOpenAI  # noqa: TID251 - the composition root builds the client for app/llm.py.
 
+from app.circuit import CircuitBreaker
 from app.config import Settings
-from app.llm import LLM, OpenAIChatLLM, OpenAIResponsesLLM
+from app.llm import LLM, GuardedLLM, OpenAIChatLLM, OpenAIResponsesLLM
 from app.mail.sender import LogMailSender, MailSender, SendGridSender
 from app.offline_model import OfflineModel
 from app.shop.models import PolicyKind
@@ -106,7 +107,10 @@ def build_providers(settings: Settings) -> Providers:
     )
     closers.append(client.close)
     llm_class = OpenAIResponsesLLM if settings.OPENAI_API_MODE == "responses" else OpenAIChatLLM
-    llm = llm_class(client, model=settings.OPENAI_MODEL, temperature=settings.OPENAI_TEMPERATURE)
+    llm = GuardedLLM(
+        llm_class(client, model=settings.OPENAI_MODEL, temperature=settings.OPENAI_TEMPERATURE),
+        _breaker("openai", settings),
+    )
     return Providers(
         shop=shop,
         llm=llm,
@@ -162,5 +166,14 @@ def _build_shop(settings: Settings, closers: list[Callable[[], Awaitable[None]]]
         tokens=tokens,
         http=http,
         max_attempts=settings.SHOPIFY_MAX_ATTEMPTS,
+        breaker=_breaker("shopify", settings),
     )
     return ShopifyShop(client)
+
+
+def _breaker(name: str, settings: Settings) -> CircuitBreaker:
+    return CircuitBreaker(
+        name=name,
+        threshold=settings.CIRCUIT_FAILURE_THRESHOLD,
+        reset_seconds=settings.CIRCUIT_RESET_SECONDS,
+    )

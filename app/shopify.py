@@ -17,7 +17,7 @@ import random
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Protocol
@@ -25,6 +25,7 @@ from typing import Any, Protocol
 import httpx
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 
+from app.circuit import CircuitBreaker, CircuitOpen
 from app.mail.cleantext import html_to_text
 from app.shop.models import (
     ActionResult,
@@ -49,6 +50,8 @@ from app.shop.protocol import ShopAuthError, ShopQueryError, ShopUnavailable
 logger = logging.getLogger(__name__)
 
 MAX_WAIT_SECONDS = 10.0
+DEFAULT_QUERY_COST = 50.0
+"""What a query not seen before is assumed to cost (the support queries cost 2 to 52)."""
 TOKEN_REFRESH_MARGIN_SECONDS = 300
 
 # --- Queries -----------------------------------------------------------------------------------
@@ -279,6 +282,47 @@ class _Retry(Exception):
         self.delay = delay
 
 
+@dataclass
+class CostPacer:
+    """Paces requests by the leaky bucket that every Admin API response reports.
+
+    Each answer carries `extensions.cost.throttleStatus` (points available, restore rate), the
+    same figures for every process sharing the app's bucket. Before a query, the points it
+    cost last time are compared with what should have been restored since; if the bucket is
+    short, the request waits instead of being throttled.
+    """
+
+    clock: Callable[[], float] = time.monotonic
+    available: float | None = None
+    restore_rate: float = 0.0
+    maximum: float = 0.0
+    seen_at: float = 0.0
+    costs: dict[str, float] = field(default_factory=dict)
+
+    def wait_needed(self, query: str) -> float:
+        """Seconds to wait before sending `query` (0 when the bucket should hold its cost)."""
+        if self.available is None or self.restore_rate <= 0:
+            return 0.0
+        cost = self.costs.get(query, DEFAULT_QUERY_COST)
+        now_available = min(
+            self.maximum, self.available + (self.clock() - self.seen_at) * self.restore_rate
+        )
+        return max(0.0, (cost - now_available) / self.restore_rate)
+
+    def observe(self, query: str, extensions: Any) -> None:
+        """Remember what a response said about the bucket and the query's cost."""
+        try:
+            cost = extensions["cost"]
+            status = cost["throttleStatus"]
+            self.costs[query] = float(cost["requestedQueryCost"])
+            self.available = float(status["currentlyAvailable"])
+            self.restore_rate = float(status["restoreRate"])
+            self.maximum = float(status["maximumAvailable"])
+            self.seen_at = self.clock()
+        except (KeyError, TypeError, ValueError):
+            return
+
+
 class ShopifyGraphQL:
     """Posts GraphQL to the Admin API with auth, timeouts and bounded, cost-aware retries."""
 
@@ -290,12 +334,15 @@ class ShopifyGraphQL:
         http: httpx.AsyncClient,
         max_attempts: int = 4,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        breaker: CircuitBreaker | None = None,
     ) -> None:
         self.endpoint = endpoint
         self._tokens = tokens
         self._http = http
         self._max_attempts = max_attempts
         self._sleep = sleep
+        self._breaker = breaker
+        self.pacer = CostPacer()
 
     async def execute(
         self, query: str, variables: Mapping[str, Any] | None = None
@@ -303,10 +350,21 @@ class ShopifyGraphQL:
         """Run one query or mutation and return its `data`.
 
         Raises:
-            ShopUnavailable: throttled, timed out or failing after every attempt.
+            ShopUnavailable: throttled, timed out or failing after every attempt, or the
+                circuit is open after repeated such failures.
             ShopAuthError: the token was refused (after one refresh, when refreshable).
             ShopQueryError: the API rejected the query.
         """
+        if self._breaker is None:
+            return await self._execute(query, variables)
+        try:
+            return await self._breaker.call(
+                lambda: self._execute(query, variables), failure=(ShopUnavailable,)
+            )
+        except CircuitOpen as exc:
+            raise ShopUnavailable(str(exc)) from exc
+
+    async def _execute(self, query: str, variables: Mapping[str, Any] | None) -> dict[str, Any]:
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self._max_attempts),
             wait=_wait_for,
@@ -325,6 +383,9 @@ class ShopifyGraphQL:
         raise AssertionError("unreachable")  # pragma: no cover - tenacity always returns or raises
 
     async def _post(self, query: str, variables: dict[str, Any]) -> dict[str, Any]:
+        wait = min(MAX_WAIT_SECONDS, self.pacer.wait_needed(query))
+        if wait > 0:
+            await self._sleep(wait)
         response = await self._send(query, variables)
         if response.status_code == 401 and self._tokens.invalidate():
             # Client-credentials tokens expire; one refresh, then the answer stands.
@@ -342,7 +403,9 @@ class ShopifyGraphQL:
         if not isinstance(errors, list):
             errors = [errors]
         if any(_error_code(error) == "THROTTLED" for error in errors):
+            # The retry waits for the bucket itself; the pacer learns from the next answer.
             raise _Retry("THROTTLED", _throttle_delay(response, body))
+        self.pacer.observe(query, body.get("extensions"))
         if any(_error_code(error) == "ACCESS_DENIED" for error in errors):
             raise ShopAuthError("Shopify denied access (missing scope?)")
         if errors:

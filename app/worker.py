@@ -87,10 +87,20 @@ class Worker:
             count += 1
         return count
 
-    async def run(self, stop: asyncio.Event) -> None:
-        """Work until `stop` is set; sleep between polls unless woken by new work."""
+    async def run(self, stop: asyncio.Event, *, concurrency: int | None = None) -> None:
+        """Work until `stop` is set, on up to `concurrency` jobs at once (WORKER_CONCURRENCY).
+
+        Each lane claims and runs one job at a time; jobs wait mostly on the model and the
+        store, so a few lanes keep one process busy. Stopping lets running jobs finish.
+        """
+        lanes = max(1, concurrency or self.settings.WORKER_CONCURRENCY)
+        logger.info("worker started", extra={"worker": self.name, "concurrency": lanes})
+        await asyncio.gather(*(self._lane(stop) for _ in range(lanes)))
+        logger.info("worker stopped", extra={"worker": self.name})
+
+    async def _lane(self, stop: asyncio.Event) -> None:
+        """Claim and run jobs one after another; sleep between polls unless woken by new work."""
         idle_delay = self.settings.WORKER_POLL_SECONDS
-        logger.info("worker started", extra={"worker": self.name})
         while not stop.is_set():
             try:
                 ran = await self.run_once()
@@ -103,7 +113,6 @@ class Worker:
             idle_delay = self.settings.WORKER_POLL_SECONDS
             if ran is None:
                 await self._sleep(stop, idle_delay)
-        logger.info("worker stopped", extra={"worker": self.name})
 
     async def _sleep(self, stop: asyncio.Event, seconds: float) -> None:
         self.wakeup.clear()
@@ -164,7 +173,13 @@ def default_handlers(
     async def process_inbound(job: ClaimedJob) -> None:
         if job.message_id is None:
             raise ValueError("process_inbound job without a message")
-        await handle_inbound_email(job.message_id, db=db, settings=settings, providers=providers)
+        await handle_inbound_email(
+            job.message_id,
+            db=db,
+            settings=settings,
+            providers=providers,
+            last_chance=job.attempts >= settings.JOB_MAX_ATTEMPTS,
+        )
 
     async def send_reply(job: ClaimedJob) -> None:
         if job.reply_id is None:

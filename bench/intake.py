@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import json
 import multiprocessing
 import os
 import socket
@@ -33,6 +34,7 @@ from bench.loadgen import LoadResult, run_load
 
 USER, PASSWORD = "sendgrid", "bench-password-0123456789"
 TARGET_RATIO = 0.5
+P99_TARGET = 2.0
 EML = (
     "From: Sara Ahmadi <sara@example.com>\r\nTo: support@demo-store.example\r\n"
     "Subject: Where is my order #1001?\r\nDate: Sun, 22 Nov 2026 09:00:00 +0000\r\n"
@@ -118,19 +120,17 @@ def start_server(target: list[str], env: dict[str, str]) -> tuple[subprocess.Pop
     raise RuntimeError(f"server {target} did not start")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--seconds", type=float, default=5.0, help="measured seconds per phase")
-    parser.add_argument("--warmup", type=float, default=1.0)
-    parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--rounds", type=int, default=2, help="alternating rounds per app")
-    parser.add_argument("--database-url", help="default: a fresh SQLite file")
-    args = parser.parse_args()
-
+def run_intake(
+    *,
+    seconds: float = 5.0,
+    warmup: float = 1.0,
+    connections: int = 32,
+    rounds: int = 2,
+    database_url: str | None = None,
+) -> dict[str, object]:
+    """Measure both apps, alternating, and return requests/s, p50/p99 and the ratios."""
     workdir = Path(tempfile.mkdtemp(prefix="bench-intake-"))
-    database_url = args.database_url or f"sqlite+aiosqlite:///{workdir / 'bench.sqlite3'}"
+    database_url = database_url or f"sqlite+aiosqlite:///{workdir / 'bench.sqlite3'}"
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
@@ -149,46 +149,63 @@ def main() -> None:
     servers = {name: start_server(target, e) for name, (target, e) in targets.items()}
     results: dict[str, list[LoadResult]] = {name: [] for name in targets}
     try:
-        for _ in range(args.rounds):
+        for _ in range(rounds):
             for name, (_, port) in servers.items():
                 results[name].append(
-                    measure(
-                        port, connections=args.connections, seconds=args.seconds, warmup=args.warmup
-                    )
+                    measure(port, connections=connections, seconds=seconds, warmup=warmup)
                 )
     finally:
         for process, _ in servers.values():
             process.terminate()
             process.wait(timeout=10)
-
-    size = len(request_factory("/")[1])
-    print(
-        f"\nIntake benchmark: {args.connections} connections, {args.rounds} x "
-        f"{args.seconds:.0f} s per app, ~{size} B SendGrid raw-mode posts, "
-        f"database {database_url.split(':')[0]}"
-    )
-    summary: dict[str, tuple[float, float, float]] = {}
+    summary: dict[str, dict[str, object]] = {}
     for name, runs in results.items():
-        rps = statistics.median(r.rps for r in runs)
-        p50 = statistics.median(r.percentile(0.50) for r in runs)
-        p99 = statistics.median(r.percentile(0.99) for r in runs)
         statuses: dict[int, int] = {}
         for run in runs:
             for status, n in run.statuses.items():
                 statuses[status] = statuses.get(status, 0) + n
-        errors = sum(r.errors for r in runs)
-        summary[name] = (rps, p50, p99)
-        print(
-            f"  {name:<22} {rps:8.0f} req/s   p50 {p50:6.2f} ms   p99 {p99:6.2f} ms   "
-            f"statuses {statuses} errors {errors}"
-        )
+        summary[name] = {
+            "rps": round(statistics.median(r.rps for r in runs)),
+            "p50_ms": round(statistics.median(r.percentile(0.50) for r in runs), 2),
+            "p99_ms": round(statistics.median(r.percentile(0.99) for r in runs), 2),
+            "statuses": statuses,
+            "errors": sum(r.errors for r in runs),
+        }
     base, real = summary["empty FastAPI handler"], summary["intake webhook"]
-    ratio = real[0] / base[0]
-    print(
-        f"  throughput ratio {ratio:.2f}x (target >= {TARGET_RATIO}x), "
-        f"p99 ratio {real[2] / base[2]:.2f}x"
+    ratio = float(real["rps"]) / float(base["rps"])  # type: ignore[arg-type]
+    p99_ratio = float(real["p99_ms"]) / float(base["p99_ms"])  # type: ignore[arg-type]
+    return {
+        "database": database_url.split(":")[0],
+        "connections": connections,
+        "rounds": rounds,
+        "seconds": seconds,
+        "request_bytes": len(request_factory("/")[1]),
+        **summary,
+        "throughput_ratio": round(ratio, 2),
+        "p99_ratio": round(p99_ratio, 2),
+        "targets": {"throughput_ratio": f">= {TARGET_RATIO}", "p99_ratio": f"<= {P99_TARGET}"},
+        "met": ratio >= TARGET_RATIO and p99_ratio <= P99_TARGET,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    print("  PASS" if ratio >= TARGET_RATIO else "  BELOW TARGET")
+    parser.add_argument("--seconds", type=float, default=5.0, help="measured seconds per phase")
+    parser.add_argument("--warmup", type=float, default=1.0)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=2, help="alternating rounds per app")
+    parser.add_argument("--database-url", help="default: a fresh SQLite file")
+    args = parser.parse_args()
+    result = run_intake(
+        seconds=args.seconds,
+        warmup=args.warmup,
+        connections=args.connections,
+        rounds=args.rounds,
+        database_url=args.database_url,
+    )
+    print(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":

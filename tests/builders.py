@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
+from typing import Any
 
 from app.demo.sendgrid_posts import SendGridPost, Transport, raw_mode_post
 from app.mail.formdata import parse_form_data
@@ -64,3 +66,24 @@ def inbound_from_post(post: SendGridPost) -> InboundEmail:
     """Parse a SendGrid post (any mode) the way the worker does."""
     form = parse_form_data(post.body, post.content_type, max_parts=1000)
     return parse_delivery(form, read_delivery(form))
+
+
+def http_routes(app: Any) -> list[tuple[str, str]]:
+    """Every (method, path) the app serves, included routers flattened, path ids set to 1.
+
+    FastAPI includes routers lazily (`_IncludedRouter` wrappers), so `app.routes` alone does not
+    list them; this walks into each wrapper's original router.
+    """
+    found: list[tuple[str, str]] = []
+
+    def walk(routes: Any) -> None:
+        for route in routes:
+            inner = getattr(route, "original_router", None)
+            if inner is not None:
+                walk(inner.routes)
+            elif getattr(route, "methods", None):
+                for method in sorted(route.methods):
+                    found.append((method, re.sub(r"\{[^}]+\}", "1", route.path)))
+
+    walk(app.routes)
+    return found

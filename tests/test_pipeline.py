@@ -38,6 +38,7 @@ from app.offline_model import OfflineModel
 from app.pipeline import handle_inbound_email
 from app.providers import Providers, build_providers
 from app.tools import registry
+from app.tools.registry import UNAVAILABLE_TEXT
 from app.worker import Worker
 from tests.builders import make_eml, verified_transport
 from tests.conftest import BASIC_AUTH
@@ -739,3 +740,75 @@ async def test_sendgrid_failing_then_accepting_sends_exactly_once(
     assert (reply.status, reply.attempts, reply.provider_message_id) == ("sent", 2, "sg-second")
     assert world.sendgrid.call_count == 2
     assert world.sent(0)["headers"]["Message-ID"] == world.sent(1)["headers"]["Message-ID"]
+
+
+# --- Outages: degrade, never mislead ---------------------------------------------------------
+
+
+async def test_while_shopify_is_down_the_email_is_drafted_as_provider_down_never_not_found(
+    client: httpx.AsyncClient, db: Database, world: World, respx_mock: respx.MockRouter
+) -> None:
+    respx_mock.post(SHOPIFY_ENDPOINT).mock(
+        return_value=httpx.Response(503, text="Service Unavailable")
+    )
+    model = ScriptedLLM(
+        [
+            turn(call("get_order", order_number="#1001")),
+            # A model that misreads the outage as "no such order" still cannot mislead.
+            turn(submit(show=["call_get_order"], paragraph="We could not find that order.")),
+        ]
+    )
+    pk = await deliver(client, raw_mode_post(order_question(), verified_transport("example.com")))
+    await process(db, world.settings, world.use(model))
+
+    assert world.sendgrid.call_count == 0
+    async with db.read() as session:
+        [call_row] = (await session.execute(select(ToolCall))).scalars()
+    assert call_row.outcome == "unavailable"
+    # The model was told the store is down, not that the order does not exist.
+    assert UNAVAILABLE_TEXT in str(model.requests[1].items[-1])
+    reply = await reply_of(db, pk)
+    assert reply.status == "draft"
+    assert "needs a person: provider_down" in (reply.decision_reasons or [])
+    assert "could not find an order" not in (reply.text_body or "")
+
+
+async def test_with_outage_mode_retry_the_email_waits_for_the_store_to_come_back(
+    client: httpx.AsyncClient,
+    db: Database,
+    world: World,
+    respx_mock: respx.MockRouter,
+    make_settings: Callable[..., Settings],
+) -> None:
+    settings = replace_settings(world.settings, OUTAGE_MODE="retry")
+    down = respx_mock.post(SHOPIFY_ENDPOINT).mock(return_value=httpx.Response(503))
+    pk = await deliver(client, raw_mode_post(order_question(), verified_transport("example.com")))
+    model = ScriptedLLM(
+        [
+            turn(call("get_order", order_number="#1001")),
+            turn(submit(show=["call_get_order"])),
+            turn(call("get_order", order_number="#1001")),
+            turn(submit(show=["call_get_order"])),
+        ]
+    )
+    await process(db, settings, world.use(model))
+    message = await load(db, pk)
+    assert (message.status, message.reply_plan) == ("ready", None)
+    async with db.read() as session:
+        [job] = (await session.execute(select(Job))).scalars()
+    assert (job.status, job.attempts) == ("queued", 1)
+    assert "provider is down" in (job.last_error or "")
+    assert job.run_after > utcnow()
+
+    # The store is back, and the backoff is over: the email is answered normally.
+    down.mock(side_effect=world.shopify)
+    async with db.write() as session:
+        await session.execute(update(Job).values(run_after=utcnow()))
+    await process(db, settings, world.use(model))
+    reply = await reply_of(db, pk)
+    assert (reply.status, (await load(db, pk)).status) == ("sent", "answered")
+    assert world.sendgrid.call_count == 1
+
+
+def replace_settings(settings: Settings, **changes: Any) -> Settings:
+    return Settings(_env_file=None, **{**settings.model_dump(), **changes})

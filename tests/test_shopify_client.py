@@ -1585,3 +1585,35 @@ def test_a_cancelled_fulfilment_and_its_tracking_are_never_shown() -> None:
     numbers = [t.number for s in order.shipments for t in s.tracking]
     assert "VOIDED123" not in numbers
     assert len(order.shipments) == len(order_from_node(order_node()).shipments)
+
+
+def low_bucket(available: float, requested: float = 52) -> httpx.Response:
+    cost = {
+        "requestedQueryCost": requested,
+        "actualQueryCost": requested,
+        "throttleStatus": {
+            "maximumAvailable": 2000.0,
+            "currentlyAvailable": available,
+            "restoreRate": 100.0,
+        },
+    }
+    return httpx.Response(
+        200, json={"data": {"orders": {"nodes": []}}, "extensions": {"cost": cost}}
+    )
+
+
+async def test_requests_are_paced_by_the_bucket_the_last_answer_reported(
+    respx_mock: respx.MockRouter, client: ShopifyGraphQL, sleep: RecordedSleep
+) -> None:
+    """Shared by every process on the app: waiting beforehand beats being throttled."""
+    respx_mock.post(ENDPOINT).mock(side_effect=[low_bucket(2.0), low_bucket(1500.0)])
+    clock = [100.0]
+    client.pacer.clock = lambda: clock[0]
+    query = "query SupportOrders { orders(first: 5) { nodes { id } } }"
+
+    await client.execute(query)
+    assert sleep.delays == []  # Nothing known about the bucket before the first answer.
+    clock[0] += 0.1  # 10 points restored; the query costs 52 and 2 were left.
+    await client.execute(query)
+    assert sleep.delays == [pytest.approx(0.40)]
+    assert client.pacer.wait_needed(query) == 0.0  # The last answer showed a full bucket.

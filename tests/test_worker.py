@@ -136,7 +136,7 @@ async def test_an_unreachable_database_makes_the_worker_back_off(
             stop.set()
 
     monkeypatch.setattr(worker, "_sleep", record_sleep)
-    await asyncio.wait_for(worker.run(stop), timeout=30)
+    await asyncio.wait_for(worker.run(stop, concurrency=1), timeout=30)
     await unreachable.dispose()
     assert delays == [0.02, 0.04, 0.08, 0.16, 0.32, 0.64]
 
@@ -159,3 +159,42 @@ async def test_jobs_enqueued_for_messages_run_the_pipeline(
     [job] = await jobs(db)
     assert job.last_error == "ValueError: process_inbound job without a message"
     assert queue.JobStatus(job.status) is queue.JobStatus.QUEUED
+
+
+async def test_a_worker_runs_up_to_its_concurrency_of_jobs_at_once(
+    db: Database, make_settings: SettingsFactory
+) -> None:
+    settings = make_settings(WORKER_POLL_SECONDS=0.05, WORKER_CONCURRENCY=3)
+    for _ in range(5):
+        await add_job(db, "slow")
+    running = 0
+    most = 0
+    finished = 0
+    release = asyncio.Event()
+    three_running = asyncio.Event()
+    all_finished = asyncio.Event()
+
+    async def slow(job: ClaimedJob) -> None:
+        nonlocal running, most, finished
+        running += 1
+        most = max(most, running)
+        if running == 3:
+            three_running.set()
+        await release.wait()
+        running -= 1
+        finished += 1
+        if finished == 5:
+            all_finished.set()
+
+    worker = Worker(db=db, settings=settings, handlers={"slow": slow})
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    await asyncio.wait_for(three_running.wait(), timeout=10)
+    await asyncio.sleep(0.2)  # A fourth lane, if there were one, would have claimed by now.
+    assert (running, most) == (3, 3)
+    release.set()
+    await asyncio.wait_for(all_finished.wait(), timeout=10)
+    stop.set()
+    await asyncio.wait_for(task, timeout=10)
+    assert most == 3
+    assert {job.status for job in await jobs(db)} == {"done"}

@@ -12,6 +12,7 @@ from app.config import Settings
 from app.db import Database
 from app.intake import IntakeWriter
 from app.providers import Providers
+from app.staff import LoginThrottle
 
 
 @dataclass(kw_only=True)
@@ -24,6 +25,7 @@ class AppState:
     inbound_auth: InboundAuthenticator
     intake: IntakeWriter
     worker_wakeups: list[Callable[[], None]] = field(default_factory=list)
+    login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
 
     def notify_worker(self) -> None:
         """Tell in-process workers new work is queued, so they need not wait for the next poll."""

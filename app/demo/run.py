@@ -3,12 +3,14 @@
 Every sample goes through the real webhook over HTTP, exactly as SendGrid would post it; the
 in-process worker then runs the whole pipeline (guards, identity, agent, render, verify, policy,
 outbox, send through the log transport), and the demo prints what happened to each email and a
-summary table. It exits when done: non-zero if any email errored.
+summary table. It exits when done (non-zero if any email errored), or with `--serve` keeps the
+service running for the admin.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import secrets
 import shutil
@@ -31,10 +33,12 @@ from app.migrate import upgrade_database
 from app.models import Message, Reply, ToolCall
 from app.outbox import ReplyStatus
 from app.policy import Action
+from app.staff import create_staff
 
 SAMPLES = Path(__file__).parent / "samples"
 DEMO_DATABASE = Path("var/demo.sqlite3")
 DEMO_OUTBOX = Path("var/demo-outbox")
+DEMO_STAFF = "staff@demo-store.example"
 REPLY_LINES = 12
 PROCESSING_TIMEOUT_SECONDS = 60.0
 
@@ -69,8 +73,12 @@ def load_samples() -> list[Sample]:
     return samples
 
 
-async def run_demo() -> int:
-    """Run the demo and print a report; return the process exit code (1 if anything errored)."""
+async def run_demo(*, serve_port: int | None = None) -> int:
+    """Run the demo and print a report; return the process exit code (1 if anything errored).
+
+    With `serve_port`, the service then keeps running on that port for the admin, with a staff
+    account for the demo, until interrupted.
+    """
     configure_logging("WARNING")
     DEMO_DATABASE.parent.mkdir(parents=True, exist_ok=True)
     for leftover in DEMO_DATABASE.parent.glob(DEMO_DATABASE.name + "*"):
@@ -92,10 +100,15 @@ async def run_demo() -> int:
     await upgrade_database(db)
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(settings, db=db), host="127.0.0.1", port=0, log_config=None, lifespan="on"
+            create_app(settings, db=db),
+            host="127.0.0.1",
+            port=serve_port or 0,
+            log_config=None,
+            lifespan="on",
         )
     )
     serving = asyncio.create_task(server.serve())
+    code = 0
     try:
         while not server.started:
             if serving.done():
@@ -108,10 +121,17 @@ async def run_demo() -> int:
         results = await _post_samples(url, ("sendgrid", password))
         await _wait_for_worker(db)
         rows = await _gather(db, results)
+        code = _report(rows)
+        if serve_port is not None:
+            await _serve_admin(db, port, serving)
     finally:
         server.should_exit = True
         await serving
         await db.dispose()
+    return code
+
+
+def _report(rows: list[Row]) -> int:
     for row in rows:
         _print_details(row)
     _print_table(rows)
@@ -121,9 +141,22 @@ async def run_demo() -> int:
         return 1
     print(
         f"\nReplies sent through the log transport are in {DEMO_OUTBOX}/ (one .eml each); the "
-        f"database is {DEMO_DATABASE}. The demo has finished and the service has stopped."
+        f"database is {DEMO_DATABASE}."
     )
     return 0
+
+
+async def _serve_admin(db: Database, port: int, serving: asyncio.Task[None]) -> None:
+    """Keep serving for the admin, with a demo staff account, until interrupted."""
+    password = secrets.token_urlsafe(12)
+    async with db.write() as session:
+        await create_staff(session, email=DEMO_STAFF, password=password, name="Demo staff")
+    print(
+        f"\nThe admin is at http://127.0.0.1:{port}/admin — log in as {DEMO_STAFF} with the "
+        f"password {password}\n(a demo account made for this run). Press Ctrl-C to stop."
+    )
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.shield(serving)
 
 
 @dataclass(frozen=True, kw_only=True)

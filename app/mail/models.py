@@ -128,3 +128,5 @@ class MessageStatus(StrEnum):
     """A reply waits as a draft for staff (with the reasons it was not sent)."""
     ANSWERED = "answered"
     """A reply was queued for sending; its delivery is on the reply row."""
+    CLOSED = "closed"
+    """Staff rejected the draft: handled without this service's reply."""

@@ -278,3 +278,24 @@ def _shown(context: dict[str, Any]) -> dict[str, Any]:
         "products": [product.title for product in context["products"]],
         "policies": [policy.kind.value for policy in context["policies"]],
     }
+
+
+def plain_text_html(text: str, *, language: str) -> str:
+    """A staff-written reply as HTML: the text escaped, in paragraphs, in the language's direction.
+
+    Nothing a person types becomes markup or a link; the HTML only mirrors the text version.
+    """
+    lang = template_language(language)
+    direction = "rtl" if lang in RTL_LANGUAGES else "ltr"
+    paragraphs = [p for p in re.split(r"\n\s*\n", text.strip()) if p.strip()]
+    body = "\n".join(
+        "<p>" + "<br>\n".join(html.escape(line) for line in p.splitlines()) + "</p>"
+        for p in paragraphs
+    )
+    align = "right" if direction == "rtl" else "left"
+    return (
+        f'<!DOCTYPE html>\n<html lang="{lang}" dir="{direction}">\n<head><meta charset="utf-8">'
+        f"</head>\n<body style=\"font-family:-apple-system,'Segoe UI',Tahoma,Arial,sans-serif;"
+        f'font-size:15px;line-height:1.5;color:#222;direction:{direction};text-align:{align};">\n'
+        f"{body}\n</body>\n</html>\n"
+    )

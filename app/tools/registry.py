@@ -21,6 +21,7 @@ yes.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import re
@@ -40,6 +41,7 @@ from app.tools.context import CallOutcome, CallRecord, ProposalRecord, ToolConte
 from app.tools.lookup import find_own_order
 
 logger = logging.getLogger(__name__)
+_SCHEMAS: dict[Tool, dict[str, Any]] = {}
 
 Handler = Callable[[ToolContext, Any], Awaitable[Any]]
 _NAME = re.compile(r"^[a-z]+(?:_[a-z0-9]+)+$")
@@ -98,13 +100,17 @@ class Tool:
 
         Length and range keywords are left out: strict mode on some OpenAI-compatible servers
         rejects them, and they cost tokens. Pydantic still enforces them on every call.
+        Derived once per tool (it takes milliseconds), then copied for each caller.
         """
-        param = openai.pydantic_function_tool(
-            self.args_model, name=self.name, description=self.description
-        )
-        function = dict(param["function"])
-        function["parameters"] = _compact(_without_keywords(function["parameters"]))
-        return function
+        cached = _SCHEMAS.get(self)
+        if cached is None:
+            param = openai.pydantic_function_tool(
+                self.args_model, name=self.name, description=self.description
+            )
+            cached = dict(param["function"])
+            cached["parameters"] = _compact(_without_keywords(cached["parameters"]))
+            _SCHEMAS[self] = cached
+        return copy.deepcopy(cached)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,0 +1,117 @@
+"""Shared pieces for the pipeline benchmarks: a stored backlog of emails, and provider fakes.
+
+The fakes answer like the real providers would for an order-status email (a `get_order` turn,
+then the final plan), either at once (to measure the service's own overhead) or after the
+latencies a real model and store take (to measure throughput).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from app.agent import SUBMIT_TOOL
+from app.db import Database
+from app.demo.sendgrid_posts import Transport, raw_mode_post
+from app.demo_shop import DemoShop
+from app.inbox import NewDelivery
+from app.intake import IntakeWriter
+from app.llm import ModelRequest, ModelResponse, ToolCallRequest, ToolOutput
+from app.mail.formdata import parse_form_data
+from app.mail.models import MessageStatus
+from app.mail.sendgrid_inbound import read_delivery
+from app.shop.models import Order
+
+CUSTOMERS = ("sara.ahmadi@example.com", "reza@example.ir", "lena@example.de")
+
+
+def delivery(n: int) -> NewDelivery:
+    """The n-th stored email: a verified customer asking where their order is."""
+    customer = CUSTOMERS[n % len(CUSTOMERS)]
+    domain = customer.rpartition("@")[2]
+    eml = (
+        f"From: Customer {n} <{customer}>\r\nTo: support@demo-store.example\r\n"
+        f"Subject: Where is my order #1001? ({n})\r\nDate: Sun, 22 Nov 2026 09:00:00 +0000\r\n"
+        f"Message-ID: <backlog-{n}@{domain}>\r\nMIME-Version: 1.0\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\n\r\n"
+        "Hi, I ordered a linen shirt last week (order #1001) and the tracking page has not "
+        "changed since Tuesday. Could you tell me where it is? Thanks\r\n"
+    ).encode()
+    post = raw_mode_post(
+        eml, Transport(envelope_from=customer, spf="pass", dkim=f"{{@{domain} : pass}}")
+    )
+    form = parse_form_data(post.body, post.content_type, max_parts=100)
+    found = read_delivery(form)
+    return NewDelivery(
+        provider="sendgrid",
+        payload_format=found.payload_format,
+        content_type=post.content_type,
+        raw=post.body,
+        checksum=found.checksum,
+        message_id=found.message_id,
+        has_synthetic_message_id=found.has_synthetic_message_id,
+        status=MessageStatus.RECEIVED,
+    )
+
+
+async def store_backlog(db: Database, count: int, *, start: int = 0) -> None:
+    """Store `count` emails and their jobs as the webhook would (group-committed)."""
+    writer = IntakeWriter(db)
+    for offset in range(start, start + count, 1000):
+        batch = [delivery(n) for n in range(offset, min(start + count, offset + 1000))]
+        await asyncio.gather(*(writer.store(d) for d in batch))
+
+
+class ScriptLLM:
+    """Answers every email like a model would for an order-status question, after `latency`."""
+
+    kind = "bench"
+    model = "bench-script"
+
+    def __init__(self, latency: float = 0.0) -> None:
+        self.latency = latency
+        self.turns = 0
+
+    async def complete(self, request: ModelRequest) -> ModelResponse:
+        """First turn: look the order up; second turn: the plan showing it."""
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        self.turns += 1
+        outputs = [item for item in request.items if isinstance(item, ToolOutput)]
+        if not outputs:
+            call = ToolCallRequest(
+                call_id="c1", name="get_order", arguments=json.dumps({"order_number": "#1001"})
+            )
+        else:
+            plan: dict[str, Any] = {
+                "intent": "order_status",
+                "confidence": 0.9,
+                "language": "en",
+                "show_results_of": ["c1"],
+                "paragraph": "",
+                "needs_human": False,
+                "handover_reason": None,
+            }
+            call = ToolCallRequest(call_id="c2", name=SUBMIT_TOOL, arguments=json.dumps(plan))
+        return ModelResponse(
+            text=None,
+            tool_calls=(call,),
+            finish_reason="completed",
+            input_tokens=1800,
+            output_tokens=60,
+            model=self.model,
+        )
+
+
+class SlowShop(DemoShop):
+    """The demo store, answering each read after `latency` seconds, like Shopify over HTTP."""
+
+    def __init__(self, latency: float) -> None:
+        super().__init__()
+        self.latency = latency
+
+    async def find_order(self, number: str, *, customer_email: str) -> Order | None:
+        """`DemoShop.find_order` after the latency."""
+        await asyncio.sleep(self.latency)
+        return await super().find_order(number, customer_email=customer_email)
