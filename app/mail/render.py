@@ -41,6 +41,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _DOMAIN_LIKE = re.compile(r"[/:]|[A-Za-z0-9]\.[A-Za-z]{2,}")
 _MAX_SUBJECT_CHARS = 200
 _PERSIAN_DIGITS = str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹")
+POLICY_EXCERPT_CHARS = 700
 _URL = re.compile(r"https?://\S+|www\.\S+", re.I)
 
 STATUS_WORDS: dict[str, dict[OrderStatus, str]] = {
@@ -132,6 +133,7 @@ def _environment() -> Environment:
     )
     environment.filters["day"] = format_day
     environment.filters["money"] = format_money
+    environment.filters["excerpt"] = policy_excerpt
     return environment
 
 
@@ -251,6 +253,28 @@ def format_day(value: date | None, language: str = "en") -> str:
     if language == "fa":
         return f"{value.year}/{value.month:02d}/{value.day:02d}".translate(_PERSIAN_DIGITS)
     return f"{value.day} {_MONTHS_EN[value.month - 1]} {value.year}"
+
+
+def policy_excerpt(text: str, limit: int = POLICY_EXCERPT_CHARS) -> str:
+    """The start of a policy for a reply: its opening heading dropped, cut at a sentence end.
+
+    Policies open with a heading ("Returns"); the reply already names the policy, so the
+    excerpt starts with the rule itself and ends where a sentence does, never mid-word.
+    """
+    lines = text.strip().splitlines()
+    while lines and (not lines[0].strip() or _is_heading(lines[0])):
+        lines.pop(0)
+    body = "\n".join(lines).strip()
+    if len(body) <= limit:
+        return body
+    cut = body[:limit]
+    end = max(cut.rfind(". "), cut.rfind(".\n"), cut.rfind("! "), cut.rfind("? "))
+    return (cut[: end + 1] if end > limit // 3 else cut.rsplit(" ", 1)[0]) + " …"
+
+
+def _is_heading(line: str) -> bool:
+    stripped = line.strip()
+    return len(stripped) < 60 and not stripped.endswith((".", "!", "?", ":", "۔", "؟"))
 
 
 def format_money(value: Money) -> str:

@@ -25,6 +25,7 @@ from app.mail.render import (
     StoreIdentity,
     format_day,
     format_money,
+    policy_excerpt,
     render_reply,
     reply_subject,
     safe_paragraph,
@@ -584,7 +585,9 @@ def test_policy_excerpts_come_from_the_store_policy(language: str) -> None:
     policy = found.policies[0]
     reply = render(plan(Intent.RETURN_OR_EXCHANGE, language=language), found)
 
-    first_words = " ".join(policy.text.split()[:8])
+    # The excerpt starts with the rule itself: the policy's opening heading is left out.
+    first_words = " ".join(policy_excerpt(policy.text).split()[:8])
+    assert first_words.startswith("Changed your mind?")
     assert policy.title in reply.text
     assert policy.title in reply.html
     assert first_words in " ".join(reply.text.split())
@@ -600,9 +603,19 @@ def test_a_long_policy_is_cut_to_an_excerpt() -> None:
 
     excerpt = reply.text.split(f"{policy.title}:\n", 1)[1].split("\n\nBest regards", 1)[0]
     assert len(excerpt) <= 705
-    assert excerpt.endswith("...")
-    assert " ".join(policy.text.split()).startswith(" ".join(excerpt[:-3].split()))
+    assert excerpt.endswith(". …")  # Cut where a sentence ends, and marked as cut.
+    assert " ".join(excerpt[:-2].split()) in " ".join(policy.text.split())
     assert policy.text[-40:] not in reply.text
+
+
+def test_a_policy_excerpt_drops_the_heading_and_never_cuts_mid_word() -> None:
+    text = "Returns\n\n" + "You can return items. " * 60 + "Thanks"
+    excerpt = policy_excerpt(text, limit=100)
+    assert excerpt.startswith("You can return items.")
+    assert excerpt.endswith("items. …")
+    assert len(excerpt) <= 102
+    assert policy_excerpt("Short rule: 14 days.") == "Short rule: 14 days."
+    assert policy_excerpt("A" + " word" * 40, limit=50).endswith("word …")
 
 
 # --- The model's paragraph -----------------------------------------------------------------
