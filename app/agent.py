@@ -36,7 +36,7 @@ from app.llm import (
 )
 from app.plan import MAX_PARAGRAPH_CHARS, HandoverReason, Intent, ReplyPlan, handover_plan
 from app.tools.context import CallOutcome, ToolContext
-from app.tools.registry import ToolArgs, ToolRegistry, ToolResult
+from app.tools.registry import Scope, Tool, ToolArgs, ToolRegistry, ToolResult
 from app.tools.registry import registry as default_registry
 
 logger = logging.getLogger(__name__)
@@ -133,22 +133,24 @@ class SubmitReplyPlanArgs(ToolArgs):
     handover_reason: HandoverReason | None
 
 
+async def _submit_reply_plan(ctx: ToolContext, args: SubmitReplyPlanArgs) -> None:
+    """Your final answer for this email, called once, last."""
+
+
+SUBMIT_PLAN_TOOL = Tool(
+    name=SUBMIT_TOOL,
+    description=" ".join((_submit_reply_plan.__doc__ or "").split()),
+    args_model=SubmitReplyPlanArgs,
+    handler=_submit_reply_plan,
+    scope=Scope.PUBLIC,
+    needs_approval=False,
+)
+"""The final tool, built like every registered tool but never run: the loop reads its arguments."""
+
+
 def submit_tool_schema() -> dict[str, Any]:
-    """The strict schema of the final tool (built like every registered tool's)."""
-    from app.tools.registry import Scope, Tool
-
-    async def submit_reply_plan(ctx: ToolContext, args: SubmitReplyPlanArgs) -> None:
-        """Your final answer for this email, called once, last."""
-
-    tool = Tool(
-        name=SUBMIT_TOOL,
-        description=" ".join((submit_reply_plan.__doc__ or "").split()),
-        args_model=SubmitReplyPlanArgs,
-        handler=submit_reply_plan,
-        scope=Scope.PUBLIC,
-        needs_approval=False,
-    )
-    return tool.function_schema()
+    """The strict schema of the final tool."""
+    return SUBMIT_PLAN_TOOL.function_schema()
 
 
 def offered_tools(registry: ToolRegistry, *, verified_sender: bool) -> tuple[dict[str, Any], ...]:

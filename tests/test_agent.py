@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -15,6 +16,7 @@ from app.agent import (
     MemoryTrace,
     ThreadMessage,
     email_block,
+    offered_tools,
     run_agent,
 )
 from app.llm import (
@@ -29,6 +31,7 @@ from app.llm import (
 from app.offline_model import OfflineModel
 from app.plan import HandoverReason, Intent
 from app.tools.context import CallOutcome, MemoryJournal, Sender, ToolContext
+from app.tools.registry import registry as default_registry
 from tests.fakes import ScriptedLLM, call, submit, turn
 from tests.tools.test_registry import RecordingShop
 
@@ -318,3 +321,28 @@ async def test_trace_records_requests_with_tokens() -> None:
     assert [t.step for t in trace.turns] == [1, 2]
     assert all(t.response is not None for t in trace.turns)
     assert json.dumps([t.request.instructions for t in trace.turns])
+
+
+def test_tool_schemas_are_derived_once_and_handed_out_as_copies(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every email is offered the tools; deriving their schemas again (or keeping one per
+    email) would cost milliseconds and memory that grows with the backlog."""
+    first = offered_tools(default_registry, verified_sender=True)
+    derived: list[str] = []
+    # The test counts the SDK's schema derivations; it calls nothing else of OpenAI.
+    import openai  # noqa: TID251
+
+    original = openai.pydantic_function_tool
+
+    def counting(model: Any, **kwargs: Any) -> Any:
+        derived.append(kwargs["name"])
+        return original(model, **kwargs)
+
+    monkeypatch.setattr(openai, "pydantic_function_tool", counting)
+    for _ in range(20):
+        again = offered_tools(default_registry, verified_sender=True)
+    assert derived == []
+    assert again == first
+    again[-1]["parameters"]["properties"].clear()
+    assert offered_tools(default_registry, verified_sender=True)[-1] == first[-1]

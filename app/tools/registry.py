@@ -22,6 +22,7 @@ yes.
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import logging
 import re
@@ -41,7 +42,6 @@ from app.tools.context import CallOutcome, CallRecord, ProposalRecord, ToolConte
 from app.tools.lookup import find_own_order
 
 logger = logging.getLogger(__name__)
-_SCHEMAS: dict[Tool, dict[str, Any]] = {}
 
 Handler = Callable[[ToolContext, Any], Awaitable[Any]]
 _NAME = re.compile(r"^[a-z]+(?:_[a-z0-9]+)+$")
@@ -96,21 +96,23 @@ class Tool:
         return Risk.WRITE if self.needs_approval else Risk.READ
 
     def function_schema(self) -> dict[str, Any]:
-        """The strict function schema (Chat Completions' `function` object).
+        """The strict function schema (Chat Completions' `function` object), a fresh copy.
 
         Length and range keywords are left out: strict mode on some OpenAI-compatible servers
         rejects them, and they cost tokens. Pydantic still enforces them on every call.
-        Derived once per tool (it takes milliseconds), then copied for each caller.
         """
-        cached = _SCHEMAS.get(self)
-        if cached is None:
-            param = openai.pydantic_function_tool(
-                self.args_model, name=self.name, description=self.description
-            )
-            cached = dict(param["function"])
-            cached["parameters"] = _compact(_without_keywords(cached["parameters"]))
-            _SCHEMAS[self] = cached
-        return copy.deepcopy(cached)
+        return copy.deepcopy(self._schema)
+
+    @functools.cached_property
+    def _schema(self) -> dict[str, Any]:
+        # Derived once per tool and kept on it (it takes milliseconds): a cache beside the tools
+        # would outlive tools built on the fly and grow with every one.
+        param = openai.pydantic_function_tool(
+            self.args_model, name=self.name, description=self.description
+        )
+        schema = dict(param["function"])
+        schema["parameters"] = _compact(_without_keywords(schema["parameters"]))
+        return schema
 
 
 @dataclass(frozen=True, kw_only=True)
