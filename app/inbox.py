@@ -9,8 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, inspect, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import undefer
 
 from app.mail.guards import GuardDecision
 from app.mail.identity import IdentityDecision
@@ -36,9 +37,16 @@ class NewDelivery:
     status_reason: str | None = None
 
 
-async def get_message(session: AsyncSession, message_pk: int) -> Message | None:
-    """Return one stored message by primary key."""
-    return await session.get(Message, message_pk)
+async def get_message(
+    session: AsyncSession, message_pk: int, *, with_raw: bool = False
+) -> Message | None:
+    """Return one stored message by primary key; its raw body only `with_raw`."""
+    options = [undefer(Message.raw)] if with_raw else []
+    message = await session.get(Message, message_pk, options=options)
+    if message is not None and with_raw and "raw" in inspect(message).unloaded:
+        # Already in this session without it: the option applies only to a fresh load.
+        await session.refresh(message, ["raw"])
+    return message
 
 
 async def has_other_content_for_message_id(

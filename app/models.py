@@ -86,8 +86,12 @@ class Message(Base):
     provider: Mapped[str] = mapped_column(String(32))
     payload_format: Mapped[str] = mapped_column(String(32))
     content_type: Mapped[str] = mapped_column(Text)
-    raw: Mapped[bytes] = mapped_column(LargeBinary)
-    """The request body exactly as the provider posted it."""
+    raw: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+    """The request body exactly as the provider posted it.
+
+    Deferred: it can be megabytes and only parsing reads it, so it is loaded only when asked for
+    (`inbox.get_message(..., with_raw=True)`).
+    """
     raw_size: Mapped[int] = mapped_column(BigInteger)
     checksum: Mapped[str] = mapped_column(String(64))
     """sha256 of the email content (boundary-independent), the dedupe key with message_id."""

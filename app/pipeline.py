@@ -509,7 +509,7 @@ def decide_status(guards: list[GuardDecision]) -> tuple[MessageStatus, str | Non
 async def _load(db: Database, message_pk: int) -> tuple[MessageStatus, StoredDelivery | None]:
     """Read what parsing needs; None when the message was already processed."""
     async with db.read() as session:
-        message = await inbox.get_message(session, message_pk)
+        message = await inbox.get_message(session, message_pk, with_raw=True)
         if message is None:
             raise MessageMissing(f"message {message_pk} does not exist")
         status = MessageStatus(message.status)

@@ -15,8 +15,11 @@ from typing import Any
 import httpx
 import pytest
 import respx
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import select, update
+from sqlalchemy.orm import undefer
 
+from app import inbox
 from app.agent import offered_tools
 from app.config import Settings
 from app.db import Database
@@ -67,7 +70,7 @@ async def process(db: Database, settings: Settings, providers: Providers | None 
 
 async def load(db: Database, message_pk: int) -> Message:
     async with db.read() as session:
-        message = await session.get(Message, message_pk)
+        message = await session.get(Message, message_pk, options=[undefer(Message.raw)])
         assert message is not None
         return message
 
@@ -362,6 +365,14 @@ async def test_a_25_mb_email_is_processed(
     assert len(message.text) > 25_000_000
     assert message.clean_text is not None
     assert len(message.clean_text) <= 16_000
+    # Every later step loads the message without its raw body; only parsing asks for it.
+    async with db.read() as session:
+        plain = await inbox.get_message(session, pk)
+        assert plain is not None
+        assert "raw" in sa_inspect(plain).unloaded
+        full = await inbox.get_message(session, pk, with_raw=True)
+        assert full is not None
+        assert len(full.raw) > 25_000_000
 
 
 async def test_processing_twice_changes_nothing(

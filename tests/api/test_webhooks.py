@@ -17,6 +17,7 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import func, select
+from sqlalchemy.orm import undefer
 
 from app import intake
 from app.api.inbound_auth import SIGNATURE_HEADER, TIMESTAMP_HEADER
@@ -58,7 +59,13 @@ async def count(db: Database, model: type[Any]) -> int:
 
 async def stored_messages(db: Database) -> list[Message]:
     async with db.read() as session:
-        return list((await session.execute(select(Message).order_by(Message.id))).scalars())
+        return list(
+            (
+                await session.execute(
+                    select(Message).options(undefer(Message.raw)).order_by(Message.id)
+                )
+            ).scalars()
+        )
 
 
 class TestAcceptance:
