@@ -5,8 +5,8 @@
     make bench ARGS="--postgres ... --full --write bench/RESULTS.md"
 
 `--postgres` adds the PostgreSQL runs (intake, overhead, and the 1-vs-4 worker throughput, which
-needs it; about a minute more); give it a database of its own, the runs empty it. `--full`
-drains a 10,000-email backlog for the memory figure (about ten minutes) instead of 500.
+needs it; one to three minutes more); give it a database of its own, the runs empty it. `--full`
+drains a 10,000-email backlog for the memory figure (10 to 25 minutes) instead of 500.
 `--write` saves the report.
 """
 
@@ -173,12 +173,54 @@ Offline model on the 103 labelled emails (`app/evals/emails.jsonl`); tokens of t
 |---|---|---|---|---|
 {intents}
 
-## Raw figures
+{_limits(report)}## Raw figures
 
 ```json
 {json.dumps(report, indent=2, ensure_ascii=False, default=str)}
 ```
 """
+
+
+def _limits(report: dict[str, Any]) -> str:
+    """What holds back the targets not met, from this run's figures (empty when all are met)."""
+    notes = []
+    intakes = [report[k] for k in ("intake_sqlite", "intake_postgresql") if k in report]
+    if any(not intake["met"] for intake in intakes):
+        notes.append(
+            "- **Intake.** The webhook checks Basic auth, parses the multipart form, checksums "
+            "the body and writes it durably before it answers; the empty handler does none of "
+            "it. The write before the 200 is the requirement (nothing acknowledged may be lost): "
+            "on SQLite it is group-committed by one writer thread, on PostgreSQL it is one round "
+            "trip per request."
+        )
+    overheads = [report[k] for k in ("overhead_sqlite", "overhead_postgresql") if k in report]
+    for over in overheads:
+        if over["met"]:
+            continue
+        steps = ", ".join(f"{name} {ms}" for name, ms in over["step_ms"].items())
+        if over["database"] == "sqlite":
+            hop = "each statement is a hop to aiosqlite's thread and back to the event loop"
+            step_next = (
+                "run each step's transaction in one hop on the writer thread, as intake does"
+            )
+        else:
+            hop = "each statement is a round trip to the server"
+            step_next = (
+                "fewer, larger statements per step (an UPDATE ... RETURNING, not a read and "
+                "then a write)"
+            )
+        notes.append(
+            f"- **Pipeline time per email ({over['database']}).** An email is two jobs (process, "
+            f"send), each paying the queue's claim and completion ({over['baseline_ms_per_job']} "
+            "ms per job in this run), and every step commits before the next so that a crash "
+            "loses nothing: about 50 SQL statements in 13 transactions per email (counted with "
+            f"a SQLAlchemy statement listener). Round trips, not computation, dominate: {hop}. "
+            f"Step means in ms: {steps}. Next: {step_next}; send auto-approved replies inline "
+            "instead of through a second job."
+        )
+    if not notes:
+        return ""
+    return "## What limits the targets not met\n\n" + "\n".join(notes) + "\n\n"
 
 
 def main() -> None:
