@@ -25,6 +25,7 @@ from jinja2 import (
 from pydantic import BaseModel
 
 from app.plan import MAX_PARAGRAPH_CHARS, Intent, ReplyPlan
+from app.shop.models import STATUS_WORDS as TOOL_STATUS_WORDS
 from app.shop.models import Money, OrderStatus
 from app.tools.customers import CustomerProfileFacts
 from app.tools.orders import OrderFacts, OrderListFacts
@@ -45,20 +46,9 @@ POLICY_EXCERPT_CHARS = 700
 _URL = re.compile(r"https?://\S+|www\.\S+", re.I)
 
 STATUS_WORDS: dict[str, dict[OrderStatus, str]] = {
-    "en": {
-        OrderStatus.CANCELLED: "cancelled",
-        OrderStatus.REFUNDED: "refunded",
-        OrderStatus.RETURNED: "returned",
-        OrderStatus.RETURN_IN_PROGRESS: "being returned",
-        OrderStatus.DELIVERED: "delivered",
-        OrderStatus.OUT_FOR_DELIVERY: "out for delivery today",
-        OrderStatus.DELAYED: "delayed in transit",
-        OrderStatus.IN_TRANSIT: "on its way",
-        OrderStatus.SHIPPED: "shipped",
-        OrderStatus.PARTIALLY_SHIPPED: "partly shipped",
-        OrderStatus.ON_HOLD: "on hold",
-        OrderStatus.PROCESSING: "being prepared for shipping",
-    },
+    # The tools' English wording, except where a customer needs different words than the model:
+    # the model is told "not shipped yet" outright, the customer hears what happens next.
+    "en": {**TOOL_STATUS_WORDS, OrderStatus.PROCESSING: "being prepared for shipping"},
     "fa": {
         OrderStatus.CANCELLED: "لغو شده",
         OrderStatus.REFUNDED: "بازپرداخت شده",

@@ -62,7 +62,8 @@ STATUS_WORDS: dict[OrderStatus, str] = {
     OrderStatus.ON_HOLD: "on hold",
     OrderStatus.PROCESSING: "being prepared, not shipped yet",
 }
-"""English wording of each status; replies in other languages come from the templates."""
+"""English wording of each status, as tool results give it to the model; replies take their
+wording, in each language, from `app.mail.render.STATUS_WORDS`."""
 
 
 class Tracking(Frozen):
