@@ -9,9 +9,9 @@ import sys
 from pydantic import ValidationError
 
 from app.config import Settings
-from app.db import Database
+from app.db.engine import Database
+from app.db.migrate import upgrade_database
 from app.logs import configure_logging
-from app.migrate import upgrade_database
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> None:
         except KeyboardInterrupt:
             sys.exit(0)
     if args.command == "eval":
-        from app.evals.run import main as run_eval_command
+        from app.agent.evals import main as run_eval_command
 
         sys.exit(asyncio.run(run_eval_command()))
     settings = _load_settings()
@@ -100,8 +100,8 @@ async def _migrate(settings: Settings) -> None:
 async def _work(settings: Settings, *, concurrency: int | None = None) -> None:
     import signal
 
+    from app.jobs.worker import Worker
     from app.providers import build_providers
-    from app.worker import Worker
 
     db = Database.connect(
         settings.DATABASE_URL, sqlite_busy_timeout_ms=settings.SQLITE_BUSY_TIMEOUT_MS
@@ -140,7 +140,7 @@ def _read_password() -> str:
 
 
 async def _create_admin(settings: Settings, *, email: str, name: str, password: str) -> None:
-    from app.staff import StaffError, create_staff
+    from app.admin.staff import StaffError, create_staff
 
     db = Database.connect(settings.DATABASE_URL)
     try:
@@ -153,7 +153,7 @@ async def _create_admin(settings: Settings, *, email: str, name: str, password: 
 
 
 async def _create_token(settings: Settings, *, email: str, name: str) -> str:
-    from app.staff import StaffError, create_api_token
+    from app.admin.staff import StaffError, create_api_token
 
     db = Database.connect(settings.DATABASE_URL)
     try:

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.serialization import load_der_public_key
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from app.plan import Intent
+from app.agent.plan import Intent
 
 MIN_PASSWORD_LENGTH = 12
 _PLACEHOLDER_SECRETS = frozenset({"change-me", "changeme", "changethis", "password"})

@@ -10,16 +10,17 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
-from app.api import admin, health, webhooks
-from app.api.deps import AppState
-from app.api.inbound_auth import InboundAuthenticator
+from app.admin import api as admin_api
+from app.admin import pages
+from app.admin.errors import install_error_pages
 from app.config import Settings
-from app.db import Database
-from app.intake import IntakeWriter
+from app.db.engine import Database
+from app.intake import health, routes
+from app.intake.auth import InboundAuthenticator
+from app.intake.writer import IntakeWriter
+from app.jobs.worker import Worker
 from app.providers import Providers, build_providers
-from app.web import pages
-from app.web.errors import install_error_pages
-from app.worker import Worker
+from app.state import AppState
 
 logger = logging.getLogger(__name__)
 
@@ -87,9 +88,9 @@ def create_app(
     )
     app.state.services = state
     # The webhook first: routes are matched in order, and it is the hot path.
-    app.include_router(webhooks.router)
+    app.include_router(routes.router)
     app.include_router(health.router)
-    app.include_router(admin.router)
+    app.include_router(admin_api.router)
     # The staff page: the login form alone is public; every other page needs a session.
     app.include_router(pages.login_router)
     app.include_router(pages.router)

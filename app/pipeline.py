@@ -14,7 +14,7 @@
 9. Verify: code checks every fact, link and address in the reply against the tool results.
 10. Policy: send now, or hold a draft for staff (with the reasons), or close spam unanswered.
 11. Outbox: the reply row and, to send it, a `send_reply` job, committed together.
-12. Send (the `send_reply` job, `app/outbox.py`): SendGrid or the log transport, at most once.
+12. Send (the `send_reply` job, `app/replies/outbox.py`): SendGrid or the log transport, at most once.
 
 Each step's duration and outcome is stored on the message (`steps`). Parsing and the agent run
 outside any transaction, so slow work never holds the database's write lock.
@@ -33,11 +33,17 @@ from typing import Any
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import exchange_log, inbox, outbox, queue
-from app.agent import AgentEmail, AgentLimits, ThreadMessage, offered_tools, run_agent
+from app.agent import exchange_log
+from app.agent.budget import BudgetedLLM, SharedBudget
+from app.agent.llm import LLM, tools_hash
+from app.agent.loop import AgentEmail, AgentLimits, ThreadMessage, offered_tools, run_agent
+from app.agent.plan import HandoverReason, ReplyPlan
 from app.config import Settings
-from app.db import Database
-from app.llm import LLM, tools_hash
+from app.db.engine import Database
+from app.db.models import Message, Reply, ToolCall, utcnow
+from app.intake import messages
+from app.jobs import queue
+from app.jobs.queue import JobKind
 from app.mail.formdata import FormDataError
 from app.mail.guards import (
     GuardDecision,
@@ -49,15 +55,12 @@ from app.mail.guards import (
 )
 from app.mail.identity import verify_sender
 from app.mail.models import InboundEmail, MessageStatus
-from app.mail.render import RenderedReply, ReplyInputs, StoreIdentity, render_reply
-from app.mail.sendgrid_inbound import Delivery, UnusableEmail, parse_stored_delivery
-from app.mail.verify import Evidence, gather_evidence, verify_reply
-from app.models import Message, Reply, ToolCall, utcnow
-from app.plan import HandoverReason, ReplyPlan
-from app.policy import Action, Decision, SendRules, decide
+from app.mail.sendgrid import Delivery, UnusableEmail, parse_stored_delivery
 from app.providers import Providers
-from app.queue import JobKind
-from app.ratelimit import BudgetedLLM, SharedBudget
+from app.replies import outbox
+from app.replies.policy import Action, Decision, SendRules, decide
+from app.replies.render import RenderedReply, ReplyInputs, StoreIdentity, render_reply
+from app.replies.verify import Evidence, gather_evidence, verify_reply
 from app.tools import registry
 from app.tools.context import CallOutcome, Sender, ToolContext
 
@@ -149,18 +152,18 @@ async def _classify(message_pk: int, *, db: Database, settings: Settings) -> Mes
     identity = verify_sender(email)
     clock.lap("identity", "verified" if identity.verified else "unverified")
     async with db.write() as session:
-        message = await inbox.get_message(session, message_pk)
+        message = await messages.get_message(session, message_pk)
         if message is None or message.status != MessageStatus.RECEIVED:
             return MessageStatus(message.status) if message else MessageStatus.QUARANTINED
-        inbox.store_normalised(message, email)
-        message.message_id_reused = await inbox.has_other_content_for_message_id(
+        messages.store_normalised(message, email)
+        message.message_id_reused = await messages.has_other_content_for_message_id(
             session, message_pk=message.id, message_id=message.message_id, checksum=message.checksum
         )
         await _thread(session, message, email)
         guards = early + await _reply_caps(session, message, email, settings)
         status, reason = decide_status(guards)
         clock.lap("guards", status.value)
-        inbox.store_decisions(
+        messages.store_decisions(
             message, guards=guards, identity=identity, status=status, reason=reason
         )
         clock.store(message)
@@ -184,7 +187,7 @@ async def plan_reply(
     Raises `RetryLater` instead when a provider was down and `may_defer` allows waiting.
     """
     async with db.read() as session:
-        message = await inbox.get_message(session, message_pk)
+        message = await messages.get_message(session, message_pk)
         if message is None or message.status not in (
             MessageStatus.READY,
             MessageStatus.NEEDS_HUMAN,
@@ -192,7 +195,7 @@ async def plan_reply(
             return MessageStatus(message.status) if message else MessageStatus.QUARANTINED
         if not should_plan(message):
             return MessageStatus(message.status)
-        history = await inbox.thread_history(session, message)
+        history = await messages.thread_history(session, message)
         email = AgentEmail(
             subject=message.subject or "",
             text=message.clean_text or "",
@@ -232,7 +235,7 @@ async def plan_reply(
         trace.flush_into(session)
         journal.flush_into(session)
         await exchange_log.finish_run_in(session, run_pk, outcome)
-        message = None if defer else await inbox.get_message(session, message_pk)
+        message = None if defer else await messages.get_message(session, message_pk)
         if message is not None and message.status in (
             MessageStatus.READY,
             MessageStatus.NEEDS_HUMAN,
@@ -277,7 +280,7 @@ class _Composable:
 async def compose_reply(message_pk: int, *, db: Database, settings: Settings) -> MessageStatus:
     """Steps 8 to 11: render the plan, verify the reply, decide, and put it in the outbox."""
     async with db.read() as session:
-        message = await inbox.get_message(session, message_pk)
+        message = await messages.get_message(session, message_pk)
         if message is None or message.status != MessageStatus.PLANNED:
             return MessageStatus(message.status) if message else MessageStatus.QUARANTINED
         if message.reply_plan is None:
@@ -331,7 +334,7 @@ async def compose_reply(message_pk: int, *, db: Database, settings: Settings) ->
     )
     clock.lap("policy", decision.action.value)
     async with db.write() as session:
-        message = await inbox.get_message(session, message_pk)
+        message = await messages.get_message(session, message_pk)
         if message is None or message.status != MessageStatus.PLANNED:
             return MessageStatus(message.status) if message else MessageStatus.QUARANTINED
         status = await _file_reply(
@@ -509,7 +512,7 @@ def decide_status(guards: list[GuardDecision]) -> tuple[MessageStatus, str | Non
 async def _load(db: Database, message_pk: int) -> tuple[MessageStatus, StoredDelivery | None]:
     """Read what parsing needs; None when the message was already processed."""
     async with db.read() as session:
-        message = await inbox.get_message(session, message_pk, with_raw=True)
+        message = await messages.get_message(session, message_pk, with_raw=True)
         if message is None:
             raise MessageMissing(f"message {message_pk} does not exist")
         status = MessageStatus(message.status)
@@ -529,24 +532,24 @@ async def _load(db: Database, message_pk: int) -> tuple[MessageStatus, StoredDel
 
 async def _quarantine(db: Database, message_pk: int, reason: str) -> MessageStatus:
     async with db.write() as session:
-        message = await inbox.get_message(session, message_pk)
+        message = await messages.get_message(session, message_pk)
         if message is not None and message.status == MessageStatus.RECEIVED:
-            inbox.quarantine(message, reason)
+            messages.quarantine(message, reason)
     logger.warning("inbound email quarantined", extra={"message_pk": message_pk, "reason": reason})
     return MessageStatus.QUARANTINED
 
 
 async def _thread(session: AsyncSession, message: Message, email: InboundEmail) -> None:
     referenced = list(dict.fromkeys([*email.in_reply_to, *reversed(email.references)]))
-    conversation_id = await inbox.find_conversation(session, referenced)
+    conversation_id = await messages.find_conversation(session, referenced)
     if conversation_id is None:
-        conversation_id = await inbox.start_conversation(
+        conversation_id = await messages.start_conversation(
             session,
             customer_email=email.from_.address if email.from_ else None,
             subject=email.subject,
         )
     else:
-        await inbox.touch_conversation(session, conversation_id, message.received_at)
+        await messages.touch_conversation(session, conversation_id, message.received_at)
     message.conversation_id = conversation_id
 
 
@@ -555,14 +558,14 @@ async def _reply_caps(
 ) -> list[GuardDecision]:
     to_sender = 0
     if email.from_ is not None:
-        to_sender = await inbox.count_automated_replies_to(
+        to_sender = await messages.count_automated_replies_to(
             session,
             email.from_.address,
-            since=inbox.reply_cap_window_start(settings.REPLY_CAP_WINDOW_HOURS),
+            since=messages.reply_cap_window_start(settings.REPLY_CAP_WINDOW_HOURS),
         )
     in_thread = 0
     if message.conversation_id is not None:
-        in_thread = await inbox.count_automated_replies_in(session, message.conversation_id)
+        in_thread = await messages.count_automated_replies_in(session, message.conversation_id)
     return check_reply_caps(
         replies_to_sender=to_sender,
         replies_in_thread=in_thread,

@@ -13,16 +13,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from openai import AsyncOpenAI  # noqa: TID251 - the composition root builds the client for app/llm.py.
+from openai import AsyncOpenAI  # noqa: TID251 - the composition root builds the client for app/agent/llm.py.
 
+from app.agent.llm import LLM, GuardedLLM, OpenAIChatLLM, OpenAIResponsesLLM
+from app.agent.offline import OfflineModel
 from app.circuit import CircuitBreaker
 from app.config import Settings
-from app.llm import LLM, GuardedLLM, OpenAIChatLLM, OpenAIResponsesLLM
-from app.mail.sender import LogMailSender, MailSender, SendGridSender
-from app.offline_model import OfflineModel
-from app.shop.models import PolicyKind
-from app.shop.protocol import Shop, ShopError
-from app.shopify import (
+from app.replies.senders import LogMailSender, MailSender, SendGridSender
+from app.store.models import PolicyKind
+from app.store.protocol import Shop, ShopError
+from app.store.shopify.shop import (
     ClientCredentialsToken,
     ShopifyGraphQL,
     ShopifyShop,
@@ -140,7 +140,7 @@ def _build_mail(settings: Settings, closers: list[Callable[[], Awaitable[None]]]
 def _build_shop(settings: Settings, closers: list[Callable[[], Awaitable[None]]]) -> Shop:
     if not settings.shopify_configured:
         # Imported here: the fixture-backed demo store loads only when it is the store in use.
-        from app.demo_shop import DemoShop
+        from app.store.demo import DemoShop
 
         return DemoShop()
     http = httpx.AsyncClient(

@@ -168,7 +168,7 @@ Machine: {report["machine"]}.
 
 ## Model round trips and prompt tokens per email, by intent
 
-Offline model on the 103 labelled emails (`app/evals/emails.jsonl`); tokens of the first request
+Offline model on the 103 labelled emails (`app/agent/emails.jsonl`); tokens of the first request
 (instructions, the tool schemas offered, the email).
 
 | Intent | Emails | Round trips | Prompt tokens (mean) | (max) |

@@ -11,17 +11,17 @@ import asyncio
 import json
 from typing import Any
 
-from app.agent import SUBMIT_TOOL
-from app.db import Database
+from app.agent.llm import ModelRequest, ModelResponse, ToolCallRequest, ToolOutput
+from app.agent.loop import SUBMIT_TOOL
+from app.db.engine import Database
 from app.demo.sendgrid_posts import Transport, raw_mode_post
-from app.demo_shop import DemoShop
-from app.inbox import NewDelivery
-from app.intake import IntakeWriter
-from app.llm import ModelRequest, ModelResponse, ToolCallRequest, ToolOutput
+from app.intake.messages import NewDelivery
+from app.intake.writer import IntakeWriter
 from app.mail.formdata import parse_form_data
 from app.mail.models import MessageStatus
-from app.mail.sendgrid_inbound import read_delivery
-from app.shop.models import Order
+from app.mail.sendgrid import read_delivery
+from app.store.demo import DemoShop
+from app.store.models import Order
 
 CUSTOMERS = ("sara.ahmadi@example.com", "reza@example.ir", "lena@example.de")
 

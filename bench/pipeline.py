@@ -29,14 +29,14 @@ from typing import Any
 from sqlalchemy import func, select, text
 
 from app.config import Settings
-from app.db import Database
-from app.demo_shop import DemoShop
-from app.mail.sender import LogMailSender
-from app.migrate import upgrade_database
-from app.models import Base, Job, Message
+from app.db.engine import Database
+from app.db.migrate import upgrade_database
+from app.db.models import Base, Job, Message
+from app.jobs.queue import ClaimedJob, JobKind, count_unfinished
+from app.jobs.worker import Worker
 from app.providers import Providers
-from app.queue import ClaimedJob, JobKind, count_unfinished
-from app.worker import Worker
+from app.replies.senders import LogMailSender
+from app.store.demo import DemoShop
 from bench.backlog import ScriptLLM, store_backlog
 
 ROOT = Path(__file__).parent.parent
@@ -262,7 +262,8 @@ async def prompts() -> dict[str, Any]:
     """
     import tiktoken
 
-    from app.agent import (
+    from app.agent.evals import load_emails
+    from app.agent.loop import (
         AgentEmail,
         MemoryTrace,
         email_block,
@@ -270,10 +271,9 @@ async def prompts() -> dict[str, Any]:
         run_agent,
         system_prompt,
     )
-    from app.demo_shop import ANCHOR
-    from app.evals.run import load_emails
+    from app.agent.offline import OfflineModel
     from app.mail.cleantext import clean_text
-    from app.offline_model import OfflineModel
+    from app.store.demo import ANCHOR
     from app.tools import registry
     from app.tools.context import MemoryJournal, Sender, ToolContext
 

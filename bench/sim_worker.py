@@ -12,10 +12,10 @@ import signal
 from pathlib import Path
 
 from app.config import Settings
-from app.db import Database
-from app.mail.sender import LogMailSender
+from app.db.engine import Database
+from app.jobs.worker import Worker
 from app.providers import Providers
-from app.worker import Worker
+from app.replies.senders import LogMailSender
 from bench.backlog import ScriptLLM, SlowShop
 from bench.pipeline import MODEL_LATENCY, SHOP_LATENCY
 

@@ -12,7 +12,7 @@ from typing import Any
 from app.demo.sendgrid_posts import SendGridPost, Transport, raw_mode_post
 from app.mail.formdata import parse_form_data
 from app.mail.models import InboundEmail
-from app.mail.sendgrid_inbound import parse_delivery, read_delivery
+from app.mail.sendgrid import parse_delivery, read_delivery
 
 PAYLOADS = Path(__file__).parent / "payloads"
 

@@ -14,14 +14,14 @@ import httpx
 import pytest
 from sqlalchemy import text
 
+from app.agent.offline import OfflineModel
 from app.config import Settings
-from app.db import Database
-from app.mail.sender import LogMailSender
+from app.db.engine import Database
+from app.db.migrate import upgrade_database
+from app.db.models import Base
 from app.main import create_app
-from app.migrate import upgrade_database
-from app.models import Base
-from app.offline_model import OfflineModel
 from app.providers import Providers
+from app.replies.senders import LogMailSender
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
 BASIC_AUTH = ("sendgrid", "s3cret-passw0rd")
@@ -112,7 +112,7 @@ def settings(make_settings: SettingsFactory) -> Settings:
 @pytest.fixture
 def providers(tmp_path: Path) -> Providers:
     """The embedded defaults: the demo store, the offline model, replies written to files."""
-    from app.demo_shop import DemoShop
+    from app.store.demo import DemoShop
 
     return Providers(shop=DemoShop(), llm=OfflineModel(), mail=LogMailSender(tmp_path / "outbox"))
 

@@ -10,9 +10,9 @@ from typing import Any
 
 import httpx
 
-from app.agent import SUBMIT_TOOL
-from app.demo_shop import DemoShop, graphql_response
-from app.llm import LLMError, ModelRequest, ModelResponse, ToolCallRequest
+from app.agent.llm import LLMError, ModelRequest, ModelResponse, ToolCallRequest
+from app.agent.loop import SUBMIT_TOOL
+from app.store.demo import DemoShop, graphql_response
 
 Step = ModelResponse | LLMError | Callable[[ModelRequest], ModelResponse]
 

@@ -6,10 +6,10 @@ import httpx
 import pytest
 import respx
 
+from app.agent.llm import GuardedLLM, LLMRejected, LLMUnavailable, ModelRequest, UserText
 from app.circuit import CircuitBreaker, CircuitOpen, CircuitState
-from app.llm import GuardedLLM, LLMRejected, LLMUnavailable, ModelRequest, UserText
-from app.shop.protocol import ShopQueryError, ShopUnavailable
-from app.shopify import ShopifyGraphQL, StaticToken
+from app.store.protocol import ShopQueryError, ShopUnavailable
+from app.store.shopify.shop import ShopifyGraphQL, StaticToken
 from tests.fakes import ScriptedLLM, turn
 
 

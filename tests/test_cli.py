@@ -15,10 +15,10 @@ import pytest
 from sqlalchemy import select
 
 from app.config import Settings
-from app.db import Database
+from app.db.engine import Database
+from app.db.models import Message
 from app.demo.sendgrid_posts import raw_mode_post
 from app.main import create_app
-from app.models import Message
 from tests.builders import make_eml, verified_transport
 from tests.conftest import BASIC_AUTH, SettingsFactory
 

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from pydantic import ValidationError
 
 from app.config import Settings
-from app.db import normalise_database_url
+from app.db.engine import normalise_database_url
 
 ENV_EXAMPLE = Path(__file__).parent.parent / ".env.example"
 VALID = {

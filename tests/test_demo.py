@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from app.demo.run import run_demo
-from app.mail.sender import LogMailSender, OutgoingEmail, SendRejected, SendResult
+from app.replies.senders import LogMailSender, OutgoingEmail, SendRejected, SendResult
 
 
 def blocks_of(output: str) -> dict[str, str]:

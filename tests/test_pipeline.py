@@ -19,14 +19,12 @@ from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import select, update
 from sqlalchemy.orm import undefer
 
-from app import inbox
-from app.agent import offered_tools
+from app.agent.llm import tools_hash
+from app.agent.loop import offered_tools
+from app.agent.offline import OfflineModel
 from app.config import Settings
-from app.db import Database
-from app.demo.sendgrid_posts import SendGridPost, Transport, parsed_mode_post, raw_mode_post
-from app.demo_shop import DemoShop
-from app.llm import tools_hash
-from app.models import (
+from app.db.engine import Database
+from app.db.models import (
     AgentRun,
     Conversation,
     Job,
@@ -37,12 +35,14 @@ from app.models import (
     ToolCall,
     utcnow,
 )
-from app.offline_model import OfflineModel
+from app.demo.sendgrid_posts import SendGridPost, Transport, parsed_mode_post, raw_mode_post
+from app.intake import messages
+from app.jobs.worker import Worker
 from app.pipeline import handle_inbound_email
 from app.providers import Providers, build_providers
+from app.store.demo import DemoShop
 from app.tools import registry
 from app.tools.registry import UNAVAILABLE_TEXT
-from app.worker import Worker
 from tests.builders import make_eml, verified_transport
 from tests.conftest import BASIC_AUTH
 from tests.fakes import FakeShopify, ScriptedLLM, call, submit, turn
@@ -62,7 +62,7 @@ async def deliver(client: httpx.AsyncClient, payload: SendGridPost) -> int:
 
 async def process(db: Database, settings: Settings, providers: Providers | None = None) -> int:
     if providers is None:
-        from app.demo_shop import DemoShop
+        from app.store.demo import DemoShop
 
         providers = Providers(shop=DemoShop(), llm=OfflineModel())
     return await Worker(db=db, settings=settings, providers=providers).drain()
@@ -367,10 +367,10 @@ async def test_a_25_mb_email_is_processed(
     assert len(message.clean_text) <= 16_000
     # Every later step loads the message without its raw body; only parsing asks for it.
     async with db.read() as session:
-        plain = await inbox.get_message(session, pk)
+        plain = await messages.get_message(session, pk)
         assert plain is not None
         assert "raw" in sa_inspect(plain).unloaded
-        full = await inbox.get_message(session, pk, with_raw=True)
+        full = await messages.get_message(session, pk, with_raw=True)
         assert full is not None
         assert len(full.raw) > 25_000_000
 

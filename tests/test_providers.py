@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from app.config import Settings
 from app.providers import build_providers, policy_opening
-from app.shopify import ShopifyShop
+from app.store.shopify.shop import ShopifyShop
 
 AUTH: dict[str, Any] = {
     "INBOUND_BASIC_AUTH_USER": "sendgrid",
@@ -23,7 +23,7 @@ def build(**values: Any) -> Settings:
 
 
 async def test_without_credentials_the_demo_store_runs() -> None:
-    from app.demo_shop import DemoShop
+    from app.store.demo import DemoShop
 
     providers = build_providers(build())
     assert isinstance(providers.shop, DemoShop)

@@ -22,18 +22,21 @@ from typing import Any
 import httpx
 import uvicorn
 
-from app import exchange_log, inbox, outbox, queue
+from app.admin.staff import create_staff
+from app.agent import exchange_log
 from app.config import Settings
-from app.db import Database
+from app.db.engine import Database
+from app.db.migrate import upgrade_database
+from app.db.models import Message, Reply, ToolCall
 from app.demo.sendgrid_posts import SendGridPost, Transport, parsed_mode_post, raw_mode_post
+from app.intake import messages
+from app.jobs import queue
 from app.logs import configure_logging
 from app.mail.models import MessageStatus
 from app.main import create_app
-from app.migrate import upgrade_database
-from app.models import Message, Reply, ToolCall
-from app.outbox import ReplyStatus
-from app.policy import Action
-from app.staff import create_staff
+from app.replies import outbox
+from app.replies.outbox import ReplyStatus
+from app.replies.policy import Action
 
 SAMPLES = Path(__file__).parent / "samples"
 DEMO_DATABASE = Path("var/demo.sqlite3")
@@ -258,9 +261,9 @@ async def _gather(db: Database, results: list[tuple[Sample, int, dict[str, Any]]
     ids = [body["id"] for _, _, body in results if "id" in body]
     rows = []
     async with db.read() as session:
-        messages = await inbox.get_messages(session, ids)
+        stored = await messages.get_messages(session, ids)
         for number, (sample, status_code, body) in enumerate(results, start=1):
-            message = messages.get(body.get("id", -1))
+            message = stored.get(body.get("id", -1))
             duplicate = body.get("status") == "duplicate"
             calls, replies = [], []
             if message is not None and not duplicate:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from app.shop.models import ActionResult, Address
+from app.store.models import ActionResult, Address
 from app.tools.context import ToolContext
 from app.tools.lookup import find_own_order
 from app.tools.registry import ProposalArgs, Scope, ToolArgs, tool

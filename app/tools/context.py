@@ -13,8 +13,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
-from app.models import utcnow
-from app.shop.protocol import Shop
+from app.db.models import utcnow
+from app.store.protocol import Shop
 
 
 class ToolMiss(Exception):

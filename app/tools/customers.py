@@ -21,7 +21,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel
 
-from app.shop.models import Customer, Money
+from app.store.models import Customer, Money
 from app.tools.context import ToolContext, ToolMiss
 from app.tools.registry import Scope, ToolArgs, tool
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from app.shop.models import Order
+from app.store.models import Order
 from app.tools.context import ToolContext, ToolMiss
 
 ORDER_NOT_FOUND = (

@@ -6,7 +6,7 @@ from datetime import date
 
 from pydantic import BaseModel, Field
 
-from app.shop.models import STATUS_WORDS, Address, Money, Order, OrderStatus
+from app.store.models import STATUS_WORDS, Address, Money, Order, OrderStatus
 from app.tools.context import ToolContext
 from app.tools.lookup import find_own_order
 from app.tools.registry import Scope, ToolArgs, tool

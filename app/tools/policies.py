@@ -6,7 +6,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
-from app.shop.models import PolicyKind
+from app.store.models import PolicyKind
 from app.tools.context import ToolContext, ToolMiss
 from app.tools.registry import Scope, ToolArgs, tool
 

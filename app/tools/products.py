@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from app.shop.models import Money, Product
+from app.store.models import Money, Product
 from app.tools.context import ToolContext, ToolMiss
 from app.tools.registry import Scope, ToolArgs, tool
 

@@ -36,8 +36,8 @@ from typing import Any
 import openai
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from app.shop.models import ActionResult
-from app.shop.protocol import ShopAuthError, ShopError, ShopUnavailable
+from app.store.models import ActionResult
+from app.store.protocol import ShopAuthError, ShopError, ShopUnavailable
 from app.tools.context import CallOutcome, CallRecord, ProposalRecord, ToolContext, ToolMiss
 from app.tools.lookup import find_own_order
 

@@ -14,11 +14,12 @@ import signal
 import sys
 from typing import Any
 
-from app import pipeline, worker
+from app import pipeline
 from app.config import Settings
-from app.db import Database
-from app.mail.sender import LogMailSender, OutgoingEmail, SendResult
+from app.db.engine import Database
+from app.jobs import worker
 from app.providers import build_providers
+from app.replies.senders import LogMailSender, OutgoingEmail, SendResult
 
 
 def die() -> None:

@@ -17,15 +17,15 @@ import httpx
 import pytest
 from sqlalchemy import func, select, update
 
+from app.agent.offline import OfflineModel
 from app.config import Settings
-from app.db import Database
+from app.db.engine import Database
+from app.db.models import AgentRun, Job, Message, Reply, utcnow
 from app.demo.sendgrid_posts import raw_mode_post
-from app.mail.sender import LogMailSender
+from app.jobs.worker import Worker
 from app.main import create_app
-from app.models import AgentRun, Job, Message, Reply, utcnow
-from app.offline_model import OfflineModel
 from app.providers import Providers
-from app.worker import Worker
+from app.replies.senders import LogMailSender
 from tests.builders import make_eml, verified_transport
 from tests.conftest import BASIC_AUTH, SettingsFactory
 
@@ -122,7 +122,7 @@ def settings(make_settings: SettingsFactory, tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def healthy(tmp_path: Path) -> Providers:
-    from app.demo_shop import DemoShop
+    from app.store.demo import DemoShop
 
     return Providers(shop=DemoShop(), llm=OfflineModel(), mail=LogMailSender(tmp_path / "outbox"))
 

@@ -12,12 +12,12 @@ import httpx
 from sqlalchemy import func, select
 
 from app.config import Settings
-from app.db import Database
+from app.db.engine import Database
+from app.db.models import AgentRun, Job, Message, Reply
 from app.demo.sendgrid_posts import raw_mode_post
+from app.jobs.queue import count_unfinished
 from app.main import create_app
-from app.models import AgentRun, Job, Message, Reply
 from app.providers import Providers
-from app.queue import count_unfinished
 from tests.builders import make_eml, verified_transport
 from tests.conftest import BASIC_AUTH, SettingsFactory
 from tests.faults.test_crashes import ROOT, worker_env

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from app.demo_shop import ANCHOR, DemoShop
-from app.shop.models import PolicyKind
+from app.store.demo import ANCHOR, DemoShop
+from app.store.models import PolicyKind
 from app.tools import registry
 from app.tools.context import CallOutcome, MemoryJournal, ToolContext
 from app.tools.policies import GetStorePoliciesArgs, PolicyTopic, get_store_policies

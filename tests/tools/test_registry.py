@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, Field
 
-from app.shop.models import (
+from app.store.models import (
     ActionResult,
     Address,
     Customer,
@@ -24,7 +24,7 @@ from app.shop.models import (
     Policy,
     Product,
 )
-from app.shop.protocol import ShopUnavailable
+from app.store.protocol import ShopUnavailable
 from app.tools import registry
 from app.tools.context import CallOutcome, MemoryJournal, Sender, ToolContext, ToolMiss
 from app.tools.lookup import ORDER_NOT_FOUND

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from app.demo_shop import ANCHOR, DemoShop
-from app.shop.models import Order, OrderStatus, Policy
+from app.store.demo import ANCHOR, DemoShop
+from app.store.models import Order, OrderStatus, Policy
 from app.tools import registry
 from app.tools.context import CallOutcome, MemoryJournal, Sender, ToolContext, ToolMiss
 from app.tools.customers import NO_PROFILE

@@ -1,0 +1,1 @@
+"""Inbound webhooks, their authentication, the durable writer and stored messages."""

@@ -1,0 +1,1 @@
+"""The jobs queue and the worker that runs it."""

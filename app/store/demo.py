@@ -1,0 +1,443 @@
+"""The bundled demo store: the `Shop` protocol over Shopify-shaped fixtures, with no account.
+
+`app/store/demo_data/*.json` hold nodes exactly as the Admin GraphQL API returns them for the
+selections in `app/shopify.py` (`OrderFields`, `CUSTOMER_QUERY`, `PRODUCTS_QUERY`,
+`POLICIES_QUERY`), and they are mapped by the very functions production uses
+(`order_from_node`, `customer_from_node`, ...), so the demo exercises the production mapping.
+The same nodes, wrapped by `graphql_response`, serve as HTTP bodies in tests of the real client.
+
+The fixtures are written relative to `ANCHOR`; every timestamp is shifted by `now - ANCHOR`
+when a `DemoShop` is built, so the demo never ages ("in transit since Tuesday" stays true).
+
+Each instance owns a private copy of the data; store changes (cancel, return, address, refund)
+act on that copy and answer with the `ActionResult` that `ShopifyShop` builds from Shopify's
+answer, user errors included.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import json
+import re
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from importlib import resources
+from typing import Any
+
+from app.store.models import (
+    ActionResult,
+    Address,
+    Customer,
+    Money,
+    Order,
+    OrderStatus,
+    Policy,
+    Product,
+    item_matches,
+    same_mailbox,
+)
+from app.store.protocol import ShopQueryError
+
+# `_user_errors`: word user errors exactly as ShopifyShop does.
+from app.store.shopify.shop import (
+    _user_errors,
+    customer_from_node,
+    order_from_node,
+    order_name_query,
+    policy_from_node,
+    product_from_node,
+    search_words,
+)
+
+ANCHOR = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+"""The moment the fixtures were written for; "now" in the fixtures' own terms."""
+
+CANCEL_REASONS = frozenset({"CUSTOMER", "DECLINED", "FRAUD", "INVENTORY", "OTHER", "STAFF"})
+"""Shopify's `OrderCancelReason` values; anything else is rejected like a bad GraphQL variable."""
+
+THROTTLE_MAXIMUM = 2000.0
+THROTTLE_RESTORE_RATE = 100.0
+
+_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})")
+_WORD = re.compile(r"\w+")
+_PAID = frozenset({"PAID", "PARTIALLY_REFUNDED"})
+_UNCAPTURED = frozenset({"AUTHORIZED", "PENDING", "EXPIRED"})
+_SHIPPED = frozenset({"FULFILLED", "PARTIALLY_FULFILLED"})
+
+
+# --- Fixtures ----------------------------------------------------------------------------------
+
+
+@functools.cache
+def _fixture(name: str) -> Any:
+    """One fixture file, parsed once per process (callers copy before changing anything)."""
+    text = resources.files("app.store").joinpath("demo_data", name).read_text(encoding="utf-8")
+    return json.loads(text)
+
+
+def shift_timestamps(value: Any, delta: timedelta) -> Any:
+    """A deep copy of `value` with every ISO-8601 timestamp string moved by `delta`.
+
+    Timestamps come back in Shopify's own form, UTC with a `Z` and whole seconds.
+    """
+    if isinstance(value, dict):
+        return {key: shift_timestamps(item, delta) for key, item in value.items()}
+    if isinstance(value, list):
+        return [shift_timestamps(item, delta) for item in value]
+    if isinstance(value, str) and _TIMESTAMP.fullmatch(value):
+        moved = datetime.fromisoformat(value.replace("Z", "+00:00")) + delta
+        return _iso(moved)
+    return value
+
+
+def _iso(when: datetime) -> str:
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _amount_text(amount: Decimal) -> str:
+    """A `MoneyV2.amount` the way Shopify writes it: "149.0", "73.9"."""
+    text = format(amount.normalize(), "f")
+    return text if "." in text else f"{text}.0"
+
+
+# --- GraphQL-shaped responses ------------------------------------------------------------------
+
+
+def graphql_response(
+    data: Mapping[str, Any], *, requested_cost: int = 10, actual_cost: int | None = None
+) -> dict[str, Any]:
+    """Wrap `data` as the body of a successful Admin GraphQL response, cost extension included."""
+    actual = requested_cost if actual_cost is None else actual_cost
+    return {
+        "data": dict(data),
+        "extensions": {
+            "cost": {
+                "requestedQueryCost": requested_cost,
+                "actualQueryCost": actual,
+                "throttleStatus": {
+                    "maximumAvailable": THROTTLE_MAXIMUM,
+                    "currentlyAvailable": THROTTLE_MAXIMUM - actual,
+                    "restoreRate": THROTTLE_RESTORE_RATE,
+                },
+            }
+        },
+    }
+
+
+# --- The shop ----------------------------------------------------------------------------------
+
+
+class DemoShop:
+    """The `Shop` over the bundled fixtures, with ShopifyShop's semantics.
+
+    Args:
+        now: the demo's present; fixture timestamps move by `now - ANCHOR`. Defaults to the
+            current UTC time. Tests pass `ANCHOR` to see the fixtures' own dates. Store changes
+            are stamped with `now` when it is given, else with the time of the change.
+    """
+
+    def __init__(self, *, now: datetime | None = None) -> None:
+        if now is not None and now.utcoffset() is None:
+            raise ValueError("now must be timezone-aware")
+        self._fixed_now = now
+        self.now = now if now is not None else datetime.now(UTC)
+        delta = timedelta(seconds=round((self.now - ANCHOR).total_seconds()))
+        self._orders: list[dict[str, Any]] = shift_timestamps(_fixture("orders.json"), delta)
+        self._customers: list[dict[str, Any]] = shift_timestamps(_fixture("customers.json"), delta)
+        self._products: list[dict[str, Any]] = shift_timestamps(_fixture("products.json"), delta)
+        self._shop: dict[str, Any] = shift_timestamps(_fixture("shop.json"), delta)
+        self._created = 0
+
+    # --- Raw nodes, for HTTP-level tests ---
+
+    def order_nodes(self) -> list[dict[str, Any]]:
+        """Copies of every `Order` node (the `OrderFields` shape), newest first."""
+        return copy.deepcopy(self._newest_first())
+
+    def customer_nodes(self) -> list[dict[str, Any]]:
+        """Copies of every `Customer` node (the `CUSTOMER_QUERY` shape)."""
+        return copy.deepcopy(self._customers)
+
+    def product_nodes(self) -> list[dict[str, Any]]:
+        """Copies of every `Product` node (the `PRODUCTS_QUERY` shape), drafts included."""
+        return copy.deepcopy(self._products)
+
+    def shop_node(self) -> dict[str, Any]:
+        """A copy of the `Shop` node (the `POLICIES_QUERY` shape)."""
+        return copy.deepcopy(self._shop)
+
+    def orders_response(self, *names: str) -> dict[str, Any]:
+        """`ORDERS_QUERY`'s response body: the orders named (e.g. "#1001"), or all of them."""
+        nodes = [n for n in self.order_nodes() if not names or n["name"] in names]
+        return graphql_response({"orders": {"nodes": nodes}}, requested_cost=52)
+
+    def customers_response(self, *emails: str) -> dict[str, Any]:
+        """`CUSTOMER_QUERY`'s response body: the customers with these emails, or all of them."""
+        nodes = [
+            n
+            for n in self.customer_nodes()
+            if not emails or any(same_mailbox(_customer_email(n), e) for e in emails)
+        ]
+        return graphql_response({"customers": {"nodes": nodes}}, requested_cost=14)
+
+    def products_response(self, *titles: str) -> dict[str, Any]:
+        """`PRODUCTS_QUERY`'s response body: the products with these titles, or all of them."""
+        wanted = {t.lower() for t in titles}
+        nodes = [n for n in self.product_nodes() if not wanted or n["title"].lower() in wanted]
+        return graphql_response({"products": {"nodes": nodes}}, requested_cost=37)
+
+    def policies_response(self) -> dict[str, Any]:
+        """`POLICIES_QUERY`'s response body."""
+        return graphql_response({"shop": self.shop_node()}, requested_cost=2)
+
+    # --- Reads ---
+
+    async def find_order(self, number: str, *, customer_email: str) -> Order | None:
+        order_name_query(number)  # The same refusal of unnormalised numbers as ShopifyShop.
+        for node in self._newest_first():
+            if str(node["name"]).lstrip("#").lower() != number.lower():
+                continue
+            order = order_from_node(node)
+            if order.belongs_to(customer_email):
+                return order
+        return None
+
+    async def list_orders(self, *, customer_email: str, limit: int) -> list[Order]:
+        orders = (order_from_node(node) for node in self._newest_first())
+        return [order for order in orders if order.belongs_to(customer_email)][: max(0, limit)]
+
+    async def get_customer(self, *, customer_email: str) -> Customer | None:
+        for node in self._customers:
+            if same_mailbox(_customer_email(node), customer_email):
+                return customer_from_node(node)
+        return None
+
+    async def search_products(self, text: str, *, limit: int) -> list[Product]:
+        """Active products whose title has a word starting with each search word."""
+        words = _WORD.findall(search_words(text).lower())
+        if not words:
+            return []
+        currency = str(self._shop.get("currencyCode") or "")
+        found: list[Product] = []
+        for node in self._products:
+            title_words = _WORD.findall(str(node.get("title") or "").lower())
+            if node.get("status") == "ACTIVE" and all(
+                any(t.startswith(w) for t in title_words) for w in words
+            ):
+                found.append(product_from_node(node, currency=currency))
+        return found[: max(0, limit)]
+
+    async def get_policies(self) -> list[Policy]:
+        return [policy_from_node(node) for node in self._shop.get("shopPolicies") or []]
+
+    # --- Store changes ---
+
+    async def cancel_order(self, order: Order, *, reason: str, staff_note: str) -> ActionResult:
+        """Cancel, refund what was paid (or void what was only authorised), restock."""
+        if reason not in CANCEL_REASONS:
+            raise ShopQueryError(
+                f"Shopify rejected the query: invalid OrderCancelReason {reason!r}"
+            )
+        node = self._node(order.id)
+        errors: list[dict[str, Any]] = []
+        if node is None:
+            errors.append(_error("orderId", "Order does not exist", "NOT_FOUND"))
+        elif (current := order_from_node(node)).cancelled_at is not None:
+            errors.append(_error("orderId", "Order has already been cancelled", "INVALID"))
+        elif _shipped(current):
+            errors.append(
+                _error("orderId", "Cannot cancel an order that has been fulfilled", "INVALID")
+            )
+        if errors or node is None:
+            return ActionResult(
+                ok=False,
+                summary=f"{order.name} was not cancelled",
+                user_errors=_user_errors(
+                    {"orderCancelUserErrors": errors}, "orderCancelUserErrors"
+                ),
+            )
+        node["cancelledAt"] = self._stamp()
+        financial = node.get("displayFinancialStatus")
+        if financial in _PAID:
+            self._add_refund(node, note=None)
+        elif financial in _UNCAPTURED:
+            node["displayFinancialStatus"] = "VOIDED"
+        for item in _nodes(node.get("lineItems")):
+            item["currentQuantity"] = 0
+        return ActionResult(
+            ok=True,
+            summary=f"{order.name} cancellation started",
+            reference=f"gid://shopify/Job/{uuid.uuid4()}",
+        )
+
+    async def request_return(
+        self, order: Order, *, item_titles: list[str] | None, note: str
+    ) -> ActionResult:
+        """Request a return of delivered items (all of them, or those titled as in the order)."""
+        node = self._node(order.id)
+        wanted = [title for title in item_titles or [] if title.strip()]
+        returnable = [
+            item
+            for item in (_returnable_items(node) if node is not None else [])
+            if not wanted or any(item_matches(w, str(item.get("name") or "")) for w in wanted)
+        ]
+        if node is None or not returnable:
+            return ActionResult(
+                ok=False,
+                summary=f"{order.name} has nothing that can be returned",
+                user_errors=("no returnable items matched",),
+            )
+        returns = node.setdefault("returns", {}).setdefault("nodes", [])
+        created = {
+            "id": f"gid://shopify/Return/{self._next_id(9_990_000)}",
+            "name": f"{node['name']}-R{len(returns) + 1}",
+            "status": "REQUESTED",
+        }
+        returns.append(created)
+        node["returnStatus"] = "RETURN_REQUESTED"
+        return ActionResult(
+            ok=True, summary=f"return {created['name']} requested", reference=created["id"]
+        )
+
+    async def update_shipping_address(self, order: Order, *, address: Address) -> ActionResult:
+        """Replace the shipping address of an order that has not shipped."""
+        node = self._node(order.id)
+        errors: list[dict[str, Any]] = []
+        if node is None:
+            errors.append(_error("id", "Order does not exist"))
+        elif (current := order_from_node(node)).cancelled_at is not None:
+            errors.append(_error("shippingAddress", "A cancelled order cannot be changed"))
+        elif _shipped(current):
+            errors.append(
+                _error(
+                    "shippingAddress",
+                    "The shipping address cannot be changed after the order has shipped",
+                )
+            )
+        if errors or node is None:
+            return ActionResult(
+                ok=False,
+                summary=f"address of {order.name} unchanged",
+                user_errors=_user_errors({"userErrors": errors}, "userErrors"),
+            )
+        node["shippingAddress"] = {
+            "name": address.name,
+            "address1": address.address1,
+            "address2": address.address2,
+            "city": address.city,
+            "provinceCode": address.province_code,
+            "zip": address.zip,
+            "countryCodeV2": address.country_code,
+        }
+        return ActionResult(ok=True, summary=f"shipping address of {order.name} updated")
+
+    async def refund_order(self, order: Order, *, note: str) -> ActionResult:
+        """Refund what is left on a paid order, shipping included."""
+        node = self._node(order.id)
+        if (
+            node is None
+            or order_from_node(node).cancelled_at is not None
+            or node.get("displayFinancialStatus") not in _PAID
+            or _refundable(node) <= 0
+        ):
+            # Shopify suggests no refund transaction: ShopifyShop answers exactly this.
+            return ActionResult(
+                ok=False,
+                summary=f"nothing left to refund on {order.name}",
+                user_errors=("no refundable transaction",),
+            )
+        refund = self._add_refund(node, note=note[:300])
+        amount = Money(amount=refund, currency=_total_currency(node))
+        return ActionResult(
+            ok=True,
+            summary=f"{amount} refunded on {order.name}",
+            reference=f"gid://shopify/Refund/{self._next_id(9_980_000)}",
+        )
+
+    # --- Internals ---
+
+    def _newest_first(self) -> list[dict[str, Any]]:
+        return sorted(self._orders, key=lambda n: str(n["createdAt"]), reverse=True)
+
+    def _node(self, order_id: str) -> dict[str, Any] | None:
+        return next((n for n in self._orders if n["id"] == order_id), None)
+
+    def _stamp(self) -> str:
+        return _iso(self._fixed_now if self._fixed_now is not None else datetime.now(UTC))
+
+    def _next_id(self, base: int) -> int:
+        self._created += 1
+        return base + self._created
+
+    def _add_refund(self, node: dict[str, Any], *, note: str | None) -> Decimal:
+        amount = _refundable(node)
+        node.setdefault("refunds", []).append(
+            {
+                "createdAt": self._stamp(),
+                "note": note,
+                "totalRefundedSet": {
+                    "shopMoney": {
+                        "amount": _amount_text(amount),
+                        "currencyCode": _total_currency(node),
+                    }
+                },
+            }
+        )
+        node["displayFinancialStatus"] = "REFUNDED"
+        return amount
+
+
+def _error(field: str, message: str, code: str | None = None) -> dict[str, Any]:
+    error: dict[str, Any] = {"field": [field], "message": message}
+    if code is not None:
+        error["code"] = code
+    return error
+
+
+def _nodes(connection: Any) -> list[dict[str, Any]]:
+    if isinstance(connection, dict):
+        return list(connection.get("nodes") or [])
+    return list(connection or [])
+
+
+def _customer_email(node: Mapping[str, Any]) -> str:
+    return str((node.get("defaultEmailAddress") or {}).get("emailAddress") or "")
+
+
+def _shop_money(money_set: Any) -> Mapping[str, Any]:
+    return ((money_set or {}).get("shopMoney")) or {}
+
+
+def _total_currency(node: Mapping[str, Any]) -> str:
+    return str(_shop_money(node.get("totalPriceSet")).get("currencyCode") or "")
+
+
+def _refundable(node: Mapping[str, Any]) -> Decimal:
+    total = Decimal(str(_shop_money(node.get("totalPriceSet")).get("amount") or "0"))
+    refunded = sum(
+        (
+            Decimal(str(_shop_money(r.get("totalRefundedSet")).get("amount") or "0"))
+            for r in node.get("refunds") or []
+        ),
+        Decimal(0),
+    )
+    return total - refunded
+
+
+def _shipped(order: Order) -> bool:
+    """Whether anything of the order has left the warehouse (cancelled fulfilments aside)."""
+    return bool(order.shipments) or order.fulfillment_status in _SHIPPED
+
+
+def _returnable_items(node: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Line items a return can be requested for: kept items of a delivered order.
+
+    "Delivered" is the customer-facing status production computes: fulfilled, every parcel
+    delivered, not cancelled or refunded, and no return already open or done.
+    """
+    if order_from_node(node).status is not OrderStatus.DELIVERED:
+        return []
+    return [item for item in _nodes(node.get("lineItems")) if int(item.get("currentQuantity") or 0)]

@@ -1,0 +1,282 @@
+"""The send policy: a reply goes out on its own only when every condition holds, and each one
+that does not is a reason on the draft; spam is closed without a reply only when the model is sure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import FrozenInstanceError
+from typing import Any
+
+import pytest
+
+from app.agent.plan import HandoverReason, Intent, ReplyPlan
+from app.replies.policy import Action, Decision, SendRules, decide
+from tests.conftest import SettingsFactory
+
+RULES = SendRules(
+    auto_send_intents=frozenset({Intent.ORDER_STATUS, Intent.STOCK_OR_PRICE}),
+    min_confidence=0.8,
+    shadow_mode=False,
+)
+SPAM_CLOSED = "spam_or_irrelevant: closed without a reply"
+
+
+def plan(
+    intent: Intent = Intent.ORDER_STATUS,
+    *,
+    confidence: float = 0.95,
+    needs_human: bool = False,
+    handover_reason: HandoverReason | None = None,
+    proposals: tuple[int, ...] = (),
+) -> ReplyPlan:
+    return ReplyPlan(
+        intent=intent,
+        confidence=confidence,
+        language="en",
+        template=intent.value,
+        needs_human=needs_human,
+        handover_reason=handover_reason,
+        proposals=proposals,
+    )
+
+
+def decide_with(
+    reply_plan: ReplyPlan | None = None,
+    *,
+    rules: SendRules = RULES,
+    sender_verified: bool = True,
+    verification_problems: list[str] | None = None,
+    guard_holds: list[str] | None = None,
+) -> Decision:
+    return decide(
+        reply_plan or plan(),
+        rules=rules,
+        sender_verified=sender_verified,
+        verification_problems=verification_problems or [],
+        guard_holds=guard_holds or [],
+    )
+
+
+def shadow() -> SendRules:
+    return SendRules(
+        auto_send_intents=RULES.auto_send_intents,
+        min_confidence=RULES.min_confidence,
+        shadow_mode=True,
+    )
+
+
+# --- Send --------------------------------------------------------------------------------
+
+
+def test_a_sure_clean_reply_to_a_verified_sender_is_sent_with_no_reasons() -> None:
+    assert decide_with() == Decision(Action.SEND, ())
+
+
+@pytest.mark.parametrize("intent", sorted(RULES.auto_send_intents))
+def test_every_auto_send_intent_may_be_sent(intent: Intent) -> None:
+    assert decide_with(plan(intent)).action is Action.SEND
+
+
+def test_confidence_exactly_at_the_threshold_is_enough() -> None:
+    assert decide_with(plan(confidence=0.8)) == Decision(Action.SEND, ())
+
+
+# --- Each reason on its own --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"rules": shadow()}, "shadow mode: every reply is a draft"),
+        ({"reply_plan": plan(Intent.REFUND)}, "intent refund is not auto-sent"),
+        ({"reply_plan": plan(confidence=0.79)}, "confidence 0.79 is below 0.8"),
+        ({"reply_plan": plan(confidence=0.0)}, "confidence 0 is below 0.8"),
+        ({"sender_verified": False}, "sender is not verified"),
+        ({"reply_plan": plan(proposals=(12,))}, "1 store change(s) proposed for approval"),
+        ({"reply_plan": plan(proposals=(12, 13))}, "2 store change(s) proposed for approval"),
+        (
+            {"reply_plan": plan(needs_human=True, handover_reason=HandoverReason.LEGAL_THREAT)},
+            "needs a person: legal_threat",
+        ),
+        ({"reply_plan": plan(needs_human=True)}, "needs a person: yes"),
+        (
+            {"verification_problems": ["link: evil.example is not an allowed host"]},
+            "verifier: link: evil.example is not an allowed host",
+        ),
+        ({"guard_holds": ["reply_cap_sender"]}, "guard: reply_cap_sender"),
+    ],
+)
+def test_each_unmet_condition_alone_makes_a_draft_with_its_reason(
+    changes: dict[str, Any], reason: str
+) -> None:
+    assert decide_with(**changes) == Decision(Action.DRAFT, (reason,))
+
+
+def test_every_verifier_problem_and_guard_hold_is_its_own_reason() -> None:
+    decision = decide_with(
+        verification_problems=["amount 9.99 EUR is not in this email's tool results", "b"],
+        guard_holds=["auto_response_suppressed", "reply_cap_thread"],
+    )
+
+    assert decision == Decision(
+        Action.DRAFT,
+        (
+            "verifier: amount 9.99 EUR is not in this email's tool results",
+            "verifier: b",
+            "guard: auto_response_suppressed",
+            "guard: reply_cap_thread",
+        ),
+    )
+
+
+def test_reasons_accumulate_in_a_fixed_order() -> None:
+    decision = decide_with(
+        plan(
+            Intent.CANCEL_ORDER,
+            confidence=0.5,
+            needs_human=True,
+            handover_reason=HandoverReason.ANGER,
+            proposals=(4,),
+        ),
+        rules=shadow(),
+        sender_verified=False,
+        verification_problems=["recipient: the sender is not verified"],
+        guard_holds=["spam_score"],
+    )
+
+    assert decision.action is Action.DRAFT
+    assert decision.reasons == (
+        "shadow mode: every reply is a draft",
+        "intent cancel_order is not auto-sent",
+        "confidence 0.5 is below 0.8",
+        "sender is not verified",
+        "1 store change(s) proposed for approval",
+        "needs a person: anger",
+        "verifier: recipient: the sender is not verified",
+        "guard: spam_score",
+    )
+
+
+def test_shadow_mode_drafts_even_a_perfect_reply() -> None:
+    assert decide_with(rules=shadow()).action is Action.DRAFT
+
+
+def test_an_empty_auto_send_list_drafts_everything() -> None:
+    rules = SendRules(auto_send_intents=frozenset(), min_confidence=0.0, shadow_mode=False)
+
+    for intent in Intent:
+        if intent is Intent.SPAM_OR_IRRELEVANT:
+            continue
+        assert decide_with(plan(intent), rules=rules) == Decision(
+            Action.DRAFT, (f"intent {intent.value} is not auto-sent",)
+        )
+
+
+# --- Spam ----------------------------------------------------------------------------------
+
+
+def test_spam_the_model_is_sure_of_is_closed_without_a_reply() -> None:
+    assert decide_with(plan(Intent.SPAM_OR_IRRELEVANT, confidence=0.9)) == Decision(
+        Action.SKIP, (SPAM_CLOSED,)
+    )
+
+
+def test_spam_at_exactly_the_threshold_is_closed() -> None:
+    assert decide_with(plan(Intent.SPAM_OR_IRRELEVANT, confidence=0.8)).action is Action.SKIP
+
+
+def test_sure_spam_is_closed_whatever_else_would_hold_a_reply() -> None:
+    decision = decide_with(
+        plan(Intent.SPAM_OR_IRRELEVANT, confidence=0.99),
+        rules=shadow(),
+        sender_verified=False,
+        verification_problems=["link: evil.example is not an allowed host"],
+        guard_holds=["reply_cap_sender"],
+    )
+
+    assert decision == Decision(Action.SKIP, (SPAM_CLOSED,))
+
+
+def test_spam_with_low_confidence_waits_for_a_person() -> None:
+    decision = decide_with(plan(Intent.SPAM_OR_IRRELEVANT, confidence=0.6))
+
+    assert decision == Decision(
+        Action.DRAFT,
+        ("intent spam_or_irrelevant is not auto-sent", "confidence 0.6 is below 0.8"),
+    )
+
+
+def test_spam_the_model_handed_over_waits_for_a_person() -> None:
+    decision = decide_with(
+        plan(
+            Intent.SPAM_OR_IRRELEVANT,
+            confidence=0.99,
+            needs_human=True,
+            handover_reason=HandoverReason.SENSITIVE_TOPIC,
+        )
+    )
+
+    assert decision.action is Action.DRAFT
+    assert "needs a person: sensitive_topic" in decision.reasons
+
+
+def test_spam_with_a_proposed_store_change_waits_for_a_person() -> None:
+    decision = decide_with(plan(Intent.SPAM_OR_IRRELEVANT, confidence=0.99, proposals=(5,)))
+
+    assert decision.action is Action.DRAFT
+    assert "1 store change(s) proposed for approval" in decision.reasons
+
+
+def test_spam_is_never_sent_even_if_listed_for_auto_send() -> None:
+    rules = SendRules(
+        auto_send_intents=frozenset({Intent.SPAM_OR_IRRELEVANT}),
+        min_confidence=0.8,
+        shadow_mode=False,
+    )
+
+    assert decide_with(plan(Intent.SPAM_OR_IRRELEVANT, confidence=0.9), rules=rules).action is (
+        Action.SKIP
+    )
+    assert decide_with(plan(Intent.SPAM_OR_IRRELEVANT, confidence=0.5), rules=rules).action is (
+        Action.DRAFT
+    )
+
+
+# --- Rules from settings -------------------------------------------------------------------
+
+
+def test_rules_come_from_settings(make_settings: SettingsFactory) -> None:
+    settings = make_settings(
+        AUTO_SEND_INTENTS="order_status, refund",
+        AUTO_SEND_MIN_CONFIDENCE=0.65,
+        SHADOW_MODE=True,
+    )
+
+    rules = SendRules.from_settings(settings)
+
+    assert rules == SendRules(
+        auto_send_intents=frozenset({Intent.ORDER_STATUS, Intent.REFUND}),
+        min_confidence=0.65,
+        shadow_mode=True,
+    )
+
+
+def test_default_rules_auto_send_only_answers_from_facts(make_settings: SettingsFactory) -> None:
+    rules = SendRules.from_settings(make_settings())
+
+    assert rules.auto_send_intents == {
+        Intent.ORDER_STATUS,
+        Intent.STOCK_OR_PRICE,
+        Intent.PRODUCT_QUESTION,
+    }
+    assert rules.min_confidence == 0.8
+    assert rules.shadow_mode is False
+
+
+def test_rules_and_decisions_cannot_be_changed_after_the_fact() -> None:
+    decision = decide_with()
+
+    with pytest.raises(FrozenInstanceError):
+        RULES.shadow_mode = True  # type: ignore[misc]
+    with pytest.raises(FrozenInstanceError):
+        decision.action = Action.DRAFT  # type: ignore[misc]
