@@ -14,7 +14,8 @@
 9. Verify: code checks every fact, link and address in the reply against the tool results.
 10. Policy: send now, or hold a draft for staff (with the reasons), or close spam unanswered.
 11. Outbox: the reply row and, to send it, a `send_reply` job, committed together.
-12. Send (the `send_reply` job, `app/replies/outbox.py`): SendGrid or the log transport, at most once.
+12. Send (the `send_reply` job, `app/replies/outbox.py`): SendGrid or the log transport, once
+    at most.
 
 Each step's duration and outcome is stored on the message (`steps`). Parsing and the agent run
 outside any transaction, so slow work never holds the database's write lock.
