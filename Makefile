@@ -19,15 +19,17 @@ demo: $(STAMP)  ## Migrate a SQLite file, start the service, post the bundled sa
 demo-admin: $(STAMP)  ## The demo, then the service keeps running with the admin at http://127.0.0.1:8000/admin.
 	$(BIN)/python -m app demo --serve 8000
 
-test: $(STAMP)  ## Lint, type-check and run the whole suite (TEST_DATABASE_URL selects PostgreSQL).
+test: $(STAMP)  ## Lint, type-check, check the import rules and run the whole suite (TEST_DATABASE_URL selects PostgreSQL).
 	$(BIN)/ruff check app tests bench
 	$(BIN)/ruff format --check app tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check app tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 format: $(STAMP)
 	$(BIN)/ruff format app tests bench
