@@ -1,7 +1,7 @@
 """The bundled demo store: the `Shop` protocol over Shopify-shaped fixtures, with no account.
 
 `app/store/demo_data/*.json` hold nodes exactly as the Admin GraphQL API returns them for the
-selections in `app/shopify.py` (`OrderFields`, `CUSTOMER_QUERY`, `PRODUCTS_QUERY`,
+selections in `app/store/shopify/queries.py` (`OrderFields`, `CUSTOMER_QUERY`, `PRODUCTS_QUERY`,
 `POLICIES_QUERY`), and they are mapped by the very functions production uses
 (`order_from_node`, `customer_from_node`, ...), so the demo exercises the production mapping.
 The same nodes, wrapped by `graphql_response`, serve as HTTP bodies in tests of the real client.
@@ -40,16 +40,14 @@ from app.store.models import (
     same_mailbox,
 )
 from app.store.protocol import ShopQueryError
-
-# `_user_errors`: word user errors exactly as ShopifyShop does.
-from app.store.shopify.shop import (
-    _user_errors,
+from app.store.shopify import (
     customer_from_node,
     order_from_node,
     order_name_query,
     policy_from_node,
     product_from_node,
     search_words,
+    user_errors,
 )
 
 ANCHOR = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -255,9 +253,7 @@ class DemoShop:
             return ActionResult(
                 ok=False,
                 summary=f"{order.name} was not cancelled",
-                user_errors=_user_errors(
-                    {"orderCancelUserErrors": errors}, "orderCancelUserErrors"
-                ),
+                user_errors=user_errors({"orderCancelUserErrors": errors}, "orderCancelUserErrors"),
             )
         node["cancelledAt"] = self._stamp()
         financial = node.get("displayFinancialStatus")
@@ -321,7 +317,7 @@ class DemoShop:
             return ActionResult(
                 ok=False,
                 summary=f"address of {order.name} unchanged",
-                user_errors=_user_errors({"userErrors": errors}, "userErrors"),
+                user_errors=user_errors({"userErrors": errors}, "userErrors"),
             )
         node["shippingAddress"] = {
             "name": address.name,

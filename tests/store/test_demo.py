@@ -18,16 +18,8 @@ import pytest
 from app.store.demo import ANCHOR, DemoShop, graphql_response
 from app.store.models import Address, Order, OrderStatus, PolicyKind, same_mailbox
 from app.store.protocol import Shop, ShopQueryError
-from app.store.shopify.shop import (
-    CUSTOMER_QUERY,
-    ORDER_FIELDS,
-    POLICIES_QUERY,
-    PRODUCTS_QUERY,
-    ShopifyGraphQL,
-    ShopifyShop,
-    StaticToken,
-    order_from_node,
-)
+from app.store.shopify import ShopifyGraphQL, ShopifyShop, StaticToken, order_from_node
+from app.store.shopify.queries import CUSTOMER_QUERY, ORDER_FIELDS, POLICIES_QUERY, PRODUCTS_QUERY
 from app.tools.customers import Segment, segment_for
 
 SAMPLES = Path(__file__).parents[2] / "app" / "demo" / "samples"
