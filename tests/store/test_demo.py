@@ -15,12 +15,13 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from app.store.demo import ANCHOR, DemoShop, graphql_response
+from app.store.demo import ANCHOR, DemoShop, fixture_nodes
 from app.store.models import Address, Order, OrderStatus, PolicyKind, same_mailbox
 from app.store.protocol import Shop, ShopQueryError
 from app.store.shopify import ShopifyGraphQL, ShopifyShop, StaticToken, order_from_node
 from app.store.shopify.queries import CUSTOMER_QUERY, ORDER_FIELDS, POLICIES_QUERY, PRODUCTS_QUERY
 from app.tools.customers import Segment, segment_for
+from tests.store.demo_nodes import DemoNodes, every_order, graphql_response
 
 SAMPLES = Path(__file__).parents[2] / "app" / "demo" / "samples"
 CARRIER_HOSTS = {"www.dhl.de", "www.ups.com", "tools.usps.com", "www.royalmail.com"}
@@ -63,8 +64,12 @@ async def own_order(shop: DemoShop, number: str, email: str) -> Order:
     return order
 
 
-def orders_by_name(shop: DemoShop) -> dict[str, Order]:
-    return {order.name: order for order in map(order_from_node, shop.order_nodes())}
+FIXTURES = DemoNodes(ANCHOR)
+"""The fixtures' raw nodes as a `DemoShop(now=ANCHOR)` starts with them."""
+
+
+def orders_by_name() -> dict[str, Order]:
+    return {order.name: order for order in map(order_from_node, FIXTURES.order_nodes())}
 
 
 # --- The GraphQL selections, parsed: the fixtures must have exactly these fields --------------
@@ -137,26 +142,26 @@ def test_the_selection_parser_reads_nested_connections_and_skips_arguments() -> 
         assert_shape({"nodes": {}}, {"nodes": {"id": None}}, "connection")
 
 
-def test_orders_have_exactly_the_order_fields_fragment_shape(shop: DemoShop) -> None:
+def test_orders_have_exactly_the_order_fields_fragment_shape() -> None:
     tree = selection(ORDER_FIELDS)
-    for node in shop.order_nodes():
+    for node in FIXTURES.order_nodes():
         assert_shape(node, tree, str(node["name"]))
 
 
-def test_customers_have_exactly_the_customer_query_shape(shop: DemoShop) -> None:
+def test_customers_have_exactly_the_customer_query_shape() -> None:
     tree = selection(CUSTOMER_QUERY, "customers", "nodes")
-    for node in shop.customer_nodes():
+    for node in FIXTURES.customer_nodes():
         assert_shape(node, tree, str(node["displayName"]))
 
 
-def test_products_have_exactly_the_products_query_shape(shop: DemoShop) -> None:
+def test_products_have_exactly_the_products_query_shape() -> None:
     tree = selection(PRODUCTS_QUERY, "products", "nodes")
-    for node in shop.product_nodes():
+    for node in FIXTURES.product_nodes():
         assert_shape(node, tree, str(node["title"]))
 
 
-def test_the_shop_has_exactly_the_policies_query_shape(shop: DemoShop) -> None:
-    assert_shape(shop.shop_node(), selection(POLICIES_QUERY, "shop"), "shop")
+def test_the_shop_has_exactly_the_policies_query_shape() -> None:
+    assert_shape(FIXTURES.shop_node(), selection(POLICIES_QUERY, "shop"), "shop")
 
 
 def _leaves(value: Any, key: str = "") -> list[tuple[str, Any]]:
@@ -167,9 +172,9 @@ def _leaves(value: Any, key: str = "") -> list[tuple[str, Any]]:
     return [(key, value)]
 
 
-def test_scalars_are_typed_as_shopify_sends_them(shop: DemoShop) -> None:
-    everything = shop.order_nodes() + shop.customer_nodes() + shop.product_nodes()
-    leaves = _leaves(everything) + _leaves(shop.shop_node())
+def test_scalars_are_typed_as_shopify_sends_them() -> None:
+    everything = FIXTURES.order_nodes() + FIXTURES.customer_nodes() + FIXTURES.product_nodes()
+    leaves = _leaves(everything) + _leaves(FIXTURES.shop_node())
     checked = Counter[str]()
     for key, value in leaves:
         if key.endswith("At") and value is not None:
@@ -201,10 +206,8 @@ def test_scalars_are_typed_as_shopify_sends_them(shop: DemoShop) -> None:
 # --- What the fixtures cover -------------------------------------------------------------------
 
 
-def test_thirty_orders_numbered_1001_to_1030_within_400_days_before_the_anchor(
-    shop: DemoShop,
-) -> None:
-    orders = orders_by_name(shop)
+def test_thirty_orders_numbered_1001_to_1030_within_400_days_before_the_anchor() -> None:
+    orders = orders_by_name()
     assert sorted(orders) == [f"#{n}" for n in range(1001, 1031)]
     for order in orders.values():
         assert order.id == f"gid://shopify/Order/{int(order.id.rsplit('/', 1)[1])}"
@@ -213,13 +216,13 @@ def test_thirty_orders_numbered_1001_to_1030_within_400_days_before_the_anchor(
         assert order.items, order.name
 
 
-def test_every_order_status_occurs(shop: DemoShop) -> None:
-    statuses = Counter(order.status for order in orders_by_name(shop).values())
+def test_every_order_status_occurs() -> None:
+    statuses = Counter(order.status for order in orders_by_name().values())
     assert set(statuses) == set(OrderStatus), set(OrderStatus) - set(statuses)
 
 
-def test_the_order_scenarios_support_meets(shop: DemoShop) -> None:
-    orders = orders_by_name(shop)
+def test_the_order_scenarios_support_meets() -> None:
+    orders = orders_by_name()
     financial = Counter(order.financial_status for order in orders.values())
     assert {"PAID", "AUTHORIZED", "REFUNDED", "PARTIALLY_REFUNDED", "VOIDED"} <= set(financial)
     cancelled = [o for o in orders.values() if o.status is OrderStatus.CANCELLED]
@@ -244,8 +247,8 @@ def test_the_order_scenarios_support_meets(shop: DemoShop) -> None:
     )
 
 
-def test_tracking_links_are_https_pages_of_real_carriers(shop: DemoShop) -> None:
-    tracking = [t for o in orders_by_name(shop).values() for s in o.shipments for t in s.tracking]
+def test_tracking_links_are_https_pages_of_real_carriers() -> None:
+    tracking = [t for o in orders_by_name().values() for s in o.shipments for t in s.tracking]
     assert tracking
     for parcel in tracking:
         assert parcel.company
@@ -258,8 +261,8 @@ def test_tracking_links_are_https_pages_of_real_carriers(shop: DemoShop) -> None
     assert len({urlsplit(t.url or "").hostname for t in tracking}) >= 3
 
 
-def test_the_orders_the_sample_emails_ask_about(shop: DemoShop) -> None:
-    orders = orders_by_name(shop)
+def test_the_orders_the_sample_emails_ask_about() -> None:
+    orders = orders_by_name()
     sara = orders["#1001"]
     assert sara.belongs_to(SARA)
     assert sara.status is OrderStatus.IN_TRANSIT
@@ -302,16 +305,16 @@ async def test_the_sample_senders_are_customers(shop: DemoShop, name: str, email
     assert customer.name == name
 
 
-def test_customer_emails_use_reserved_example_domains(shop: DemoShop) -> None:
-    emails = [str(n["defaultEmailAddress"]["emailAddress"]) for n in shop.customer_nodes()]
-    emails += [str(n["email"]) for n in shop.order_nodes()]
+def test_customer_emails_use_reserved_example_domains() -> None:
+    emails = [str(n["defaultEmailAddress"]["emailAddress"]) for n in FIXTURES.customer_nodes()]
+    emails += [str(n["email"]) for n in FIXTURES.order_nodes()]
     for email in emails:
         assert email.rsplit("@", 1)[1].lower().split(".")[0] == "example", email
 
 
-def test_at_least_ten_customers_and_their_counters_match_their_orders(shop: DemoShop) -> None:
-    customers = shop.customer_nodes()
-    orders = shop.order_nodes()
+def test_at_least_ten_customers_and_their_counters_match_their_orders() -> None:
+    customers = FIXTURES.customer_nodes()
+    orders = FIXTURES.order_nodes()
     assert len(customers) >= 10
     assert len({c["id"] for c in customers}) == len(customers)
     for customer in customers:
@@ -353,7 +356,7 @@ async def test_customers_have_0_1_2_3_and_5_plus_orders_and_every_segment_occurs
 ) -> None:
     segments: dict[str, Segment] = {}
     counts: set[int] = set()
-    for node in shop.customer_nodes():
+    for node in FIXTURES.customer_nodes():
         email = str(node["defaultEmailAddress"]["emailAddress"])
         customer = await shop.get_customer(customer_email=email)
         assert customer is not None
@@ -371,8 +374,8 @@ async def test_customers_have_0_1_2_3_and_5_plus_orders_and_every_segment_occurs
     assert segments[LUCIA] is Segment.NEW  # one recent order
 
 
-def test_an_order_email_differs_in_case_and_one_uses_a_plus_tag(shop: DemoShop) -> None:
-    nodes = {n["name"]: n for n in shop.order_nodes()}
+def test_an_order_email_differs_in_case_and_one_uses_a_plus_tag() -> None:
+    nodes = {n["name"]: n for n in FIXTURES.order_nodes()}
     upper = nodes["#1006"]
     assert upper["email"] == SARA.upper()
     assert upper["customer"]["defaultEmailAddress"]["emailAddress"] == SARA
@@ -381,8 +384,8 @@ def test_an_order_email_differs_in_case_and_one_uses_a_plus_tag(shop: DemoShop) 
     assert tagged["customer"]["defaultEmailAddress"]["emailAddress"] == SARA_TAGGED
 
 
-def test_products_variants_prices_and_stock(shop: DemoShop) -> None:
-    nodes = shop.product_nodes()
+def test_products_variants_prices_and_stock() -> None:
+    nodes = FIXTURES.product_nodes()
     active = [n for n in nodes if n["status"] == "ACTIVE"]
     assert len(active) >= 20
     assert [n["title"] for n in nodes if n["status"] == "DRAFT"] == ["Linen Blazer"]
@@ -546,8 +549,8 @@ def _timestamps(value: Any) -> list[datetime]:
 
 
 def test_every_timestamp_moves_with_now() -> None:
-    base = DemoShop(now=ANCHOR)
-    later = DemoShop(now=ANCHOR + timedelta(days=30))
+    base = DemoNodes(ANCHOR)
+    later = DemoNodes(ANCHOR + timedelta(days=30))
     for before, after in [
         (base.order_nodes(), later.order_nodes()),
         (base.customer_nodes(), later.customer_nodes()),
@@ -588,7 +591,7 @@ async def test_now_defaults_to_the_current_time() -> None:
     order = await own_order(shop, "1001", SARA)
     fixture_age = ANCHOR - datetime(2026, 11, 17, 15, 1, 48, tzinfo=UTC)
     assert abs((shop.now - order.created_at) - fixture_age) <= timedelta(seconds=1)
-    assert all(ISO_Z.fullmatch(n["createdAt"]) for n in shop.order_nodes())
+    assert all(ISO_Z.fullmatch(n["createdAt"]) for n in DemoNodes(shop.now).order_nodes())
 
 
 def test_now_must_be_timezone_aware() -> None:
@@ -634,13 +637,13 @@ async def test_cancel_voids_an_authorised_payment(shop: DemoShop) -> None:
 async def test_cancel_refuses_shipped_or_cancelled_orders(
     shop: DemoShop, number: str, email: str, error: str
 ) -> None:
-    before = shop.order_nodes()
+    before = await every_order(shop)
     order = await own_order(shop, number, email)
     result = await shop.cancel_order(order, reason="CUSTOMER", staff_note="")
     assert not result.ok
     assert result.user_errors == (error,)
     assert result.summary == f"#{number} was not cancelled"
-    assert shop.order_nodes() == before
+    assert await every_order(shop) == before
 
 
 async def test_cancel_twice_fails_the_second_time(shop: DemoShop) -> None:
@@ -710,14 +713,14 @@ async def test_return_of_every_item_when_none_is_named(shop: DemoShop) -> None:
 async def test_return_refused_with_shopifys_answer(
     shop: DemoShop, number: str, email: str, items: list[str] | None
 ) -> None:
-    before = shop.order_nodes()
+    before = await every_order(shop)
     result = await shop.request_return(
         await own_order(shop, number, email), item_titles=items, note=""
     )
     assert not result.ok
     assert result.user_errors == ("no returnable items matched",)
     assert result.summary == f"#{number} has nothing that can be returned"
-    assert shop.order_nodes() == before
+    assert await every_order(shop) == before
 
 
 async def test_address_change_before_shipping(shop: DemoShop) -> None:
@@ -749,12 +752,12 @@ async def test_address_change_before_shipping(shop: DemoShop) -> None:
 async def test_address_change_refused_once_shipped_or_cancelled(
     shop: DemoShop, number: str, email: str, error: str
 ) -> None:
-    before = shop.order_nodes()
+    before = await every_order(shop)
     order = await own_order(shop, number, email)
     result = await shop.update_shipping_address(order, address=NEW_ADDRESS)
     assert not result.ok
     assert result.user_errors == (error,)
-    assert shop.order_nodes() == before
+    assert await every_order(shop) == before
 
 
 async def test_refund_of_a_paid_order(shop: DemoShop) -> None:
@@ -791,12 +794,12 @@ async def test_refund_of_what_is_left_after_a_partial_refund(shop: DemoShop) -> 
 async def test_refund_refused_when_nothing_was_captured_or_is_left(
     shop: DemoShop, number: str, email: str
 ) -> None:
-    before = shop.order_nodes()
+    before = await every_order(shop)
     result = await shop.refund_order(await own_order(shop, number, email), note="")
     assert not result.ok
     assert result.user_errors == ("no refundable transaction",)
     assert result.summary == f"nothing left to refund on #{number}"
-    assert shop.order_nodes() == before
+    assert await every_order(shop) == before
 
 
 async def test_each_instance_has_its_own_data() -> None:
@@ -810,12 +813,12 @@ async def test_each_instance_has_its_own_data() -> None:
     )
 
 
-async def test_changing_returned_nodes_does_not_change_the_store(shop: DemoShop) -> None:
-    nodes = shop.order_nodes()
-    nodes[0]["cancelledAt"] = "2026-11-20T12:00:00Z"
-    shop.product_nodes()[0]["title"] = "Changed"
-    assert shop.order_nodes() != nodes
-    assert shop.product_nodes()[0]["title"] == "Linen Shirt"
+async def test_changing_fixture_nodes_changes_neither_the_fixtures_nor_a_store() -> None:
+    nodes = fixture_nodes("orders.json", now=ANCHOR)
+    for node in nodes:
+        node["cancelledAt"] = "2026-11-20T12:00:00Z"
+    assert fixture_nodes("orders.json", now=ANCHOR) != nodes
+    assert (await own_order(DemoShop(now=ANCHOR), "1002", OLIVER)).cancelled_at is None
 
 
 # --- GraphQL-shaped responses: the same fixtures through the real client -----------------------
@@ -842,18 +845,18 @@ def test_graphql_response_wraps_data_with_the_cost_extension() -> None:
     assert lower["throttleStatus"]["currentlyAvailable"] == 1988.0
 
 
-def test_response_helpers_select_nodes(shop: DemoShop) -> None:
-    orders = shop.orders_response("#1001", "#1005")["data"]["orders"]["nodes"]
+def test_response_helpers_select_nodes() -> None:
+    orders = FIXTURES.orders_response("#1001", "#1005")["data"]["orders"]["nodes"]
     assert [n["name"] for n in orders] == ["#1001", "#1005"]
-    assert len(shop.orders_response()["data"]["orders"]["nodes"]) == 30
-    customers = shop.customers_response("LENA@example.de")["data"]["customers"]["nodes"]
+    assert len(FIXTURES.orders_response()["data"]["orders"]["nodes"]) == 30
+    customers = FIXTURES.customers_response("LENA@example.de")["data"]["customers"]["nodes"]
     assert [n["displayName"] for n in customers] == ["Lena Fischer"]
-    products = shop.products_response("canvas tote")["data"]["products"]["nodes"]
+    products = FIXTURES.products_response("canvas tote")["data"]["products"]["nodes"]
     assert [n["title"] for n in products] == ["Canvas Tote"]
-    assert shop.policies_response()["data"]["shop"]["currencyCode"] == "EUR"
+    assert FIXTURES.policies_response()["data"]["shop"]["currencyCode"] == "EUR"
 
 
-def _fake_shopify(demo: DemoShop, requests: list[dict[str, Any]]) -> httpx.MockTransport:
+def _fake_shopify(demo: DemoNodes, requests: list[dict[str, Any]]) -> httpx.MockTransport:
     """Shopify's side of the wire, answering from the demo fixtures (a rough search)."""
 
     def answer(request: httpx.Request) -> httpx.Response:
@@ -891,7 +894,7 @@ def _fake_shopify(demo: DemoShop, requests: list[dict[str, Any]]) -> httpx.MockT
 
 async def test_shopify_shop_over_the_fixtures_answers_like_the_demo(shop: DemoShop) -> None:
     requests: list[dict[str, Any]] = []
-    async with httpx.AsyncClient(transport=_fake_shopify(shop, requests)) as http:
+    async with httpx.AsyncClient(transport=_fake_shopify(DemoNodes(shop.now), requests)) as http:
         client = ShopifyGraphQL(
             endpoint="https://demo-store.myshopify.com/admin/api/2026-10/graphql.json",
             tokens=StaticToken("shpat_test"),
