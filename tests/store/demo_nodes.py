@@ -99,5 +99,14 @@ async def every_order(shop: DemoShop) -> list[Order]:
     return [o for e in emails for o in await shop.list_orders(customer_email=e, limit=100)]
 
 
+def leaves(value: Any, key: str = "") -> list[tuple[str, Any]]:
+    """Every scalar in a JSON value, with the key it sits under (list items keep the list's)."""
+    if isinstance(value, dict):
+        return [leaf for k, v in value.items() for leaf in leaves(v, k)]
+    if isinstance(value, list):
+        return [leaf for item in value for leaf in leaves(item, key)]
+    return [(key, value)]
+
+
 def _customer_email(node: Mapping[str, Any]) -> str:
     return str((node.get("defaultEmailAddress") or {}).get("emailAddress") or "")
