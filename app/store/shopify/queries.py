@@ -135,6 +135,7 @@ mutation SupportRefund($input: RefundInput!) {
   }
 }
 """
+
 CURRENCY_QUERY = "query SupportCurrency { shop { currencyCode } }"
 """Asked once per shop when products are searched before the policies told us the currency."""
 
