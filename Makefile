@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo demo-admin test lint format serve worker migrate bench eval clean
+.PHONY: demo demo-admin test lint format serve worker migrate bench eval shopify-schema clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -c 'import sys; sys.exit("Python >= 3.11 is required, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
@@ -50,6 +50,11 @@ bench: $(STAMP)  ## Every benchmark against its same-run baseline (see bench/all
 
 eval: $(STAMP)  ## Score the configured model (offline rules without OPENAI_API_KEY) on the labelled email set.
 	$(BIN)/python -m app eval
+
+# Only a version given on the command line overrides the settings default: a SHOPIFY_API_VERSION
+# exported for running the service must not replace the schema the tests pin.
+shopify-schema: $(STAMP)  ## Refresh tests/store/schema/ from npm's @shopify/dev-mcp (SHOPIFY_API_VERSION=2027-01 to pick another).
+	$(BIN)/python -m tests.store.schema.refresh $(if $(filter command line,$(origin SHOPIFY_API_VERSION)),$(SHOPIFY_API_VERSION))
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -22,7 +22,7 @@ from app.config import Settings
 from app.replies.senders import LogMailSender, MailSender, SendGridSender
 from app.store.models import PolicyKind
 from app.store.protocol import Shop, ShopError
-from app.store.shopify.shop import (
+from app.store.shopify import (
     ClientCredentialsToken,
     ShopifyGraphQL,
     ShopifyShop,

@@ -12,7 +12,8 @@ import httpx
 
 from app.agent.llm import LLMError, ModelRequest, ModelResponse, ToolCallRequest
 from app.agent.loop import SUBMIT_TOOL
-from app.store.demo import DemoShop, graphql_response
+from app.store.demo import DemoShop
+from tests.store.demo_nodes import DemoNodes, graphql_response
 
 Step = ModelResponse | LLMError | Callable[[ModelRequest], ModelResponse]
 
@@ -91,7 +92,7 @@ class FakeShopify:
     """
 
     def __init__(self, demo: DemoShop) -> None:
-        self.demo = demo
+        self.demo = DemoNodes(demo.now)
         self.operations: list[str] = []
 
     @property

@@ -9,7 +9,7 @@ import respx
 from app.agent.llm import GuardedLLM, LLMRejected, LLMUnavailable, ModelRequest, UserText
 from app.circuit import CircuitBreaker, CircuitOpen, CircuitState
 from app.store.protocol import ShopQueryError, ShopUnavailable
-from app.store.shopify.shop import ShopifyGraphQL, StaticToken
+from app.store.shopify import ShopifyGraphQL, StaticToken
 from tests.fakes import ScriptedLLM, turn
 
 

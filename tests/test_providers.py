@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from app.config import Settings
 from app.providers import build_providers, policy_opening
-from app.store.shopify.shop import ShopifyShop
+from app.store.shopify import ShopifyShop
 
 AUTH: dict[str, Any] = {
     "INBOUND_BASIC_AUTH_USER": "sendgrid",

@@ -1,10 +1,10 @@
 """The bundled demo store: the `Shop` protocol over Shopify-shaped fixtures, with no account.
 
 `app/store/demo_data/*.json` hold nodes exactly as the Admin GraphQL API returns them for the
-selections in `app/shopify.py` (`OrderFields`, `CUSTOMER_QUERY`, `PRODUCTS_QUERY`,
+selections in `app/store/shopify/queries.py` (`OrderFields`, `CUSTOMER_QUERY`, `PRODUCTS_QUERY`,
 `POLICIES_QUERY`), and they are mapped by the very functions production uses
 (`order_from_node`, `customer_from_node`, ...), so the demo exercises the production mapping.
-The same nodes, wrapped by `graphql_response`, serve as HTTP bodies in tests of the real client.
+Tests serve the same nodes (`fixture_nodes`) as HTTP bodies to the real client.
 
 The fixtures are written relative to `ANCHOR`; every timestamp is shifted by `now - ANCHOR`
 when a `DemoShop` is built, so the demo never ages ("in transit since Tuesday" stays true).
@@ -16,7 +16,6 @@ answer, user errors included.
 
 from __future__ import annotations
 
-import copy
 import functools
 import json
 import re
@@ -40,16 +39,15 @@ from app.store.models import (
     same_mailbox,
 )
 from app.store.protocol import ShopQueryError
-
-# `_user_errors`: word user errors exactly as ShopifyShop does.
-from app.store.shopify.shop import (
-    _user_errors,
+from app.store.shopify import (
+    connection_nodes,
     customer_from_node,
     order_from_node,
     order_name_query,
     policy_from_node,
     product_from_node,
     search_words,
+    user_errors,
 )
 
 ANCHOR = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -57,9 +55,6 @@ ANCHOR = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
 CANCEL_REASONS = frozenset({"CUSTOMER", "DECLINED", "FRAUD", "INVENTORY", "OTHER", "STAFF"})
 """Shopify's `OrderCancelReason` values; anything else is rejected like a bad GraphQL variable."""
-
-THROTTLE_MAXIMUM = 2000.0
-THROTTLE_RESTORE_RATE = 100.0
 
 _TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})")
 _WORD = re.compile(r"\w+")
@@ -78,19 +73,28 @@ def _fixture(name: str) -> Any:
     return json.loads(text)
 
 
-def shift_timestamps(value: Any, delta: timedelta) -> Any:
+def _shift_timestamps(value: Any, delta: timedelta) -> Any:
     """A deep copy of `value` with every ISO-8601 timestamp string moved by `delta`.
 
     Timestamps come back in Shopify's own form, UTC with a `Z` and whole seconds.
     """
     if isinstance(value, dict):
-        return {key: shift_timestamps(item, delta) for key, item in value.items()}
+        return {key: _shift_timestamps(item, delta) for key, item in value.items()}
     if isinstance(value, list):
-        return [shift_timestamps(item, delta) for item in value]
+        return [_shift_timestamps(item, delta) for item in value]
     if isinstance(value, str) and _TIMESTAMP.fullmatch(value):
         moved = datetime.fromisoformat(value.replace("Z", "+00:00")) + delta
         return _iso(moved)
     return value
+
+
+def fixture_nodes(name: str, *, now: datetime) -> Any:
+    """A fresh copy of the fixture file `name` ("orders.json", ...) as of `now`.
+
+    Every timestamp moves by `now - ANCHOR`, rounded to whole seconds as Shopify writes them.
+    """
+    delta = timedelta(seconds=round((now - ANCHOR).total_seconds()))
+    return _shift_timestamps(_fixture(name), delta)
 
 
 def _iso(when: datetime) -> str:
@@ -101,30 +105,6 @@ def _amount_text(amount: Decimal) -> str:
     """A `MoneyV2.amount` the way Shopify writes it: "149.0", "73.9"."""
     text = format(amount.normalize(), "f")
     return text if "." in text else f"{text}.0"
-
-
-# --- GraphQL-shaped responses ------------------------------------------------------------------
-
-
-def graphql_response(
-    data: Mapping[str, Any], *, requested_cost: int = 10, actual_cost: int | None = None
-) -> dict[str, Any]:
-    """Wrap `data` as the body of a successful Admin GraphQL response, cost extension included."""
-    actual = requested_cost if actual_cost is None else actual_cost
-    return {
-        "data": dict(data),
-        "extensions": {
-            "cost": {
-                "requestedQueryCost": requested_cost,
-                "actualQueryCost": actual,
-                "throttleStatus": {
-                    "maximumAvailable": THROTTLE_MAXIMUM,
-                    "currentlyAvailable": THROTTLE_MAXIMUM - actual,
-                    "restoreRate": THROTTLE_RESTORE_RATE,
-                },
-            }
-        },
-    }
 
 
 # --- The shop ----------------------------------------------------------------------------------
@@ -144,54 +124,11 @@ class DemoShop:
             raise ValueError("now must be timezone-aware")
         self._fixed_now = now
         self.now = now if now is not None else datetime.now(UTC)
-        delta = timedelta(seconds=round((self.now - ANCHOR).total_seconds()))
-        self._orders: list[dict[str, Any]] = shift_timestamps(_fixture("orders.json"), delta)
-        self._customers: list[dict[str, Any]] = shift_timestamps(_fixture("customers.json"), delta)
-        self._products: list[dict[str, Any]] = shift_timestamps(_fixture("products.json"), delta)
-        self._shop: dict[str, Any] = shift_timestamps(_fixture("shop.json"), delta)
+        self._orders: list[dict[str, Any]] = fixture_nodes("orders.json", now=self.now)
+        self._customers: list[dict[str, Any]] = fixture_nodes("customers.json", now=self.now)
+        self._products: list[dict[str, Any]] = fixture_nodes("products.json", now=self.now)
+        self._shop: dict[str, Any] = fixture_nodes("shop.json", now=self.now)
         self._created = 0
-
-    # --- Raw nodes, for HTTP-level tests ---
-
-    def order_nodes(self) -> list[dict[str, Any]]:
-        """Copies of every `Order` node (the `OrderFields` shape), newest first."""
-        return copy.deepcopy(self._newest_first())
-
-    def customer_nodes(self) -> list[dict[str, Any]]:
-        """Copies of every `Customer` node (the `CUSTOMER_QUERY` shape)."""
-        return copy.deepcopy(self._customers)
-
-    def product_nodes(self) -> list[dict[str, Any]]:
-        """Copies of every `Product` node (the `PRODUCTS_QUERY` shape), drafts included."""
-        return copy.deepcopy(self._products)
-
-    def shop_node(self) -> dict[str, Any]:
-        """A copy of the `Shop` node (the `POLICIES_QUERY` shape)."""
-        return copy.deepcopy(self._shop)
-
-    def orders_response(self, *names: str) -> dict[str, Any]:
-        """`ORDERS_QUERY`'s response body: the orders named (e.g. "#1001"), or all of them."""
-        nodes = [n for n in self.order_nodes() if not names or n["name"] in names]
-        return graphql_response({"orders": {"nodes": nodes}}, requested_cost=52)
-
-    def customers_response(self, *emails: str) -> dict[str, Any]:
-        """`CUSTOMER_QUERY`'s response body: the customers with these emails, or all of them."""
-        nodes = [
-            n
-            for n in self.customer_nodes()
-            if not emails or any(same_mailbox(_customer_email(n), e) for e in emails)
-        ]
-        return graphql_response({"customers": {"nodes": nodes}}, requested_cost=14)
-
-    def products_response(self, *titles: str) -> dict[str, Any]:
-        """`PRODUCTS_QUERY`'s response body: the products with these titles, or all of them."""
-        wanted = {t.lower() for t in titles}
-        nodes = [n for n in self.product_nodes() if not wanted or n["title"].lower() in wanted]
-        return graphql_response({"products": {"nodes": nodes}}, requested_cost=37)
-
-    def policies_response(self) -> dict[str, Any]:
-        """`POLICIES_QUERY`'s response body."""
-        return graphql_response({"shop": self.shop_node()}, requested_cost=2)
 
     # --- Reads ---
 
@@ -255,9 +192,7 @@ class DemoShop:
             return ActionResult(
                 ok=False,
                 summary=f"{order.name} was not cancelled",
-                user_errors=_user_errors(
-                    {"orderCancelUserErrors": errors}, "orderCancelUserErrors"
-                ),
+                user_errors=user_errors({"orderCancelUserErrors": errors}, "orderCancelUserErrors"),
             )
         node["cancelledAt"] = self._stamp()
         financial = node.get("displayFinancialStatus")
@@ -265,7 +200,7 @@ class DemoShop:
             self._add_refund(node, note=None)
         elif financial in _UNCAPTURED:
             node["displayFinancialStatus"] = "VOIDED"
-        for item in _nodes(node.get("lineItems")):
+        for item in connection_nodes(node.get("lineItems")):
             item["currentQuantity"] = 0
         return ActionResult(
             ok=True,
@@ -321,7 +256,7 @@ class DemoShop:
             return ActionResult(
                 ok=False,
                 summary=f"address of {order.name} unchanged",
-                user_errors=_user_errors({"userErrors": errors}, "userErrors"),
+                user_errors=user_errors({"userErrors": errors}, "userErrors"),
             )
         node["shippingAddress"] = {
             "name": address.name,
@@ -397,12 +332,6 @@ def _error(field: str, message: str, code: str | None = None) -> dict[str, Any]:
     return error
 
 
-def _nodes(connection: Any) -> list[dict[str, Any]]:
-    if isinstance(connection, dict):
-        return list(connection.get("nodes") or [])
-    return list(connection or [])
-
-
 def _customer_email(node: Mapping[str, Any]) -> str:
     return str((node.get("defaultEmailAddress") or {}).get("emailAddress") or "")
 
@@ -440,4 +369,8 @@ def _returnable_items(node: Mapping[str, Any]) -> list[dict[str, Any]]:
     """
     if order_from_node(node).status is not OrderStatus.DELIVERED:
         return []
-    return [item for item in _nodes(node.get("lineItems")) if int(item.get("currentQuantity") or 0)]
+    return [
+        item
+        for item in connection_nodes(node.get("lineItems"))
+        if int(item.get("currentQuantity") or 0)
+    ]

@@ -16,6 +16,7 @@ from app.tools.customers import NO_PROFILE
 from app.tools.lookup import ORDER_NOT_FOUND
 from app.tools.products import NO_PRODUCTS
 from app.tools.registry import DENIED_TEXT, Scope, ToolResult
+from tests.store.demo_nodes import DemoNodes, every_order
 
 SARA = "sara.ahmadi@example.com"
 SARA_TAGGED = "sara.ahmadi+sale@example.com"
@@ -102,10 +103,11 @@ async def order_of(shop: DemoShop, number: str, email: str) -> Order:
 def customer_data(shop: DemoShop) -> list[str]:
     """Strings that would reveal a customer: names, emails, order numbers, streets, postcodes."""
     found: set[str] = set()
-    for node in shop.customer_nodes():
+    fixtures = DemoNodes(shop.now)
+    for node in fixtures.customer_nodes():
         found.add(str(node["displayName"]))
         found.add(str(node["defaultEmailAddress"]["emailAddress"]))
-    for node in shop.order_nodes():
+    for node in fixtures.order_nodes():
         address = node["shippingAddress"]
         found.update({str(node["name"]), str(node["email"])})
         found.update({str(address["name"]), str(address["address1"]), str(address["zip"])})
@@ -358,14 +360,14 @@ async def test_a_write_tool_proposes_and_changes_nothing_until_approved(
     _, arguments = SAMPLE_CALLS[name]
     ctx = context(shop, email)
     original = await order_of(shop, number, email)
-    store_before = shop.order_nodes()
+    store_before = await every_order(shop)
     assert original.status is before
 
     result = await invoke(ctx, name, arguments)
 
     assert result.outcome is CallOutcome.PROPOSED
     assert f"#{number}" in result.content
-    assert shop.order_nodes() == store_before
+    assert await every_order(shop) == store_before
     assert await order_of(shop, number, email) == original
     (proposal,) = journal_of(ctx).proposals
     assert result.proposal_id == 1
@@ -434,13 +436,13 @@ async def test_an_approved_change_the_store_refuses_returns_its_user_error(
     ctx = context(shop, email)
     assert (await invoke(ctx, name, arguments)).outcome is CallOutcome.PROPOSED
     (proposal,) = journal_of(ctx).proposals
-    store_before = shop.order_nodes()
+    store_before = await every_order(shop)
 
     outcome = await registry.execute_approved(ctx, name, proposal.arguments)
 
     assert not outcome.ok
     assert outcome.user_errors == (error,)
-    assert shop.order_nodes() == store_before
+    assert await every_order(shop) == store_before
 
 
 async def test_no_proposal_for_someone_elses_order(shop: DemoShop) -> None:
@@ -457,14 +459,14 @@ async def test_approval_rechecks_the_order_belongs_to_the_sender(shop: DemoShop)
     oliver = context(shop, OLIVER)
     await invoke(oliver, "cancel_order", arguments)
     (proposal,) = journal_of(oliver).proposals
-    store_before = shop.order_nodes()
+    store_before = await every_order(shop)
     with pytest.raises(ToolMiss):
         await registry.execute_approved(context(shop, LENA), "cancel_order", proposal.arguments)
     with pytest.raises(PermissionError):
         await registry.execute_approved(context(shop, None), "cancel_order", proposal.arguments)
     with pytest.raises(LookupError):
         await registry.execute_approved(oliver, "get_order", {"order_number": "1002"})
-    assert shop.order_nodes() == store_before
+    assert await every_order(shop) == store_before
 
 
 # --- Unverified senders ---------------------------------------------------------------------------
@@ -473,13 +475,13 @@ async def test_approval_rechecks_the_order_belongs_to_the_sender(shop: DemoShop)
 @pytest.mark.parametrize("name", [t.name for t in registry.all() if t.scope is Scope.SENDER])
 async def test_an_unverified_sender_is_denied_every_sender_tool(shop: DemoShop, name: str) -> None:
     ctx = context(shop, None)
-    store_before = shop.order_nodes()
+    store_before = await every_order(shop)
     result = await invoke(ctx, name, SAMPLE_CALLS[name][1])
     assert result.outcome is CallOutcome.DENIED
     assert result.content == DENIED_TEXT
     assert result.facts is None
     assert journal_of(ctx).proposals == []
-    assert shop.order_nodes() == store_before
+    assert await every_order(shop) == store_before
 
 
 @pytest.mark.parametrize("name", [t.name for t in registry.all()])
@@ -531,7 +533,7 @@ async def test_invalid_arguments_get_one_line_and_no_traceback(
     shop: DemoShop, name: str, arguments: str, where: str
 ) -> None:
     ctx = context(shop, SARA)
-    store_before = shop.order_nodes()
+    store_before = await every_order(shop)
     result = await invoke(ctx, name, arguments)
     assert result.outcome is CallOutcome.INVALID_ARGUMENTS
     assert result.content.startswith(f"Invalid arguments for {name}: {where}: ")
@@ -541,7 +543,7 @@ async def test_invalid_arguments_get_one_line_and_no_traceback(
     assert 'File "' not in result.content
     assert journal_of(ctx).calls[-1].arguments == arguments
     assert journal_of(ctx).proposals == []
-    assert shop.order_nodes() == store_before
+    assert await every_order(shop) == store_before
 
 
 async def test_an_unknown_tool_is_an_invalid_call(shop: DemoShop) -> None:
