@@ -5,29 +5,63 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from importlib.metadata import PackageNotFoundError, version
 
-from pydantic import ValidationError
-
-from app.config import Settings
-from app.db.engine import Database
-from app.db.migrate import upgrade_database
+from app.config import ConfigError, Settings, load_settings
+from app.db.migrate import DatabaseUnreachable, ensure_reachable, open_database, upgrade_database
 from app.logs import configure_logging
 
+DISTRIBUTION = "shop-support-mail"
 
-def main(argv: list[str] | None = None) -> None:
-    """Parse the command line and run the chosen command."""
-    parser = argparse.ArgumentParser(prog="python -m app", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="run the HTTP service (with the in-process worker)")
+
+def package_version() -> str:
+    """The installed distribution's version, or a marker when running from an uninstalled tree."""
+    try:
+        return version(DISTRIBUTION)
+    except PackageNotFoundError:
+        return "unknown (not installed; run `pip install -e .`)"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line: every command has a description and every option a help text."""
+    parser = argparse.ArgumentParser(
+        prog="python -m app",
+        description="AI email support for Shopify stores. Settings come from the environment "
+        "(or .env); see .env.example.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, summary: str, description: str) -> argparse.ArgumentParser:
+        return commands.add_parser(name, help=summary, description=description)
+
+    serve = command(
+        "serve",
+        "run the HTTP service (with the in-process worker)",
+        "Serve the inbound webhook, the admin and the JSON API. Unless WORKER_IN_PROCESS=false, "
+        "the same process also works through queued jobs. Run `migrate` first.",
+    )
     serve.add_argument("--host", help="interface to bind (default: HOST)")
     serve.add_argument("--port", type=int, help="port to bind (default: PORT)")
-    worker = commands.add_parser("worker", help="run a standalone worker")
+    worker = command(
+        "worker",
+        "run a standalone worker",
+        "Work through queued jobs (answering emails, sending replies) until SIGINT or SIGTERM; "
+        "running jobs finish first. On PostgreSQL several workers can run side by side.",
+    )
     worker.add_argument(
         "--concurrency", type=int, metavar="K", help="jobs at once (default: WORKER_CONCURRENCY)"
     )
-    commands.add_parser("migrate", help="apply database migrations")
-    demo = commands.add_parser(
-        "demo", help="run the bundled sample emails through the real webhook"
+    command(
+        "migrate",
+        "apply database migrations",
+        "Bring the database at DATABASE_URL to the latest schema revision (safe to repeat).",
+    )
+    demo = command(
+        "demo",
+        "run the bundled sample emails through the real webhook",
+        "Start the service on a fresh SQLite file with embedded defaults (no keys needed), post "
+        "the bundled sample emails to its webhook and print what happened to each.",
     )
     demo.add_argument(
         "--serve",
@@ -37,21 +71,34 @@ def main(argv: list[str] | None = None) -> None:
         metavar="PORT",
         help="then keep the service running for the admin on PORT (default 8000)",
     )
-    commands.add_parser("eval", help="score the configured model on the labelled email set")
-    create_admin = commands.add_parser(
-        "create-admin",
-        help="create a staff account for the admin (or reset its password); the password is "
-        "read from the terminal, or from the first line of standard input",
+    command(
+        "eval",
+        "score the configured model on the labelled email set",
+        "Run the configured model (the offline rules without OPENAI_API_KEY) on the labelled "
+        "emails and print its scores and misses.",
     )
-    create_admin.add_argument("--email", required=True)
-    create_admin.add_argument("--name", default="")
-    create_token = commands.add_parser(
-        "create-api-token", help="create a token for the admin JSON API and print it once"
+    create_admin = command(
+        "create-admin",
+        "create a staff account for the admin (or reset its password)",
+        "Create a staff account for the admin, or reset its password. The password is read from "
+        "the terminal, or from the first line of standard input.",
+    )
+    create_admin.add_argument("--email", required=True, help="the staff member's email address")
+    create_admin.add_argument("--name", default="", help="the name shown in the admin")
+    create_token = command(
+        "create-api-token",
+        "create a token for the admin JSON API and print it once",
+        "Create a bearer token for the admin JSON API, acting as an existing staff account, and "
+        "print it once (only its hash is stored).",
     )
     create_token.add_argument("--email", required=True, help="the staff account it acts as")
     create_token.add_argument("--name", default="", help="what the token is for")
-    args = parser.parse_args(argv)
+    return parser
 
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse the command line and run the chosen command."""
+    args = build_parser().parse_args(argv)
     if args.command == "demo":
         from app.demo.run import run_demo
 
@@ -63,8 +110,18 @@ def main(argv: list[str] | None = None) -> None:
         from app.agent.evals import main as run_eval_command
 
         sys.exit(asyncio.run(run_eval_command()))
-    settings = _load_settings()
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        sys.exit(str(exc))
     configure_logging(settings.LOG_LEVEL)
+    try:
+        _run(args, settings)
+    except DatabaseUnreachable as exc:
+        sys.exit(str(exc))
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> None:
     if args.command == "migrate":
         asyncio.run(_migrate(settings))
         print("database is at the latest revision")
@@ -81,17 +138,10 @@ def main(argv: list[str] | None = None) -> None:
         print(token)
 
 
-def _load_settings() -> Settings:
-    try:
-        return Settings()
-    except ValidationError as exc:
-        problems = "\n".join(f"  - {error['msg']}" for error in exc.errors())
-        sys.exit(f"configuration error:\n{problems}")
-
-
 async def _migrate(settings: Settings) -> None:
-    db = Database.connect(settings.DATABASE_URL)
+    db = open_database(settings.DATABASE_URL)
     try:
+        await ensure_reachable(db)
         await upgrade_database(db)
     finally:
         await db.dispose()
@@ -103,7 +153,9 @@ async def _work(settings: Settings, *, concurrency: int | None = None) -> None:
     from app.jobs.worker import Worker
     from app.providers import build_providers
 
-    db = Database.connect(
+    # Only opening the database is checked here: once running, the worker rides out an
+    # unreachable database by backing off, so a restart of PostgreSQL does not stop it.
+    db = open_database(
         settings.DATABASE_URL, sqlite_busy_timeout_ms=settings.SQLITE_BUSY_TIMEOUT_MS
     )
     stop = asyncio.Event()
@@ -142,8 +194,9 @@ def _read_password() -> str:
 async def _create_admin(settings: Settings, *, email: str, name: str, password: str) -> None:
     from app.admin.staff import StaffError, create_staff
 
-    db = Database.connect(settings.DATABASE_URL)
+    db = open_database(settings.DATABASE_URL)
     try:
+        await ensure_reachable(db)
         async with db.write() as session:
             await create_staff(session, email=email, password=password, name=name)
     except StaffError as exc:
@@ -155,8 +208,9 @@ async def _create_admin(settings: Settings, *, email: str, name: str, password: 
 async def _create_token(settings: Settings, *, email: str, name: str) -> str:
     from app.admin.staff import StaffError, create_api_token
 
-    db = Database.connect(settings.DATABASE_URL)
+    db = open_database(settings.DATABASE_URL)
     try:
+        await ensure_reachable(db)
         async with db.write() as session:
             return await create_api_token(session, email=email, name=name)
     except StaffError as exc:

@@ -2,6 +2,8 @@
 
 Settings come only from the environment (or a `.env` file); `.env.example` lists exactly these
 fields and a test keeps the two in step. Secrets are `SecretStr`, so they never print.
+A bad value is reported as `NAME='value': reason`, one line per problem (`load_settings`), with
+secrets shown as `NAME=<hidden>`.
 """
 
 from __future__ import annotations
@@ -9,17 +11,34 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from typing import Annotated, Literal, Self
+import types
+import typing
+from typing import Annotated, Any, Literal, Self
 
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_der_public_key
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    Field,
+    SecretBytes,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from app.agent.plan import Intent
 
 MIN_PASSWORD_LENGTH = 12
 _PLACEHOLDER_SECRETS = frozenset({"change-me", "changeme", "changethis", "password"})
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+DATABASE_BACKENDS = ("sqlite", "postgresql", "postgres")
+"""`DATABASE_URL` schemes we run on; any `+driver` suffix is replaced by the async driver."""
+_DATABASE_HINT = (
+    "use sqlite (sqlite:///path/to/file.sqlite3) or postgresql "
+    "(postgresql://user:password@host:5432/name; postgres:// works too)"
+)
 
 
 def _split_csv(value: object) -> object:
@@ -132,6 +151,51 @@ class Settings(BaseSettings):
     SPAM_SCORE_THRESHOLD: float = 5.0
     MAX_RECEIVED_HOPS: int = Field(default=30, ge=1)
 
+    @field_validator("DATABASE_URL")
+    @classmethod
+    def _check_database_url(cls, value: str) -> str:
+        scheme, separator, _rest = value.strip().partition("://")
+        if not separator:
+            raise ValueError(f"not a database URL; {_DATABASE_HINT}")
+        if scheme.split("+", 1)[0].lower() not in DATABASE_BACKENDS:
+            raise ValueError(f"unsupported scheme {scheme!r}; {_DATABASE_HINT}")
+        return value.strip()
+
+    @field_validator("LOG_LEVEL")
+    @classmethod
+    def _check_log_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level not in LOG_LEVELS:
+            raise ValueError(f"not a log level; use one of {', '.join(LOG_LEVELS)}")
+        return level
+
+    @field_validator("SUPPORT_FROM_EMAIL")
+    @classmethod
+    def _check_support_address(cls, value: str) -> str:
+        if "@" not in value:
+            raise ValueError("not an email address")
+        return value
+
+    @field_validator("SHOPIFY_SHOP_DOMAIN")
+    @classmethod
+    def _check_shop_domain(cls, value: str | None) -> str | None:
+        if value and not re.fullmatch(r"[a-z0-9][a-z0-9-]*\.myshopify\.com", value.strip().lower()):
+            raise ValueError("must look like your-store.myshopify.com")
+        return value
+
+    @field_validator("INBOUND_BASIC_AUTH_PASSWORD")
+    @classmethod
+    def _check_inbound_password(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and (
+            value.get_secret_value() in _PLACEHOLDER_SECRETS
+            or len(value.get_secret_value()) < MIN_PASSWORD_LENGTH
+        ):
+            raise ValueError(
+                f"must be a random secret of at least {MIN_PASSWORD_LENGTH} characters "
+                f"(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(24))'`)"
+            )
+        return value
+
     @field_validator("OWN_EMAIL_DOMAINS", mode="before")
     @classmethod
     def _parse_domains(cls, value: object) -> object:
@@ -148,7 +212,7 @@ class Settings(BaseSettings):
         if value is None or not value.strip():
             return None
         if not re.fullmatch(r"https?://[^/\s]+(/\S*)?", value.strip()):
-            raise ValueError("STORE_URL must be the shop's address, e.g. https://shop.example")
+            raise ValueError("must be the shop's address, e.g. https://shop.example")
         return value.strip().rstrip("/")
 
     @field_validator("INBOUND_SIGNING_PUBLIC_KEY")
@@ -161,42 +225,44 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _check_consistency(self) -> Self:
-        if (self.INBOUND_BASIC_AUTH_USER is None) != (self.INBOUND_BASIC_AUTH_PASSWORD is None):
-            raise ValueError(
-                "set both INBOUND_BASIC_AUTH_USER and INBOUND_BASIC_AUTH_PASSWORD, or neither"
-            )
-        password = self.INBOUND_BASIC_AUTH_PASSWORD
-        if password is not None and (
-            password.get_secret_value() in _PLACEHOLDER_SECRETS
-            or len(password.get_secret_value()) < MIN_PASSWORD_LENGTH
+        # Each problem is reported on the variable that is set, so the message shows its value.
+        problems: list[InitErrorDetails] = []
+
+        def problem(name: str, message: str) -> None:
+            error = PydanticCustomError("settings_consistency", message)
+            problems.append({"type": error, "loc": (name,), "input": getattr(self, name)})
+
+        for first, second in (
+            ("INBOUND_BASIC_AUTH_USER", "INBOUND_BASIC_AUTH_PASSWORD"),
+            ("SHOPIFY_CLIENT_ID", "SHOPIFY_CLIENT_SECRET"),
         ):
-            raise ValueError(
-                f"INBOUND_BASIC_AUTH_PASSWORD must be a random secret of at least "
-                f"{MIN_PASSWORD_LENGTH} characters (e.g. `python -c 'import secrets; "
-                f"print(secrets.token_urlsafe(24))'`)"
-            )
+            if (getattr(self, first) is None) != (getattr(self, second) is None):
+                given, missing = (
+                    (first, second) if getattr(self, second) is None else (second, first)
+                )
+                problem(given, f"{missing} is not set; set both {first} and {second}, or neither")
         if not self.inbound_auth_configured and not self.INBOUND_ALLOW_UNAUTHENTICATED:
-            raise ValueError(
+            problem(
+                "INBOUND_ALLOW_UNAUTHENTICATED",
                 "the inbound webhook has no authentication: set INBOUND_BASIC_AUTH_USER and "
                 "INBOUND_BASIC_AUTH_PASSWORD (and/or INBOUND_SIGNING_PUBLIC_KEY), or set "
-                "INBOUND_ALLOW_UNAUTHENTICATED=true for a local experiment"
+                "INBOUND_ALLOW_UNAUTHENTICATED=true for a local experiment",
             )
-        has_token = self.SHOPIFY_ACCESS_TOKEN is not None
-        has_client = self.SHOPIFY_CLIENT_ID is not None or self.SHOPIFY_CLIENT_SECRET is not None
-        if (self.SHOPIFY_CLIENT_ID is None) != (self.SHOPIFY_CLIENT_SECRET is None):
-            raise ValueError("set both SHOPIFY_CLIENT_ID and SHOPIFY_CLIENT_SECRET, or neither")
-        if (has_token or has_client) and not (
-            self.SHOPIFY_SHOP_DOMAIN or self.SHOPIFY_API_BASE_URL
-        ):
-            raise ValueError(
-                "Shopify credentials need SHOPIFY_SHOP_DOMAIN (your-store.myshopify.com)"
+        credential = next(
+            (
+                name
+                for name in ("SHOPIFY_ACCESS_TOKEN", "SHOPIFY_CLIENT_ID", "SHOPIFY_CLIENT_SECRET")
+                if getattr(self, name) is not None
+            ),
+            None,
+        )
+        if credential and not (self.SHOPIFY_SHOP_DOMAIN or self.SHOPIFY_API_BASE_URL):
+            problem(
+                credential,
+                "Shopify credentials need SHOPIFY_SHOP_DOMAIN (your-store.myshopify.com)",
             )
-        if self.SHOPIFY_SHOP_DOMAIN and not re.fullmatch(
-            r"[a-z0-9][a-z0-9-]*\.myshopify\.com", self.SHOPIFY_SHOP_DOMAIN.strip().lower()
-        ):
-            raise ValueError("SHOPIFY_SHOP_DOMAIN must look like your-store.myshopify.com")
-        if "@" not in self.SUPPORT_FROM_EMAIL:
-            raise ValueError("SUPPORT_FROM_EMAIL must be an email address")
+        if problems:
+            raise ValidationError.from_exception_data(type(self).__name__, problems)
         return self
 
     @property
@@ -254,7 +320,92 @@ def load_signing_key(value: str) -> ec.EllipticCurvePublicKey:
     try:
         key = load_der_public_key(base64.b64decode(value.strip(), validate=True))
     except (ValueError, binascii.Error) as exc:
-        raise ValueError("INBOUND_SIGNING_PUBLIC_KEY is not a base64 DER public key") from exc
+        raise ValueError("not a base64 DER public key") from exc
     if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
-        raise ValueError("INBOUND_SIGNING_PUBLIC_KEY must be an EC P-256 public key")
+        raise ValueError("must be an EC P-256 public key")
     return key
+
+
+class ConfigError(Exception):
+    """The environment does not make valid Settings; `str()` is the message for the operator."""
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read Settings from the environment, or raise `ConfigError` listing every problem."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        lines = "\n".join(f"  {line}" for line in describe_errors(exc))
+        raise ConfigError(f"configuration error:\n{lines}") from None
+
+
+# --- Error messages ------------------------------------------------------------------------------
+
+_SECRET_WORDS = frozenset({"KEY", "SECRET", "PASSWORD", "TOKEN"})
+_MAX_SHOWN = 80
+# Pydantic's wording by error type, shortened to what an operator needs.
+_REASONS = {
+    "int_parsing": "not an integer",
+    "int_from_float": "not an integer",
+    "int_type": "not an integer",
+    "float_parsing": "not a number",
+    "float_type": "not a number",
+    "bool_parsing": "not a boolean (use true or false)",
+    "bool_type": "not a boolean (use true or false)",
+    "greater_than_equal": "must be at least {ge}",
+    "greater_than": "must be more than {gt}",
+    "less_than_equal": "must be at most {le}",
+    "less_than": "must be less than {lt}",
+    "string_too_long": "longer than {max_length} characters",
+    "literal_error": "must be {expected}",
+    "enum": "must be {expected}",
+    "missing": "required",
+}
+
+
+def is_secret_setting(name: str) -> bool:
+    """Whether a setting's value must never be shown: a SecretStr, or named like a secret.
+
+    The name test looks at whole words (`OPENAI_API_KEY`, `SHOPIFY_ACCESS_TOKEN`), so counts
+    such as `OPENAI_TOKENS_PER_MINUTE` still show their value.
+    """
+    if _SECRET_WORDS & set(name.upper().split("_")):
+        return True
+    field = Settings.model_fields.get(name)
+    return field is not None and _holds_secret(field.annotation)
+
+
+def _holds_secret(annotation: object) -> bool:
+    if annotation in (SecretStr, SecretBytes):
+        return True
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is not None:
+        return any(_holds_secret(arg) for arg in typing.get_args(annotation))
+    return False
+
+
+def describe_errors(exc: ValidationError) -> list[str]:
+    """One line per problem, `NAME='value': reason`; secrets show as `NAME=<hidden>`."""
+    return [_describe(error) for error in exc.errors(include_url=False)]
+
+
+def _describe(error: Any) -> str:
+    context = error.get("ctx") or {}
+    template = _REASONS.get(error["type"])
+    reason = template.format(**context) if template else str(error["msg"])
+    reason = reason.removeprefix("Value error, ")
+    if not error["loc"]:
+        return reason
+    name = str(error["loc"][0])
+    value = error.get("input")
+    if is_secret_setting(name) or isinstance(value, SecretStr | SecretBytes):
+        return f"{name}=<hidden>: {reason}"
+    return f"{name}={_shown(value)}: {reason}"
+
+
+def _shown(value: object) -> str:
+    """The value as written, quoted; URL passwords masked and long values shortened."""
+    text = value if isinstance(value, str) else str(value)
+    text = re.sub(r"(://[^/@:\s]*):[^@/\s]*@", r"\1:***@", text)
+    if len(text) > _MAX_SHOWN:
+        text = text[: _MAX_SHOWN - 1] + "…"
+    return repr(text) if isinstance(value, str) else text

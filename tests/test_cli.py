@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import httpx
 import pytest
 from sqlalchemy import select
 
+from app import cli
 from app.config import Settings
 from app.db.engine import Database
 from app.db.models import Message
@@ -69,6 +73,68 @@ def test_invalid_configuration_exits_with_a_clear_message(tmp_path: Path) -> Non
     assert "the inbound webhook has no authentication" in result.stderr
 
 
+def test_a_bad_value_is_named_with_its_value(tmp_path: Path) -> None:
+    env = {**cli_env(f"sqlite:///{tmp_path / 'x.sqlite3'}"), "PORT": "abc", "LOG_LEVEL": "loud"}
+    result = run_cli("migrate", env=env)
+    assert result.returncode != 0
+    assert result.stderr.splitlines() == [
+        "configuration error:",
+        "  PORT='abc': not an integer",
+        "  LOG_LEVEL='loud': not a log level; use one of DEBUG, INFO, WARNING, ERROR, CRITICAL",
+    ]
+
+
+def closed_port() -> int:
+    """A local port nothing listens on (bound once, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.parametrize("case", ["postgresql", "sqlite-folder", "sqlite-directory"])
+def test_an_unreachable_database_is_one_line_naming_it(tmp_path: Path, case: str) -> None:
+    (tmp_path / "a-file").write_text("not a folder")
+    port = closed_port()
+    url, named = {
+        "postgresql": (
+            f"postgresql://support:hunter2-secret@127.0.0.1:{port}/shop",
+            f"cannot connect to the PostgreSQL database 127.0.0.1:{port}/shop (DATABASE_URL): "
+            "connection refused",
+        ),
+        # The folder cannot be created: a file is in the way.
+        "sqlite-folder": (
+            f"sqlite:///{tmp_path / 'a-file' / 'support.sqlite3'}",
+            f"cannot open the SQLite database {tmp_path / 'a-file' / 'support.sqlite3'} "
+            f"(DATABASE_URL): cannot create the folder {tmp_path / 'a-file'}",
+        ),
+        # The path exists but is a directory, so SQLite itself cannot open it.
+        "sqlite-directory": (
+            f"sqlite:///{tmp_path}",
+            f"cannot open the SQLite database {tmp_path} (DATABASE_URL): unable to open",
+        ),
+    }[case]
+    result = run_cli("migrate", env=cli_env(url))
+    assert result.returncode == 1
+    assert result.stdout == ""
+    [line] = result.stderr.splitlines()
+    assert line.startswith(named)
+    assert "hunter2-secret" not in result.stderr
+
+
+def test_other_commands_report_an_unreachable_database_the_same_way(tmp_path: Path) -> None:
+    url = f"postgresql://support:hunter2-secret@127.0.0.1:{closed_port()}/shop"
+    result = run_cli("create-api-token", "--email", "a@shop.test", env=cli_env(url))
+    assert result.returncode == 1
+    [line] = result.stderr.splitlines()
+    assert line.startswith("cannot connect to the PostgreSQL database 127.0.0.1:")
+    blocked = f"sqlite:///{tmp_path / 'a-file' / 'support.sqlite3'}"
+    (tmp_path / "a-file").write_text("not a folder")
+    result = run_cli("worker", env=cli_env(blocked))
+    assert result.returncode == 1
+    [line] = result.stderr.splitlines()
+    assert line.startswith("cannot open the SQLite database")
+
+
 async def test_a_standalone_worker_processes_queued_email_and_stops_on_sigterm(
     make_settings: SettingsFactory, db: Database, database_url: str, tmp_path: Path
 ) -> None:
@@ -117,6 +183,47 @@ def test_help_lists_the_commands(command: str) -> None:
     if command == "--help":
         for name in ("serve", "worker", "migrate", "demo", "eval"):
             assert name in result.stdout
+
+
+def subcommands() -> tuple[dict[str, argparse.ArgumentParser], dict[str, str | None]]:
+    """Each command's parser, and its one-line help in the top-level command list."""
+    parser = cli.build_parser()
+    [commands] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    summaries = {action.dest: action.help for action in commands._choices_actions}
+    return dict(commands.choices), summaries
+
+
+def test_every_command_has_a_description_and_every_option_help(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    commands, summaries = subcommands()
+    assert {"serve", "worker", "migrate", "demo", "eval", "create-admin"} <= set(commands)
+    for name, parser in commands.items():
+        assert parser.description, f"{name} has no description"
+        assert summaries.get(name), f"{name} has no one-line help in the command list"
+        for action in parser._actions:
+            option = "/".join(action.option_strings) or action.dest
+            assert action.help, f"{name} {option} has no help"
+            assert action.help != argparse.SUPPRESS, f"{name} {option} has no help"
+        with pytest.raises(SystemExit) as exited:
+            cli.main([name, "--help"])
+        assert exited.value.code == 0
+        shown = " ".join(capsys.readouterr().out.split())
+        assert " ".join(parser.description.split()) in shown
+
+
+def test_version_prints_the_package_version() -> None:
+    result = run_cli("--version", env=dict(os.environ))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"python -m app {version('shop-support-mail')}"
+
+
+def test_version_without_package_metadata_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    def missing(name: str) -> str:
+        raise PackageNotFoundError(name)
+
+    monkeypatch.setattr(cli, "version", missing)
+    assert cli.package_version().startswith("unknown")
 
 
 def test_eval_scores_the_offline_model_without_any_keys(tmp_path: Path) -> None:

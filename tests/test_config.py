@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from pydantic import ValidationError
 
-from app.config import Settings
+from app.config import ConfigError, Settings, describe_errors, is_secret_setting, load_settings
 from app.db.engine import normalise_database_url
 
 ENV_EXAMPLE = Path(__file__).parent.parent / ".env.example"
@@ -42,32 +42,184 @@ def test_env_example_values_are_valid_once_the_password_is_set(tmp_path: Path) -
     assert settings.OWN_EMAIL_DOMAINS == []
 
 
+def problems(**values: Any) -> list[str]:
+    """The operator's lines for these values (each `NAME='value': reason`)."""
+    with pytest.raises(ValidationError) as caught:
+        build(**values)
+    return describe_errors(caught.value)
+
+
 def test_the_placeholder_password_is_refused(tmp_path: Path) -> None:
     env = tmp_path / ".env"
     env.write_text(ENV_EXAMPLE.read_text())
-    with pytest.raises(
-        ValidationError, match="INBOUND_BASIC_AUTH_PASSWORD must be a random secret"
-    ):
+    with pytest.raises(ValidationError) as caught:
         Settings(_env_file=env)
+    assert describe_errors(caught.value) == [
+        "INBOUND_BASIC_AUTH_PASSWORD=<hidden>: must be a random secret of at least 12 "
+        "characters (e.g. `python -c 'import secrets; print(secrets.token_urlsafe(24))'`)"
+    ]
 
 
 @pytest.mark.parametrize(
-    ("values", "message"),
+    ("values", "line"),
     [
-        ({}, "the inbound webhook has no authentication"),
-        ({"INBOUND_BASIC_AUTH_USER": "sendgrid"}, "set both"),
-        ({"INBOUND_BASIC_AUTH_PASSWORD": "a-long-random-secret"}, "set both"),
-        ({**VALID, "INBOUND_BASIC_AUTH_PASSWORD": "short"}, "at least 12 characters"),
-        ({**VALID, "SUPPORT_FROM_EMAIL": "support"}, "SUPPORT_FROM_EMAIL"),
-        ({**VALID, "INBOUND_SIGNING_PUBLIC_KEY": "not base64!"}, "not a base64 DER public key"),
-        ({**VALID, "PORT": "0"}, "greater than or equal to 1"),
+        ({"PORT": "abc"}, "PORT='abc': not an integer"),
+        ({"PORT": "0"}, "PORT='0': must be at least 1"),
+        ({"PORT": "70000"}, "PORT='70000': must be at most 65535"),
+        ({"WORKER_POLL_SECONDS": "fast"}, "WORKER_POLL_SECONDS='fast': not a number"),
+        ({"SHADOW_MODE": "maybe"}, "SHADOW_MODE='maybe': not a boolean (use true or false)"),
+        (
+            {"LOG_LEVEL": "verbose"},
+            "LOG_LEVEL='verbose': not a log level; use one of DEBUG, INFO, WARNING, ERROR, "
+            "CRITICAL",
+        ),
+        (
+            {"DATABASE_URL": "mysql://shop@db.example/shop"},
+            "DATABASE_URL='mysql://shop@db.example/shop': unsupported scheme 'mysql'; use sqlite "
+            "(sqlite:///path/to/file.sqlite3) or postgresql "
+            "(postgresql://user:password@host:5432/name; postgres:// works too)",
+        ),
+        (
+            {"DATABASE_URL": "var/support.sqlite3"},
+            "DATABASE_URL='var/support.sqlite3': not a database URL; use sqlite "
+            "(sqlite:///path/to/file.sqlite3) or postgresql "
+            "(postgresql://user:password@host:5432/name; postgres:// works too)",
+        ),
+        ({"OUTAGE_MODE": "panic"}, "OUTAGE_MODE='panic': must be 'draft' or 'retry'"),
+        ({"SUPPORT_FROM_EMAIL": "support"}, "SUPPORT_FROM_EMAIL='support': not an email address"),
+        (
+            {"STORE_URL": "shop.example"},
+            "STORE_URL='shop.example': must be the shop's address, e.g. https://shop.example",
+        ),
+        (
+            {"SHOPIFY_SHOP_DOMAIN": "https://x.example.com/"},
+            "SHOPIFY_SHOP_DOMAIN='https://x.example.com/': must look like your-store.myshopify.com",
+        ),
+        (
+            {"INBOUND_SIGNING_PUBLIC_KEY": "not base64!"},
+            "INBOUND_SIGNING_PUBLIC_KEY=<hidden>: not a base64 DER public key",
+        ),
+        (
+            {"INBOUND_BASIC_AUTH_PASSWORD": "short"},
+            "INBOUND_BASIC_AUTH_PASSWORD=<hidden>: must be a random secret of at least 12 "
+            "characters (e.g. `python -c 'import secrets; print(secrets.token_urlsafe(24))'`)",
+        ),
+        (
+            {"REPLY_SIGNATURE": "x" * 301},
+            f"REPLY_SIGNATURE='{'x' * 79}…': longer than 300 characters",
+        ),
     ],
 )
-def test_invalid_settings_fail_at_startup_with_a_clear_message(
-    values: dict[str, Any], message: str
+def test_a_bad_value_is_named_with_its_value_and_reason(values: dict[str, Any], line: str) -> None:
+    assert problems(**{**VALID, **values}) == [line]
+
+
+def test_a_bad_list_item_is_named() -> None:
+    [line] = problems(**VALID, AUTO_SEND_INTENTS="order_status, bogus")
+    assert line.startswith("AUTO_SEND_INTENTS='bogus': must be 'order_status', ")
+
+
+@pytest.mark.parametrize(
+    ("values", "lines"),
+    [
+        (
+            {"INBOUND_BASIC_AUTH_USER": "sendgrid", "INBOUND_ALLOW_UNAUTHENTICATED": True},
+            [
+                "INBOUND_BASIC_AUTH_USER='sendgrid': INBOUND_BASIC_AUTH_PASSWORD is not set; set "
+                "both INBOUND_BASIC_AUTH_USER and INBOUND_BASIC_AUTH_PASSWORD, or neither"
+            ],
+        ),
+        (
+            {"INBOUND_BASIC_AUTH_PASSWORD": "a-long-random-secret"},
+            [
+                "INBOUND_BASIC_AUTH_PASSWORD=<hidden>: INBOUND_BASIC_AUTH_USER is not set; set "
+                "both INBOUND_BASIC_AUTH_USER and INBOUND_BASIC_AUTH_PASSWORD, or neither",
+                "INBOUND_ALLOW_UNAUTHENTICATED=False: the inbound webhook has no authentication: "
+                "set INBOUND_BASIC_AUTH_USER and INBOUND_BASIC_AUTH_PASSWORD (and/or "
+                "INBOUND_SIGNING_PUBLIC_KEY), or set INBOUND_ALLOW_UNAUTHENTICATED=true for a "
+                "local experiment",
+            ],
+        ),
+        (
+            {**VALID, "SHOPIFY_SHOP_DOMAIN": "x.myshopify.com", "SHOPIFY_CLIENT_ID": "id"},
+            [
+                "SHOPIFY_CLIENT_ID='id': SHOPIFY_CLIENT_SECRET is not set; set both "
+                "SHOPIFY_CLIENT_ID and SHOPIFY_CLIENT_SECRET, or neither"
+            ],
+        ),
+        (
+            {**VALID, "SHOPIFY_ACCESS_TOKEN": "shpat_x"},
+            [
+                "SHOPIFY_ACCESS_TOKEN=<hidden>: Shopify credentials need SHOPIFY_SHOP_DOMAIN "
+                "(your-store.myshopify.com)"
+            ],
+        ),
+    ],
+)
+def test_settings_that_only_make_sense_together_name_the_one_that_is_set(
+    values: dict[str, Any], lines: list[str]
 ) -> None:
-    with pytest.raises(ValidationError, match=message):
-        build(**values)
+    assert problems(**values) == lines
+
+
+SECRETS = {
+    "OPENAI_API_KEY": "sk-live-secret-value",
+    "SHOPIFY_ACCESS_TOKEN": "shpat_secret_value",
+    "SHOPIFY_CLIENT_SECRET": "shpss_secret_value",
+    "SENDGRID_API_KEY": "SG.secret-value",
+    "INBOUND_BASIC_AUTH_PASSWORD": "a-long-random-secret",
+}
+
+
+@pytest.mark.parametrize(
+    ("broken", "hidden"),
+    [
+        # A problem with one value: a password too short, a URL with an unsupported scheme.
+        (
+            {
+                "INBOUND_BASIC_AUTH_PASSWORD": "tiny-secret",
+                "DATABASE_URL": "mysql://shop:db-password-value@db.example/shop",
+            },
+            ["INBOUND_BASIC_AUTH_PASSWORD=<hidden>"],
+        ),
+        # Problems between values: Shopify credentials without a shop, a password without a user.
+        ({}, ["SHOPIFY_ACCESS_TOKEN=<hidden>", "INBOUND_BASIC_AUTH_PASSWORD=<hidden>"]),
+    ],
+)
+def test_a_secret_value_never_appears_in_the_message(
+    monkeypatch: pytest.MonkeyPatch, broken: dict[str, str], hidden: list[str]
+) -> None:
+    for name, value in {**SECRETS, **broken}.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(_env_file=None)
+    message = str(caught.value)
+    assert message.startswith("configuration error:\n  ")
+    for line in hidden:
+        assert line in message
+    if "DATABASE_URL" in broken:
+        assert "DATABASE_URL='mysql://shop:***@db.example/shop'" in message
+    for value in [*SECRETS.values(), "tiny-secret", "db-password-value"]:
+        assert value not in message
+
+
+def test_every_secret_typed_setting_is_hidden_and_counts_are_not() -> None:
+    for name, field in Settings.model_fields.items():
+        if "SecretStr" in str(field.annotation):
+            assert is_secret_setting(name), name
+    assert is_secret_setting("INBOUND_SIGNING_PUBLIC_KEY")
+    # Names are read word by word: a token count is not a token.
+    assert not is_secret_setting("OPENAI_TOKENS_PER_MINUTE")
+    assert problems(**VALID, OPENAI_TOKENS_PER_MINUTE="lots") == [
+        "OPENAI_TOKENS_PER_MINUTE='lots': not an integer"
+    ]
+
+
+def test_log_level_and_database_url_accept_what_operators_write() -> None:
+    settings = build(**VALID, LOG_LEVEL="debug", DATABASE_URL="postgres://u@db/app")
+    assert settings.LOG_LEVEL == "DEBUG"
+    assert build(**VALID, DATABASE_URL="postgresql+psycopg2://u@db/app").DATABASE_URL
+    assert build(**VALID, DATABASE_URL="sqlite:///var/x.sqlite3").DATABASE_URL
 
 
 def test_a_signing_key_must_be_ec_p256() -> None:
@@ -76,7 +228,7 @@ def test_a_signing_key_must_be_ec_p256() -> None:
         .public_key()
         .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     )
-    with pytest.raises(ValidationError, match="EC P-256"):
+    with pytest.raises(ValidationError, match="must be an EC P-256 public key"):
         build(**VALID, INBOUND_SIGNING_PUBLIC_KEY=base64.b64encode(rsa_der).decode())
     p256_der = (
         ec.generate_private_key(ec.SECP256R1())

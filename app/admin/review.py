@@ -13,6 +13,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
+from rapidfuzz.distance import Levenshtein
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -331,19 +332,10 @@ async def reject_proposal(db: Database, proposal_pk: int, *, staff: Staff, reaso
 def word_edit_distance(before: str, after: str) -> int:
     """Words inserted, deleted or replaced to turn `before` into `after` (Levenshtein on words).
 
-    Counted on words rather than characters: it says how much a person rewrote, and stays fast
-    for replies of a few hundred words.
+    Counted on words rather than characters: it says how much a person rewrote. rapidfuzz's C
+    implementation keeps a 16 kB rewrite to milliseconds, so it never stalls the event loop.
     """
-    a, b = before.split(), after.split()
-    previous = list(range(len(b) + 1))
-    for i, word in enumerate(a, start=1):
-        current = [i]
-        for j, other in enumerate(b, start=1):
-            current.append(
-                min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (word != other))
-            )
-        previous = current
-    return previous[-1]
+    return int(Levenshtein.distance(before.split(), after.split()))
 
 
 async def _draft_and_message(session: AsyncSession, reply_pk: int) -> tuple[Reply, Message]:

@@ -33,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from app.agent.llm import LLM
 from app.agent.loop import SUBMIT_TOOL, AgentEmail, MemoryTrace, run_agent
 from app.agent.plan import HandoverReason, Intent
-from app.config import Settings
+from app.config import ConfigError, Settings, load_settings
 from app.logs import configure_logging
 from app.mail.cleantext import clean_text
 from app.providers import Providers, build_providers
@@ -488,10 +488,9 @@ async def main() -> int:
     """
     configure_logging("WARNING")
     try:
-        settings = Settings(INBOUND_ALLOW_UNAUTHENTICATED=True)
-    except ValidationError as exc:
-        problems = "\n".join(f"  - {error['msg']}" for error in exc.errors())
-        sys.stderr.write(f"configuration error:\n{problems}\n")
+        settings = load_settings(INBOUND_ALLOW_UNAUTHENTICATED=True)
+    except ConfigError as exc:
+        sys.stderr.write(f"{exc}\n")
         return 2
     providers = build_providers(settings)
     try:

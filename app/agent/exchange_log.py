@@ -15,8 +15,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.agent.llm import request_for_trace, tools_hash
-from app.agent.loop import PROMPT_VERSION, TurnRecord
-from app.agent.loop import AgentRun as AgentOutcome
+from app.agent.loop import PROMPT_VERSION, AgentOutcome, TurnRecord
 from app.db.engine import Database
 from app.db.models import AgentRun, ModelTurn, ProposedAction, ToolCall, utcnow
 from app.tools.context import CallRecord, ProposalRecord
@@ -202,12 +201,6 @@ class SqlJournal:
             session.add(row)
             await session.flush()
             return row.id
-
-
-async def tool_calls_for(session: AsyncSession, message_pk: int) -> list[ToolCall]:
-    """The tool calls made while answering a message, in order."""
-    statement = select(ToolCall).where(ToolCall.message_id == message_pk).order_by(ToolCall.id)
-    return list((await session.execute(statement)).scalars())
 
 
 async def latest_run_id(session: AsyncSession, message_pk: int) -> int | None:

@@ -107,7 +107,7 @@ class MemoryTrace:
 
 
 @dataclass(frozen=True, kw_only=True)
-class AgentRun:
+class AgentOutcome:
     """The outcome of one agent run."""
 
     plan: ReplyPlan
@@ -217,7 +217,7 @@ async def run_agent(
     limits: AgentLimits | None = None,
     registry: ToolRegistry | None = None,
     fallback: LLM | None = None,
-) -> AgentRun:
+) -> AgentOutcome:
     """Run the tool loop for one email and return its plan (never raises for model trouble).
 
     Args:
@@ -291,7 +291,7 @@ class _Loop:
 
     async def run(
         self, instructions: str, items: list[Item], tools: tuple[dict[str, Any], ...]
-    ) -> AgentRun:
+    ) -> AgentOutcome:
         while self.steps < self.limits.max_steps:
             self.steps += 1
             request = ModelRequest(
@@ -418,9 +418,9 @@ class _Loop:
             plan = plan.with_handover(HandoverReason.LOW_CONFIDENCE)
         return plan, None
 
-    def finish(self, plan: ReplyPlan) -> AgentRun:
+    def finish(self, plan: ReplyPlan) -> AgentOutcome:
         plan = self._apply_rules(plan)
-        return AgentRun(
+        return AgentOutcome(
             plan=plan,
             results=dict(self.results),
             steps=self.steps,

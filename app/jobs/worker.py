@@ -189,7 +189,7 @@ def default_handlers(
             job.reply_id,
             db=db,
             mail=providers.mail,
-            sender=outbox.Sender(address=settings.SUPPORT_FROM_EMAIL, name=settings.STORE_NAME),
+            sender=outbox.ReplyFrom(address=settings.SUPPORT_FROM_EMAIL, name=settings.STORE_NAME),
             max_attempts=settings.JOB_MAX_ATTEMPTS,
             last_chance=job.attempts >= settings.JOB_MAX_ATTEMPTS,
         )

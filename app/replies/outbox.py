@@ -70,7 +70,7 @@ OUTGOING = frozenset(
 
 
 @dataclass(frozen=True, kw_only=True)
-class Sender:
+class ReplyFrom:
     """Who replies come from."""
 
     address: str
@@ -120,7 +120,7 @@ async def replies_for(session: AsyncSession, message_pk: int) -> list[Reply]:
     return list((await session.execute(statement)).scalars())
 
 
-def outgoing(reply: Reply, *, sender: Sender) -> OutgoingEmail:
+def outgoing(reply: Reply, *, sender: ReplyFrom) -> OutgoingEmail:
     """The email a reply row describes."""
     return OutgoingEmail(
         from_address=reply.from_address or sender.address,
@@ -142,7 +142,7 @@ async def deliver(
     *,
     db: Database,
     mail: MailSender,
-    sender: Sender,
+    sender: ReplyFrom,
     max_attempts: int,
     last_chance: bool = False,
 ) -> ReplyStatus:

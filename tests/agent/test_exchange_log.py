@@ -6,8 +6,7 @@ from sqlalchemy import select
 
 from app.agent.exchange_log import SqlJournal, SqlTrace, finish_run, start_run
 from app.agent.llm import ModelRequest, ModelResponse, UserText
-from app.agent.loop import AgentRun as AgentOutcome
-from app.agent.loop import TurnRecord
+from app.agent.loop import AgentOutcome, TurnRecord
 from app.agent.plan import Intent, ReplyPlan
 from app.db.engine import Database
 from app.db.models import AgentRun, Message, ModelTurn, ProposedAction, ToolCall

@@ -21,7 +21,7 @@ from app.agent.loop import (
     SUBMIT_TOOL,
     AgentEmail,
     AgentLimits,
-    AgentRun,
+    AgentOutcome,
     MemoryTrace,
     ThreadMessage,
     email_block,
@@ -52,7 +52,7 @@ async def run(
     verified: bool = True,
     limits: AgentLimits | None = None,
     email: AgentEmail = EMAIL,
-) -> tuple[AgentRun, MemoryTrace, MemoryJournal, RecordingShop]:
+) -> tuple[AgentOutcome, MemoryTrace, MemoryJournal, RecordingShop]:
     ctx, journal, shop = context(verified)
     trace = MemoryTrace()
     outcome = await run_agent(

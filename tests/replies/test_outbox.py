@@ -73,7 +73,7 @@ def sendgrid(http: httpx.AsyncClient) -> SendGridSender:
     return SendGridSender(client=http, api_key=SecretStr(API_KEY))
 
 
-SENDER = outbox.Sender(address="support@shop.test", name="Test Shop")
+SENDER = outbox.ReplyFrom(address="support@shop.test", name="Test Shop")
 
 
 # Rows.
