@@ -19,7 +19,7 @@ from app.agent.loop import PROMPT_VERSION, TurnRecord
 from app.agent.loop import AgentRun as AgentOutcome
 from app.db.engine import Database
 from app.db.models import AgentRun, ModelTurn, ProposedAction, ToolCall, utcnow
-from app.tools.context import CallRecord, ProposalRecord
+from app.tools.kit.context import CallRecord, ProposalRecord
 
 
 async def start_run(
