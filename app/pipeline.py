@@ -62,8 +62,8 @@ from app.replies import outbox
 from app.replies.policy import Action, Decision, SendRules, decide
 from app.replies.render import RenderedReply, ReplyInputs, StoreIdentity, render_reply
 from app.replies.verify import Evidence, gather_evidence, verify_reply
-from app.tools import registry
-from app.tools.context import CallOutcome, Sender, ToolContext
+from app.tools import tool_registry
+from app.tools.kit.context import CallOutcome, Sender, ToolContext
 
 logger = logging.getLogger(__name__)
 
@@ -209,7 +209,7 @@ async def plan_reply(
             else None
         )
     clock = StepClock()
-    tools = offered_tools(registry, verified_sender=sender is not None)
+    tools = offered_tools(tool_registry(), verified_sender=sender is not None)
     llm = budgeted(providers.llm, db=db, settings=settings)
     run_pk = await exchange_log.start_run(
         db, message_pk=message_pk, llm_kind=llm.kind, model=llm.model, tools=tools
@@ -310,8 +310,7 @@ async def compose_reply(message_pk: int, *, db: Database, settings: Settings) ->
             sender_verified=found.sender_verified,
             original_subject=found.subject,
             lookup_missed=any(
-                c.tool == "get_order" and c.outcome == CallOutcome.NOT_FOUND.value
-                for c in found.calls
+                tool_registry().missed_order_lookup(c.tool, c.outcome) for c in found.calls
             ),
         ),
         store=store_identity(settings),
@@ -427,7 +426,7 @@ def shown_facts(plan: ReplyPlan, calls: list[ToolCall]) -> tuple[BaseModel, ...]
     """
     usable = [c for c in calls if c.result is not None and c.outcome == CallOutcome.OK.value]
     chosen = [c for c in usable if c.call_id in plan.facts] if plan.facts else usable
-    facts = (registry.facts_from(c.tool, c.result) for c in chosen if c.result is not None)
+    facts = (tool_registry().facts_from(c.tool, c.result) for c in chosen if c.result is not None)
     return tuple(f for f in facts if f is not None)
 
 

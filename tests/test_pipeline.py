@@ -41,8 +41,8 @@ from app.jobs.worker import Worker
 from app.pipeline import handle_inbound_email
 from app.providers import Providers, build_providers
 from app.store.demo import DemoShop
-from app.tools import registry
-from app.tools.registry import UNAVAILABLE_TEXT
+from app.tools import tool_registry
+from app.tools.kit.registry import UNAVAILABLE_TEXT, Scope
 from tests.builders import make_eml, verified_transport
 from tests.conftest import BASIC_AUTH
 from tests.fakes import FakeShopify, ScriptedLLM, call, submit, turn
@@ -448,11 +448,10 @@ async def test_an_unverified_sender_gets_a_plan_without_any_customer_data(
     assert calls == []
     assert "could NOT be verified" in turns[0].request["instructions"]
     # The turn records which tools were offered by their schemas' hash: the public ones only.
-    public = offered_tools(registry, verified_sender=False)
+    public = offered_tools(tool_registry(), verified_sender=False)
     assert {t.tools_hash for t in turns} == {tools_hash(public)}
     assert {t["name"] for t in public} == {
-        "search_products",
-        "get_store_policies",
+        *(t.name for t in tool_registry().all() if t.scope is Scope.PUBLIC),
         "submit_reply_plan",
     }
 

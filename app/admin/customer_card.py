@@ -11,9 +11,9 @@ import asyncio
 from dataclasses import dataclass, field
 
 from app.store.protocol import Shop
-from app.tools import registry
-from app.tools.context import CallOutcome, MemoryJournal, Sender, ToolContext
+from app.tools import tool_registry
 from app.tools.customers import CustomerProfileFacts
+from app.tools.kit.context import CallOutcome, MemoryJournal, Sender, ToolContext
 from app.tools.orders import OrderLine, OrderListFacts
 
 RECENT_ORDERS = 5
@@ -46,8 +46,8 @@ async def load_customer_card(shop: Shop, *, address: str | None, verified: bool)
         return CustomerCard(address=address, verified=False, notes=[NOT_VERIFIED])
     ctx = ToolContext(shop=shop, sender=Sender(email=address), journal=MemoryJournal())
     profile_result, orders_result = await asyncio.gather(
-        registry.invoke(ctx, "get_customer_profile", {}),
-        registry.invoke(ctx, "list_my_orders", {"limit": RECENT_ORDERS}),
+        tool_registry().invoke(ctx, "get_customer_profile", {}),
+        tool_registry().invoke(ctx, "list_my_orders", {"limit": RECENT_ORDERS}),
     )
     notes: list[str] = []
     profile = profile_result.facts

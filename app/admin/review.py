@@ -33,8 +33,8 @@ from app.replies.outbox import ReplyStatus
 from app.replies.render import RTL_LANGUAGES, RenderedReply, plain_text_html, template_language
 from app.replies.verify import verify_reply
 from app.store.protocol import ShopError
-from app.tools import registry
-from app.tools.context import MemoryJournal, Sender, ToolContext, ToolMiss
+from app.tools import tool_registry
+from app.tools.kit.context import MemoryJournal, Sender, ToolContext, ToolMiss
 
 logger = logging.getLogger(__name__)
 
@@ -265,7 +265,7 @@ async def approve_proposal(
     ctx = ToolContext(shop=providers.shop, sender=Sender(email=sender), journal=MemoryJournal())
     result: dict[str, Any]
     try:
-        action = await registry.execute_approved(ctx, tool, arguments)
+        action = await tool_registry().execute_approved(ctx, tool, arguments)
         result = action.model_dump(mode="json")
         status = "executed" if action.ok else "failed"
     except ToolMiss as exc:

@@ -39,8 +39,8 @@ from app.mail.cleantext import clean_text
 from app.providers import Providers, build_providers
 from app.replies.policy import Action, SendRules, decide
 from app.store.demo import ANCHOR, DemoShop
-from app.tools.context import MemoryJournal, Sender, ToolContext
-from app.tools.registry import Scope, registry
+from app.tools import tool_registry
+from app.tools.kit import MemoryJournal, Scope, Sender, ToolContext
 
 EMAILS_FILE = "emails.jsonl"
 STORE_NAME = "Demo Store"
@@ -77,7 +77,7 @@ class ExpectedOutcome(BaseModel):
     @field_validator("tools")
     @classmethod
     def _registered(cls, value: frozenset[str]) -> frozenset[str]:
-        unknown = sorted(name for name in value if registry.get(name) is None)
+        unknown = sorted(name for name in value if tool_registry().get(name) is None)
         if unknown:
             raise ValueError(f"not registered tools: {', '.join(unknown)}")
         return value
@@ -128,7 +128,7 @@ class EvalEmail(BaseModel):
 
 
 def _scope(name: str) -> Scope | None:
-    tool = registry.get(name)
+    tool = tool_registry().get(name)
     return tool.scope if tool is not None else None
 
 

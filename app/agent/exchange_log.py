@@ -18,7 +18,7 @@ from app.agent.llm import request_for_trace, tools_hash
 from app.agent.loop import PROMPT_VERSION, AgentOutcome, TurnRecord
 from app.db.engine import Database
 from app.db.models import AgentRun, ModelTurn, ProposedAction, ToolCall, utcnow
-from app.tools.context import CallRecord, ProposalRecord
+from app.tools.kit.context import CallRecord, ProposalRecord
 
 
 async def start_run(

@@ -35,9 +35,9 @@ from app.agent.llm import (
     UserText,
 )
 from app.agent.plan import MAX_PARAGRAPH_CHARS, HandoverReason, Intent, ReplyPlan, handover_plan
-from app.tools.context import CallOutcome, ToolContext
-from app.tools.registry import Scope, Tool, ToolArgs, ToolRegistry, ToolResult
-from app.tools.registry import registry as default_registry
+from app.tools import tool_registry
+from app.tools.kit.context import CallOutcome, ToolContext
+from app.tools.kit.registry import Scope, Tool, ToolArgs, ToolRegistry, ToolResult
 
 logger = logging.getLogger(__name__)
 
@@ -233,7 +233,7 @@ async def run_agent(
             settings allow); without one the email goes to a person as "provider down".
     """
     limits = limits or AgentLimits()
-    tools_registry = registry or default_registry
+    tools_registry = registry or tool_registry()
     boundary = secrets.token_hex(12)
     instructions = system_prompt(
         store_name=store_name,

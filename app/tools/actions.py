@@ -1,20 +1,31 @@
 """Store changes a customer may ask for. The model can only propose them; a person approves.
 
 Each function here runs only from `ToolRegistry.execute_approved`, after staff said yes; when
-the model calls one, the registry records a proposal instead (see `registry.py`).
+the model calls one, the registry records a proposal instead (see `kit/registry.py`). Refunds and
+address changes have no offline hint: keyword rules cannot tell "refund me" from "where is my
+refund?", nor read a new address; a person handles them from the drafted reply.
 """
 
 from __future__ import annotations
 
 from pydantic import Field
 
-from app.store.models import ActionResult, Address
-from app.tools.context import ToolContext
-from app.tools.lookup import find_own_order
-from app.tools.registry import ProposalArgs, Scope, ToolArgs, tool
+from app.store.models import ActionResult, Address, OrderStatus
+from app.tools.kit import (
+    Clue,
+    OfflineHint,
+    ProposalArgs,
+    Scope,
+    ToolArgs,
+    ToolContext,
+    ToolSet,
+    Topic,
+    find_own_order,
+)
 
 _ORDER = 'As the customer wrote it, e.g. "#1001".'
 _REASON = "The customer's reason, in one sentence, for staff."
+tools = ToolSet()
 
 
 class CancelOrderArgs(ProposalArgs):
@@ -62,21 +73,37 @@ class RefundOrderArgs(ProposalArgs):
     reason: str = Field(max_length=500, description=_REASON)
 
 
-@tool(scope=Scope.SENDER, needs_approval=True)
+@tools.tool(
+    scope=Scope.SENDER,
+    needs_approval=True,
+    offline=OfflineHint(
+        topic=Topic.CANCELLATION,
+        args={"order_number": Clue.ORDER_NUMBER, "reason": Clue.REASON},
+        order_status=frozenset({OrderStatus.PROCESSING, OrderStatus.ON_HOLD}),
+    ),
+)
 async def cancel_order(ctx: ToolContext, args: CancelOrderArgs) -> ActionResult:
     """Propose cancelling one of this customer's orders (refund and restock); a person decides."""
     order = await find_own_order(ctx, args.order_number)
     return await ctx.shop.cancel_order(order, reason="CUSTOMER", staff_note=args.reason)
 
 
-@tool(scope=Scope.SENDER, needs_approval=True)
+@tools.tool(
+    scope=Scope.SENDER,
+    needs_approval=True,
+    offline=OfflineHint(
+        topic=Topic.RETURN,
+        args={"order_number": Clue.ORDER_NUMBER, "reason": Clue.REASON, "items": None},
+        order_status=frozenset({OrderStatus.DELIVERED}),
+    ),
+)
 async def request_return(ctx: ToolContext, args: RequestReturnArgs) -> ActionResult:
     """Propose opening a return for items of one of this customer's orders; a person decides."""
     order = await find_own_order(ctx, args.order_number)
     return await ctx.shop.request_return(order, item_titles=args.items, note=args.reason)
 
 
-@tool(scope=Scope.SENDER, needs_approval=True)
+@tools.tool(scope=Scope.SENDER, needs_approval=True)
 async def change_shipping_address(
     ctx: ToolContext, args: ChangeShippingAddressArgs
 ) -> ActionResult:
@@ -95,7 +122,7 @@ async def change_shipping_address(
     return await ctx.shop.update_shipping_address(order, address=address)
 
 
-@tool(scope=Scope.SENDER, needs_approval=True)
+@tools.tool(scope=Scope.SENDER, needs_approval=True)
 async def refund_order(ctx: ToolContext, args: RefundOrderArgs) -> ActionResult:
     """Propose refunding one of this customer's orders to the original payment; a person decides."""
     order = await find_own_order(ctx, args.order_number)

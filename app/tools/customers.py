@@ -22,11 +22,12 @@ from enum import StrEnum
 from pydantic import BaseModel
 
 from app.store.models import Customer, Money
-from app.tools.context import ToolContext, ToolMiss
-from app.tools.registry import Scope, ToolArgs, tool
+from app.tools.kit import Scope, ToolArgs, ToolContext, ToolMiss, ToolSet
 
 CHAMPION_SPEND = Decimal(500)
 NO_PROFILE = "This sender has no customer account in the store. Answer without account details."
+
+tools = ToolSet()
 
 
 class Segment(StrEnum):
@@ -78,7 +79,7 @@ class GetCustomerProfileArgs(ToolArgs):
     """No arguments: the profile is always the verified sender's own."""
 
 
-@tool(scope=Scope.SENDER)
+@tools.tool(scope=Scope.SENDER)
 async def get_customer_profile(
     ctx: ToolContext, args: GetCustomerProfileArgs
 ) -> CustomerProfileFacts:

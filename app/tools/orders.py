@@ -7,11 +7,19 @@ from datetime import date
 from pydantic import BaseModel, Field
 
 from app.store.models import STATUS_WORDS, Address, Money, Order, OrderStatus
-from app.tools.context import ToolContext
-from app.tools.lookup import find_own_order
-from app.tools.registry import Scope, ToolArgs, tool
+from app.tools.kit import (
+    Clue,
+    OfflineHint,
+    Scope,
+    ToolArgs,
+    ToolContext,
+    ToolSet,
+    Topic,
+    find_own_order,
+)
 
 MAX_LISTED_ORDERS = 10
+tools = ToolSet()
 
 
 class TrackingFacts(BaseModel):
@@ -134,7 +142,10 @@ class ListMyOrdersArgs(ToolArgs):
     )
 
 
-@tool(scope=Scope.SENDER)
+@tools.tool(
+    scope=Scope.SENDER,
+    offline=OfflineHint(topic=Topic.ORDER, args={"order_number": Clue.ORDER_NUMBER}),
+)
 async def get_order(ctx: ToolContext, args: GetOrderArgs) -> OrderFacts:
     """Look up one of this customer's orders by its number.
 
@@ -143,7 +154,10 @@ async def get_order(ctx: ToolContext, args: GetOrderArgs) -> OrderFacts:
     return OrderFacts.from_order(await find_own_order(ctx, args.order_number))
 
 
-@tool(scope=Scope.SENDER)
+@tools.tool(
+    scope=Scope.SENDER,
+    offline=OfflineHint(topic=Topic.ORDER, args={"limit": 3}, unless=Clue.ORDER_NUMBER),
+)
 async def list_my_orders(ctx: ToolContext, args: ListMyOrdersArgs) -> OrderListFacts:
     """List this customer's most recent orders, newest first, when they give no order number."""
     orders = await ctx.shop.list_orders(customer_email=ctx.verified_email, limit=args.limit or 5)

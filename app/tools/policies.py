@@ -7,11 +7,11 @@ from enum import StrEnum
 from pydantic import BaseModel, Field
 
 from app.store.models import PolicyKind
-from app.tools.context import ToolContext, ToolMiss
-from app.tools.registry import Scope, ToolArgs, tool
+from app.tools.kit import Clue, OfflineHint, Scope, ToolArgs, ToolContext, ToolMiss, ToolSet, Topic
 
 MAX_POLICY_CHARS = 1500
 NO_POLICY = "The store has not published that policy. Do not invent one; hand over to a person."
+tools = ToolSet()
 
 
 class PolicyTopic(StrEnum):
@@ -58,7 +58,10 @@ class GetStorePoliciesArgs(ToolArgs):
     )
 
 
-@tool(scope=Scope.PUBLIC)
+@tools.tool(
+    scope=Scope.PUBLIC,
+    offline=OfflineHint(topic=Topic.POLICY, args={"topic": Clue.POLICY_TOPIC}),
+)
 async def get_store_policies(ctx: ToolContext, args: GetStorePoliciesArgs) -> PolicyFacts:
     """Get the store's published policies as text: refunds and returns, shipping, contact."""
     wanted = _KINDS[args.topic] if args.topic else set().union(*_KINDS.values())

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from app.store.models import Money, Product
-from app.tools.context import ToolContext, ToolMiss
-from app.tools.registry import Scope, ToolArgs, tool
+from app.tools.kit import Clue, OfflineHint, Scope, ToolArgs, ToolContext, ToolMiss, ToolSet, Topic
 
 NO_PRODUCTS = "No product matches those words. Try fewer or more general words, or hand over."
+tools = ToolSet()
 
 
 class VariantFacts(BaseModel):
@@ -66,7 +66,10 @@ class SearchProductsArgs(ToolArgs):
     )
 
 
-@tool(scope=Scope.PUBLIC)
+@tools.tool(
+    scope=Scope.PUBLIC,
+    offline=OfflineHint(topic=Topic.PRODUCT, args={"query": Clue.PRODUCT_WORDS}),
+)
 async def search_products(ctx: ToolContext, args: SearchProductsArgs) -> ProductSearchFacts:
     """Search the store's products by plain words.
 

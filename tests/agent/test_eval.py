@@ -25,7 +25,8 @@ from app.agent.loop import SUBMIT_TOOL
 from app.agent.offline import MODEL_NAME, OfflineModel
 from app.agent.plan import Intent
 from app.config import Settings
-from app.tools.registry import Scope, registry
+from app.tools import tool_registry
+from app.tools.kit.registry import Scope
 
 # Honest floors, a few points below what the offline rules measured on the whole set
 # (intent 73.8%, tool calls 64.1%, needs_human recall 42.6% when they were set).
@@ -96,7 +97,7 @@ def test_expected_tools_are_registered_and_never_the_final_tool(emails: list[Eva
     for email in emails:
         assert SUBMIT_TOOL not in email.expected.tools, email.id
         for name in email.expected.tools:
-            assert registry.get(name) is not None, (email.id, name)
+            assert tool_registry().get(name) is not None, (email.id, name)
 
 
 def test_unverified_senders_never_expect_sender_scoped_tools(emails: list[EvalEmail]) -> None:
@@ -104,7 +105,7 @@ def test_unverified_senders_never_expect_sender_scoped_tools(emails: list[EvalEm
     assert len(unverified) >= 10
     for email in unverified:
         for name in email.expected.tools:
-            tool = registry.get(name)
+            tool = tool_registry().get(name)
             assert tool is not None
             assert tool.scope is Scope.PUBLIC, (email.id, name)
 
@@ -171,7 +172,7 @@ def test_unverified_senders_never_reach_order_tools(offline_report: EvalReport) 
     for result in offline_report.results:
         if result.email_id in unverified:
             for name in result.tools:
-                tool = registry.get(name)
+                tool = tool_registry().get(name)
                 assert tool is not None
                 assert tool.scope is Scope.PUBLIC, (result.email_id, name)
 

@@ -12,7 +12,7 @@ from app.db.engine import Database
 from app.db.models import AgentRun, Message, ModelTurn, ProposedAction, ToolCall
 from app.demo.sendgrid_posts import raw_mode_post
 from app.mail.formdata import parse_form_data
-from app.tools.context import CallOutcome, CallRecord, ProposalRecord
+from app.tools.kit.context import CallOutcome, CallRecord, ProposalRecord
 from tests.builders import make_eml
 
 

@@ -39,8 +39,8 @@ from app.agent.llm import (
 )
 from app.agent.loop import SUBMIT_TOOL, AgentEmail, MemoryTrace, run_agent
 from app.agent.plan import HandoverReason, Intent
-from app.tools.context import CallOutcome, MemoryJournal, Sender, ToolContext
-from app.tools.lookup import ORDER_NOT_FOUND
+from app.tools.kit.context import CallOutcome, MemoryJournal, Sender, ToolContext
+from app.tools.kit.lookup import ORDER_NOT_FOUND
 from tests.tools.test_registry import RecordingShop
 
 RESPONSES_URL = "https://api.openai.com/v1/responses"

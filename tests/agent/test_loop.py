@@ -30,8 +30,9 @@ from app.agent.loop import (
 )
 from app.agent.offline import OfflineModel
 from app.agent.plan import HandoverReason, Intent
-from app.tools.context import CallOutcome, MemoryJournal, Sender, ToolContext
-from app.tools.registry import registry as default_registry
+from app.tools import tool_registry
+from app.tools.kit.context import CallOutcome, MemoryJournal, Sender, ToolContext
+from app.tools.kit.registry import Scope
 from tests.fakes import ScriptedLLM, call, submit, turn
 from tests.tools.test_registry import RecordingShop
 
@@ -240,7 +241,9 @@ async def test_an_unverified_sender_is_offered_public_tools_only() -> None:
     llm = ScriptedLLM([turn(call("get_order", call_id="c1", order_number="1001")), turn(submit())])
     outcome, _, _, shop = await run(llm, verified=False)
     offered = {tool["name"] for tool in llm.requests[0].tools}
-    assert offered == {"search_products", "get_store_policies", SUBMIT_TOOL}
+    public = {t.name for t in tool_registry().all() if t.scope is Scope.PUBLIC}
+    assert public
+    assert offered == {*public, SUBMIT_TOOL}
     assert "could NOT be verified" in llm.requests[0].instructions
     assert outcome.results["c1"].outcome is CallOutcome.DENIED
     assert shop.calls == []
@@ -328,7 +331,7 @@ def test_tool_schemas_are_derived_once_and_handed_out_as_copies(
 ) -> None:
     """Every email is offered the tools; deriving their schemas again (or keeping one per
     email) would cost milliseconds and memory that grows with the backlog."""
-    first = offered_tools(default_registry, verified_sender=True)
+    first = offered_tools(tool_registry(), verified_sender=True)
     derived: list[str] = []
     # The test counts the SDK's schema derivations; it calls nothing else of OpenAI.
     import openai  # noqa: TID251
@@ -341,8 +344,8 @@ def test_tool_schemas_are_derived_once_and_handed_out_as_copies(
 
     monkeypatch.setattr(openai, "pydantic_function_tool", counting)
     for _ in range(20):
-        again = offered_tools(default_registry, verified_sender=True)
+        again = offered_tools(tool_registry(), verified_sender=True)
     assert derived == []
     assert again == first
     again[-1]["parameters"]["properties"].clear()
-    assert offered_tools(default_registry, verified_sender=True)[-1] == first[-1]
+    assert offered_tools(tool_registry(), verified_sender=True)[-1] == first[-1]

@@ -17,7 +17,7 @@ from app.agent.loop import AgentEmail, email_block, submit_tool_schema, system_p
 from app.agent.offline import OfflineModel
 from app.providers import Providers
 from app.store.demo import DemoShop
-from app.tools import registry
+from app.tools import tool_registry
 
 BUDGET = 2000
 ENGLISH = AgentEmail(
@@ -44,7 +44,8 @@ def prompt_tokens(email: AgentEmail) -> int:
     instructions = system_prompt(
         store_name="Demo Store", policy_summary=POLICY, sender_verified=True, boundary=boundary
     )
-    tools = [t.function_schema() for t in registry.available_for(True)] + [submit_tool_schema()]
+    offered = tool_registry().available_for(True)
+    tools = [t.function_schema() for t in offered] + [submit_tool_schema()]
     parts = [instructions, json.dumps(tools, ensure_ascii=False), email_block(email, boundary)]
     return sum(len(encoding.encode(part)) for part in parts)
 

@@ -33,9 +33,9 @@ from app.replies.render import (
 )
 from app.store.demo import ANCHOR, DemoShop
 from app.store.models import Money, OrderStatus
-from app.tools import registry
-from app.tools.context import CallOutcome, MemoryJournal, Sender, ToolContext
+from app.tools import tool_registry
 from app.tools.customers import CustomerProfileFacts
+from app.tools.kit.context import CallOutcome, MemoryJournal, Sender, ToolContext
 from app.tools.orders import OrderFacts, OrderListFacts, TrackingFacts
 from app.tools.policies import PolicyFacts
 from app.tools.products import ProductSearchFacts
@@ -86,7 +86,7 @@ async def _invoke(tool: str, email: str, arguments: str) -> BaseModel:
     ctx = ToolContext(
         shop=DemoShop(now=ANCHOR), sender=Sender(email=email), journal=MemoryJournal(), now=ANCHOR
     )
-    result = await registry.invoke(ctx, tool, arguments)
+    result = await tool_registry().invoke(ctx, tool, arguments)
     assert result.outcome is CallOutcome.OK, result.content
     assert result.facts is not None
     return result.facts

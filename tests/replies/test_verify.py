@@ -19,8 +19,8 @@ from app.replies.render import RenderedReply, ReplyInputs, StoreIdentity, render
 from app.replies.verify import Evidence, gather_evidence, verify_reply
 from app.store.demo import ANCHOR, DemoShop
 from app.store.models import PolicyKind
-from app.tools import registry
-from app.tools.context import CallOutcome, MemoryJournal, Sender, ToolContext
+from app.tools import tool_registry
+from app.tools.kit.context import CallOutcome, MemoryJournal, Sender, ToolContext
 from app.tools.orders import OrderFacts
 from app.tools.policies import PolicyFacts, PolicyText
 
@@ -38,7 +38,7 @@ async def _invoke(tool: str, arguments: str) -> BaseModel:
     ctx = ToolContext(
         shop=DemoShop(now=ANCHOR), sender=Sender(email=SARA), journal=MemoryJournal(), now=ANCHOR
     )
-    result = await registry.invoke(ctx, tool, arguments)
+    result = await tool_registry().invoke(ctx, tool, arguments)
     assert result.outcome is CallOutcome.OK, result.content
     assert result.facts is not None
     return result.facts

@@ -1,6 +1,6 @@
 """The registry's contract, checked over every registered tool, and its safety mechanics.
 
-A new tool gets all of these checks for free: adding it to `app/tools/` is enough.
+A new tool gets all of these checks for free: adding its module to `app/tools/` is enough.
 """
 
 from __future__ import annotations
@@ -25,29 +25,18 @@ from app.store.models import (
     Product,
 )
 from app.store.protocol import ShopUnavailable
-from app.tools import registry
-from app.tools.context import CallOutcome, MemoryJournal, Sender, ToolContext, ToolMiss
-from app.tools.lookup import ORDER_NOT_FOUND
-from app.tools.registry import UNAVAILABLE_TEXT, ProposalArgs, Risk, Scope, ToolArgs, ToolRegistry
+from app.tools import tool_registry
+from app.tools.kit.context import CallOutcome, MemoryJournal, Sender, ToolContext, ToolMiss
+from app.tools.kit.hints import Clue, OfflineHint, Topic
+from app.tools.kit.lookup import ORDER_NOT_FOUND
+from app.tools.kit.registry import UNAVAILABLE_TEXT, ProposalArgs, Scope, ToolArgs, ToolRegistry
+from app.tools.kit.toolset import ToolSet
 
+registry = tool_registry()
 TOOLS = registry.all()
 VERBS = {"get", "list", "search", "cancel", "request", "change", "refund", "check", "find"}
 IDENTITY = re.compile(r"email|customer|phone|user_?id|account|sender|recipient|address_to", re.I)
 NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
-
-
-def test_the_expected_tools_are_registered() -> None:
-    assert {t.name for t in TOOLS} >= {
-        "get_order",
-        "list_my_orders",
-        "get_customer_profile",
-        "search_products",
-        "get_store_policies",
-        "cancel_order",
-        "request_return",
-        "change_shipping_address",
-        "refund_order",
-    }
 
 
 @pytest.mark.parametrize("tool", TOOLS, ids=lambda t: t.name)
@@ -60,9 +49,8 @@ class TestContract:
         assert re.fullmatch(r"[a-z]+(_[a-z]+)+", tool.name)
         assert tool.name.split("_", 1)[0] in VERBS
 
-    def test_has_a_scope_and_a_consistent_risk(self, tool: Any) -> None:
+    def test_has_a_scope_and_store_changes_are_sender_scoped_proposals(self, tool: Any) -> None:
         assert isinstance(tool.scope, Scope)
-        assert tool.risk is (Risk.WRITE if tool.needs_approval else Risk.READ)
         if tool.needs_approval:
             assert tool.scope is Scope.SENDER
             assert issubclass(tool.args_model, ProposalArgs)
@@ -336,7 +324,7 @@ class NotAProposalArgs(ToolArgs):
 
 
 async def test_an_unexpected_error_becomes_a_neutral_sentence() -> None:
-    local = ToolRegistry()
+    local = ToolSet()
 
     @local.tool(scope=Scope.PUBLIC)
     async def check_word(ctx: ToolContext, args: WordArgs) -> BaseModel:
@@ -344,7 +332,7 @@ async def test_an_unexpected_error_becomes_a_neutral_sentence() -> None:
         raise ZeroDivisionError("secret internals /srv/app.py line 3")
 
     ctx, journal = context(RecordingShop())
-    result = await local.invoke(ctx, "check_word", {"word": "x"})
+    result = await ToolRegistry(local.all()).invoke(ctx, "check_word", {"word": "x"})
     assert result.outcome is CallOutcome.ERROR
     assert "secret" not in result.content
     assert "ZeroDivision" not in result.content
@@ -352,7 +340,7 @@ async def test_an_unexpected_error_becomes_a_neutral_sentence() -> None:
 
 
 def test_declarations_that_break_the_rules_are_refused() -> None:
-    local = ToolRegistry()
+    local = ToolSet()
 
     with pytest.raises(TypeError, match="ToolArgs"):
 
@@ -365,6 +353,56 @@ def test_declarations_that_break_the_rules_are_refused() -> None:
         @local.tool(scope=Scope.SENDER, needs_approval=True)
         async def cancel_thing(ctx: ToolContext, args: NotAProposalArgs) -> None:
             """Cancel a thing."""
+
+    with pytest.raises(TypeError, match="ActionResult"):
+
+        @local.tool(scope=Scope.SENDER)
+        async def cancel_quietly(ctx: ToolContext, args: ProposalArgs) -> ActionResult:
+            """Cancel without asking anyone."""
+            raise NotImplementedError
+
+    with pytest.raises(TypeError, match="ActionResult"):
+
+        @local.tool(scope=Scope.SENDER, needs_approval=True)
+        async def cancel_nothing(ctx: ToolContext, args: ProposalArgs) -> None:
+            """Propose a change that changes nothing."""
+
+    with pytest.raises(TypeError, match="offline hint"):
+
+        @local.tool(
+            scope=Scope.PUBLIC,
+            offline=OfflineHint(topic=Topic.PRODUCT, args={"query": Clue.PRODUCT_WORDS}),
+        )
+        async def check_spelling(ctx: ToolContext, args: WordArgs) -> None:
+            """Check a word's spelling."""
+
+    assert local.all() == []
+
+
+def test_tool_names_are_unique_within_a_module_and_across_modules() -> None:
+    first, second = ToolSet(), ToolSet()
+
+    async def check_word(ctx: ToolContext, args: WordArgs) -> None:
+        """Check a word."""
+
+    first.tool(scope=Scope.PUBLIC)(check_word)
+    with pytest.raises(ValueError, match="declared twice"):
+        first.tool(scope=Scope.PUBLIC)(check_word)
+    second.tool(scope=Scope.PUBLIC)(check_word)
+    with pytest.raises(ValueError, match="unique"):
+        ToolRegistry([*first.all(), *second.all()])
+
+
+def test_declaring_a_tool_registers_it_nowhere_else() -> None:
+    local = ToolSet()
+
+    @local.tool(scope=Scope.PUBLIC)
+    async def check_word(ctx: ToolContext, args: WordArgs) -> None:
+        """Check a word."""
+
+    assert [t.name for t in local.all()] == ["check_word"]
+    assert registry.get("check_word") is None
+    assert ToolRegistry().all() == []
 
 
 def _valid_arguments(name: str) -> dict[str, Any]:

@@ -9,11 +9,10 @@ the public tools.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
-from app.db.models import utcnow
 from app.store.protocol import Shop
 
 
@@ -102,7 +101,7 @@ class ToolContext:
     sender: Sender | None
     """The verified sender, or None: then only public tools run."""
     journal: ToolJournal = field(default_factory=MemoryJournal)
-    now: datetime = field(default_factory=utcnow)
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
     """The moment "recent" and "days ago" are measured from."""
 
     @property

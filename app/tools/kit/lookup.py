@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from app.store.models import Order
-from app.tools.context import ToolContext, ToolMiss
+from app.tools.kit.context import ToolContext, ToolMiss
 
 ORDER_NOT_FOUND = (
     "No order with that number was found for this customer. Ask them to check the number in "

@@ -1,16 +1,10 @@
-"""The tool registry: a tool is one decorated async function, everything else is derived.
+"""The tool registry: the tools the agent may call, and everything derived from their declarations.
 
-    class GetOrderArgs(ToolArgs):
-        order_number: str = Field(description="The order number as the customer wrote it.")
-
-    @tool(scope=Scope.SENDER)
-    async def get_order(ctx: ToolContext, args: GetOrderArgs) -> OrderFacts:
-        \"\"\"Look up one of this customer's orders: status, items, shipping and tracking.\"\"\"
-
-From that declaration the registry derives the name, the description (the docstring, which the
-model reads), a strict JSON schema, argument validation, the scope check, the risk, approval,
-error-to-text mapping and one audit record per call. The decorator returns the function
-unchanged, so tests call it directly.
+Tools are declared in their own modules (`ToolSet` in `toolset.py`) and collected by `discover`;
+a registry is a plain value built from them, so production and tests each build their own. From
+each declaration the registry derives the name, the description (the docstring, which the model
+reads), a strict JSON schema, argument validation, the scope check, approval, error-to-text
+mapping and one audit record per call.
 
 Scopes are enforced twice by the same code: `available(ctx)` hides tools the context may not
 use, and `invoke` refuses them anyway. Tools with `needs_approval=True` never run on the model's
@@ -25,10 +19,8 @@ import copy
 import functools
 import json
 import logging
-import re
 import time
-import typing
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -38,13 +30,13 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from app.store.models import ActionResult
 from app.store.protocol import ShopAuthError, ShopError, ShopUnavailable
-from app.tools.context import CallOutcome, CallRecord, ProposalRecord, ToolContext, ToolMiss
-from app.tools.lookup import find_own_order
+from app.tools.kit.context import CallOutcome, CallRecord, ProposalRecord, ToolContext, ToolMiss
+from app.tools.kit.hints import OfflineHint
+from app.tools.kit.lookup import find_own_order
 
 logger = logging.getLogger(__name__)
 
 Handler = Callable[[ToolContext, Any], Awaitable[Any]]
-_NAME = re.compile(r"^[a-z]+(?:_[a-z0-9]+)+$")
 MAX_RESULT_CHARS = 6000
 
 
@@ -55,13 +47,6 @@ class Scope(StrEnum):
     """Store-wide facts anyone may know: products, policies."""
     SENDER = "sender"
     """The verified sender's own data; needs a verified sender."""
-
-
-class Risk(StrEnum):
-    """Whether a tool reads or would change the store."""
-
-    READ = "read"
-    WRITE = "write"
 
 
 class ToolArgs(BaseModel):
@@ -89,11 +74,16 @@ class Tool:
     needs_approval: bool
     returns: type[BaseModel] | None = None
     """The facts model the function returns (rebuilds stored results for the renderer)."""
+    offline: OfflineHint | None = None
+    """How the offline model uses the tool; None: it never calls it."""
 
     @property
-    def risk(self) -> Risk:
-        """Write for tools that change the store (they all need approval), else read."""
-        return Risk.WRITE if self.needs_approval else Risk.READ
+    def finds_order_by_number(self) -> bool:
+        """A lookup (not a store change) of the order number the customer wrote.
+
+        When it finds nothing, the reply asks the customer to check the number.
+        """
+        return not self.needs_approval and "order_number" in self.args_model.model_fields
 
     def function_schema(self) -> dict[str, Any]:
         """The strict function schema (Chat Completions' `function` object), a fresh copy.
@@ -140,20 +130,15 @@ DENIED_TEXT = (
 class ToolRegistry:
     """The set of tools the agent may call."""
 
-    def __init__(self) -> None:
+    def __init__(self, tools: Iterable[Tool] = ()) -> None:
         self._tools: dict[str, Tool] = {}
-
-    def tool(self, *, scope: Scope, needs_approval: bool = False) -> Callable[[Handler], Handler]:
-        """Register an async `(ctx, args) -> facts` function as a tool."""
-
-        def register(function: Handler) -> Handler:
-            self._tools[function.__name__] = _derive(function, scope, needs_approval)
-            return function
-
-        return register
+        for tool in tools:
+            if tool.name in self._tools:
+                raise ValueError(f"two tools are named {tool.name!r}: tool names must be unique")
+            self._tools[tool.name] = tool
 
     def all(self) -> list[Tool]:
-        """Every registered tool, in registration order."""
+        """Every registered tool, in the order given."""
         return list(self._tools.values())
 
     def get(self, name: str) -> Tool | None:
@@ -169,6 +154,15 @@ class ToolRegistry:
             return tool.returns.model_validate(stored)
         except ValidationError:
             return None
+
+    def missed_order_lookup(self, name: str, outcome: str) -> bool:
+        """Whether a call of `name` that ended with `outcome` looked for an order and found none."""
+        tool = self._tools.get(name)
+        return (
+            tool is not None
+            and tool.finds_order_by_number
+            and outcome == CallOutcome.NOT_FOUND.value
+        )
 
     def available(self, ctx: ToolContext) -> list[Tool]:
         """The tools this context may use: sender-scoped ones only for a verified sender."""
@@ -283,30 +277,6 @@ def _compact(parameters: dict[str, Any]) -> dict[str, Any]:
     return compact
 
 
-def _derive(function: Handler, scope: Scope, needs_approval: bool) -> Tool:
-    hints = typing.get_type_hints(function)
-    parameters = list(hints.items())
-    if len(parameters) < 2:
-        raise TypeError(f"{function.__name__}: a tool takes (ctx: ToolContext, args: <BaseModel>)")
-    args_model = parameters[1][1]
-    if not (isinstance(args_model, type) and issubclass(args_model, ToolArgs)):
-        raise TypeError(f"{function.__name__}: its second parameter must be a ToolArgs model")
-    if needs_approval and not issubclass(args_model, ProposalArgs):
-        raise TypeError(f"{function.__name__}: store-changing tools take ProposalArgs arguments")
-    if needs_approval and scope is not Scope.SENDER:
-        raise TypeError(f"{function.__name__}: store-changing tools are sender-scoped")
-    returns = hints.get("return")
-    return Tool(
-        name=function.__name__,
-        description=" ".join((function.__doc__ or "").split()),
-        args_model=args_model,
-        handler=function,
-        scope=scope,
-        needs_approval=needs_approval,
-        returns=returns if isinstance(returns, type) and issubclass(returns, BaseModel) else None,
-    )
-
-
 def _permitted(tool: Tool, ctx: ToolContext) -> bool:
     return tool.scope is Scope.PUBLIC or ctx.sender is not None
 
@@ -416,17 +386,12 @@ def _summary(result: ToolResult) -> str:
     return result.content[:300]
 
 
-registry = ToolRegistry()
-tool = registry.tool
-
 __all__ = [
     "ProposalArgs",
-    "Risk",
     "Scope",
     "Tool",
+    "ToolArgs",
     "ToolMiss",
     "ToolRegistry",
     "ToolResult",
-    "registry",
-    "tool",
 ]
