@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo demo-admin test lint format serve worker migrate bench eval clean
+.PHONY: demo demo-admin test lint format serve worker migrate bench eval messages clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -c 'import sys; sys.exit("Python >= 3.11 is required, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
@@ -48,6 +48,14 @@ bench: $(STAMP)  ## Every benchmark against its same-run baseline (see bench/all
 
 eval: $(STAMP)  ## Score the configured model (offline rules without OPENAI_API_KEY) on the labelled email set.
 	$(BIN)/python -m app eval
+
+LOCALES := app/replies/locales
+messages: $(STAMP)  ## Re-extract the reply wording into messages.pot and update every language's catalog.
+	$(BIN)/pybabel -q extract -F babel.cfg --add-comments=TRANSLATORS: --sort-by-file --width=100 \
+		--header-comment="# The reply wording, extracted by \`make messages\` (do not edit: edit the sources)." \
+		--project=shop-support-mail --msgid-bugs-address= -o $(LOCALES)/messages.pot .
+	$(BIN)/pybabel -q update -i $(LOCALES)/messages.pot -d $(LOCALES) --width=100 --ignore-obsolete
+	$(BIN)/python -m app.replies.catalogs fill-source
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
