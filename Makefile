@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo demo-admin test lint format serve worker migrate bench eval shopify-schema clean
+.PHONY: demo demo-admin test lint format serve worker migrate bench eval messages shopify-schema clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -c 'import sys; sys.exit("Python >= 3.11 is required, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
@@ -55,6 +55,14 @@ eval: $(STAMP)  ## Score the configured model (offline rules without OPENAI_API_
 # exported for running the service must not replace the schema the tests pin.
 shopify-schema: $(STAMP)  ## Refresh tests/store/schema/ from npm's @shopify/dev-mcp (SHOPIFY_API_VERSION=2027-01 to pick another).
 	$(BIN)/python -m tests.store.schema.refresh $(if $(filter command line,$(origin SHOPIFY_API_VERSION)),$(SHOPIFY_API_VERSION))
+
+LOCALES := app/replies/locales
+messages: $(STAMP)  ## Re-extract the reply wording into messages.pot and update every language's catalog.
+	$(BIN)/pybabel -q extract -F babel.cfg --add-comments=TRANSLATORS: --sort-by-file --width=100 \
+		--header-comment="# The reply wording, extracted by \`make messages\` (do not edit: edit the sources)." \
+		--project=shop-support-mail --msgid-bugs-address= -o $(LOCALES)/messages.pot .
+	$(BIN)/pybabel -q update -i $(LOCALES)/messages.pot -d $(LOCALES) --width=100 --ignore-obsolete
+	$(BIN)/python -m app.replies.catalogs fill-source
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

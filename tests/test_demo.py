@@ -44,12 +44,25 @@ async def test_the_demo_runs_every_sample_through_the_whole_pipeline(
             "decision: draft",
             "reply:   to reza@example.ir, fa,",
             "وضعیت: با تأخیر در راه",
+            "۲۸ نوامبر ۲۰۲۶",  # the expected delivery, in Persian digits
         ],
-        "stock and price question": ["search_products -> ok", "L / White: 69.00 EUR"],
+        "Spanish order question (answered in Spanish)": [
+            "language es",
+            "tool:    get_order -> ok: order #1003: delivered",
+            "decision: sent",
+            "reply:   to lucia@example.es, es, subject 'Re: ¿Dónde está mi pedido #1003?'",
+            "Hola, Lucía:",
+            "Estado:      entregado",
+            "Entregado:   18 de noviembre de 2026",
+            "Total:       218,00\u00a0€",
+        ],
+        "stock and price question": ["search_products -> ok", "L / White: €69.00"],
         "return request, SendGrid parsed mode, cp850 subject": [
             "Devolución del pedido 1003",
             "request_return -> proposed",
             "1 store change(s) proposed for approval",
+            "reply:   to lucia@example.es, es,",
+            "Hemos trasladado a nuestro equipo su solicitud de devolución del pedido #1003.",
         ],
         "asks about another customer's order": [
             "get_order -> not_found",
@@ -89,13 +102,27 @@ async def test_the_demo_runs_every_sample_through_the_whole_pipeline(
     assert re.search(
         r"\n 1  order status, DKIM-verified customer\s+order_status\s+get_order", summary
     )
-    assert "15 posts, 14 stored: 1 answered without a person, 7 drafts for staff" in summary
+    assert "16 posts, 15 stored: 2 answered without a person, 7 drafts for staff" in summary
     assert (tmp_path / "var" / "demo.sqlite3").exists()
-    [sent] = (tmp_path / "var" / "demo-outbox").glob("*.eml")
-    mail = message_from_bytes(sent.read_bytes(), policy=default)
-    assert mail["To"] == "sara.ahmadi@example.com"
+    sent = {
+        str(mail["To"]): mail
+        for mail in (
+            message_from_bytes(path.read_bytes(), policy=default)
+            for path in (tmp_path / "var" / "demo-outbox").glob("*.eml")
+        )
+    }
+    assert set(sent) == {"sara.ahmadi@example.com", "lucia@example.es"}
+    mail = sent["sara.ahmadi@example.com"]
     assert mail["In-Reply-To"] == "<CAF3x8Q1001-order-status@mail.example.com>"
     assert mail["Auto-Submitted"] == "auto-replied"
+    spanish = sent["lucia@example.es"]
+    assert spanish["Subject"] == "Re: ¿Dónde está mi pedido #1003?"
+    body = spanish.get_body(("plain",))
+    assert body is not None
+    assert "Gracias por su mensaje." in body.get_content()
+    html = spanish.get_body(("html",))
+    assert html is not None
+    assert '<html lang="es" dir="ltr">' in html.get_content()
 
 
 async def test_the_demo_exits_non_zero_when_a_reply_cannot_be_delivered(

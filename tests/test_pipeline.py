@@ -40,6 +40,7 @@ from app.intake import messages
 from app.jobs.worker import Worker
 from app.pipeline import handle_inbound_email
 from app.providers import Providers, build_providers
+from app.replies.draw import format_money
 from app.store.demo import DemoShop
 from app.tools import tool_registry
 from app.tools.kit.registry import UNAVAILABLE_TEXT, Scope
@@ -577,7 +578,7 @@ async def test_a_verified_order_question_is_answered_from_shopify_and_sent_once(
     assert tracking.number is not None
     assert tracking.number in text
     assert "on its way" in text
-    assert f"{order.total.amount} {order.total.currency}" in text
+    assert format_money(order.total, "en") in text
     assert "Thank you for your patience!" in text
 
     message = await load(db, pk)
@@ -724,6 +725,48 @@ async def test_a_persian_question_gets_a_right_to_left_persian_reply(
     assert sent["headers"]["Auto-Submitted"] == "auto-replied"
     assert sent["headers"]["In-Reply-To"] == ORIGINAL_ID
     assert (await reply_of(db, pk)).language == "fa"
+
+
+async def test_a_german_question_gets_a_german_reply_sent_on_its_own(
+    client: httpx.AsyncClient, db: Database, world: World
+) -> None:
+    model = ScriptedLLM(
+        [
+            turn(call("get_order", order_number="#1001")),
+            turn(submit(language="de", show=["call_get_order"])),
+        ]
+    )
+    eml = order_question(subject="Wo ist meine Bestellung 1001?", body="Wo ist sie?\n")
+    pk = await deliver(client, raw_mode_post(eml, verified_transport("example.com")))
+    await process(db, world.settings, world.use(model))
+
+    text = world.sent()["content"][0]["value"]
+    assert "Vielen Dank für Ihre Nachricht." in text
+    assert "Status: unterwegs" in text
+    assert "Mit freundlichen Grüßen" in text
+    assert (await reply_of(db, pk)).language == "de"
+
+
+async def test_a_language_without_a_catalog_is_answered_in_english_as_a_draft_saying_so(
+    client: httpx.AsyncClient, db: Database, world: World
+) -> None:
+    model = ScriptedLLM(
+        [
+            turn(call("get_order", order_number="#1001")),
+            turn(submit(language="it", show=["call_get_order"])),
+        ]
+    )
+    eml = order_question(subject="Dov'è il mio ordine 1001?", body="Dov'è il mio ordine?\n")
+    pk = await deliver(client, raw_mode_post(eml, verified_transport("example.com")))
+    await process(db, world.settings, world.use(model))
+
+    assert world.sendgrid.call_count == 0
+    reply = await reply_of(db, pk)
+    assert (reply.status, reply.language) == ("draft", "en")
+    assert reply.decision_reasons == [
+        "language: no reply catalog for 'it', so the reply is in English"
+    ]
+    assert "Here is the latest on your order" in (reply.text_body or "")
 
 
 async def test_sendgrid_failing_then_accepting_sends_exactly_once(

@@ -18,7 +18,7 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
-from app.replies.render import RTL_LANGUAGES, template_language
+from app.replies.catalogs import direction as writing_direction
 
 TEMPLATES = Path(__file__).parent / "templates"
 STYLESHEET = (TEMPLATES / "admin.css").read_text(encoding="utf-8")
@@ -39,10 +39,14 @@ SECURITY_HEADERS = {
 
 
 def direction(language: str | None) -> str:
-    """The `dir` attribute for text in `language`: rtl, ltr, or auto when it is not known."""
+    """The `dir` attribute for text in `language`: rtl, ltr, or auto when it is not known.
+
+    The direction is the language's own (from its Babel locale), catalog or not: an Arabic email
+    reads right to left even though replies to it are English.
+    """
     if not language:
         return "auto"
-    return "rtl" if template_language(language) in RTL_LANGUAGES else "ltr"
+    return writing_direction(language)
 
 
 def when(value: str | datetime | None) -> str:

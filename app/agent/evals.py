@@ -12,6 +12,8 @@ report compares the model's plan with them:
   the labelled set exactly, so a missing lookup and a needless one both count as wrong;
 - needs-human precision and recall: of the emails the model handed to a person, how many a
   person should see; of those a person should see, how many the model handed over;
+- reply language: each plan is rendered as the pipeline renders it, and the reply's language is
+  compared with the email's (a German email answered in English counts as wrong);
 - mean tokens and mean wall-clock latency per email.
 """
 
@@ -32,19 +34,22 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from app.agent.llm import LLM
 from app.agent.loop import SUBMIT_TOOL, AgentEmail, MemoryTrace, run_agent
-from app.agent.plan import HandoverReason, Intent
+from app.agent.plan import HandoverReason, Intent, ReplyPlan
 from app.config import ConfigError, Settings, load_settings
 from app.logs import configure_logging
 from app.mail.cleantext import clean_text
 from app.providers import Providers, build_providers
 from app.replies.policy import Action, SendRules, decide
+from app.replies.render import RenderedReply, ReplyInputs, StoreIdentity, render_reply
 from app.store.demo import ANCHOR, DemoShop
 from app.tools import tool_registry
 from app.tools.kit import MemoryJournal, Scope, Sender, ToolContext
+from app.tools.kit.context import CallOutcome, CallRecord
 
 EMAILS_FILE = "emails.jsonl"
 STORE_NAME = "Demo Store"
 """The demo store's name: the eval always runs against the bundled demo store."""
+STORE = StoreIdentity(name=STORE_NAME, support_email="support@demo-store.example")
 ERROR_REASONS = frozenset(
     {HandoverReason.PROVIDER_DOWN, HandoverReason.MODEL_ERROR, HandoverReason.CAP_HIT}
 )
@@ -176,6 +181,8 @@ class EmailResult:
     latency_s: float
     would_send: bool = False
     """The default send policy would send this plan's reply without a person."""
+    reply_language: str = ""
+    """The language the rendered reply is written in (English when no catalog fits)."""
 
     @property
     def wrongly_sent(self) -> bool:
@@ -203,6 +210,11 @@ class EmailResult:
         return self.plan_language.split("-")[0].lower() == self.language.split("-")[0].lower()
 
     @property
+    def reply_language_ok(self) -> bool:
+        """The rendered reply is in the customer's language (primary subtags compared)."""
+        return self.reply_language.split("_")[0].lower() == self.language.split("-")[0].lower()
+
+    @property
     def machinery_error(self) -> bool:
         """Handed over because the model, a cap or the store failed, not for the email itself."""
         return self.handover_reason in ERROR_REASONS
@@ -220,6 +232,9 @@ class Scores:
     human_recall: float | None
     """Of the emails a person should see, the share handed over."""
     language_accuracy: float | None
+    """The share of plans in the customer's language."""
+    reply_language_accuracy: float | None
+    """The share of rendered replies in the customer's language."""
     mean_input_tokens: float | None
     mean_output_tokens: float | None
     mean_latency_ms: float | None
@@ -239,6 +254,7 @@ def score(results: Sequence[EmailResult]) -> Scores:
         human_precision=len(both) / len(handed_over) if handed_over else None,
         human_recall=len(both) / len(should) if should else None,
         language_accuracy=_share(results, lambda r: r.language_ok),
+        reply_language_accuracy=_share(results, lambda r: r.reply_language_ok),
         mean_input_tokens=sum(r.input_tokens for r in results) / n if n else None,
         mean_output_tokens=sum(r.output_tokens for r in results) / n if n else None,
         mean_latency_ms=sum(r.latency_s for r in results) * 1000 / n if n else None,
@@ -351,13 +367,15 @@ async def _run_one(
     )
     latency = time.perf_counter() - started
     plan = outcome.plan
-    # The verifier needs a rendered reply and is not run here; every other condition is.
+    reply = _render(email, plan, journal.calls)
+    # The verifier needs the tool results' evidence and is not run here; every other condition is.
     decision = decide(
         plan,
         rules=rules,
         sender_verified=email.verified,
         verification_problems=[],
         guard_holds=[],
+        language_fallback=reply.requested_language if reply.language_fallback else None,
     )
     return EmailResult(
         email_id=email.id,
@@ -372,6 +390,24 @@ async def _run_one(
         output_tokens=outcome.output_tokens,
         latency_s=latency,
         would_send=decision.action is Action.SEND,
+        reply_language=reply.language,
+    )
+
+
+def _render(email: EvalEmail, plan: ReplyPlan, calls: Sequence[CallRecord]) -> RenderedReply:
+    """The reply the pipeline would render for this plan, from the results the plan shows."""
+    usable = [c for c in calls if c.outcome is CallOutcome.OK and c.facts is not None]
+    chosen = [c for c in usable if c.call_id in plan.facts] if plan.facts else usable
+    facts = [tool_registry().facts_from(c.tool, c.facts) for c in chosen if c.facts is not None]
+    return render_reply(
+        ReplyInputs(
+            plan=plan,
+            facts=tuple(f for f in facts if f is not None),
+            sender_name=None,
+            sender_verified=email.verified,
+            original_subject=email.subject,
+        ),
+        store=STORE,
     )
 
 
@@ -435,12 +471,14 @@ def format_report(report: EvalReport) -> str:
         lines.append(
             f"language {language:<4} n={scores.count:<4} intent accuracy "
             f"{_percent(scores.intent_accuracy):>6}  tools ok {_percent(scores.tool_accuracy):>6}"
-            f"  reply language right {_percent(scores.language_accuracy):>6}"
+            f"  plan language right {_percent(scores.language_accuracy):>6}"
+            f"  reply in their language {_percent(scores.reply_language_accuracy):>6}"
         )
     lines += [
         "",
         "intent acc: plan intent = label; tools ok: set of tools called = labelled set; "
-        "human P/R: needs_human precision/recall (- where undefined).",
+        "human P/R: needs_human precision/recall (- where undefined); reply in their language: "
+        "the rendered reply is in the email's language.",
     ]
     sent = [r for r in report.results if r.would_send]
     wrong = [r.email_id for r in sent if r.wrongly_sent]

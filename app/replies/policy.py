@@ -55,8 +55,13 @@ def decide(
     sender_verified: bool,
     verification_problems: list[str],
     guard_holds: list[str],
+    language_fallback: str | None = None,
 ) -> Decision:
-    """Send only when the intent may auto-send, the plan is sure and clean, and nothing holds it."""
+    """Send only when the intent may auto-send, the plan is sure and clean, and nothing holds it.
+
+    `language_fallback` is the customer's language when the reply fell back to English because
+    no catalog exists for it: a person decides whether an English answer will do.
+    """
     # A real customer mistaken for spam would never hear back: skip only when sure, and never
     # when a store change was proposed (closing the email would bury the proposal).
     if (
@@ -80,6 +85,10 @@ def decide(
     if plan.needs_human:
         reasons.append(
             f"needs a person: {plan.handover_reason.value if plan.handover_reason else 'yes'}"
+        )
+    if language_fallback is not None:
+        reasons.append(
+            f"language: no reply catalog for {language_fallback!r}, so the reply is in English"
         )
     reasons += [f"verifier: {problem}" for problem in verification_problems]
     reasons += [f"guard: {hold}" for hold in guard_holds]

@@ -1,72 +1,46 @@
-"""Rendering a `ReplyPlan` into an email: Jinja2 templates per intent and language, HTML + text.
+"""Rendering a `ReplyPlan` into an email: one Jinja2 template per intent, HTML + text, any language.
 
-Facts come only from typed tool results (orders, products, policies); the model contributes one
-short paragraph, which is reduced to plain text, escaped and bounded. Pure functions, no I/O:
-`render_reply` is given everything it shows.
+Words come from the message catalogs (`app.replies.catalogs`), facts only from typed tool
+results, each presented by its own `Facts` model (`app.replies.facts`); the model contributes
+one short paragraph, which is reduced to plain text, escaped and bounded. Pure functions, no I/O
+but reading the templates and catalogs: `render_reply` is given everything it shows.
+
+An intent template says what to write for its intent in `{{ _("...") }}` messages and places
+facts by kind: `has("order")`, `show("order")`; facts of a kind it never asks about follow its
+text (`show_others()` in the layout), so a new tool's facts reach replies without a template.
 """
 
 from __future__ import annotations
 
+import functools
 import html
 import re
+from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 from typing import Any
 
 import nh3
-from jinja2 import (
-    Environment,
-    FileSystemLoader,
-    StrictUndefined,
-    TemplateNotFound,
-    select_autoescape,
-)
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from pydantic import BaseModel
 
-from app.agent.plan import MAX_PARAGRAPH_CHARS, Intent, ReplyPlan
-from app.store.models import STATUS_WORDS as TOOL_STATUS_WORDS
-from app.store.models import Money, OrderStatus
-from app.tools.customers import CustomerProfileFacts
-from app.tools.orders import OrderFacts, OrderListFacts
-from app.tools.policies import PolicyFacts
-from app.tools.products import ProductSearchFacts
+from app.agent.plan import MAX_PARAGRAPH_CHARS, ReplyPlan
+from app.replies.catalogs import SOURCE_LANGUAGE, direction, languages, translations
+from app.replies.catalogs import template_language as template_language  # re-exported for admin
+from app.replies.draw import Drawing, collapse_blank_lines, markup
+from app.replies.facts import Block, Facts, Ident, Presenter
 
 TEMPLATES = Path(__file__).parent / "templates"
-LANGUAGES = ("en", "fa")
-RTL_LANGUAGES = frozenset({"fa", "ar", "he", "ur"})
+RTL_LANGUAGES = frozenset(language for language in languages() if direction(language) == "rtl")
+"""The shipped languages written right to left (from their Babel locales)."""
 _REPLY_PREFIX = re.compile(
     r"^\s*(?:(?:re|aw|sv|antw|vs|odp|wg|fw|fwd|回复|答复|پاسخ)\s*(?:\[\d+\])?\s*[:：]\s*)+", re.I
 )
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _DOMAIN_LIKE = re.compile(r"[/:]|[A-Za-z0-9]\.[A-Za-z]{2,}")
 _MAX_SUBJECT_CHARS = 200
-_PERSIAN_DIGITS = str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹")
-POLICY_EXCERPT_CHARS = 700
 _URL = re.compile(r"https?://\S+|www\.\S+", re.I)
-
-STATUS_WORDS: dict[str, dict[OrderStatus, str]] = {
-    # The tools' English wording, except where a customer needs different words than the model:
-    # the model is told "not shipped yet" outright, the customer hears what happens next.
-    "en": {**TOOL_STATUS_WORDS, OrderStatus.PROCESSING: "being prepared for shipping"},
-    "fa": {
-        OrderStatus.CANCELLED: "لغو شده",
-        OrderStatus.REFUNDED: "بازپرداخت شده",
-        OrderStatus.RETURNED: "مرجوع شده",
-        OrderStatus.RETURN_IN_PROGRESS: "در حال مرجوعی",
-        OrderStatus.DELIVERED: "تحویل داده شده",
-        OrderStatus.OUT_FOR_DELIVERY: "امروز در مسیر تحویل",
-        OrderStatus.DELAYED: "با تأخیر در راه",
-        OrderStatus.IN_TRANSIT: "در راه",
-        OrderStatus.SHIPPED: "ارسال شده",
-        OrderStatus.PARTIALLY_SHIPPED: "بخشی از آن ارسال شده",
-        OrderStatus.ON_HOLD: "در انتظار",
-        OrderStatus.PROCESSING: "در حال آماده‌سازی برای ارسال",
-    },
-}
-_MONTHS_EN = (
-    "January February March April May June July August September October November December"
-).split()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -86,7 +60,7 @@ class ReplyInputs:
 
     plan: ReplyPlan
     facts: tuple[BaseModel, ...]
-    """The typed results of the tool calls the plan shows, in order."""
+    """The typed results of the tool calls the plan shows, in order (`Facts` are shown)."""
     sender_name: str | None
     sender_verified: bool
     original_subject: str
@@ -102,100 +76,144 @@ class RenderedReply:
     text: str
     html: str
     language: str
+    """The language the reply is written in (a shipped catalog)."""
     direction: str
     template: str
     paragraph: str = ""
     """The model's paragraph as it appears in the reply (checked on its own by the verifier)."""
-    shown: dict[str, Any] = field(default_factory=dict)
-    """What the reply shows, by kind, for the verifier and staff."""
+    shown: dict[str, list[str]] = field(default_factory=dict)
+    """What the reply's facts show, by kind (`Facts.shown`), for the verifier and staff."""
     store_text: tuple[str, ...] = ()
     """The store's own words from settings (name, signature): no tool result needs to back them."""
-
-
-def _environment() -> Environment:
-    environment = Environment(
-        loader=FileSystemLoader(TEMPLATES),
-        autoescape=select_autoescape(enabled_extensions=("html.j2",), default_for_string=False),
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
-    environment.filters["day"] = format_day
-    environment.filters["money"] = format_money
-    environment.filters["excerpt"] = policy_excerpt
-    return environment
-
-
-def template_language(language: str) -> str:
-    """The template language for a BCP 47 tag: its primary subtag if we have it, else English."""
-    primary = language.strip().lower().replace("_", "-").split("-", 1)[0]
-    return primary if primary in LANGUAGES else "en"
+    requested_language: str = ""
+    """The language the plan asked for (the customer's), as the plan gave it."""
+    language_fallback: bool = False
+    """No catalog for the requested language: the reply is in English (staff are told)."""
 
 
 def render_reply(inputs: ReplyInputs, *, store: StoreIdentity) -> RenderedReply:
     """Render the reply for a plan. Raises `TemplateNotFound` only for an unknown intent."""
     plan = inputs.plan
     language = template_language(plan.language)
-    direction = "rtl" if language in RTL_LANGUAGES else "ltr"
-    context = _context(inputs, store=store, language=language, direction=direction)
-    template = plan.intent.value
-    html_body = _render(language, template, "html", context)
-    text = _render(language, template, "txt", context)
-    return RenderedReply(
-        subject=reply_subject(inputs.original_subject, language=language),
-        text=_tidy_text(text),
-        html=html_body,
-        language=language,
-        direction=direction,
-        template=f"{language}/{template}",
-        paragraph=context["paragraph"],
-        shown=_shown(context),
-        store_text=tuple(words for words in (store.name, store.signature) if words.strip()),
-    )
-
-
-def _render(language: str, template: str, fmt: str, context: dict[str, Any]) -> str:
-    try:
-        return _ENV.get_template(f"{language}/{template}.{fmt}.j2").render(context)
-    except TemplateNotFound:
-        if language == "en":
-            raise
-        return _ENV.get_template(f"en/{template}.{fmt}.j2").render(context)
-
-
-def _context(
-    inputs: ReplyInputs, *, store: StoreIdentity, language: str, direction: str
-) -> dict[str, Any]:
-    facts = inputs.facts
-    order = next((f for f in facts if isinstance(f, OrderFacts)), None)
-    orders = next((f for f in facts if isinstance(f, OrderListFacts)), None)
-    products = next((f for f in facts if isinstance(f, ProductSearchFacts)), None)
-    policies = next((f for f in facts if isinstance(f, PolicyFacts)), None)
-    profile = next((f for f in facts if isinstance(f, CustomerProfileFacts)), None)
+    facts = [f for f in inputs.facts if isinstance(f, Facts)]
     if not inputs.sender_verified:
         # Customer data only for a verified sender (the tools refuse anyway; this holds even
         # if facts arrive by mistake): the reply asks them to write from the order's address.
-        order, orders, profile = None, None, None
-    return {
+        facts = [f for f in facts if not f.customer_data]
+    presenter = Presenter(language=language, translations=translations(language))
+    presented = [(f.kind, f.present(presenter)) for f in facts]
+    shown: defaultdict[str, list[str]] = defaultdict(list)
+    for item in facts:
+        for kind, values in item.shown().items():
+            shown[kind] += values
+    paragraph = safe_paragraph(inputs.plan.paragraph)
+    context = {
         "language": language,
-        "direction": direction,
+        "direction": direction(language),
         "store": store,
         "name": first_name(inputs.sender_name),
         "verified": inputs.sender_verified,
-        "order": order,
-        "orders": orders.orders if orders and orders.orders else [],
-        "products": products.products if products else [],
-        "policies": policies.policies if policies else [],
-        "profile": profile,
         "proposed": bool(inputs.plan.proposals),
         "handover": inputs.plan.needs_human,
         "not_found": inputs.lookup_missed,
-        "paragraph": safe_paragraph(inputs.plan.paragraph),
-        "status_words": STATUS_WORDS[language],
-        "intent": inputs.plan.intent,
-        "Intent": Intent,
+        "paragraph": paragraph,
+        "intent": plan.intent.value,
     }
+    template = plan.intent.value
+    html_body = _render(template, language, presented, shown, context, as_html=True)
+    text = _render(template, language, presented, shown, context, as_html=False)
+    return RenderedReply(
+        subject=reply_subject(inputs.original_subject, language=language),
+        text=collapse_blank_lines(text),
+        html=html_body,
+        language=language,
+        direction=direction(language),
+        template=template,
+        paragraph=paragraph,
+        shown=dict(shown),
+        store_text=tuple(words for words in (store.name, store.signature) if words.strip()),
+        requested_language=plan.language,
+        language_fallback=_falls_back(plan.language, language),
+    )
+
+
+def _falls_back(requested: str, used: str) -> bool:
+    """Whether the customer's language has no catalog (an English reply to a German email)."""
+    primary = requested.strip().replace("_", "-").split("-", 1)[0].lower()
+    return used == SOURCE_LANGUAGE and primary != SOURCE_LANGUAGE
+
+
+class _Placement:
+    """The facts one template render may place, and which kinds it asked about."""
+
+    def __init__(self, presented: list[tuple[str, list[Block]]], drawing: Drawing) -> None:
+        self.presented = presented
+        self.drawing = drawing
+        self.asked: set[str] = set()
+
+    def has(self, kind: str) -> bool:
+        """Whether there are facts of `kind` with something to show."""
+        self.asked.add(kind)
+        return any(blocks for k, blocks in self.presented if k == kind)
+
+    def show(self, kind: str) -> str:
+        """Every fact of `kind`, drawn."""
+        self.asked.add(kind)
+        return self._draw(lambda k: k == kind)
+
+    def show_others(self) -> str:
+        """Facts of every kind the template did not ask about, drawn (after its own text)."""
+        return self._draw(lambda k: k not in self.asked)
+
+    def _draw(self, chosen: Callable[[str], bool]) -> str:
+        blocks = [block for k, blocks in self.presented if chosen(k) for block in blocks]
+        return self.drawing.blocks(blocks) if blocks else ""
+
+
+def _render(
+    template: str,
+    language: str,
+    presented: list[tuple[str, list[Block]]],
+    shown: defaultdict[str, list[str]],
+    context: dict[str, Any],
+    *,
+    as_html: bool,
+) -> str:
+    drawing = Drawing(language=language, html=as_html)
+    placement = _Placement(presented, drawing)
+    paragraph: Callable[[str], str] = (
+        (lambda words: markup("<p>{}</p>", words)) if as_html else (lambda w: f"{w}\n")
+    )
+    environment = _environment(language, as_html=as_html)
+    return environment.get_template(f"{template}.j2").render(
+        context,
+        layout="_layout.html.j2" if as_html else "_layout.txt.j2",
+        has=placement.has,
+        show=placement.show,
+        show_others=placement.show_others,
+        shown=defaultdict(list, shown),
+        p=paragraph,
+        ident=lambda text: drawing.value(Ident(text)),
+    )
+
+
+@functools.cache
+def _environment(language: str, *, as_html: bool) -> Environment:
+    """One environment per language and format: its catalog installed, HTML autoescaped."""
+    environment = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=as_html,  # noqa: S701 - off only for the plain-text version of the reply.
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        extensions=["jinja2.ext.i18n"],
+    )
+    # Added by the i18n extension, so the type checker cannot see it.
+    environment.install_gettext_translations(  # type: ignore[attr-defined]
+        translations(language), newstyle=True
+    )
+    return environment
 
 
 def safe_paragraph(text: str) -> str:
@@ -232,66 +250,8 @@ def reply_subject(original: str, *, language: str) -> str:
     subject = " ".join(_CONTROL.sub(" ", original).split())
     subject = _REPLY_PREFIX.sub("", subject)[:_MAX_SUBJECT_CHARS].rstrip()
     if not subject:
-        return "پاسخ: پیام شما" if template_language(language) == "fa" else "Re: your message"
+        return translations(template_language(language)).gettext("Re: your message")
     return f"Re: {subject}"
-
-
-def format_day(value: date | None, language: str = "en") -> str:
-    """A date as a customer reads it: "21 November 2026", or ۲۰۲۶/۱۱/۲۱ in Persian."""
-    if value is None:
-        return ""
-    if language == "fa":
-        return f"{value.year}/{value.month:02d}/{value.day:02d}".translate(_PERSIAN_DIGITS)
-    return f"{value.day} {_MONTHS_EN[value.month - 1]} {value.year}"
-
-
-def policy_excerpt(text: str, limit: int = POLICY_EXCERPT_CHARS) -> str:
-    """The start of a policy for a reply: its opening heading dropped, cut at a sentence end.
-
-    Policies open with a heading ("Returns"); the reply already names the policy, so the
-    excerpt starts with the rule itself and ends where a sentence does, never mid-word.
-    """
-    lines = text.strip().splitlines()
-    while lines and (not lines[0].strip() or _is_heading(lines[0])):
-        lines.pop(0)
-    body = "\n".join(lines).strip()
-    if len(body) <= limit:
-        return body
-    cut = body[:limit]
-    end = max(cut.rfind(". "), cut.rfind(".\n"), cut.rfind("! "), cut.rfind("? "))
-    return (cut[: end + 1] if end > limit // 3 else cut.rsplit(" ", 1)[0]) + " …"
-
-
-def _is_heading(line: str) -> bool:
-    stripped = line.strip()
-    return len(stripped) < 60 and not stripped.endswith((".", "!", "?", ":", "۔", "؟"))
-
-
-def format_money(value: Money) -> str:
-    """An amount with its currency code ("69.00 EUR"); digits stay Latin in every language.
-
-    Always two decimals, as `Money` prints itself: Shopify sends amounts like "69.0".
-    """
-    return f"{value.amount:.2f} {value.currency}".strip()
-
-
-_ENV = _environment()
-
-
-def _tidy_text(text: str) -> str:
-    lines = [line.rstrip() for line in text.splitlines()]
-    tidy = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
-    return tidy + "\n"
-
-
-def _shown(context: dict[str, Any]) -> dict[str, Any]:
-    order: OrderFacts | None = context["order"]
-    return {
-        "order": order.order_number if order else None,
-        "orders": [line.order_number for line in context["orders"]],
-        "products": [product.title for product in context["products"]],
-        "policies": [policy.kind.value for policy in context["policies"]],
-    }
 
 
 def plain_text_html(text: str, *, language: str) -> str:
@@ -300,16 +260,16 @@ def plain_text_html(text: str, *, language: str) -> str:
     Nothing a person types becomes markup or a link; the HTML only mirrors the text version.
     """
     lang = template_language(language)
-    direction = "rtl" if lang in RTL_LANGUAGES else "ltr"
+    side = direction(lang)
     paragraphs = [p for p in re.split(r"\n\s*\n", text.strip()) if p.strip()]
     body = "\n".join(
         "<p>" + "<br>\n".join(html.escape(line) for line in p.splitlines()) + "</p>"
         for p in paragraphs
     )
-    align = "right" if direction == "rtl" else "left"
+    align = "right" if side == "rtl" else "left"
     return (
-        f'<!DOCTYPE html>\n<html lang="{lang}" dir="{direction}">\n<head><meta charset="utf-8">'
+        f'<!DOCTYPE html>\n<html lang="{lang}" dir="{side}">\n<head><meta charset="utf-8">'
         f"</head>\n<body style=\"font-family:-apple-system,'Segoe UI',Tahoma,Arial,sans-serif;"
-        f'font-size:15px;line-height:1.5;color:#222;direction:{direction};text-align:{align};">\n'
+        f'font-size:15px;line-height:1.5;color:#222;direction:{side};text-align:{align};">\n'
         f"{body}\n</body>\n</html>\n"
     )

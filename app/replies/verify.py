@@ -20,13 +20,18 @@ from urllib.parse import urlsplit
 
 from app.replies.render import RenderedReply
 
-_TO_ASCII = str.maketrans("۰۱۲۳۴۵۶۷۸۹٠١٢٣٤٥٦٧٨٩", "0123456789" * 2)
+# Replies write digits and decimal marks the locale's way, and isolate left-to-right runs with
+# bidi controls (a Persian amount is "€ ۷۳٫۹۰" between LRI and PDI): every check reads them as
+# ASCII digits and points, with the controls removed.
+_BIDI_CONTROLS = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+_TO_ASCII = str.maketrans("۰۱۲۳۴۵۶۷۸۹٠١٢٣٤٥٦٧٨٩٫٬", "0123456789" * 2 + ".,", _BIDI_CONTROLS)
 _HREF = re.compile(r"""(?:href|src|action|background)\s*=\s*["']?([^"'\s>]+)""", re.I)
 _URL = re.compile(r"""(?:https?://|www\.)[^\s<>"')\]]+""", re.I)
 _ORDER_NUMBER = re.compile(r"#\s?([A-Za-z]{0,6}\d{3,}[A-Za-z0-9-]*)")
 _CODE = re.compile(r"\b(?=[A-Z0-9-]*\d)(?=[A-Z0-9-]*[A-Z])[A-Z0-9-]{8,}\b|\b\d{10,}\b")
 _AMOUNT = re.compile(
-    r"(?:(?:€|\$|£)\s?(\d+(?:[.,]\d{1,2})?))|(\d+(?:[.,]\d{1,2})?)\s?(?:EUR|USD|GBP|CHF|CAD|AUD|€|\$|£)"
+    r"(?:(?:(?:€|\$|£)\s?|\b(?:EUR|USD|GBP|CHF|CAD|AUD)[^\S\n]?)(\d+(?:[.,]\d{1,2})?))"
+    r"|(\d+(?:[.,]\d{1,2})?)\s?(?:EUR|USD|GBP|CHF|CAD|AUD|€|\$|£)"
 )
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)?")

@@ -62,8 +62,8 @@ STATUS_WORDS: dict[OrderStatus, str] = {
     OrderStatus.ON_HOLD: "on hold",
     OrderStatus.PROCESSING: "being prepared, not shipped yet",
 }
-"""English wording of each status, as tool results give it to the model; replies take their
-wording, in each language, from `app.replies.render.STATUS_WORDS`."""
+"""English wording of each status, as tool results give it to the model; replies word it for
+customers in `app.tools.orders.CUSTOMER_STATUS_WORDS`, translated by the reply catalogs."""
 
 
 class Tracking(Frozen):

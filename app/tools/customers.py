@@ -19,8 +19,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from pydantic import BaseModel
-
+from app.replies.facts import Facts
 from app.store.models import Customer, Money
 from app.tools.kit import Scope, ToolArgs, ToolContext, ToolMiss, ToolSet
 
@@ -57,8 +56,10 @@ def segment_for(customer: Customer, *, now: datetime) -> Segment:
     return Segment.HIBERNATING
 
 
-class CustomerProfileFacts(BaseModel):
-    """The sender's account summary."""
+class CustomerProfileFacts(Facts):
+    """The sender's account summary: for the model's tone, never shown in a reply."""
+
+    kind = "customer_profile"
 
     name: str | None
     orders_count: int

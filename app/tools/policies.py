@@ -6,6 +6,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
+from app.replies.facts import Block, Facts, Presenter, Quote, Text
 from app.store.models import PolicyKind
 from app.tools.kit import Clue, OfflineHint, Scope, ToolArgs, ToolContext, ToolMiss, ToolSet, Topic
 
@@ -40,14 +41,25 @@ class PolicyText(BaseModel):
     url: str | None
 
 
-class PolicyFacts(BaseModel):
+class PolicyFacts(Facts):
     """The policies that answer a question."""
+
+    kind = "policies"
+    customer_data = False
 
     policies: list[PolicyText]
 
     def summary(self) -> str:
         """One line for the audit log."""
         return ", ".join(p.kind.value for p in self.policies)
+
+    def present(self, t: Presenter) -> list[Block]:
+        """Each policy as a quoted excerpt under its title (the store's own words)."""
+        return [Quote(Text(policy.title), policy.text) for policy in self.policies]
+
+    def shown(self) -> dict[str, list[str]]:
+        """Which policies: their kinds."""
+        return {"policies": [policy.kind.value for policy in self.policies]}
 
 
 class GetStorePoliciesArgs(ToolArgs):

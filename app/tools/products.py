@@ -4,6 +4,19 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from app.replies.facts import (
+    Amount,
+    Block,
+    Bullets,
+    Count,
+    Facts,
+    Link,
+    Phrase,
+    Presenter,
+    Strong,
+    Text,
+    Value,
+)
 from app.store.models import Money, Product
 from app.tools.kit import Clue, OfflineHint, Scope, ToolArgs, ToolContext, ToolMiss, ToolSet, Topic
 
@@ -48,14 +61,52 @@ class ProductFacts(BaseModel):
         )
 
 
-class ProductSearchFacts(BaseModel):
+class ProductSearchFacts(Facts):
     """Products matching a search."""
+
+    kind = "products"
+    customer_data = False
 
     products: list[ProductFacts]
 
     def summary(self) -> str:
         """One line for the audit log."""
         return f"{len(self.products)} products"
+
+    def present(self, t: Presenter) -> list[Block]:
+        """Each product under its title (linked to its page), its variants listed below it."""
+        return [
+            Bullets(
+                [_variant(variant, t) for variant in product.variants],
+                heading=Link(product.url, Strong(Text(product.title)))
+                if product.url
+                else Strong(Text(product.title)),
+            )
+            for product in self.products
+        ]
+
+    def shown(self) -> dict[str, list[str]]:
+        """The products' titles."""
+        return {"products": [product.title for product in self.products]}
+
+
+def _variant(variant: VariantFacts, t: Presenter) -> Value:
+    """The variant as "M / White: €69.00, available (3 in stock)" (never a negative count)."""
+    if not variant.available:
+        stock: Value = t.gettext("currently sold out")
+    elif variant.in_stock and variant.in_stock > 0:
+        stock = Phrase(
+            t.ngettext(
+                "available (%(count)s in stock)", "available (%(count)s in stock)", variant.in_stock
+            ),
+            {"count": Count(variant.in_stock)},
+        )
+    else:
+        stock = t.gettext("available")
+    return Phrase(
+        t.gettext("%(variant)s: %(price)s, %(stock)s"),
+        {"variant": Text(variant.title), "price": Amount(variant.price), "stock": stock},
+    )
 
 
 class SearchProductsArgs(ToolArgs):

@@ -192,6 +192,41 @@ def test_format_report_shows_every_intent_the_totals_and_the_languages(
     assert "no misses" != format_misses(offline_report)
 
 
+def test_every_labelled_language_gets_replies_in_its_own_language(
+    offline_report: EvalReport,
+) -> None:
+    """German, French and Spanish emails are answered in German, French and Spanish."""
+    by_language = offline_report.by_language()
+    for language in ("en", "fa", "de", "es", "fr"):
+        assert by_language[language].reply_language_accuracy == 1.0, language
+    german = [r for r in offline_report.results if r.language == "de"]
+    assert german
+    assert {r.reply_language for r in german} == {"de"}
+    rows = format_report(offline_report).splitlines()
+    [row] = [row for row in rows if row.startswith("language fr ")]
+    assert "reply in their language 100.0%" in row
+
+
+async def test_a_reply_in_english_to_an_email_in_another_language_counts_as_wrong() -> None:
+    italian = EvalEmail.model_validate(
+        {
+            "id": "it-1",
+            "language": "it",
+            "sender": "giulia@example.it",
+            "verified": True,
+            "subject": "Ordine",
+            "body": "Ciao, avete ricevuto il mio messaggio? Grazie mille.",
+            "expected": {"intent": "other", "tools": [], "needs_human": False},
+        }
+    )
+    report = await run_eval(llm=OfflineModel(), emails=[italian])
+
+    [result] = report.results
+    assert result.reply_language == "en"
+    assert not result.reply_language_ok
+    assert report.by_language()["it"].reply_language_accuracy == 0.0
+
+
 async def test_limit_runs_the_first_emails_only() -> None:
     report = await run_eval(llm=OfflineModel(), limit=5)
     assert [r.email_id for r in report.results] == [e.id for e in load_emails()[:5]]

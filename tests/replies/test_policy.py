@@ -47,6 +47,7 @@ def decide_with(
     sender_verified: bool = True,
     verification_problems: list[str] | None = None,
     guard_holds: list[str] | None = None,
+    language_fallback: str | None = None,
 ) -> Decision:
     return decide(
         reply_plan or plan(),
@@ -54,6 +55,7 @@ def decide_with(
         sender_verified=sender_verified,
         verification_problems=verification_problems or [],
         guard_holds=guard_holds or [],
+        language_fallback=language_fallback,
     )
 
 
@@ -104,6 +106,10 @@ def test_confidence_exactly_at_the_threshold_is_enough() -> None:
             "verifier: link: evil.example is not an allowed host",
         ),
         ({"guard_holds": ["reply_cap_sender"]}, "guard: reply_cap_sender"),
+        (
+            {"language_fallback": "pt-BR"},
+            "language: no reply catalog for 'pt-BR', so the reply is in English",
+        ),
     ],
 )
 def test_each_unmet_condition_alone_makes_a_draft_with_its_reason(
@@ -142,6 +148,7 @@ def test_reasons_accumulate_in_a_fixed_order() -> None:
         sender_verified=False,
         verification_problems=["recipient: the sender is not verified"],
         guard_holds=["spam_score"],
+        language_fallback="ar",
     )
 
     assert decision.action is Action.DRAFT
@@ -152,6 +159,7 @@ def test_reasons_accumulate_in_a_fixed_order() -> None:
         "sender is not verified",
         "1 store change(s) proposed for approval",
         "needs a person: anger",
+        "language: no reply catalog for 'ar', so the reply is in English",
         "verifier: recipient: the sender is not verified",
         "guard: spam_score",
     )

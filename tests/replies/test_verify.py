@@ -10,11 +10,14 @@ import asyncio
 import dataclasses
 import functools
 import json
+from decimal import Decimal
 
 import pytest
 from pydantic import BaseModel
 
 from app.agent.plan import Intent, ReplyPlan
+from app.replies.catalogs import languages
+from app.replies.draw import format_money
 from app.replies.render import RenderedReply, ReplyInputs, StoreIdentity, render_reply
 from app.replies.verify import Evidence, gather_evidence, verify_reply
 from app.store.demo import ANCHOR, DemoShop
@@ -32,6 +35,8 @@ OWN = frozenset({SUPPORT})
 TRACKING = "00340434161094015902"
 """The tracking number the demo store has for Sara's order #1001."""
 CUSTOMER_TEXT = "Where is my order #1001?\nHi, I ordered a linen shirt last week. Sara"
+LANGUAGES = sorted(languages())
+"""Every shipped language: each writes days, amounts and digits its own way."""
 
 
 async def _invoke(tool: str, arguments: str) -> BaseModel:
@@ -140,7 +145,7 @@ def only(problems: list[str], prefix: str) -> None:
 # --- Clean replies pass --------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("language", ["en", "fa"])
+@pytest.mark.parametrize("language", LANGUAGES)
 def test_a_clean_order_status_reply_from_real_facts_passes(language: str) -> None:
     reply = rendered(order_1001(), language=language)
     assert TRACKING in reply.text
@@ -149,7 +154,7 @@ def test_a_clean_order_status_reply_from_real_facts_passes(language: str) -> Non
     assert check(reply) == []
 
 
-@pytest.mark.parametrize("language", ["en", "fa"])
+@pytest.mark.parametrize("language", LANGUAGES)
 @pytest.mark.parametrize("intent", list(Intent))
 def test_every_clean_reply_with_every_kind_of_fact_passes(intent: Intent, language: str) -> None:
     facts = all_facts()
@@ -313,9 +318,40 @@ def test_an_amount_not_in_evidence_is_caught(line: str, amount: str) -> None:
 
 
 def test_a_changed_total_is_caught_in_both_versions() -> None:
-    reply = altered(rendered(order_1001()), "73.90 EUR", "37.90 EUR")
+    reply = altered(rendered(order_1001()), "€73.90", "€37.90")
 
-    assert check(reply) == ["amount 37.90 EUR is not in this email's tool results"]
+    assert check(reply) == ["amount €37.90 is not in this email's tool results"]
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_changed_total_is_caught_as_each_language_writes_it(language: str) -> None:
+    """Persian digits, its decimal mark and the bidi marks around amounts hide nothing: only
+    the cents change here (73.90 to 73.10), which a reader of "۷۳٫۹۰" must not miss."""
+    facts = order_1001()
+    total = format_money(facts.total, language)
+    changed = format_money(facts.total.model_copy(update={"amount": Decimal("73.10")}), language)
+    reply = altered(rendered(facts, language=language), total, changed)
+
+    problems = check(reply)
+
+    assert len(problems) == 1, problems
+    assert problems[0].startswith("amount ")
+    assert "73" in problems[0].translate(str.maketrans("۰۱۲۳۴۵۶۷۸۹", "0123456789"))
+
+
+@pytest.mark.parametrize("written", ["CHF 12.50", "EUR 12,50", "USD\u00a012.50"])
+def test_an_amount_written_with_its_currency_code_first_is_caught(written: str) -> None:
+    problems = check(with_text(rendered(order_1001()), f"We refunded {written}."))
+
+    assert [p for p in problems if p.startswith("amount ")] == [
+        f"amount {written} is not in this email's tool results"
+    ]
+
+
+def test_a_currency_code_ending_a_line_does_not_swallow_the_next_lines_number() -> None:
+    reply = with_text(rendered(order_1001()), "Prices are in EUR\n3 items ship together.")
+
+    assert check(reply) == []
 
 
 # --- Email addresses -----------------------------------------------------------------------

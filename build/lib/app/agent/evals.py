@@ -1,0 +1,501 @@
+"""Run the labelled emails through the agent and report how the model did.
+
+Every email in `emails.jsonl` goes through `run_agent` exactly as the pipeline would send it:
+the body is cleaned by the production cleaner (quoted history and signatures stripped), the
+sender is in the tool context only when the label says it was verified, and each email gets a
+fresh demo store at the fixtures' own dates, so proposals made for one email never change what
+the next one sees. The labels are what a careful support lead decided for each scenario; the
+report compares the model's plan with them:
+
+- intent accuracy: the plan's intent equals the labelled intent;
+- tool-call correctness: the set of tools called (the final `submit_reply_plan` aside) equals
+  the labelled set exactly, so a missing lookup and a needless one both count as wrong;
+- needs-human precision and recall: of the emails the model handed to a person, how many a
+  person should see; of those a person should see, how many the model handed over;
+- mean tokens and mean wall-clock latency per email.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from importlib import resources
+from typing import Any, Self
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from app.agent.llm import LLM
+from app.agent.loop import SUBMIT_TOOL, AgentEmail, MemoryTrace, run_agent
+from app.agent.plan import HandoverReason, Intent
+from app.config import ConfigError, Settings, load_settings
+from app.logs import configure_logging
+from app.mail.cleantext import clean_text
+from app.providers import Providers, build_providers
+from app.replies.policy import Action, SendRules, decide
+from app.store.demo import ANCHOR, DemoShop
+from app.tools import tool_registry
+from app.tools.kit import MemoryJournal, Scope, Sender, ToolContext
+
+EMAILS_FILE = "emails.jsonl"
+STORE_NAME = "Demo Store"
+"""The demo store's name: the eval always runs against the bundled demo store."""
+ERROR_REASONS = frozenset(
+    {HandoverReason.PROVIDER_DOWN, HandoverReason.MODEL_ERROR, HandoverReason.CAP_HIT}
+)
+"""Handovers caused by the machinery rather than by the email; counted separately."""
+
+_LANGUAGE = re.compile(r"^[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$")
+_ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
+
+
+# --- The labelled set --------------------------------------------------------------------------
+
+
+class ExpectedOutcome(BaseModel):
+    """What a careful support lead decided the agent should do with one email."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    intent: Intent
+    tools: frozenset[str]
+    """The tools a good agent calls, as a set (`submit_reply_plan` is never listed)."""
+    needs_human: bool
+
+    @field_validator("tools", mode="before")
+    @classmethod
+    def _unique_list(cls, value: object) -> object:
+        if isinstance(value, list) and len(set(value)) != len(value):
+            raise ValueError("tools must not repeat a name")
+        return value
+
+    @field_validator("tools")
+    @classmethod
+    def _registered(cls, value: frozenset[str]) -> frozenset[str]:
+        unknown = sorted(name for name in value if tool_registry().get(name) is None)
+        if unknown:
+            raise ValueError(f"not registered tools: {', '.join(unknown)}")
+        return value
+
+
+class EvalEmail(BaseModel):
+    """One labelled customer email."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(min_length=1, max_length=40, pattern=r"^[a-z0-9-]+$")
+    language: str
+    """BCP 47 tag of the language the customer wrote in."""
+    sender: str
+    verified: bool
+    """Whether the sender passed identity checks; unverified senders get no order data."""
+    subject: str
+    body: str = Field(min_length=1)
+    expected: ExpectedOutcome
+    notes: str = ""
+
+    @field_validator("language")
+    @classmethod
+    def _language_tag(cls, value: str) -> str:
+        if not _LANGUAGE.match(value):
+            raise ValueError(f"not a BCP 47 language tag: {value!r}")
+        return value
+
+    @field_validator("sender")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        if not _ADDRESS.match(value):
+            raise ValueError(f"not an email address: {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _unverified_get_public_tools_only(self) -> Self:
+        if not self.verified:
+            scoped = sorted(n for n in self.expected.tools if _scope(n) is not Scope.PUBLIC)
+            if scoped:
+                raise ValueError(f"an unverified sender cannot use {', '.join(scoped)}")
+        return self
+
+    @property
+    def primary_language(self) -> str:
+        """The language subtag alone: "fa" for "fa-IR"."""
+        return self.language.split("-")[0].lower()
+
+
+def _scope(name: str) -> Scope | None:
+    tool = tool_registry().get(name)
+    return tool.scope if tool is not None else None
+
+
+def load_emails(text: str | None = None) -> list[EvalEmail]:
+    """Parse and validate the labelled set (the bundled file unless `text` is given).
+
+    Raises:
+        ValueError: a line is not valid JSON or not a valid labelled email, or ids repeat.
+    """
+    if text is None:
+        text = resources.files("app.agent").joinpath(EMAILS_FILE).read_text(encoding="utf-8")
+    emails: list[EvalEmail] = []
+    seen: set[str] = set()
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            email = EvalEmail.model_validate(json.loads(line))
+        except (json.JSONDecodeError, ValidationError) as exc:
+            raise ValueError(f"{EMAILS_FILE} line {number}: {exc}") from exc
+        if email.id in seen:
+            raise ValueError(f"{EMAILS_FILE} line {number}: duplicate id {email.id!r}")
+        seen.add(email.id)
+        emails.append(email)
+    return emails
+
+
+# --- Results and scores ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class EmailResult:
+    """What the agent did with one labelled email."""
+
+    email_id: str
+    language: str
+    expected: ExpectedOutcome
+    intent: Intent
+    tools: frozenset[str]
+    needs_human: bool
+    handover_reason: HandoverReason | None
+    plan_language: str
+    input_tokens: int
+    output_tokens: int
+    latency_s: float
+    would_send: bool = False
+    """The default send policy would send this plan's reply without a person."""
+
+    @property
+    def wrongly_sent(self) -> bool:
+        """Sent on its own although the intent is wrong or a person should have seen it."""
+        return self.would_send and (not self.intent_ok or self.expected.needs_human)
+
+    @property
+    def intent_ok(self) -> bool:
+        """The plan's intent is the labelled one."""
+        return self.intent is self.expected.intent
+
+    @property
+    def tools_ok(self) -> bool:
+        """Exactly the labelled tools were called."""
+        return self.tools == self.expected.tools
+
+    @property
+    def needs_human_ok(self) -> bool:
+        """The handover decision is the labelled one."""
+        return self.needs_human is self.expected.needs_human
+
+    @property
+    def language_ok(self) -> bool:
+        """The plan's language is the customer's (primary subtags compared)."""
+        return self.plan_language.split("-")[0].lower() == self.language.split("-")[0].lower()
+
+    @property
+    def machinery_error(self) -> bool:
+        """Handed over because the model, a cap or the store failed, not for the email itself."""
+        return self.handover_reason in ERROR_REASONS
+
+
+@dataclass(frozen=True, kw_only=True)
+class Scores:
+    """The measures over a group of emails; None where a measure is undefined."""
+
+    count: int
+    intent_accuracy: float | None
+    tool_accuracy: float | None
+    human_precision: float | None
+    """Of the emails handed to a person, the share a person should see."""
+    human_recall: float | None
+    """Of the emails a person should see, the share handed over."""
+    language_accuracy: float | None
+    mean_input_tokens: float | None
+    mean_output_tokens: float | None
+    mean_latency_ms: float | None
+    errors: int
+
+
+def score(results: Sequence[EmailResult]) -> Scores:
+    """Compute the measures over `results`."""
+    n = len(results)
+    handed_over = [r for r in results if r.needs_human]
+    should = [r for r in results if r.expected.needs_human]
+    both = [r for r in handed_over if r.expected.needs_human]
+    return Scores(
+        count=n,
+        intent_accuracy=_share(results, lambda r: r.intent_ok),
+        tool_accuracy=_share(results, lambda r: r.tools_ok),
+        human_precision=len(both) / len(handed_over) if handed_over else None,
+        human_recall=len(both) / len(should) if should else None,
+        language_accuracy=_share(results, lambda r: r.language_ok),
+        mean_input_tokens=sum(r.input_tokens for r in results) / n if n else None,
+        mean_output_tokens=sum(r.output_tokens for r in results) / n if n else None,
+        mean_latency_ms=sum(r.latency_s for r in results) * 1000 / n if n else None,
+        errors=sum(r.machinery_error for r in results),
+    )
+
+
+def _share(results: Sequence[EmailResult], ok: Callable[[EmailResult], bool]) -> float | None:
+    return sum(ok(r) for r in results) / len(results) if results else None
+
+
+@dataclass(frozen=True, kw_only=True)
+class EvalReport:
+    """Every email's result, and the model that produced them."""
+
+    llm_kind: str
+    model: str
+    results: tuple[EmailResult, ...]
+
+    @property
+    def overall(self) -> Scores:
+        """The measures over every email."""
+        return score(self.results)
+
+    def by_intent(self) -> dict[Intent, Scores]:
+        """The measures per labelled intent, for every intent (empty groups included)."""
+        return {
+            intent: score([r for r in self.results if r.expected.intent is intent])
+            for intent in Intent
+        }
+
+    def by_language(self) -> dict[str, Scores]:
+        """The measures per language the customers wrote in (primary subtag), most used first."""
+        languages: dict[str, list[EmailResult]] = {}
+        for result in self.results:
+            languages.setdefault(result.language.split("-")[0].lower(), []).append(result)
+        ordered = sorted(languages.items(), key=lambda item: (-len(item[1]), item[0]))
+        return {language: score(group) for language, group in ordered}
+
+
+# --- Running -----------------------------------------------------------------------------------
+
+
+async def run_eval(
+    *,
+    llm: LLM,
+    limit: int | None = None,
+    now: datetime = ANCHOR,
+    emails: Sequence[EvalEmail] | None = None,
+    concurrency: int = 1,
+    rules: SendRules | None = None,
+) -> EvalReport:
+    """Run the labelled emails (the first `limit` of them) through the agent with `llm`.
+
+    Args:
+        llm: the model to measure.
+        limit: run only this many emails, from the top of the file.
+        now: the demo store's present (the fixtures' own dates by default).
+        emails: the labelled emails; the bundled set when omitted.
+        concurrency: how many emails run at once (1: one after another, the cleanest latency).
+        rules: the send policy to count auto-sends with; the default settings' when omitted.
+    """
+    rules = rules or SendRules(
+        auto_send_intents=frozenset(_default("AUTO_SEND_INTENTS")),
+        min_confidence=_default("AUTO_SEND_MIN_CONFIDENCE"),
+        shadow_mode=False,
+    )
+    chosen = list(load_emails() if emails is None else emails)
+    if limit is not None:
+        chosen = chosen[: max(0, limit)]
+    # The production summary of the demo store's policies, as the pipeline gives the agent.
+    policy_summary = await Providers(shop=DemoShop(now=now), llm=llm).policy_summary()
+    gate = asyncio.Semaphore(max(1, concurrency))
+
+    async def one(email: EvalEmail) -> EmailResult:
+        async with gate:
+            return await _run_one(
+                email, llm=llm, now=now, policy_summary=policy_summary, rules=rules
+            )
+
+    results = await asyncio.gather(*(one(email) for email in chosen))
+    return EvalReport(llm_kind=llm.kind, model=llm.model, results=tuple(results))
+
+
+def _default(name: str) -> Any:
+    """A setting's default value (the eval measures the policy as shipped)."""
+    field = Settings.model_fields[name]
+    return field.default_factory() if field.default_factory else field.default  # type: ignore[call-arg]
+
+
+async def _run_one(
+    email: EvalEmail, *, llm: LLM, now: datetime, policy_summary: str, rules: SendRules
+) -> EmailResult:
+    journal = MemoryJournal()
+    ctx = ToolContext(
+        shop=DemoShop(now=now),
+        sender=Sender(email=email.sender) if email.verified else None,
+        journal=journal,
+        now=now,
+    )
+    agent_email = AgentEmail(subject=email.subject, text=clean_text(text=email.body, html=""))
+    started = time.perf_counter()
+    outcome = await run_agent(
+        agent_email,
+        ctx=ctx,
+        llm=llm,
+        trace=MemoryTrace(),
+        store_name=STORE_NAME,
+        policy_summary=policy_summary,
+    )
+    latency = time.perf_counter() - started
+    plan = outcome.plan
+    # The verifier needs a rendered reply and is not run here; every other condition is.
+    decision = decide(
+        plan,
+        rules=rules,
+        sender_verified=email.verified,
+        verification_problems=[],
+        guard_holds=[],
+    )
+    return EmailResult(
+        email_id=email.id,
+        language=email.language,
+        expected=email.expected,
+        intent=plan.intent,
+        tools=frozenset(c.tool for c in journal.calls if c.tool != SUBMIT_TOOL),
+        needs_human=plan.needs_human,
+        handover_reason=plan.handover_reason,
+        plan_language=plan.language,
+        input_tokens=outcome.input_tokens,
+        output_tokens=outcome.output_tokens,
+        latency_s=latency,
+        would_send=decision.action is Action.SEND,
+    )
+
+
+# --- Reporting ---------------------------------------------------------------------------------
+
+_COLUMNS = (
+    ("intent", 20, "<"),
+    ("n", 4, ">"),
+    ("intent acc", 10, ">"),
+    ("tools ok", 9, ">"),
+    ("human P", 8, ">"),
+    ("human R", 8, ">"),
+    ("in tok", 8, ">"),
+    ("out tok", 8, ">"),
+    ("latency ms", 11, ">"),
+)
+OVERALL_LABEL = "overall"
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+def _number(value: float | None, digits: int = 0) -> str:
+    return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def _row(label: str, scores: Scores) -> str:
+    cells = (
+        label,
+        str(scores.count),
+        _percent(scores.intent_accuracy),
+        _percent(scores.tool_accuracy),
+        _percent(scores.human_precision),
+        _percent(scores.human_recall),
+        _number(scores.mean_input_tokens),
+        _number(scores.mean_output_tokens),
+        _number(scores.mean_latency_ms, 1),
+    )
+    return "  ".join(
+        f"{cell:{align}{width}}" for cell, (_, width, align) in zip(cells, _COLUMNS, strict=True)
+    )
+
+
+def format_report(report: EvalReport) -> str:
+    """The report as a plain-text table: one row per intent, the totals, then each language."""
+    overall = report.overall
+    header = "  ".join(f"{name:{align}{width}}" for name, width, align in _COLUMNS)
+    lines = [
+        f"model: {report.llm_kind} / {report.model}",
+        f"emails: {overall.count}",
+        "",
+        header,
+        "-" * len(header),
+        *(_row(intent.value, scores) for intent, scores in report.by_intent().items()),
+        "-" * len(header),
+        _row(OVERALL_LABEL, overall),
+        "",
+    ]
+    for language, scores in report.by_language().items():
+        lines.append(
+            f"language {language:<4} n={scores.count:<4} intent accuracy "
+            f"{_percent(scores.intent_accuracy):>6}  tools ok {_percent(scores.tool_accuracy):>6}"
+            f"  reply language right {_percent(scores.language_accuracy):>6}"
+        )
+    lines += [
+        "",
+        "intent acc: plan intent = label; tools ok: set of tools called = labelled set; "
+        "human P/R: needs_human precision/recall (- where undefined).",
+    ]
+    sent = [r for r in report.results if r.would_send]
+    wrong = [r.email_id for r in sent if r.wrongly_sent]
+    lines.append(
+        f"auto-send under the default policy: {len(sent)} of {overall.count} emails "
+        f"({_percent(len(sent) / overall.count if overall.count else None)}) answered without "
+        f"a person; wrongly sent: {len(wrong)}{' (' + ', '.join(wrong) + ')' if wrong else ''}."
+    )
+    if overall.errors:
+        lines.append(
+            f"{overall.errors} email(s) were handed over because the model, a cap or the store "
+            "failed (provider_down, model_error, cap_hit)."
+        )
+    return "\n".join(lines)
+
+
+def format_misses(report: EvalReport) -> str:
+    """One line per email where the plan differs from its label, for reading the failures."""
+    lines: list[str] = []
+    for r in report.results:
+        if r.intent_ok and r.tools_ok and r.needs_human_ok:
+            continue
+        parts = [f"{r.email_id:<10}"]
+        if not r.intent_ok:
+            parts.append(f"intent {r.expected.intent.value} -> {r.intent.value}")
+        if not r.tools_ok:
+            expected = ",".join(sorted(r.expected.tools)) or "none"
+            called = ",".join(sorted(r.tools)) or "none"
+            parts.append(f"tools {expected} -> {called}")
+        if not r.needs_human_ok:
+            reason = f" ({r.handover_reason.value})" if r.handover_reason else ""
+            parts.append(f"needs_human {r.expected.needs_human} -> {r.needs_human}{reason}")
+        lines.append("  ".join(parts))
+    return "\n".join(lines) if lines else "no misses"
+
+
+# --- Command line ------------------------------------------------------------------------------
+
+
+async def main() -> int:
+    """`python -m app eval`: measure the configured model on the labelled set; print the report.
+
+    Settings come from the environment as for every command; the inbound webhook's
+    authentication does not matter here, so its absence is allowed.
+    """
+    configure_logging("WARNING")
+    try:
+        settings = load_settings(INBOUND_ALLOW_UNAUTHENTICATED=True)
+    except ConfigError as exc:
+        sys.stderr.write(f"{exc}\n")
+        return 2
+    providers = build_providers(settings)
+    try:
+        report = await run_eval(llm=providers.llm, rules=SendRules.from_settings(settings))
+    finally:
+        await providers.aclose()
+    sys.stdout.write(format_report(report) + "\n\nmisses:\n" + format_misses(report) + "\n")
+    return 0

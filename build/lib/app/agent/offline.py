@@ -1,0 +1,204 @@
+"""The offline model: keyword rules that drive the same agent loop when no language model is set.
+
+It reads exactly what a language model reads (the instructions, the delimited email, the tool
+results) and answers with the same kind of tool calls, so the service runs anywhere with no
+keys and keeps working while OpenAI is down. It is honest about being simple: its confidence
+stays below what the send policy needs to answer on its own, so its plans become drafts for a
+person, with the facts already fetched.
+
+It knows no tool by name. Each tool declares an `OfflineHint` (`app/tools/kit/hints.py`): the
+topic it answers and the clue of the email each argument takes. Here the email's reading
+(`reading.py`) becomes topics and clues, and every offered tool whose hint matches is called.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from app.agent.llm import ModelRequest, ModelResponse, ToolCallRequest, ToolOutput, UserText
+from app.agent.loop import SUBMIT_TOOL
+from app.agent.plan import HandoverReason, Intent
+from app.agent.reading import Reading, read_email
+from app.tools import tool_registry
+from app.tools.kit.hints import Clue, JsonValue, OfflineHint, Topic
+from app.tools.kit.registry import ToolRegistry
+
+MODEL_NAME = "rules-2026-11"
+_EMAIL = re.compile(r"<<<EMAIL (\w+)>>>\n(.*)\n<<<END EMAIL \1>>>", re.S)
+_SUBJECT = re.compile(r"^Subject: (.*)$", re.M)
+_HEADER_LINES = re.compile(r"^(?:From: .*\n)?Subject: .*$", re.M)
+"""The From and Subject lines the agent writes above the email text: not the customer's words."""
+
+# The one place the offline model is taught what an email asks about: the topics each intent
+# raises. A new tool that answers one of these topics with these clues needs nothing here; a new
+# topic or clue (in `app/tools/kit/hints.py`) is taught here and in `clues_of`.
+TOPICS: dict[Intent, frozenset[Topic]] = {
+    Intent.ORDER_STATUS: frozenset({Topic.ORDER}),
+    Intent.SHIPPING_PROBLEM: frozenset({Topic.ORDER}),
+    Intent.RETURN_OR_EXCHANGE: frozenset({Topic.ORDER, Topic.RETURN, Topic.POLICY}),
+    Intent.REFUND: frozenset({Topic.ORDER, Topic.POLICY}),
+    Intent.CANCEL_ORDER: frozenset({Topic.ORDER, Topic.CANCELLATION}),
+    Intent.CHANGE_ADDRESS: frozenset({Topic.ORDER}),
+    Intent.BILLING: frozenset({Topic.ORDER}),
+    Intent.STOCK_OR_PRICE: frozenset({Topic.PRODUCT}),
+    Intent.PRODUCT_QUESTION: frozenset({Topic.PRODUCT}),
+}
+_IMPLIED_POLICY = {Intent.RETURN_OR_EXCHANGE: "returns", Intent.REFUND: "refunds"}
+"""The policy a request implies when the email names none."""
+_PROPOSAL_CALL = "offline_proposal_"
+GROUNDED_CONFIDENCE = 0.85
+
+
+class OfflineModel:
+    """A deterministic stand-in for a language model, driven by `read_email`."""
+
+    kind = "offline"
+    model = MODEL_NAME
+
+    def __init__(self, registry: ToolRegistry | None = None) -> None:
+        """Use the hints of `registry`'s tools (the application's tools when omitted)."""
+        self._registry = registry
+
+    async def complete(self, request: ModelRequest) -> ModelResponse:
+        email = next((i.text for i in request.items if isinstance(i, UserText)), "")
+        found = _EMAIL.search(email)
+        block = found.group(2) if found else email
+        subject_match = _SUBJECT.search(block)
+        subject = subject_match.group(1) if subject_match else ""
+        # The subject is read on its own; the header lines themselves are not content (the
+        # word "Subject" was taken for a product name when the subject had no Latin words).
+        reading = read_email(subject, _HEADER_LINES.sub("", block, count=1))
+        hints = self._offered_hints(request)
+        outputs = [i for i in request.items if isinstance(i, ToolOutput)]
+        if not outputs:
+            calls = _matching(hints, reading, order_status=None)
+            if calls:
+                return _response(_requests(calls, "offline_"))
+        elif not any(o.call_id.startswith(_PROPOSAL_CALL) for o in outputs):
+            order = _order_seen(outputs)
+            status = order.get("status") if order else None
+            # A store change is proposed once the order is seen and the change is still possible.
+            proposals = _matching(hints, reading, order_status=str(status)) if status else []
+            if proposals:
+                return _response(_requests(proposals, _PROPOSAL_CALL))
+        return _response([_submit(reading, outputs)])
+
+    def _offered_hints(self, request: ModelRequest) -> list[tuple[str, OfflineHint]]:
+        """The offered tools that declare offline hints, in the order they were offered."""
+        registry = self._registry or tool_registry()
+        hints: list[tuple[str, OfflineHint]] = []
+        for schema in request.tools:
+            tool = registry.get(str(schema.get("name")))
+            if tool is not None and tool.offline is not None:
+                hints.append((tool.name, tool.offline))
+        return hints
+
+
+def _topics(reading: Reading) -> frozenset[Topic]:
+    topics = TOPICS.get(reading.intent, frozenset())
+    return topics | {Topic.POLICY} if reading.policy_topic else topics
+
+
+def clues_of(reading: Reading) -> dict[Clue, str]:
+    """The clues this email gives, by the kind of argument they fill."""
+    found = {
+        Clue.ORDER_NUMBER: reading.order_number,
+        Clue.PRODUCT_WORDS: reading.product_words,
+        Clue.POLICY_TOPIC: reading.policy_topic or _IMPLIED_POLICY.get(reading.intent),
+        Clue.REASON: f"The customer asked for this by email ({reading.intent.value}).",
+    }
+    return {clue: value for clue, value in found.items() if value}
+
+
+def _matching(
+    hints: list[tuple[str, OfflineHint]], reading: Reading, *, order_status: str | None
+) -> list[tuple[str, dict[str, JsonValue]]]:
+    """The calls whose hints match the reading.
+
+    Without `order_status`, the first lookups; with it, the store changes still possible for an
+    order in that status.
+    """
+    topics, clues = _topics(reading), clues_of(reading)
+    calls: list[tuple[str, dict[str, JsonValue]]] = []
+    for name, hint in hints:
+        allowed = {status.value for status in hint.order_status}
+        if order_status is None and allowed:
+            continue
+        if order_status is not None and order_status not in allowed:
+            continue
+        if hint.topic not in topics or not hint.clues() <= clues.keys() or hint.unless in clues:
+            continue
+        arguments = {
+            field: clues[value] if isinstance(value, Clue) else value
+            for field, value in hint.args.items()
+        }
+        calls.append((name, arguments))
+    return calls
+
+
+def _requests(calls: list[tuple[str, dict[str, JsonValue]]], prefix: str) -> list[ToolCallRequest]:
+    return [
+        ToolCallRequest(call_id=f"{prefix}{n}", name=name, arguments=json.dumps(arguments))
+        for n, (name, arguments) in enumerate(calls, start=1)
+    ]
+
+
+def _order_seen(outputs: list[ToolOutput]) -> dict[str, Any] | None:
+    """The order a lookup in this run returned, if any."""
+    for output in outputs:
+        if not output.content.startswith("{"):
+            continue
+        try:
+            data = json.loads(output.content)
+        except ValueError:
+            continue
+        if isinstance(data, dict) and "order_number" in data and "status" in data:
+            return data
+    return None
+
+
+def _submit(reading: Reading, outputs: list[ToolOutput]) -> ToolCallRequest:
+    shown = [o.call_id for o in outputs if o.content.startswith("{")]
+    reason: HandoverReason | None = None
+    if reading.legal:
+        reason = HandoverReason.LEGAL_THREAT
+    elif reading.manipulative:
+        reason = HandoverReason.SENSITIVE_TOPIC
+    elif reading.intent is Intent.HUMAN_REQUESTED:
+        reason = HandoverReason.PERSON_REQUESTED
+    elif reading.angry or reading.intent is Intent.COMPLAINT:
+        reason = HandoverReason.ANGER
+    # Honest confidence: keyword rules alone never reach the send policy's threshold. Only an
+    # unambiguous order-status question about an order the lookup found for this sender does:
+    # its reply is then nothing but that order's own facts.
+    confidence = 0.2 if reading.intent is Intent.OTHER else min(0.7, 0.5 + 0.1 * reading.hits)
+    order = _order_seen(outputs)
+    if (
+        reading.intent is Intent.ORDER_STATUS
+        and reading.rivals == 0
+        and reason is None
+        and order is not None
+        # A delayed or held order is a problem to look into, not a status to report.
+        and order.get("status") not in ("delayed", "on_hold")
+    ):
+        confidence = GROUNDED_CONFIDENCE
+    arguments = {
+        "intent": reading.intent.value,
+        "confidence": confidence,
+        "language": reading.language,
+        "show_results_of": shown,
+        "paragraph": "",
+        "needs_human": reason is not None,
+        "handover_reason": reason.value if reason else None,
+    }
+    return ToolCallRequest(
+        call_id="offline_submit", name=SUBMIT_TOOL, arguments=json.dumps(arguments)
+    )
+
+
+def _response(calls: list[ToolCallRequest]) -> ModelResponse:
+    return ModelResponse(
+        text=None, tool_calls=tuple(calls), finish_reason="completed", model=MODEL_NAME
+    )

@@ -1,0 +1,219 @@
+"""Command line: `python -m app serve | worker | migrate | demo | eval | create-admin | ...`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from importlib.metadata import PackageNotFoundError, version
+
+from app.config import ConfigError, Settings, load_settings
+from app.db.migrate import DatabaseUnreachable, ensure_reachable, open_database, upgrade_database
+from app.logs import configure_logging
+
+DISTRIBUTION = "shop-support-mail"
+
+
+def package_version() -> str:
+    """The installed distribution's version, or a marker when running from an uninstalled tree."""
+    try:
+        return version(DISTRIBUTION)
+    except PackageNotFoundError:
+        return "unknown (not installed; run `pip install -e .`)"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line: every command has a description and every option a help text."""
+    parser = argparse.ArgumentParser(
+        prog="python -m app",
+        description="AI email support for Shopify stores. Settings come from the environment "
+        "(or .env); see .env.example.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, summary: str, description: str) -> argparse.ArgumentParser:
+        return commands.add_parser(name, help=summary, description=description)
+
+    serve = command(
+        "serve",
+        "run the HTTP service (with the in-process worker)",
+        "Serve the inbound webhook, the admin and the JSON API. Unless WORKER_IN_PROCESS=false, "
+        "the same process also works through queued jobs. Run `migrate` first.",
+    )
+    serve.add_argument("--host", help="interface to bind (default: HOST)")
+    serve.add_argument("--port", type=int, help="port to bind (default: PORT)")
+    worker = command(
+        "worker",
+        "run a standalone worker",
+        "Work through queued jobs (answering emails, sending replies) until SIGINT or SIGTERM; "
+        "running jobs finish first. On PostgreSQL several workers can run side by side.",
+    )
+    worker.add_argument(
+        "--concurrency", type=int, metavar="K", help="jobs at once (default: WORKER_CONCURRENCY)"
+    )
+    command(
+        "migrate",
+        "apply database migrations",
+        "Bring the database at DATABASE_URL to the latest schema revision (safe to repeat).",
+    )
+    demo = command(
+        "demo",
+        "run the bundled sample emails through the real webhook",
+        "Start the service on a fresh SQLite file with embedded defaults (no keys needed), post "
+        "the bundled sample emails to its webhook and print what happened to each.",
+    )
+    demo.add_argument(
+        "--serve",
+        type=int,
+        nargs="?",
+        const=8000,
+        metavar="PORT",
+        help="then keep the service running for the admin on PORT (default 8000)",
+    )
+    command(
+        "eval",
+        "score the configured model on the labelled email set",
+        "Run the configured model (the offline rules without OPENAI_API_KEY) on the labelled "
+        "emails and print its scores and misses.",
+    )
+    create_admin = command(
+        "create-admin",
+        "create a staff account for the admin (or reset its password)",
+        "Create a staff account for the admin, or reset its password. The password is read from "
+        "the terminal, or from the first line of standard input.",
+    )
+    create_admin.add_argument("--email", required=True, help="the staff member's email address")
+    create_admin.add_argument("--name", default="", help="the name shown in the admin")
+    create_token = command(
+        "create-api-token",
+        "create a token for the admin JSON API and print it once",
+        "Create a bearer token for the admin JSON API, acting as an existing staff account, and "
+        "print it once (only its hash is stored).",
+    )
+    create_token.add_argument("--email", required=True, help="the staff account it acts as")
+    create_token.add_argument("--name", default="", help="what the token is for")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse the command line and run the chosen command."""
+    args = build_parser().parse_args(argv)
+    if args.command == "demo":
+        from app.demo.run import run_demo
+
+        try:
+            sys.exit(asyncio.run(run_demo(serve_port=args.serve)))
+        except KeyboardInterrupt:
+            sys.exit(0)
+    if args.command == "eval":
+        from app.agent.evals import main as run_eval_command
+
+        sys.exit(asyncio.run(run_eval_command()))
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        sys.exit(str(exc))
+    configure_logging(settings.LOG_LEVEL)
+    try:
+        _run(args, settings)
+    except DatabaseUnreachable as exc:
+        sys.exit(str(exc))
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> None:
+    if args.command == "migrate":
+        asyncio.run(_migrate(settings))
+        print("database is at the latest revision")
+    elif args.command == "worker":
+        asyncio.run(_work(settings, concurrency=args.concurrency))
+    elif args.command == "serve":
+        _serve(settings, host=args.host or settings.HOST, port=args.port or settings.PORT)
+    elif args.command == "create-admin":
+        password = _read_password()
+        asyncio.run(_create_admin(settings, email=args.email, name=args.name, password=password))
+        print(f"staff account {args.email.strip().lower()} is ready; log in at /admin")
+    elif args.command == "create-api-token":
+        token = asyncio.run(_create_token(settings, email=args.email, name=args.name))
+        print(token)
+
+
+async def _migrate(settings: Settings) -> None:
+    db = open_database(settings.DATABASE_URL)
+    try:
+        await ensure_reachable(db)
+        await upgrade_database(db)
+    finally:
+        await db.dispose()
+
+
+async def _work(settings: Settings, *, concurrency: int | None = None) -> None:
+    import signal
+
+    from app.jobs.worker import Worker
+    from app.providers import build_providers
+
+    # Only opening the database is checked here: once running, the worker rides out an
+    # unreachable database by backing off, so a restart of PostgreSQL does not stop it.
+    db = open_database(
+        settings.DATABASE_URL, sqlite_busy_timeout_ms=settings.SQLITE_BUSY_TIMEOUT_MS
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    providers = build_providers(settings)
+    try:
+        await Worker(db=db, settings=settings, providers=providers).run(
+            stop, concurrency=concurrency
+        )
+    finally:
+        await providers.aclose()
+        await db.dispose()
+
+
+def _serve(settings: Settings, *, host: str, port: int) -> None:
+    import uvicorn
+
+    from app.main import create_app
+
+    uvicorn.run(create_app(settings), host=host, port=port, log_config=None, proxy_headers=True)
+
+
+def _read_password() -> str:
+    import getpass
+
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass("Password (at least 12 characters): ")
+    if getpass.getpass("Again: ") != first:
+        sys.exit("the passwords differ")
+    return first
+
+
+async def _create_admin(settings: Settings, *, email: str, name: str, password: str) -> None:
+    from app.admin.staff import StaffError, create_staff
+
+    db = open_database(settings.DATABASE_URL)
+    try:
+        await ensure_reachable(db)
+        async with db.write() as session:
+            await create_staff(session, email=email, password=password, name=name)
+    except StaffError as exc:
+        sys.exit(f"cannot create the account: {exc}")
+    finally:
+        await db.dispose()
+
+
+async def _create_token(settings: Settings, *, email: str, name: str) -> str:
+    from app.admin.staff import StaffError, create_api_token
+
+    db = open_database(settings.DATABASE_URL)
+    try:
+        await ensure_reachable(db)
+        async with db.write() as session:
+            return await create_api_token(session, email=email, name=name)
+    except StaffError as exc:
+        sys.exit(f"cannot create the token: {exc}")
+    finally:
+        await db.dispose()

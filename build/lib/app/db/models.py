@@ -1,0 +1,375 @@
+"""SQL tables. Raw payloads are bytes; every text column holds storable text only.
+
+Timestamps are timezone-aware UTC in Python on every database (`UTCDateTime`).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets 64-bit ids.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored as UTC and always returned timezone-aware."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored; use datetime.now(UTC)")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    """Return the current time, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base: maps Python annotations to column types."""
+
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Conversation(Base):
+    """A thread: inbound emails and our replies that reference each other."""
+
+    __tablename__ = "conversations"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    customer_email: Mapped[str | None] = mapped_column(String(320), index=True)
+    subject: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_message_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Message(Base):
+    """One inbound delivery: the exact payload as received, then what the worker made of it."""
+
+    __tablename__ = "messages"
+    __table_args__ = (
+        UniqueConstraint("message_id", "checksum", name="uq_messages_message_id_checksum"),
+        Index("ix_messages_status_received_at", "status", "received_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    payload_format: Mapped[str] = mapped_column(String(32))
+    content_type: Mapped[str] = mapped_column(Text)
+    raw: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+    """The request body exactly as the provider posted it.
+
+    Deferred: it can be megabytes and only parsing reads it, so it is loaded only when asked for
+    (`inbox.get_message(..., with_raw=True)`).
+    """
+    raw_size: Mapped[int] = mapped_column(BigInteger)
+    checksum: Mapped[str] = mapped_column(String(64))
+    """sha256 of the email content (boundary-independent), the dedupe key with message_id."""
+    # Lookups by Message-ID use the unique (message_id, checksum) index: no second index.
+    message_id: Mapped[str] = mapped_column(String(1000))
+    has_synthetic_message_id: Mapped[bool] = mapped_column(Boolean, default=False)
+    message_id_reused: Mapped[bool] = mapped_column(Boolean, default=False)
+    """Another stored email has this Message-ID with different content."""
+    status: Mapped[str] = mapped_column(String(32))
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    processed_at: Mapped[datetime | None]
+    conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id"), index=True)
+
+    # Normalised email (filled by the worker).
+    from_header: Mapped[str | None] = mapped_column(Text)
+    from_name: Mapped[str | None] = mapped_column(Text)
+    from_address: Mapped[str | None] = mapped_column(String(320), index=True)
+    envelope_from: Mapped[str | None] = mapped_column(Text)
+    subject: Mapped[str | None] = mapped_column(Text)
+    sent_date: Mapped[datetime | None]
+    in_reply_to: Mapped[list[Any] | None]
+    references: Mapped[list[Any] | None]
+    recipients: Mapped[dict[str, Any] | None]
+    """`to`, `cc`, `reply_to` and `envelope_to` as lists of addresses."""
+    text: Mapped[str | None] = mapped_column(Text)
+    html: Mapped[str | None] = mapped_column(Text)
+    clean_text: Mapped[str | None] = mapped_column(Text)
+    headers: Mapped[list[Any] | None]
+    attachments: Mapped[list[Any] | None]
+    auth_results: Mapped[dict[str, Any] | None]
+    spam_score: Mapped[float | None] = mapped_column(Float)
+    defects: Mapped[list[Any] | None]
+
+    # Decisions (filled by the worker), each with reason codes.
+    guard_decisions: Mapped[list[Any] | None]
+    sender_verified: Mapped[bool | None] = mapped_column(Boolean)
+    identity_reason: Mapped[str | None] = mapped_column(Text)
+    reply_plan: Mapped[dict[str, Any] | None]
+    """The agent's plan (a `ReplyPlan`), once it ran."""
+    steps: Mapped[list[Any] | None]
+    """Each pipeline step with its duration and outcome, in order."""
+    intent: Mapped[str | None] = mapped_column(String(32), index=True)
+    """The plan's intent, once planned (for filtering the queue)."""
+
+
+class Reply(Base):
+    """An email we send (or hold as a draft) in answer to an inbound message: the outbox row.
+
+    It moves draft -> queued -> sending -> sent, or failed (retry scheduled) / dead (given up) /
+    unknown (an attempt ended without knowing whether the provider accepted it; staff check,
+    it is never resent on its own). See `app/outbox.py`.
+    """
+
+    __tablename__ = "replies"
+    __table_args__ = (
+        Index("ix_replies_to_address_created_at", "to_address", "created_at"),
+        Index("ix_replies_status_created_at", "status", "created_at"),
+        Index("uq_replies_idempotency_key", "idempotency_key", unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), index=True)
+    conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id"), index=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(128))
+    """One reply per purpose and message ("auto:<message id>"): a retried step finds it."""
+    from_address: Mapped[str | None] = mapped_column(String(320))
+    to_address: Mapped[str] = mapped_column(String(320))
+    subject: Mapped[str | None] = mapped_column(Text)
+    text_body: Mapped[str | None] = mapped_column(Text)
+    html_body: Mapped[str | None] = mapped_column(Text)
+    generated_text: Mapped[str | None] = mapped_column(Text)
+    """The text as the service wrote it, kept when staff edit the draft."""
+    language: Mapped[str | None] = mapped_column(String(35))
+    template: Mapped[str | None] = mapped_column(String(64))
+    rfc_message_id: Mapped[str | None] = mapped_column(String(1000), index=True)
+    """The Message-ID we gave the reply, so the customer's answer threads back to it."""
+    in_reply_to: Mapped[str | None] = mapped_column(String(1000))
+    references: Mapped[list[Any] | None]
+    is_automated: Mapped[bool] = mapped_column(Boolean, default=True)
+    status: Mapped[str] = mapped_column(String(32))
+    decision: Mapped[str | None] = mapped_column(String(16))
+    decision_reasons: Mapped[list[Any] | None]
+    verification: Mapped[list[Any] | None]
+    """The verifier's problems with the reply as rendered (empty: it passed)."""
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    provider_message_id: Mapped[str | None] = mapped_column(String(256))
+    """SendGrid's X-Message-Id (or the log transport's file name)."""
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sending_started_at: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    decided_by: Mapped[str | None] = mapped_column(String(320))
+    """The staff member who approved or rejected the draft."""
+    decided_at: Mapped[datetime | None]
+    edit_distance: Mapped[int | None] = mapped_column(Integer)
+    """Words inserted, deleted or replaced by staff before approving (0: approved as is)."""
+    reject_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class Job(Base):
+    """A unit of background work, claimed with a lease so a crashed worker's job comes back."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_claim", "status", "run_after"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), index=True)
+    reply_id: Mapped[int | None] = mapped_column(ForeignKey("replies.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    run_after: Mapped[datetime] = mapped_column(default=utcnow)
+    lease_owner: Mapped[str | None] = mapped_column(String(128))
+    lease_expires_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+
+
+class AgentRun(Base):
+    """One run of the agent on one message: which model, what it cost, what it decided."""
+
+    __tablename__ = "agent_runs"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), index=True)
+    llm_kind: Mapped[str] = mapped_column(String(32))
+    model: Mapped[str] = mapped_column(String(128))
+    prompt_version: Mapped[str] = mapped_column(String(32))
+    tools_hash: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    """running → finished, or abandoned when a crashed run is replaced."""
+    steps: Mapped[int] = mapped_column(Integer, default=0)
+    input_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    output_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    intent: Mapped[str | None] = mapped_column(String(32))
+    confidence: Mapped[float | None] = mapped_column(Float)
+    language: Mapped[str | None] = mapped_column(String(35))
+    needs_human: Mapped[bool | None] = mapped_column(Boolean)
+    handover_reason: Mapped[str | None] = mapped_column(String(32))
+    plan: Mapped[dict[str, Any] | None]
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+
+
+class ModelTurn(Base):
+    """One model round trip: what was sent, what came back, tokens and latency."""
+
+    __tablename__ = "model_turns"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    agent_run_id: Mapped[int] = mapped_column(ForeignKey("agent_runs.id"), index=True)
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), index=True)
+    step: Mapped[int] = mapped_column(Integer)
+    llm_kind: Mapped[str] = mapped_column(String(32))
+    model: Mapped[str] = mapped_column(String(128))
+    prompt_version: Mapped[str] = mapped_column(String(32))
+    tools_hash: Mapped[str] = mapped_column(String(32))
+    request: Mapped[dict[str, Any]]
+    response: Mapped[dict[str, Any] | None]
+    input_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    output_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    latency_ms: Mapped[float] = mapped_column(Float, default=0.0)
+    finish_reason: Mapped[str | None] = mapped_column(String(64))
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ToolCall(Base):
+    """The audit record of one tool call made while answering a message."""
+
+    __tablename__ = "tool_calls"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), index=True)
+    agent_run_id: Mapped[int | None] = mapped_column(ForeignKey("agent_runs.id"), index=True)
+    call_id: Mapped[str | None] = mapped_column(String(128))
+    """The model's id for the call, pairing it with the model turn that asked for it."""
+    tool: Mapped[str] = mapped_column(String(64))
+    arguments: Mapped[dict[str, Any] | None]
+    raw_arguments: Mapped[str | None] = mapped_column(Text)
+    """The arguments as the model sent them, when they did not validate."""
+    outcome: Mapped[str] = mapped_column(String(32))
+    summary: Mapped[str] = mapped_column(Text)
+    result: Mapped[dict[str, Any] | None]
+    """The typed facts the tool returned (what a reply may show), when it succeeded."""
+    duration_ms: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ProposedAction(Base):
+    """A store change the model proposed; nothing happens until a person approves it."""
+
+    __tablename__ = "proposed_actions"
+    __table_args__ = (Index("ix_proposed_actions_status_created_at", "status", "created_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), index=True)
+    agent_run_id: Mapped[int | None] = mapped_column(ForeignKey("agent_runs.id"), index=True)
+    tool: Mapped[str] = mapped_column(String(64))
+    arguments: Mapped[dict[str, Any]]
+    order_id: Mapped[str] = mapped_column(String(128))
+    order_name: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    """pending → approved → executed | failed, or rejected."""
+    result: Mapped[dict[str, Any] | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    decided_at: Mapped[datetime | None]
+    decided_by: Mapped[str | None] = mapped_column(String(320))
+
+
+class StaffUser(Base):
+    """A support staff account for the admin."""
+
+    __tablename__ = "staff_users"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    password_hash: Mapped[str] = mapped_column(String(255))
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_login_at: Mapped[datetime | None]
+
+
+class StaffSession(Base):
+    """A logged-in browser: the cookie holds a random token, the table only its hash."""
+
+    __tablename__ = "staff_sessions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+
+
+class ApiToken(Base):
+    """A bearer token for the admin JSON API (only its hash is stored)."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    """The token's first characters, to tell tokens apart in listings."""
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class AuditEntry(Base):
+    """Who did what, when, to which record, and what changed."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_target", "target_type", "target_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    staff_email: Mapped[str] = mapped_column(String(320))
+    action: Mapped[str] = mapped_column(String(64))
+    target_type: Mapped[str] = mapped_column(String(32))
+    target_id: Mapped[int | None] = mapped_column(BigId)
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), index=True)
+    detail: Mapped[dict[str, Any] | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RateWindow(Base):
+    """Requests and tokens spent on a provider in one minute, shared by every worker process."""
+
+    __tablename__ = "rate_windows"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(primary_key=True)
+    requests: Mapped[int] = mapped_column(Integer, default=0)
+    tokens: Mapped[int] = mapped_column(Integer, default=0)

@@ -1,0 +1,377 @@
+"""`python -m app demo`: start the service on a fresh SQLite file and post the sample emails.
+
+Every sample goes through the real webhook over HTTP, exactly as SendGrid would post it; the
+in-process worker then runs the whole pipeline (guards, identity, agent, render, verify, policy,
+outbox, send through the log transport), and the demo prints what happened to each email and a
+summary table. It exits when done (non-zero if any email errored), or with `--serve` keeps the
+service running for the admin.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import secrets
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+
+from app.admin.staff import create_staff
+from app.agent import exchange_log
+from app.config import Settings
+from app.db.engine import Database
+from app.db.migrate import upgrade_database
+from app.db.models import Message, Reply, ToolCall
+from app.demo.sendgrid_posts import SendGridPost, Transport, parsed_mode_post, raw_mode_post
+from app.intake import messages
+from app.jobs import queue
+from app.logs import configure_logging
+from app.mail.models import MessageStatus
+from app.main import create_app
+from app.replies import outbox
+from app.replies.outbox import ReplyStatus
+from app.replies.policy import Action
+
+SAMPLES = Path(__file__).parent / "samples"
+DEMO_DATABASE = Path("var/demo.sqlite3")
+DEMO_OUTBOX = Path("var/demo-outbox")
+DEMO_STAFF = "staff@demo-store.example"
+REPLY_LINES = 12
+PROCESSING_TIMEOUT_SECONDS = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One sample delivery: a description and the request SendGrid would send."""
+
+    name: str
+    post: SendGridPost
+
+
+def load_samples() -> list[Sample]:
+    """Build every sample delivery listed in `samples/samples.json`."""
+    manifest = json.loads((SAMPLES / "samples.json").read_text(encoding="utf-8"))
+    samples: list[Sample] = []
+    for entry in manifest["samples"]:
+        transport_spec: dict[str, str] = entry["transport"]
+        transport = Transport(
+            envelope_from=transport_spec["envelope_from"],
+            spf=transport_spec["SPF"],
+            dkim=transport_spec["dkim"],
+            spam_score=transport_spec.get("spam_score"),
+        )
+        if "fields" in entry:
+            fields = {name: (f["charset"], f["value"]) for name, f in entry["fields"].items()}
+            post = parsed_mode_post(fields, transport)
+        else:
+            eml = (SAMPLES / entry["eml"]).read_bytes() if entry["eml"] else b""
+            post = raw_mode_post(eml, transport)
+        samples.append(Sample(name=entry["name"], post=post))
+    return samples
+
+
+async def run_demo(*, serve_port: int | None = None) -> int:
+    """Run the demo and print a report; return the process exit code (1 if anything errored).
+
+    With `serve_port`, the service then keeps running on that port for the admin, with a staff
+    account for the demo, until interrupted.
+    """
+    configure_logging("WARNING")
+    DEMO_DATABASE.parent.mkdir(parents=True, exist_ok=True)
+    for leftover in DEMO_DATABASE.parent.glob(DEMO_DATABASE.name + "*"):
+        leftover.unlink()
+    shutil.rmtree(DEMO_OUTBOX, ignore_errors=True)
+    password = secrets.token_urlsafe(24)
+    settings = Settings(
+        _env_file=None,
+        DATABASE_URL=f"sqlite+aiosqlite:///{DEMO_DATABASE}",
+        INBOUND_BASIC_AUTH_USER="sendgrid",
+        INBOUND_BASIC_AUTH_PASSWORD=password,
+        INBOUND_SIGNING_PUBLIC_KEY=None,
+        WORKER_IN_PROCESS=True,
+        WORKER_POLL_SECONDS=0.2,
+        MAIL_LOG_DIR=str(DEMO_OUTBOX),
+    )
+    db = Database.connect(settings.DATABASE_URL)
+    print(f"Migrating {DEMO_DATABASE} ...")
+    await upgrade_database(db)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings, db=db),
+            host="127.0.0.1",
+            port=serve_port or 0,
+            log_config=None,
+            lifespan="on",
+        )
+    )
+    serving = asyncio.create_task(server.serve())
+    code = 0
+    try:
+        while not server.started:
+            if serving.done():
+                await serving
+                return 1
+            await asyncio.sleep(0.05)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        url = f"http://127.0.0.1:{port}/webhooks/sendgrid/inbound"
+        print(f"Service listening on http://127.0.0.1:{port}; posting the sample emails to {url}\n")
+        results = await _post_samples(url, ("sendgrid", password))
+        await _wait_for_worker(db)
+        rows = await _gather(db, results)
+        code = _report(rows)
+        if serve_port is not None:
+            await _serve_admin(db, port, serving)
+    finally:
+        server.should_exit = True
+        await serving
+        await db.dispose()
+    return code
+
+
+def _report(rows: list[Row]) -> int:
+    for row in rows:
+        _print_details(row)
+    _print_table(rows)
+    problems = [f"{row.number}. {row.sample.name}: {row.problem}" for row in rows if row.problem]
+    if problems:
+        print("\nERRORS:\n  " + "\n  ".join(problems))
+        return 1
+    print(
+        f"\nReplies sent through the log transport are in {DEMO_OUTBOX}/ (one .eml each); the "
+        f"database is {DEMO_DATABASE}."
+    )
+    return 0
+
+
+async def _serve_admin(db: Database, port: int, serving: asyncio.Task[None]) -> None:
+    """Keep serving for the admin, with a demo staff account, until interrupted."""
+    password = secrets.token_urlsafe(12)
+    async with db.write() as session:
+        await create_staff(session, email=DEMO_STAFF, password=password, name="Demo staff")
+    print(
+        f"\nThe admin is at http://127.0.0.1:{port}/admin — log in as {DEMO_STAFF} with the "
+        f"password {password}\n(a demo account made for this run). Press Ctrl-C to stop."
+    )
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.shield(serving)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Row:
+    """What happened to one posted sample, for the report."""
+
+    number: int
+    sample: Sample
+    status_code: int
+    ack: dict[str, Any]
+    message: Message | None
+    calls: list[ToolCall]
+    reply: Reply | None
+
+    @property
+    def decision(self) -> str:
+        """Sent / draft / skipped / held / quarantined / duplicate, with the reply's fate."""
+        if self.ack.get("status") == "duplicate":
+            return "duplicate"
+        if self.message is None:
+            return "not stored"
+        if self.reply is not None and self.reply.decision == Action.SEND.value:
+            return "sent" if self.reply.status == ReplyStatus.SENT else f"send: {self.reply.status}"
+        return {
+            MessageStatus.DRAFTED.value: "draft",
+            MessageStatus.SKIPPED.value: "skipped",
+            MessageStatus.NEEDS_HUMAN.value: "held",
+            MessageStatus.QUARANTINED.value: "quarantined",
+        }.get(self.message.status, self.message.status)
+
+    @property
+    def reason(self) -> str:
+        """Why: the draft's reasons, the guard that skipped it, or the duplicate key."""
+        if self.ack.get("status") == "duplicate":
+            return "SendGrid retried; stored once"
+        if self.reply is not None and self.reply.decision == Action.DRAFT.value:
+            return "; ".join(self.reply.decision_reasons or [])
+        if self.message is not None and self.message.status_reason:
+            return self.message.status_reason
+        return ""
+
+    @property
+    def problem(self) -> str | None:
+        """What went wrong, if anything (the demo then exits non-zero)."""
+        if self.status_code != 200:
+            return f"webhook answered HTTP {self.status_code}"
+        if self.message is None:
+            return None if self.ack.get("status") == "duplicate" else "not stored"
+        if self.message.status not in FINISHED:
+            return f"processing stopped at {self.message.status}"
+        if self.reply is not None and self.reply.status in (
+            ReplyStatus.DEAD,
+            ReplyStatus.UNKNOWN,
+            ReplyStatus.FAILED,
+        ):
+            return f"reply {self.reply.status}: {self.reply.last_error}"
+        return None
+
+
+FINISHED = frozenset(
+    {
+        MessageStatus.ANSWERED.value,
+        MessageStatus.DRAFTED.value,
+        MessageStatus.SKIPPED.value,
+        MessageStatus.NEEDS_HUMAN.value,
+        MessageStatus.QUARANTINED.value,
+    }
+)
+
+
+async def _post_samples(
+    url: str, auth: tuple[str, str]
+) -> list[tuple[Sample, int, dict[str, Any]]]:
+    results = []
+    async with httpx.AsyncClient(auth=auth, timeout=30) as client:
+        for sample in load_samples():
+            started = time.perf_counter()
+            response = await client.post(
+                url, content=sample.post.body, headers={"content-type": sample.post.content_type}
+            )
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            body = response.json()
+            body["elapsed_ms"] = elapsed_ms
+            results.append((sample, response.status_code, body))
+    return results
+
+
+async def _wait_for_worker(db: Database) -> None:
+    deadline = time.monotonic() + PROCESSING_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        async with db.read() as session:
+            if await queue.count_unfinished(session) == 0:
+                return
+        await asyncio.sleep(0.1)
+    raise TimeoutError("the worker did not finish the sample emails in time")
+
+
+async def _gather(db: Database, results: list[tuple[Sample, int, dict[str, Any]]]) -> list[Row]:
+    ids = [body["id"] for _, _, body in results if "id" in body]
+    rows = []
+    async with db.read() as session:
+        stored = await messages.get_messages(session, ids)
+        for number, (sample, status_code, body) in enumerate(results, start=1):
+            message = stored.get(body.get("id", -1))
+            duplicate = body.get("status") == "duplicate"
+            calls, replies = [], []
+            if message is not None and not duplicate:
+                calls = await exchange_log.latest_run_calls(session, message.id)
+                replies = await outbox.replies_for(session, message.id)
+            rows.append(
+                Row(
+                    number=number,
+                    sample=sample,
+                    status_code=status_code,
+                    ack=body,
+                    message=None if duplicate else message,
+                    calls=calls,
+                    reply=replies[-1] if replies else None,
+                )
+            )
+    return rows
+
+
+def _print_details(row: Row) -> None:
+    ack = row.ack
+    print(f"{row.number:>2}. {row.sample.name}")
+    outcome = f"HTTP {row.status_code} {ack.get('status', '?')} in {ack['elapsed_ms']:.0f} ms"
+    print(f"    webhook: {outcome}")
+    if row.message is not None:
+        for line in _describe(row.message, row.calls):
+            print(f"    {line}")
+    if row.message is not None or row.ack.get("status") == "duplicate":
+        print(f"    decision: {row.decision}" + (f" ({row.reason})" if row.reason else ""))
+    if row.reply is not None:
+        reply = row.reply
+        print(f"    reply:   to {reply.to_address}, {reply.language}, subject {reply.subject!r}")
+        for line in (reply.text_body or "").splitlines()[:REPLY_LINES]:
+            print(f"      | {line}")
+    if row.message is not None and row.message.steps:
+        timings = ", ".join(f"{s['step']} {s['ms']:.0f}" for s in row.message.steps)
+        total = sum(float(s["ms"]) for s in row.message.steps)
+        print(f"    steps:   {timings} ms (total {total:.0f} ms)")
+    print()
+
+
+def _print_table(rows: list[Row]) -> None:
+    print("Summary: email -> intent -> tools called -> decision (reason) -> reply preview")
+    header = f"{'#':>2}  {'email':<36} {'intent':<18} {'tools':<30} {'decision':<11} preview"
+    print(header)
+    print("-" * min(len(header) + 60, 160))
+    for row in rows:
+        plan = row.message.reply_plan if row.message is not None else None
+        intent = str(plan["intent"]) if plan else "-"
+        tools = ",".join(dict.fromkeys(c.tool for c in row.calls)) or "-"
+        preview = _preview(row.reply.text_body if row.reply else None) or row.reason
+        print(
+            f"{row.number:>2}  {_cut(row.sample.name, 36):<36} {_cut(intent, 18):<18} "
+            f"{_cut(tools, 30):<30} {row.decision:<11} {_cut(preview, 60)}"
+        )
+    stored = [row for row in rows if row.message is not None]
+    sent = sum(row.decision == "sent" for row in rows)
+    drafts = sum(row.decision == "draft" for row in rows)
+    skipped = sum(row.decision == "skipped" for row in rows)
+    print(
+        f"\n{len(rows)} posts, {len(stored)} stored: {sent} answered without a person, "
+        f"{drafts} drafts for staff, {skipped} never answered, "
+        f"{len(stored) - sent - drafts - skipped} held or quarantined for a person."
+    )
+
+
+def _preview(text: str | None) -> str:
+    """The reply's first sentence after the greeting."""
+    if not text:
+        return ""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return " ".join(lines[1:3])
+
+
+def _cut(text: str, width: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _describe(message: Message, calls: list[ToolCall]) -> list[str]:
+    lines = []
+    if message.from_header is not None:
+        verified = "verified" if message.sender_verified else "NOT verified"
+        sender = (
+            f"{message.from_name} <{message.from_address}>"
+            if message.from_address
+            else message.from_header
+        )
+        lines.append(f"from:    {sender}  -> sender {verified} ({message.identity_reason})")
+        lines.append(f"subject: {message.subject}")
+    if message.guard_decisions:
+        reasons = "; ".join(
+            f"{g['code']} [{g['verdict']}]: {g['detail']}" for g in message.guard_decisions
+        )
+        lines.append(f"guards:  {reasons}")
+    if message.clean_text:
+        excerpt = " ".join(message.clean_text.split())
+        lines.append(f"text:    {excerpt[:110]}{'...' if len(excerpt) > 110 else ''}")
+    if message.message_id_reused:
+        lines.append("note:    another email with this Message-ID but different content exists")
+    plan = message.reply_plan
+    if plan:
+        handover = f"person needed ({plan['handover_reason']})" if plan["needs_human"] else "no"
+        model = "offline rules" if plan["offline"] else "language model"
+        lines.append(
+            f"plan:    intent {plan['intent']} (confidence {plan['confidence']:.2f}, "
+            f"language {plan['language']}), handover: {handover}, by {model}"
+        )
+    for call in calls:
+        lines.append(f"tool:    {call.tool} -> {call.outcome}: {call.summary[:90]}")
+    return lines

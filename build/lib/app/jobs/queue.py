@@ -1,0 +1,187 @@
+"""The jobs table as a queue: enqueue in the caller's transaction, claim with a lease.
+
+A claim is one atomic UPDATE of the oldest due job (or a job whose lease ran out, because its
+worker died). PostgreSQL adds `FOR UPDATE SKIP LOCKED` so many workers claim different jobs
+without waiting on each other; SQLite serialises writers, and the same statement is atomic there.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.models import Job, utcnow
+
+MAX_ERROR_CHARS = 4000
+
+
+class JobStatus(StrEnum):
+    """Where a job is in its life."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    DEAD = "dead"
+
+
+class JobKind(StrEnum):
+    """What a job does."""
+
+    PROCESS_INBOUND = "process_inbound"
+    SEND_REPLY = "send_reply"
+
+
+class RetryLater(Exception):
+    """Raised by a job handler: this attempt failed in an expected way; try again after `delay`."""
+
+    def __init__(self, message: str, *, delay: timedelta | None = None) -> None:
+        super().__init__(message)
+        self.delay = delay
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedJob:
+    """A job this worker holds the lease on."""
+
+    id: int
+    kind: str
+    message_id: int | None
+    attempts: int
+    reply_id: int | None = None
+
+
+async def enqueue(
+    session: AsyncSession,
+    kind: JobKind,
+    *,
+    message_id: int | None,
+    reply_id: int | None = None,
+    run_after: datetime | None = None,
+) -> None:
+    """Add a job in the caller's transaction (so it commits or vanishes with the data)."""
+    now = utcnow()
+    session.add(
+        Job(
+            kind=kind.value,
+            message_id=message_id,
+            reply_id=reply_id,
+            status=JobStatus.QUEUED.value,
+            attempts=0,
+            run_after=run_after or now,
+            created_at=now,
+        )
+    )
+    await session.flush()
+
+
+async def claim_next(session: AsyncSession, *, owner: str, lease_seconds: int) -> ClaimedJob | None:
+    """Claim the oldest due job, or one whose lease expired, for `lease_seconds`."""
+    now = utcnow()
+    due = (
+        select(Job.id)
+        .where(
+            or_(
+                and_(Job.status == JobStatus.QUEUED.value, Job.run_after <= now),
+                and_(Job.status == JobStatus.RUNNING.value, Job.lease_expires_at < now),
+            )
+        )
+        .order_by(Job.run_after, Job.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    statement = (
+        update(Job)
+        .where(Job.id == due)
+        .values(
+            status=JobStatus.RUNNING.value,
+            lease_owner=owner,
+            lease_expires_at=now + timedelta(seconds=lease_seconds),
+            attempts=Job.attempts + 1,
+        )
+        .returning(Job.id, Job.kind, Job.message_id, Job.attempts, Job.reply_id)
+    )
+    row = (await session.execute(statement)).one_or_none()
+    if row is None:
+        return None
+    return ClaimedJob(
+        id=row.id,
+        kind=row.kind,
+        message_id=row.message_id,
+        attempts=row.attempts,
+        reply_id=row.reply_id,
+    )
+
+
+async def extend_lease(
+    session: AsyncSession, job_id: int, *, owner: str, lease_seconds: int
+) -> bool:
+    """Push a running job's lease forward; False if this worker no longer holds it."""
+    statement = (
+        update(Job)
+        .where(Job.id == job_id, Job.lease_owner == owner, Job.status == JobStatus.RUNNING.value)
+        .values(lease_expires_at=utcnow() + timedelta(seconds=lease_seconds))
+    )
+    result = await session.execute(statement)
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def complete(session: AsyncSession, job_id: int, *, owner: str) -> bool:
+    """Mark a job done; False if the lease was lost (another worker took it over)."""
+    statement = (
+        update(Job)
+        .where(Job.id == job_id, Job.lease_owner == owner, Job.status == JobStatus.RUNNING.value)
+        .values(status=JobStatus.DONE.value, finished_at=utcnow(), lease_expires_at=None)
+    )
+    result = await session.execute(statement)
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """Exponential backoff with full jitter: up to 2^attempts seconds, capped at 15 minutes."""
+    ceiling = min(900.0, float(2**attempts))
+    return timedelta(seconds=random.uniform(ceiling / 2, ceiling))  # noqa: S311 - not crypto.
+
+
+async def fail(
+    session: AsyncSession,
+    job: ClaimedJob,
+    *,
+    owner: str,
+    error: str,
+    max_attempts: int,
+    retry_after: timedelta | None = None,
+) -> JobStatus:
+    """Record a failed attempt: back to the queue with backoff, or dead after `max_attempts`.
+
+    `retry_after` replaces the backoff when the failure said how long to wait (a rate limit).
+    """
+    now = utcnow()
+    status = JobStatus.DEAD if job.attempts >= max_attempts else JobStatus.QUEUED
+    statement = (
+        update(Job)
+        .where(Job.id == job.id, Job.lease_owner == owner)
+        .values(
+            status=status.value,
+            last_error=error[:MAX_ERROR_CHARS],
+            run_after=now + (retry_after if retry_after is not None else retry_delay(job.attempts)),
+            lease_owner=None,
+            lease_expires_at=None,
+            finished_at=now if status is JobStatus.DEAD else None,
+        )
+    )
+    await session.execute(statement)
+    return status
+
+
+async def count_unfinished(session: AsyncSession) -> int:
+    """Count jobs still queued or running."""
+    statement = select(func.count(Job.id)).where(
+        Job.status.in_((JobStatus.QUEUED.value, JobStatus.RUNNING.value))
+    )
+    return int((await session.execute(statement)).scalar_one())

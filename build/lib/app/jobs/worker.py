@@ -1,0 +1,200 @@
+"""The worker: claims jobs, runs them under a renewed lease, retries with backoff, dead-letters.
+
+It runs inside the API process by default (woken the moment a webhook commits) or standalone with
+`python -m app worker`. A worker that dies mid-job loses its lease, and the job comes back to
+whichever worker claims next; every job handler is therefore idempotent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from app.config import Settings
+from app.db.engine import Database
+from app.jobs import queue
+from app.jobs.queue import ClaimedJob, JobKind
+from app.pipeline import handle_inbound_email
+from app.providers import Providers
+from app.replies import outbox
+
+logger = logging.getLogger(__name__)
+
+JobHandler = Callable[[ClaimedJob], Awaitable[None]]
+MAX_IDLE_BACKOFF_SECONDS = 30.0
+
+
+def worker_name() -> str:
+    """A name unique to this worker, readable in the jobs table."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class Worker:
+    """Claims and runs jobs from the jobs table."""
+
+    def __init__(
+        self,
+        *,
+        db: Database,
+        settings: Settings,
+        providers: Providers | None = None,
+        handlers: Mapping[str, JobHandler] | None = None,
+        name: str | None = None,
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.name = name or worker_name()
+        if handlers is None:
+            if providers is None:
+                raise ValueError("a worker needs providers, or explicit handlers")
+            handlers = default_handlers(db, settings, providers)
+        self.handlers: Mapping[str, JobHandler] = handlers
+        self.wakeup = asyncio.Event()
+
+    async def run_once(self) -> ClaimedJob | None:
+        """Claim one due job and run it to completion; return it, or None if none was due."""
+        async with self.db.write() as session:
+            job = await queue.claim_next(
+                session, owner=self.name, lease_seconds=self.settings.JOB_LEASE_SECONDS
+            )
+        if job is None:
+            return None
+        heartbeat = asyncio.create_task(self._heartbeat(job))
+        try:
+            await self._dispatch(job)
+        except Exception as exc:
+            await self._record_failure(job, exc)
+        else:
+            async with self.db.write() as session:
+                if not await queue.complete(session, job.id, owner=self.name):
+                    logger.warning("job lease lost before completion", extra={"job_id": job.id})
+        finally:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
+        return job
+
+    async def drain(self) -> int:
+        """Run jobs until none is due; return how many ran (for tests, the demo and replays)."""
+        count = 0
+        while await self.run_once() is not None:
+            count += 1
+        return count
+
+    async def run(self, stop: asyncio.Event, *, concurrency: int | None = None) -> None:
+        """Work until `stop` is set, on up to `concurrency` jobs at once (WORKER_CONCURRENCY).
+
+        Each lane claims and runs one job at a time; jobs wait mostly on the model and the
+        store, so a few lanes keep one process busy. Stopping lets running jobs finish.
+        """
+        lanes = max(1, concurrency or self.settings.WORKER_CONCURRENCY)
+        logger.info("worker started", extra={"worker": self.name, "concurrency": lanes})
+        await asyncio.gather(*(self._lane(stop) for _ in range(lanes)))
+        logger.info("worker stopped", extra={"worker": self.name})
+
+    async def _lane(self, stop: asyncio.Event) -> None:
+        """Claim and run jobs one after another; sleep between polls unless woken by new work."""
+        idle_delay = self.settings.WORKER_POLL_SECONDS
+        while not stop.is_set():
+            try:
+                ran = await self.run_once()
+            except (SQLAlchemyError, OSError) as exc:
+                # The database is unreachable: back off instead of spinning on errors.
+                logger.error("worker cannot reach the database: %s", type(exc).__name__)
+                idle_delay = min(idle_delay * 2, MAX_IDLE_BACKOFF_SECONDS)
+                await self._sleep(stop, idle_delay)
+                continue
+            idle_delay = self.settings.WORKER_POLL_SECONDS
+            if ran is None:
+                await self._sleep(stop, idle_delay)
+
+    async def _sleep(self, stop: asyncio.Event, seconds: float) -> None:
+        self.wakeup.clear()
+        waiters = [asyncio.create_task(stop.wait()), asyncio.create_task(self.wakeup.wait())]
+        _, pending = await asyncio.wait(waiters, timeout=seconds, return_when="FIRST_COMPLETED")
+        for task in pending:
+            task.cancel()
+        for task in waiters:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _dispatch(self, job: ClaimedJob) -> None:
+        handler = self.handlers.get(job.kind)
+        if handler is None:
+            raise LookupError(f"no handler for job kind {job.kind!r}")
+        await handler(job)
+
+    async def _heartbeat(self, job: ClaimedJob) -> None:
+        interval = self.settings.JOB_LEASE_SECONDS / 3
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                async with self.db.write() as session:
+                    await queue.extend_lease(
+                        session,
+                        job.id,
+                        owner=self.name,
+                        lease_seconds=self.settings.JOB_LEASE_SECONDS,
+                    )
+            except (SQLAlchemyError, OSError):
+                logger.warning("could not extend job lease", extra={"job_id": job.id})
+
+    async def _record_failure(self, job: ClaimedJob, exc: Exception) -> None:
+        error = f"{type(exc).__name__}: {exc}"
+        async with self.db.write() as session:
+            status = await queue.fail(
+                session,
+                job,
+                owner=self.name,
+                error=error,
+                max_attempts=self.settings.JOB_MAX_ATTEMPTS,
+                retry_after=exc.delay if isinstance(exc, queue.RetryLater) else None,
+            )
+        log = logger.error if status is queue.JobStatus.DEAD else logger.warning
+        log(
+            "job failed",
+            # An expected, retryable failure needs its message, not a traceback.
+            exc_info=None if isinstance(exc, queue.RetryLater) else exc,
+            extra={"job_id": job.id, "attempts": job.attempts, "status": status.value},
+        )
+
+
+def default_handlers(
+    db: Database, settings: Settings, providers: Providers
+) -> dict[str, JobHandler]:
+    """The job kinds this service runs, each mapped to its handler."""
+
+    async def process_inbound(job: ClaimedJob) -> None:
+        if job.message_id is None:
+            raise ValueError("process_inbound job without a message")
+        await handle_inbound_email(
+            job.message_id,
+            db=db,
+            settings=settings,
+            providers=providers,
+            last_chance=job.attempts >= settings.JOB_MAX_ATTEMPTS,
+        )
+
+    async def send_reply(job: ClaimedJob) -> None:
+        if job.reply_id is None:
+            raise ValueError("send_reply job without a reply")
+        await outbox.deliver(
+            job.reply_id,
+            db=db,
+            mail=providers.mail,
+            sender=outbox.ReplyFrom(address=settings.SUPPORT_FROM_EMAIL, name=settings.STORE_NAME),
+            max_attempts=settings.JOB_MAX_ATTEMPTS,
+            last_chance=job.attempts >= settings.JOB_MAX_ATTEMPTS,
+        )
+
+    return {
+        JobKind.PROCESS_INBOUND.value: process_inbound,
+        JobKind.SEND_REPLY.value: send_reply,
+    }

@@ -1,0 +1,152 @@
+"""Who really sent an email: the only place a sender becomes *verified*.
+
+A sender is verified when the From header parses to exactly one mailbox (two independent parsers
+agree, and nothing in the header tries to look like another address) and the mail provider saw
+DKIM pass for a domain aligned with the From domain, or SPF pass for an envelope sender aligned
+with it. Alignment is close to DMARC's relaxed mode, without the public suffix list: the domains
+must be equal or one a subdomain of the other (sibling subdomains of one organisation do not
+count; a domain publishing strict alignment, `adkim=s`, would still reject a subdomain
+signature this accepts). Anything unexpected means unverified. Identity is never taken from the
+email body, Reply-To, or anything a model produced.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from email import policy
+from email.errors import (
+    HeaderParseError,
+    InvalidBase64CharactersDefect,
+    InvalidBase64LengthDefect,
+    InvalidBase64PaddingDefect,
+)
+from email.headerregistry import AddressHeader
+from email.utils import getaddresses
+
+from email_validator import EmailNotValidError, validate_email
+
+from app.mail.models import InboundEmail, Mailbox
+
+# Tried only where a token starts, so a long header cannot make the search quadratic.
+_ADDRESS_LIKE = re.compile(r"(?<![^\s@<>\"'(),;:])[^\s@<>\"'(),;:]+@[^\s@<>\"'(),;:]+")
+_ENCODED_WORD = re.compile(r"=\?[^?]+\?[bBqQ]\?[^?]*\?=")
+_NAME_ENCODING_DEFECTS = (
+    InvalidBase64PaddingDefect,
+    InvalidBase64CharactersDefect,
+    InvalidBase64LengthDefect,
+)
+_FOLD = re.compile(r"\r?\n(?=[ \t])")
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityDecision:
+    """Whether the sender is verified, the address, and a reason code for the record."""
+
+    verified: bool
+    address: str | None
+    reason: str
+
+
+def single_mailbox(from_values: list[str]) -> Mailbox | None:
+    """Parse the raw From header values to exactly one trustworthy mailbox, or None.
+
+    None when: there is not exactly one From header; it holds zero or several addresses, or uses
+    group syntax (`name: ...;`, not a mailbox); the stdlib's two address parsers disagree
+    (CVE-2023-27043 class); the address is not valid syntax; the display name, a comment or a
+    group name shows an address other than the real one (full-width @ included); or an RFC 2047
+    encoded word hides an address or angle brackets.
+    """
+    try:
+        return _single_mailbox(from_values)
+    except RecursionError:
+        # The stdlib parsers recurse once per nested comment: "((((...)))) a@b" is no sender.
+        return None
+
+
+def _single_mailbox(from_values: list[str]) -> Mailbox | None:
+    if len(from_values) != 1:
+        return None
+    raw = _FOLD.sub("", from_values[0]).strip()
+    if not raw or "\r" in raw or "\n" in raw or len(raw) > 2000:
+        return None
+    legacy = getaddresses([raw])
+    if len(legacy) != 1 or not legacy[0][1]:
+        return None
+    try:
+        header = policy.default.header_factory("From", raw)
+    except (HeaderParseError, IndexError, ValueError):
+        return None
+    if not isinstance(header, AddressHeader) or _defects(header) or len(header.addresses) != 1:
+        return None
+    if any(group.display_name is not None for group in header.groups):
+        return None
+    modern = header.addresses[0]
+    address = modern.addr_spec.lower()
+    if not modern.username or not modern.domain or legacy[0][1].lower() != address:
+        return None
+    if not _is_valid_address(address) or _has_deceptive_name(raw, modern.display_name, address):
+        return None
+    return Mailbox(name=modern.display_name, address=address)
+
+
+def _defects(header: AddressHeader) -> tuple[object, ...]:
+    """The parser's complaints about the header, except a garbled display-name encoding.
+
+    A badly padded base64 word only garbles the name; the decoded name is still checked for
+    addresses (`_has_deceptive_name`), so it is no reason to distrust the address.
+    """
+    # Parsed header objects carry the parser's complaints; typeshed does not declare them.
+    defects: tuple[object, ...] = getattr(header, "defects", ())
+    return tuple(d for d in defects if not isinstance(d, _NAME_ENCODING_DEFECTS))
+
+
+def _is_valid_address(address: str) -> bool:
+    try:
+        validate_email(address, check_deliverability=False, allow_smtputf8=True)
+    except EmailNotValidError:
+        return False
+    return True
+
+
+def _has_deceptive_name(raw: str, display_name: str, address: str) -> bool:
+    # An encoded word that decodes to an address or brackets is only ever there to deceive.
+    for word in _ENCODED_WORD.findall(raw):
+        decoded = str(policy.default.header_factory("Subject", word))
+        if "@" in decoded or "<" in decoded or ">" in decoded:
+            return True
+    # `"alice@shop.test" <attacker@evil.test>`: the name shows an address that is not the sender.
+    # The whole header is searched, because mail clients also show a comment
+    # (`attacker@evil.test (alice@shop.test)`) or a group name as the sender's name; NFKC turns a
+    # full-width or small commercial at (U+FF20, U+FE6B) into the @ a reader takes it for.
+    shown = unicodedata.normalize("NFKC", f"{raw} {display_name}")
+    return any(found.lower() != address for found in _ADDRESS_LIKE.findall(shown))
+
+
+def domains_aligned(authenticated: str, from_domain: str) -> bool:
+    """Whether an authenticated domain is aligned with the From domain (see module docstring)."""
+    a = authenticated.strip().rstrip(".").lower()
+    b = from_domain.strip().rstrip(".").lower()
+    if not a or not b or "." not in a or "." not in b:
+        return False
+    return a == b or a.endswith("." + b) or b.endswith("." + a)
+
+
+def verify_sender(email: InboundEmail) -> IdentityDecision:
+    """Decide whether the sender of `email` is verified, with a reason code."""
+    sender = email.from_
+    if sender is None:
+        return IdentityDecision(False, None, "from_not_one_trustworthy_mailbox")
+    for result in email.auth.dkim:
+        if result.result == "pass" and domains_aligned(result.domain, sender.domain):
+            return IdentityDecision(True, sender.address, f"dkim_pass_aligned:{result.domain}")
+    envelope_domain = (email.envelope_from or "").rpartition("@")[2]
+    if email.auth.spf == "pass" and domains_aligned(envelope_domain, sender.domain):
+        return IdentityDecision(True, sender.address, f"spf_pass_aligned:{envelope_domain}")
+    if any(result.result == "pass" for result in email.auth.dkim):
+        return IdentityDecision(False, sender.address, "dkim_pass_not_aligned")
+    if email.auth.spf == "pass":
+        return IdentityDecision(False, sender.address, "spf_pass_not_aligned")
+    spf = email.auth.spf or "missing"
+    return IdentityDecision(False, sender.address, f"no_aligned_pass:spf={spf}")

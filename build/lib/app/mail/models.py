@@ -1,0 +1,132 @@
+"""Provider-neutral mail models: what every other part of the service sees of an email.
+
+No SendGrid (or other vendor) field names appear here. Everything in these models came from an
+untrusted sender; only `AuthResults` was asserted by our mail provider, never by the message.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Mailbox(BaseModel):
+    """One parsed address: `name <addr>`; `address` is lower-cased as a whole."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    address: str
+
+    @property
+    def domain(self) -> str:
+        """The domain part, lower-cased."""
+        return self.address.rpartition("@")[2].lower()
+
+
+class AttachmentMeta(BaseModel):
+    """What we keep of an attachment: never its bytes, never a path built from its name."""
+
+    model_config = ConfigDict(frozen=True)
+
+    filename: str
+    content_type: str
+    size: int
+    content_id: str | None = None
+    is_inline: bool = False
+
+
+class DkimResult(BaseModel):
+    """One DKIM signature result as reported by the receiving provider."""
+
+    model_config = ConfigDict(frozen=True)
+
+    domain: str
+    result: str
+
+
+class AuthResults(BaseModel):
+    """Authentication verdicts asserted by the mail provider, not by the message itself."""
+
+    model_config = ConfigDict(frozen=True)
+
+    spf: str | None = None
+    dkim: tuple[DkimResult, ...] = ()
+    spam_score: float | None = None
+    sender_ip: str | None = None
+
+
+class InboundEmail(BaseModel):
+    """One received customer email, normalised and ready for guards, identity and the agent.
+
+    Text fields are valid Unicode with NUL and other control characters removed, so they can be
+    stored in any SQL text column; the exact bytes stay in the stored raw payload.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    message_id: str
+    """The Message-ID with angle brackets, or a synthetic one derived from the content checksum."""
+    has_synthetic_message_id: bool
+    in_reply_to: tuple[str, ...]
+    references: tuple[str, ...]
+    from_header: str
+    """The first From header's raw value (unfolded; encoded words left as sent)."""
+    from_: Mailbox | None
+    """The single sender mailbox, or None when From does not parse to exactly one address."""
+    reply_to: tuple[Mailbox, ...]
+    to: tuple[Mailbox, ...]
+    cc: tuple[Mailbox, ...]
+    envelope_from: str | None
+    """The SMTP envelope sender; the empty string means the null sender `<>` (a bounce)."""
+    envelope_to: tuple[str, ...]
+    subject: str
+    date: datetime | None
+    content_type: str
+    text: str
+    html: str
+    clean_text: str
+    """What the customer wrote this time: quotes, signature and hidden HTML content removed."""
+    headers: tuple[tuple[str, str], ...]
+    attachments: tuple[AttachmentMeta, ...]
+    auth: AuthResults
+    defects: tuple[str, ...] = ()
+    """Parser complaints about the message, kept for staff."""
+
+    def header(self, name: str) -> str | None:
+        """Return the first value of a header, case-insensitively."""
+        wanted = name.lower()
+        for key, value in self.headers:
+            if key.lower() == wanted:
+                return value
+        return None
+
+    def header_values(self, name: str) -> list[str]:
+        """Return every value of a header, case-insensitively, in message order."""
+        wanted = name.lower()
+        return [value for key, value in self.headers if key.lower() == wanted]
+
+
+class MessageStatus(StrEnum):
+    """Where a stored inbound email is in its life."""
+
+    RECEIVED = "received"
+    """Stored and acknowledged; waiting for the worker."""
+    QUARANTINED = "quarantined"
+    """Authentic but could not be understood; kept for staff."""
+    SKIPPED = "skipped"
+    """Never to be answered (auto-reply, bounce, list mail, our own mail...)."""
+    NEEDS_HUMAN = "needs_human"
+    """May be answered, but not automatically (a cap was hit, spam suspicion...)."""
+    READY = "ready"
+    """Understood and cleared by the guards; waiting for the agent."""
+    PLANNED = "planned"
+    """The agent made a reply plan; waiting for the reply to be rendered and sent or drafted."""
+    DRAFTED = "drafted"
+    """A reply waits as a draft for staff (with the reasons it was not sent)."""
+    ANSWERED = "answered"
+    """A reply was queued for sending; its delivery is on the reply row."""
+    CLOSED = "closed"
+    """Staff rejected the draft: handled without this service's reply."""

@@ -1,0 +1,337 @@
+"""SendGrid Inbound Parse: from a posted form to a provider-neutral `InboundEmail`.
+
+Two modes, detected per request because the setting can flip without a deploy: *raw* (the whole
+MIME message in the `email` field; preferred, byte-exact) and *parsed* (SendGrid's own fields,
+each in the charset its `charsets` entry names). `read_delivery` is the cheap part the webhook
+runs before acknowledging; `parse_delivery` is the full parse the worker runs.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from email.utils import getaddresses
+from typing import Any
+
+from app.mail.charsets import decode_bytes, safe_filename, storable_text
+from app.mail.cleantext import clean_text
+from app.mail.formdata import FormData, parse_form_data
+from app.mail.identity import single_mailbox
+from app.mail.mime import (
+    MAX_MESSAGE_ID_LENGTH,
+    ParsedMime,
+    content_checksum,
+    find_message_id,
+    first_header,
+    header_block,
+    parse_date,
+    parse_header_block,
+    parse_message_ids,
+    parse_mime,
+    synthetic_message_id,
+)
+from app.mail.models import AttachmentMeta, AuthResults, DkimResult, InboundEmail, Mailbox
+
+PROVIDER = "sendgrid"
+FORMAT_RAW = "sendgrid-raw"
+FORMAT_PARSED = "sendgrid-parsed"
+
+# Fields that describe the delivery, not the email: a retry or a second envelope recipient
+# carries the same email, so they stay out of the dedupe checksum.
+_TRANSPORT_FIELDS = frozenset(
+    {"envelope", "sender_ip", "SPF", "dkim", "spam_score", "spam_report", "charsets"}
+)
+_DKIM_ENTRY = re.compile(r"@?([A-Za-z0-9_.-]+\.[A-Za-z0-9-]+)\s*:\s*([A-Za-z]+)")
+_SPF_RESULTS = frozenset(
+    {"pass", "fail", "softfail", "neutral", "none", "temperror", "permerror", "policy"}
+)
+# A From header line and its folded continuations; line breaks may be CRLF, LF or a lone CR.
+_FROM_LINE = re.compile(
+    rb"(?i)(?:\A|(?<=[\r\n]))from[ \t]*:([^\r\n]*(?:(?:\r\n|\r|\n)[ \t][^\r\n]*)*)"
+)
+_FOLD = re.compile(rb"(?:\r\n|\r|\n)(?=[ \t])")
+_LINE_BREAKS = re.compile(r"[ \t]*[\r\n]+[ \t]*")
+
+
+class UnusableEmail(ValueError):
+    """The delivery is authentic but holds no email we can work with (it is quarantined)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """The cheap facts the webhook needs before it acknowledges: format and dedupe keys."""
+
+    payload_format: str
+    checksum: str
+    message_id: str
+    has_synthetic_message_id: bool
+
+
+def read_delivery(form: FormData) -> Delivery:
+    """Detect the mode and compute the dedupe keys, without parsing the email itself."""
+    raw_email = form.get("email")
+    if raw_email is not None:
+        payload_format = FORMAT_RAW
+        checksum = content_checksum(raw_email)
+        message_id = find_message_id(header_block(raw_email))
+    else:
+        payload_format = FORMAT_PARSED
+        checksum = _parsed_checksum(form)
+        message_id = find_message_id(form.get("headers") or b"")
+    if message_id is None or len(message_id) > MAX_MESSAGE_ID_LENGTH:
+        return Delivery(payload_format, checksum, synthetic_message_id(checksum), True)
+    return Delivery(payload_format, checksum, message_id, False)
+
+
+def _parsed_checksum(form: FormData) -> str:
+    """Checksum the content fields in a stable order, independent of the multipart boundary."""
+    pieces = sorted(
+        (part.name, part.filename or "", part.value)
+        for part in form.parts
+        if part.name not in _TRANSPORT_FIELDS
+    )
+    digest_input = b"".join(
+        b"%s\x00%s\x00%d\x00%s"
+        % (name.encode("utf-8", "replace"), filename.encode("utf-8", "replace"), len(value), value)
+        for name, filename, value in pieces
+    )
+    return content_checksum(digest_input)
+
+
+def parse_delivery(form: FormData, delivery: Delivery) -> InboundEmail:
+    """Normalise a SendGrid delivery into an `InboundEmail`.
+
+    Raises:
+        UnusableEmail: the raw email is empty or has no header section, or a parsed-mode post
+            carries no headers, sender or content at all.
+    """
+    defects: list[str] = []
+    charsets = _json_object(form.get("charsets"), "charsets", defects)
+    if delivery.payload_format == FORMAT_RAW:
+        mime, raw_from = _from_raw(form.get("email") or b"")
+    else:
+        mime, raw_from = _from_fields(form, charsets)
+    envelope = _json_object(form.get("envelope"), "envelope", defects)
+    for name in ("email", "from", "headers", "SPF", "dkim", "envelope"):
+        if form.count(name) > 1:
+            defects.append(f"duplicate form field {name}")
+    auth = _auth_results(form, defects)
+    if any(d.startswith("duplicate form field") for d in defects):
+        # Two answers to "did SPF pass" are no answer: nothing here may verify the sender.
+        auth = AuthResults(spam_score=auth.spam_score, sender_ip=auth.sender_ip)
+    headers = tuple(mime.headers)
+    sender = _single_mailbox(raw_from, defects)
+    return InboundEmail(
+        message_id=delivery.message_id,
+        has_synthetic_message_id=delivery.has_synthetic_message_id,
+        in_reply_to=parse_message_ids(first_header(headers, "in-reply-to")),
+        references=parse_message_ids(first_header(headers, "references")),
+        from_header=raw_from[0] if raw_from else "",
+        from_=sender,
+        reply_to=_mailboxes(first_header(headers, "reply-to")),
+        to=_mailboxes(first_header(headers, "to")),
+        cc=_mailboxes(first_header(headers, "cc")),
+        envelope_from=_envelope_from(envelope),
+        envelope_to=_envelope_to(envelope),
+        subject=mime.subject,
+        date=mime.date,
+        content_type=mime.content_type,
+        text=mime.text,
+        html=mime.html,
+        clean_text=clean_text(text=mime.text, html=mime.html),
+        headers=headers,
+        attachments=tuple(mime.attachments),
+        auth=auth,
+        defects=tuple(mime.defects + defects),
+    )
+
+
+def _from_raw(raw_email: bytes) -> tuple[ParsedMime, list[str]]:
+    if not raw_email.strip():
+        raise UnusableEmail("raw-mode post with an empty email field")
+    if not header_block(raw_email).strip() or b":" not in header_block(raw_email):
+        raise UnusableEmail("the email has no header section")
+    mime = parse_mime(raw_email)
+    return mime, _raw_from_values(header_block(raw_email))
+
+
+def _from_fields(form: FormData, charsets: dict[str, Any]) -> tuple[ParsedMime, list[str]]:
+    headers_field = form.get("headers") or b""
+    headers = parse_header_block(headers_field) if headers_field.strip() else []
+    raw_from = _raw_from_values(headers_field)
+    if not raw_from and form.get("from"):
+        raw_from = [_field_text(form, "from", charsets)]
+    has_content = any(form.get(name) for name in ("text", "html", "subject")) or form.files()
+    if not headers and not raw_from and not has_content:
+        # With no sender but some content, staff can still read it (the guards hold it).
+        raise UnusableEmail("parsed-mode post with no headers, sender or content")
+    # SendGrid decodes encoded words, which can hold line breaks; a subject stays on one line.
+    subject = _LINE_BREAKS.sub(" ", _field_text(form, "subject", charsets)).strip()
+    subject = subject or first_header(headers, "subject")
+    mime = ParsedMime(
+        headers=headers,
+        subject=subject,
+        date=parse_date(first_header(headers, "date")),
+        content_type=_content_type_of(headers),
+        text=_field_text(form, "text", charsets),
+        html=_field_text(form, "html", charsets),
+        attachments=_parsed_attachments(form),
+    )
+    return mime, raw_from
+
+
+def _field_text(form: FormData, name: str, charsets: dict[str, Any]) -> str:
+    value = form.get(name)
+    if value is None:
+        return ""
+    charset = charsets.get(name)
+    return storable_text(decode_bytes(value, charset if isinstance(charset, str) else None))
+
+
+def _raw_from_values(block: bytes) -> list[str]:
+    """Return every From header's raw value (unfolded), so identity sees duplicates too."""
+    values: list[str] = []
+    for match in _FROM_LINE.finditer(block):
+        raw = _FOLD.sub(b"", match.group(1)).strip()
+        values.append(storable_text(decode_bytes(raw, "utf-8")))
+    return values
+
+
+def _content_type_of(headers: list[tuple[str, str]]) -> str:
+    value = first_header(headers, "content-type")
+    return value.split(";", 1)[0].strip().lower() or "text/plain"
+
+
+def _parsed_attachments(form: FormData) -> list[AttachmentMeta]:
+    info = _json_object(form.get("attachment-info"), "attachment-info", [])
+    content_ids = _json_object(form.get("content-ids"), "content-ids", [])
+    inline_fields = {str(field): str(cid) for cid, field in content_ids.items()}
+    attachments: list[AttachmentMeta] = []
+    for part in form.files():
+        meta = info.get(part.name)
+        meta = meta if isinstance(meta, dict) else {}
+        filename = meta.get("filename") if isinstance(meta.get("filename"), str) else part.filename
+        content_type = meta.get("type") if isinstance(meta.get("type"), str) else part.content_type
+        content_id = inline_fields.get(part.name) or meta.get("content-id")
+        attachments.append(
+            AttachmentMeta(
+                filename=safe_filename(filename or ""),
+                content_type=storable_text(content_type or "application/octet-stream"),
+                size=len(part.value),
+                content_id=storable_text(content_id) if isinstance(content_id, str) else None,
+                is_inline=part.name in inline_fields,
+            )
+        )
+    return attachments
+
+
+def _json_object(value: bytes | None, name: str, defects: list[str]) -> dict[str, Any]:
+    if value is None or not value.strip():
+        return {}
+    try:
+        loaded = json.loads(value.decode("utf-8", "replace"))
+    except (ValueError, RecursionError):
+        # RecursionError: arrays nested thousands deep.
+        defects.append(f"{name} is not valid JSON")
+        return {}
+    if not isinstance(loaded, dict):
+        defects.append(f"{name} is not a JSON object")
+        return {}
+    return loaded
+
+
+def _envelope_from(envelope: dict[str, Any]) -> str | None:
+    sender = envelope.get("from")
+    if not isinstance(sender, str):
+        return None
+    return storable_text(sender.strip().strip("<>").strip().lower())
+
+
+def _envelope_to(envelope: dict[str, Any]) -> tuple[str, ...]:
+    recipients = envelope.get("to")
+    if not isinstance(recipients, list):
+        return ()
+    return tuple(storable_text(r.strip().lower()) for r in recipients if isinstance(r, str))
+
+
+def _auth_results(form: FormData, defects: list[str]) -> AuthResults:
+    spf_raw = (form.get("SPF") or b"").decode("ascii", "replace").strip().lower()
+    spf = spf_raw if spf_raw in _SPF_RESULTS else None
+    if spf_raw and spf is None:
+        defects.append("SPF field has an unknown value")
+    return AuthResults(
+        spf=spf,
+        dkim=parse_dkim_field((form.get("dkim") or b"").decode("utf-8", "replace"), defects),
+        spam_score=_spam_score(form.get("spam_score")),
+        sender_ip=storable_text((form.get("sender_ip") or b"").decode("ascii", "replace")) or None,
+    )
+
+
+def parse_dkim_field(value: str, defects: list[str]) -> tuple[DkimResult, ...]:
+    """Parse SendGrid's not-quite-JSON `dkim` field, e.g. `{@example.org : pass}`.
+
+    Entries are comma-separated `@domain : result`. If any part of the value does not fit that
+    shape, the whole field is distrusted and no result is returned.
+    """
+    body = value.strip()
+    if not body or body in ("{}", "none"):
+        return ()
+    if body.startswith("{") and body.endswith("}"):
+        body = body[1:-1]
+    results: list[DkimResult] = []
+    for entry in body.split(","):
+        entry = entry.strip()
+        if not entry:
+            continue
+        match = _DKIM_ENTRY.fullmatch(entry)
+        if match is None:
+            defects.append("dkim field not understood; no DKIM result trusted")
+            return ()
+        results.append(DkimResult(domain=match.group(1).lower(), result=match.group(2).lower()))
+    return tuple(results)
+
+
+def _spam_score(value: bytes | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        score = float(value.decode("ascii", "replace").strip())
+    except ValueError:
+        return None
+    return score if score == score and abs(score) != float("inf") else None
+
+
+def _single_mailbox(raw_from: list[str], defects: list[str]) -> Mailbox | None:
+    try:
+        return single_mailbox(raw_from)
+    except RecursionError:
+        # The stdlib address parsers recurse once per nested comment: "((((...)))) a@b".
+        defects.append("From header nested too deep; no sender")
+        return None
+
+
+def _mailboxes(value: str) -> tuple[Mailbox, ...]:
+    """Parse an address list leniently (display only: never used to decide who someone is)."""
+    try:
+        found = getaddresses([value]) if value else []
+    except RecursionError:
+        # Comments nested hundreds deep: nothing to display.
+        return ()
+    return tuple(
+        Mailbox(name=storable_text(name), address=storable_text(address.lower()))
+        for name, address in found
+        if "@" in address
+    )
+
+
+def parse_stored_delivery(
+    raw: bytes, content_type: str, delivery: Delivery, *, max_parts: int
+) -> InboundEmail:
+    """Parse a stored request body again (the worker's side of the webhook) into an email.
+
+    Raises:
+        FormDataError: the body is not well-formed multipart/form-data.
+        UnusableEmail: see `parse_delivery`.
+    """
+    return parse_delivery(parse_form_data(raw, content_type, max_parts=max_parts), delivery)

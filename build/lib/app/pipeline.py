@@ -1,0 +1,575 @@
+"""The business process for one inbound email, top to bottom, as named steps.
+
+1. Load the stored delivery (it was acknowledged only after it was durably stored).
+2. Parse and normalise it; an authentic email we cannot understand is quarantined for staff.
+3. Thread it into a conversation and flag a reused Message-ID.
+4. Guards: never answer machines (auto-replies, bounces, lists, ourselves); hold what a person
+   must answer (caps, spam, no clear sender).
+5. Identity: is the sender verified (DKIM/SPF aligned with From)?
+6. Record every decision with its reasons.
+7. Agent: for mail a person or the service will answer, the tool loop makes a `ReplyPlan`
+   (intent, language, facts, proposals, handover), with every model turn and tool call logged.
+8. Render: the plan and the tool results become a templated reply (HTML + text, the customer's
+   language).
+9. Verify: code checks every fact, link and address in the reply against the tool results.
+10. Policy: send now, or hold a draft for staff (with the reasons), or close spam unanswered.
+11. Outbox: the reply row and, to send it, a `send_reply` job, committed together.
+12. Send (the `send_reply` job, `app/replies/outbox.py`): SendGrid or the log transport, once
+    at most.
+
+Each step's duration and outcome is stored on the message (`steps`). Parsing and the agent run
+outside any transaction, so slow work never holds the database's write lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.agent import exchange_log
+from app.agent.budget import BudgetedLLM, SharedBudget
+from app.agent.llm import LLM, tools_hash
+from app.agent.loop import AgentEmail, AgentLimits, ThreadMessage, offered_tools, run_agent
+from app.agent.plan import HandoverReason, ReplyPlan
+from app.config import Settings
+from app.db.engine import Database
+from app.db.models import Message, Reply, ToolCall, utcnow
+from app.intake import messages
+from app.jobs import queue
+from app.jobs.queue import JobKind
+from app.mail.formdata import FormDataError
+from app.mail.guards import (
+    GuardDecision,
+    OwnIdentity,
+    Verdict,
+    check_never_answer,
+    check_reply_caps,
+    check_sender,
+)
+from app.mail.identity import verify_sender
+from app.mail.models import InboundEmail, MessageStatus
+from app.mail.sendgrid import Delivery, UnusableEmail, parse_stored_delivery
+from app.providers import Providers
+from app.replies import outbox
+from app.replies.policy import Action, Decision, SendRules, decide
+from app.replies.render import RenderedReply, ReplyInputs, StoreIdentity, render_reply
+from app.replies.verify import Evidence, gather_evidence, verify_reply
+from app.tools import tool_registry
+from app.tools.kit.context import CallOutcome, Sender, ToolContext
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredDelivery:
+    """What the worker needs from a stored row to parse it, read in a short transaction."""
+
+    raw: bytes
+    content_type: str
+    delivery: Delivery
+
+
+class MessageMissing(LookupError):
+    """The job points at a message that does not exist."""
+
+
+async def handle_inbound_email(
+    message_pk: int,
+    *,
+    db: Database,
+    settings: Settings,
+    providers: Providers,
+    last_chance: bool = True,
+) -> MessageStatus:
+    """Process one stored inbound email up to a queued reply, a draft, or a skip.
+
+    Idempotent: each stage runs only from the status before it, so a retried job resumes.
+    With OUTAGE_MODE=retry, an email planned while a provider was down is put back for later
+    (`RetryLater`) unless this is its `last_chance`; then it is drafted as "provider down".
+    """
+    status = await _classify(message_pk, db=db, settings=settings)  # parse, guards, identity
+    if status in (MessageStatus.READY, MessageStatus.NEEDS_HUMAN):
+        status = await plan_reply(
+            message_pk,
+            db=db,
+            settings=settings,
+            providers=providers,
+            may_defer=settings.OUTAGE_MODE == "retry" and not last_chance,
+        )
+    if status is MessageStatus.PLANNED:
+        status = await compose_reply(message_pk, db=db, settings=settings)  # render..outbox
+    return status
+
+
+class StepClock:
+    """Times consecutive pipeline steps for the message's `steps` record."""
+
+    def __init__(self) -> None:
+        self.steps: list[dict[str, Any]] = []
+        self._mark = time.perf_counter()
+
+    def lap(self, step: str, outcome: str) -> None:
+        """Close the step that just ran, with what it decided."""
+        now = time.perf_counter()
+        self.steps.append(
+            {"step": step, "ms": round((now - self._mark) * 1000, 2), "outcome": outcome}
+        )
+        self._mark = now
+
+    def store(self, message: Message) -> None:
+        """Append the timed steps to the message (a new list, so the JSON column updates)."""
+        message.steps = [*(message.steps or []), *self.steps]
+        self.steps = []
+
+
+async def _classify(message_pk: int, *, db: Database, settings: Settings) -> MessageStatus:
+    """Steps 1 to 6: from a stored delivery to a decided status."""
+    status, stored = await _load(db, message_pk)
+    if stored is None:
+        return status
+    clock = StepClock()
+    try:
+        email = await asyncio.to_thread(
+            parse_stored_delivery,
+            stored.raw,
+            stored.content_type,
+            stored.delivery,
+            max_parts=settings.INBOUND_MAX_PARTS,
+        )
+    except (FormDataError, UnusableEmail) as exc:
+        return await _quarantine(db, message_pk, f"unparseable: {exc}")
+    clock.lap("parse", "ok")
+    early = check_never_answer(email, own_identity(settings)) + check_sender(
+        email, spam_score_threshold=settings.SPAM_SCORE_THRESHOLD
+    )
+    identity = verify_sender(email)
+    clock.lap("identity", "verified" if identity.verified else "unverified")
+    async with db.write() as session:
+        message = await messages.get_message(session, message_pk)
+        if message is None or message.status != MessageStatus.RECEIVED:
+            return MessageStatus(message.status) if message else MessageStatus.QUARANTINED
+        messages.store_normalised(message, email)
+        message.message_id_reused = await messages.has_other_content_for_message_id(
+            session, message_pk=message.id, message_id=message.message_id, checksum=message.checksum
+        )
+        await _thread(session, message, email)
+        guards = early + await _reply_caps(session, message, email, settings)
+        status, reason = decide_status(guards)
+        clock.lap("guards", status.value)
+        messages.store_decisions(
+            message, guards=guards, identity=identity, status=status, reason=reason
+        )
+        clock.store(message)
+    logger.info(
+        "inbound email processed",
+        extra={"message_pk": message_pk, "status": status.value, "reason": reason},
+    )
+    return status
+
+
+async def plan_reply(
+    message_pk: int,
+    *,
+    db: Database,
+    settings: Settings,
+    providers: Providers,
+    may_defer: bool = False,
+) -> MessageStatus:
+    """Step 7: run the agent on a cleared (or held) email and store its plan.
+
+    Raises `RetryLater` instead when a provider was down and `may_defer` allows waiting.
+    """
+    async with db.read() as session:
+        message = await messages.get_message(session, message_pk)
+        if message is None or message.status not in (
+            MessageStatus.READY,
+            MessageStatus.NEEDS_HUMAN,
+        ):
+            return MessageStatus(message.status) if message else MessageStatus.QUARANTINED
+        if not should_plan(message):
+            return MessageStatus(message.status)
+        history = await messages.thread_history(session, message)
+        email = AgentEmail(
+            subject=message.subject or "",
+            text=message.clean_text or "",
+            sender_name=message.from_name,
+            history=tuple(ThreadMessage(author="customer", text=text) for text in history),
+        )
+        sender = (
+            Sender(email=message.from_address, name=message.from_name)
+            if message.sender_verified and message.from_address
+            else None
+        )
+    clock = StepClock()
+    tools = offered_tools(tool_registry(), verified_sender=sender is not None)
+    llm = budgeted(providers.llm, db=db, settings=settings)
+    run_pk = await exchange_log.start_run(
+        db, message_pk=message_pk, llm_kind=llm.kind, model=llm.model, tools=tools
+    )
+    # The run's turns and tool calls are committed with its outcome and the plan, at the end.
+    journal = exchange_log.SqlJournal(db, message_pk=message_pk, run_pk=run_pk, buffered=True)
+    trace = exchange_log.SqlTrace(
+        db, run_pk=run_pk, message_pk=message_pk, tools_hash=tools_hash(tools), buffered=True
+    )
+    ctx = ToolContext(shop=providers.shop, sender=sender, journal=journal)
+    outcome = await run_agent(
+        email,
+        ctx=ctx,
+        llm=llm,
+        trace=trace,
+        store_name=settings.STORE_NAME,
+        policy_summary=await providers.policy_summary(),
+        limits=agent_limits(settings),
+        fallback=providers.fallback_llm,
+    )
+    defer = may_defer and outcome.plan.handover_reason is HandoverReason.PROVIDER_DOWN
+    clock.lap("agent", outcome.plan.intent.value)
+    async with db.write() as session:
+        trace.flush_into(session)
+        journal.flush_into(session)
+        await exchange_log.finish_run_in(session, run_pk, outcome)
+        message = None if defer else await messages.get_message(session, message_pk)
+        if message is not None and message.status in (
+            MessageStatus.READY,
+            MessageStatus.NEEDS_HUMAN,
+        ):
+            message.reply_plan = outcome.plan.model_dump(mode="json")
+            message.intent = outcome.plan.intent.value
+            message.status = MessageStatus.PLANNED.value
+            clock.store(message)
+    if defer:
+        logger.warning("provider down; email deferred", extra={"message_pk": message_pk})
+        raise queue.RetryLater(
+            "a provider is down; the email will be planned again",
+            delay=timedelta(seconds=settings.CIRCUIT_RESET_SECONDS),
+        )
+    logger.info(
+        "reply planned",
+        extra={
+            "message_pk": message_pk,
+            "intent": outcome.plan.intent.value,
+            "needs_human": outcome.plan.needs_human,
+            "llm": outcome.llm_kind,
+            "steps": outcome.steps,
+        },
+    )
+    return MessageStatus.PLANNED
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Composable:
+    """What rendering needs from the stored message, read in one short transaction."""
+
+    plan: ReplyPlan
+    calls: list[ToolCall]
+    subject: str
+    customer_text: str
+    sender_name: str | None
+    sender_address: str | None
+    sender_verified: bool
+    guard_holds: list[str]
+
+
+async def compose_reply(message_pk: int, *, db: Database, settings: Settings) -> MessageStatus:
+    """Steps 8 to 11: render the plan, verify the reply, decide, and put it in the outbox."""
+    async with db.read() as session:
+        message = await messages.get_message(session, message_pk)
+        if message is None or message.status != MessageStatus.PLANNED:
+            return MessageStatus(message.status) if message else MessageStatus.QUARANTINED
+        if message.reply_plan is None:
+            raise ValueError(f"message {message_pk} is planned but has no plan")
+        found = _Composable(
+            plan=ReplyPlan.model_validate(message.reply_plan),
+            calls=await exchange_log.latest_run_calls(session, message_pk),
+            subject=message.subject or "",
+            customer_text=customer_words(message),
+            sender_name=message.from_name,
+            sender_address=message.from_address,
+            sender_verified=bool(message.sender_verified),
+            guard_holds=[
+                str(d.get("code"))
+                for d in message.guard_decisions or []
+                if d.get("verdict") == Verdict.HOLD.value
+            ],
+        )
+    clock = StepClock()
+    plan = found.plan
+    rendered = render_reply(
+        ReplyInputs(
+            plan=plan,
+            facts=shown_facts(plan, found.calls),
+            sender_name=found.sender_name,
+            sender_verified=found.sender_verified,
+            original_subject=found.subject,
+            lookup_missed=any(
+                tool_registry().missed_order_lookup(c.tool, c.outcome) for c in found.calls
+            ),
+        ),
+        store=store_identity(settings),
+    )
+    clock.lap("render", rendered.template)
+    recipient = found.sender_address
+    problems = verify_reply(
+        rendered,
+        evidence=reply_evidence(found.calls, customer_text=found.customer_text, settings=settings),
+        recipient=recipient or "",
+        verified_sender=found.sender_address if found.sender_verified else None,
+        own_addresses=settings.own_addresses,
+    )
+    clock.lap("verify", "passed" if not problems else f"{len(problems)} problem(s)")
+    decision = decide(
+        plan,
+        rules=SendRules.from_settings(settings),
+        sender_verified=found.sender_verified,
+        verification_problems=problems,
+        guard_holds=found.guard_holds,
+    )
+    clock.lap("policy", decision.action.value)
+    async with db.write() as session:
+        message = await messages.get_message(session, message_pk)
+        if message is None or message.status != MessageStatus.PLANNED:
+            return MessageStatus(message.status) if message else MessageStatus.QUARANTINED
+        status = await _file_reply(
+            session, message, rendered, decision, problems, settings=settings
+        )
+        clock.lap("outbox", status.value)
+        clock.store(message)
+    logger.info(
+        "reply decided",
+        extra={
+            "message_pk": message_pk,
+            "decision": decision.action.value,
+            "reasons": list(decision.reasons),
+        },
+    )
+    return status
+
+
+async def _file_reply(
+    session: AsyncSession,
+    message: Message,
+    rendered: RenderedReply,
+    decision: Decision,
+    problems: list[str],
+    *,
+    settings: Settings,
+) -> MessageStatus:
+    """Write the outcome: no reply (spam), a draft, or a queued reply and its send job."""
+    reasons = list(decision.reasons)
+    message.processed_at = utcnow()
+    if decision.action is Action.SKIP:
+        message.status = MessageStatus.SKIPPED.value
+        message.status_reason = "; ".join(reasons)
+        return MessageStatus.SKIPPED
+    if not message.from_address:
+        message.status = MessageStatus.NEEDS_HUMAN.value
+        message.status_reason = "; ".join(["no sender address to answer", *reasons])[:2000]
+        return MessageStatus.NEEDS_HUMAN
+    # One reply per agent run: a retried step finds its own, a re-run makes a new one.
+    run_pk = await exchange_log.latest_run_id(session, message.id)
+    key = f"auto:{message.id}:{run_pk}"
+    reply = await outbox.find_by_key(session, key)
+    if reply is None:
+        in_reply_to, references = outbox.threading_for(message)
+        send = decision.action is Action.SEND
+        reply = Reply(
+            message_id=message.id,
+            conversation_id=message.conversation_id,
+            idempotency_key=key,
+            from_address=settings.SUPPORT_FROM_EMAIL,
+            # Always the From address (verified, or the draft says it is not): never Reply-To,
+            # never an address from the body.
+            to_address=message.from_address,
+            subject=rendered.subject,
+            text_body=rendered.text,
+            html_body=rendered.html,
+            generated_text=rendered.text,
+            language=rendered.language,
+            template=rendered.template,
+            rfc_message_id=outbox.new_message_id(settings.SUPPORT_FROM_EMAIL),
+            in_reply_to=in_reply_to,
+            references=list(references),
+            is_automated=send,
+            status=(outbox.ReplyStatus.QUEUED if send else outbox.ReplyStatus.DRAFT).value,
+            decision=decision.action.value,
+            decision_reasons=reasons,
+            verification=problems,
+        )
+        session.add(reply)
+        await session.flush()
+        if send:
+            await queue.enqueue(
+                session, JobKind.SEND_REPLY, message_id=message.id, reply_id=reply.id
+            )
+    if reply.decision == Action.SEND.value:
+        message.status = MessageStatus.ANSWERED.value
+        message.status_reason = None
+        return MessageStatus.ANSWERED
+    message.status = MessageStatus.DRAFTED.value
+    message.status_reason = "; ".join(reply.decision_reasons or [])[:2000]
+    return MessageStatus.DRAFTED
+
+
+def shown_facts(plan: ReplyPlan, calls: list[ToolCall]) -> tuple[BaseModel, ...]:
+    """The typed tool results the reply shows: those the plan names, else every one that worked.
+
+    A model that forgets to name its facts still gets a grounded reply; every result here came
+    from a sender-scoped or public tool in this email's own run.
+    """
+    usable = [c for c in calls if c.result is not None and c.outcome == CallOutcome.OK.value]
+    chosen = [c for c in usable if c.call_id in plan.facts] if plan.facts else usable
+    facts = (tool_registry().facts_from(c.tool, c.result) for c in chosen if c.result is not None)
+    return tuple(f for f in facts if f is not None)
+
+
+def reply_evidence(calls: list[ToolCall], *, customer_text: str, settings: Settings) -> Evidence:
+    """What a reply to this email may state: its run's tool results and the customer's words."""
+    return gather_evidence(
+        [json.dumps(c.result, ensure_ascii=False) for c in calls if c.result],
+        customer_text=customer_text,
+        store_hosts=settings.store_hosts,
+    )
+
+
+def customer_words(message: Message) -> str:
+    """The customer's own text as the verifier reads it (subject and cleaned body)."""
+    return f"{message.subject or ''}\n{message.clean_text or ''}"
+
+
+def store_identity(settings: Settings) -> StoreIdentity:
+    """Who replies come from, for the templates."""
+    return StoreIdentity(
+        name=settings.STORE_NAME,
+        support_email=settings.SUPPORT_FROM_EMAIL,
+        url=settings.STORE_URL,
+        signature=settings.REPLY_SIGNATURE,
+    )
+
+
+def should_plan(message: Message) -> bool:
+    """Whether the agent should plan a reply: not for mail held as spam."""
+    codes = {decision.get("code") for decision in message.guard_decisions or []}
+    return "spam_score" not in codes
+
+
+def budgeted(llm: LLM, *, db: Database, settings: Settings) -> LLM:
+    """The model behind the shared per-minute budget, when one is configured."""
+    if llm.kind == "offline" or not (
+        settings.OPENAI_REQUESTS_PER_MINUTE or settings.OPENAI_TOKENS_PER_MINUTE
+    ):
+        return llm
+    budget = SharedBudget(
+        db=db,
+        key=f"openai:{settings.OPENAI_MODEL}",
+        requests_per_minute=settings.OPENAI_REQUESTS_PER_MINUTE or UNLIMITED,
+        tokens_per_minute=settings.OPENAI_TOKENS_PER_MINUTE or UNLIMITED,
+    )
+    return BudgetedLLM(llm, budget)
+
+
+UNLIMITED = 2**31 - 1
+
+
+def agent_limits(settings: Settings) -> AgentLimits:
+    """The agent's caps from settings."""
+    return AgentLimits(
+        max_steps=settings.AGENT_MAX_STEPS,
+        max_identical_calls=settings.AGENT_MAX_IDENTICAL_CALLS,
+        max_tokens=settings.AGENT_MAX_TOKENS_PER_EMAIL,
+        max_output_tokens=settings.AGENT_MAX_OUTPUT_TOKENS,
+        min_confidence=settings.AGENT_MIN_CONFIDENCE,
+    )
+
+
+def own_identity(settings: Settings) -> OwnIdentity:
+    """Our own addresses and domains as the guards need them."""
+    return OwnIdentity(
+        addresses=settings.own_addresses,
+        domains=settings.own_domains,
+        max_received_hops=settings.MAX_RECEIVED_HOPS,
+    )
+
+
+def decide_status(guards: list[GuardDecision]) -> tuple[MessageStatus, str | None]:
+    """Turn guard decisions into a status: any SKIP skips, else any HOLD holds, else ready."""
+    skips = [g.code for g in guards if g.verdict is Verdict.SKIP]
+    if skips:
+        return MessageStatus.SKIPPED, ",".join(dict.fromkeys(skips))
+    holds = [g.code for g in guards if g.verdict is Verdict.HOLD]
+    if holds:
+        return MessageStatus.NEEDS_HUMAN, ",".join(dict.fromkeys(holds))
+    return MessageStatus.READY, None
+
+
+async def _load(db: Database, message_pk: int) -> tuple[MessageStatus, StoredDelivery | None]:
+    """Read what parsing needs; None when the message was already processed."""
+    async with db.read() as session:
+        message = await messages.get_message(session, message_pk, with_raw=True)
+        if message is None:
+            raise MessageMissing(f"message {message_pk} does not exist")
+        status = MessageStatus(message.status)
+        if status is not MessageStatus.RECEIVED:
+            return status, None
+        return status, StoredDelivery(
+            raw=message.raw,
+            content_type=message.content_type,
+            delivery=Delivery(
+                payload_format=message.payload_format,
+                checksum=message.checksum,
+                message_id=message.message_id,
+                has_synthetic_message_id=message.has_synthetic_message_id,
+            ),
+        )
+
+
+async def _quarantine(db: Database, message_pk: int, reason: str) -> MessageStatus:
+    async with db.write() as session:
+        message = await messages.get_message(session, message_pk)
+        if message is not None and message.status == MessageStatus.RECEIVED:
+            messages.quarantine(message, reason)
+    logger.warning("inbound email quarantined", extra={"message_pk": message_pk, "reason": reason})
+    return MessageStatus.QUARANTINED
+
+
+async def _thread(session: AsyncSession, message: Message, email: InboundEmail) -> None:
+    referenced = list(dict.fromkeys([*email.in_reply_to, *reversed(email.references)]))
+    conversation_id = await messages.find_conversation(session, referenced)
+    if conversation_id is None:
+        conversation_id = await messages.start_conversation(
+            session,
+            customer_email=email.from_.address if email.from_ else None,
+            subject=email.subject,
+        )
+    else:
+        await messages.touch_conversation(session, conversation_id, message.received_at)
+    message.conversation_id = conversation_id
+
+
+async def _reply_caps(
+    session: AsyncSession, message: Message, email: InboundEmail, settings: Settings
+) -> list[GuardDecision]:
+    to_sender = 0
+    if email.from_ is not None:
+        to_sender = await messages.count_automated_replies_to(
+            session,
+            email.from_.address,
+            since=messages.reply_cap_window_start(settings.REPLY_CAP_WINDOW_HOURS),
+        )
+    in_thread = 0
+    if message.conversation_id is not None:
+        in_thread = await messages.count_automated_replies_in(session, message.conversation_id)
+    return check_reply_caps(
+        replies_to_sender=to_sender,
+        replies_in_thread=in_thread,
+        sender_cap=settings.REPLY_CAP_PER_SENDER,
+        thread_cap=settings.REPLY_CAP_PER_THREAD,
+        window_hours=settings.REPLY_CAP_WINDOW_HOURS,
+    )

@@ -1,0 +1,179 @@
+"""The outside world the service talks to, built once from settings.
+
+Without Shopify credentials the bundled demo store answers; without an OpenAI key the offline
+rule-based model drives the agent; without a SendGrid key replies are written to MAIL_LOG_DIR.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from openai import AsyncOpenAI  # noqa: TID251 - the composition root builds the client for app/agent/llm.py.
+
+from app.agent.llm import LLM, GuardedLLM, OpenAIChatLLM, OpenAIResponsesLLM
+from app.agent.offline import OfflineModel
+from app.circuit import CircuitBreaker
+from app.config import Settings
+from app.replies.senders import LogMailSender, MailSender, SendGridSender
+from app.store.models import PolicyKind
+from app.store.protocol import Shop, ShopError
+from app.store.shopify import (
+    ClientCredentialsToken,
+    ShopifyGraphQL,
+    ShopifyShop,
+    StaticToken,
+    TokenProvider,
+)
+
+POLICY_SUMMARY_TTL_SECONDS = 3600
+POLICY_SUMMARY_CHARS = 200
+_SENTENCE_END = re.compile(r"(?<=[^\d\s])[.!?](?:\s|$)")
+
+
+@dataclass(kw_only=True)
+class Providers:
+    """The adapters in use, and how to close them."""
+
+    shop: Shop
+    llm: LLM
+    fallback_llm: LLM | None = None
+    """What finishes an email while `llm` is unreachable (None: hand it to a person)."""
+    mail: MailSender = field(default_factory=lambda: LogMailSender(Path("var/outbox")))
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    _summary: tuple[float, str] | None = None
+
+    async def aclose(self) -> None:
+        """Close connection pools."""
+        for close in self.closers:
+            await close()
+
+    async def policy_summary(self) -> str:
+        """The opening sentences of the refund and shipping policies, cached for an hour."""
+        now = time.monotonic()
+        if self._summary is not None and now - self._summary[0] < POLICY_SUMMARY_TTL_SECONDS:
+            return self._summary[1]
+        try:
+            policies = await self.shop.get_policies()
+        except ShopError:
+            return ""
+        sentences = []
+        for policy in policies:
+            if policy.kind in (PolicyKind.REFUND, PolicyKind.SHIPPING):
+                opening = policy_opening(policy.text)
+                if opening:
+                    sentences.append(f"{policy.title}: {opening}")
+        summary = " ".join(sentences)
+        self._summary = (now, summary)
+        return summary
+
+
+def policy_opening(text: str, limit: int = POLICY_SUMMARY_CHARS) -> str:
+    """The policy's first sentences up to `limit` characters, headings left out.
+
+    Policies are written as headed sections ("Returns", then the rule), so a line without
+    sentence punctuation is a heading; the rule itself ("within 30 days of delivery") is
+    what the model needs in its prompt.
+    """
+    prose = " ".join(
+        " ".join(line.split()) for line in text.splitlines() if _SENTENCE_END.search(line + " ")
+    )
+    opening = ""
+    for match in _SENTENCE_END.finditer(prose):
+        candidate = prose[: match.start() + 1]
+        if len(candidate) > limit:
+            break
+        opening = candidate
+    return opening or prose[:limit]
+
+
+def build_providers(settings: Settings) -> Providers:
+    """Build real adapters where credentials are set, embedded defaults elsewhere."""
+    closers: list[Callable[[], Awaitable[None]]] = []
+    shop = _build_shop(settings, closers)
+    mail = _build_mail(settings, closers)
+    offline = OfflineModel()
+    if settings.OPENAI_API_KEY is None:
+        return Providers(shop=shop, llm=offline, mail=mail, closers=closers)
+    client = AsyncOpenAI(
+        api_key=settings.OPENAI_API_KEY.get_secret_value(),
+        base_url=settings.OPENAI_BASE_URL,
+        timeout=settings.OPENAI_TIMEOUT_SECONDS,
+        max_retries=settings.OPENAI_MAX_RETRIES,
+    )
+    closers.append(client.close)
+    llm_class = OpenAIResponsesLLM if settings.OPENAI_API_MODE == "responses" else OpenAIChatLLM
+    llm = GuardedLLM(
+        llm_class(client, model=settings.OPENAI_MODEL, temperature=settings.OPENAI_TEMPERATURE),
+        _breaker("openai", settings),
+    )
+    return Providers(
+        shop=shop,
+        llm=llm,
+        fallback_llm=offline if settings.AGENT_OFFLINE_FALLBACK else None,
+        mail=mail,
+        closers=closers,
+    )
+
+
+def _build_mail(settings: Settings, closers: list[Callable[[], Awaitable[None]]]) -> MailSender:
+    if settings.SENDGRID_API_KEY is None:
+        return LogMailSender(Path(settings.MAIL_LOG_DIR))
+    # No automatic retries here: the outbox owns retries, and must know whether a request left.
+    http = httpx.AsyncClient(
+        timeout=httpx.Timeout(settings.SENDGRID_TIMEOUT_SECONDS, connect=5.0),
+        headers={"User-Agent": "shop-support-mail"},
+    )
+    closers.append(http.aclose)
+    return SendGridSender(
+        client=http,
+        api_key=settings.SENDGRID_API_KEY,
+        base_url=settings.SENDGRID_API_BASE_URL,
+        sandbox=settings.SENDGRID_SANDBOX_MODE,
+    )
+
+
+def _build_shop(settings: Settings, closers: list[Callable[[], Awaitable[None]]]) -> Shop:
+    if not settings.shopify_configured:
+        # Imported here: the fixture-backed demo store loads only when it is the store in use.
+        from app.store.demo import DemoShop
+
+        return DemoShop()
+    http = httpx.AsyncClient(
+        timeout=httpx.Timeout(settings.SHOPIFY_TIMEOUT_SECONDS, connect=5.0),
+        headers={"User-Agent": "shop-support-mail"},
+    )
+    closers.append(http.aclose)
+    tokens: TokenProvider
+    client_id, client_secret = settings.SHOPIFY_CLIENT_ID, settings.SHOPIFY_CLIENT_SECRET
+    if settings.SHOPIFY_ACCESS_TOKEN is not None:
+        tokens = StaticToken(settings.SHOPIFY_ACCESS_TOKEN.get_secret_value())
+    elif client_id and client_secret:
+        tokens = ClientCredentialsToken(
+            token_url=settings.shopify_token_url,
+            client_id=client_id,
+            client_secret=client_secret.get_secret_value(),
+            http=http,
+        )
+    else:  # pragma: no cover - Settings refuses half-configured credentials at startup.
+        raise RuntimeError("Shopify credentials are incomplete")
+    client = ShopifyGraphQL(
+        endpoint=settings.shopify_endpoint,
+        tokens=tokens,
+        http=http,
+        max_attempts=settings.SHOPIFY_MAX_ATTEMPTS,
+        breaker=_breaker("shopify", settings),
+    )
+    return ShopifyShop(client)
+
+
+def _breaker(name: str, settings: Settings) -> CircuitBreaker:
+    return CircuitBreaker(
+        name=name,
+        threshold=settings.CIRCUIT_FAILURE_THRESHOLD,
+        reset_seconds=settings.CIRCUIT_RESET_SECONDS,
+    )

@@ -1,0 +1,1 @@
+"""Replies: rendering, verifying, the send policy, the outbox and senders."""

@@ -1,0 +1,44 @@
+"""What request handlers get from the application: settings, database, shared services."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from fastapi import Request
+
+from app.admin.staff import LoginThrottle
+from app.config import Settings
+from app.db.engine import Database
+from app.intake.auth import InboundAuthenticator
+from app.intake.writer import IntakeWriter
+from app.providers import Providers
+
+
+@dataclass(kw_only=True)
+class AppState:
+    """Everything built once per process by `create_app` and shared by requests."""
+
+    settings: Settings
+    db: Database
+    providers: Providers
+    inbound_auth: InboundAuthenticator
+    intake: IntakeWriter
+    worker_wakeups: list[Callable[[], None]] = field(default_factory=list)
+    login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
+
+    def notify_worker(self) -> None:
+        """Tell in-process workers new work is queued, so they need not wait for the next poll."""
+        for wake in self.worker_wakeups:
+            wake()
+
+
+def app_state(request: Request) -> AppState:
+    """The application's shared state, for handlers on hot paths that skip `Depends`."""
+    state: AppState = request.app.state.services
+    return state
+
+
+async def get_state(request: Request) -> AppState:
+    """Dependency: the application's shared state (async, so it never needs a thread)."""
+    return app_state(request)

@@ -1,0 +1,1 @@
+"""The store: the Shop protocol and models, the demo store, the Shopify adapter."""
