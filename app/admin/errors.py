@@ -16,7 +16,7 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 
 from app.admin.auth import LoginRequired
-from app.admin.pages import HOME, base_context, login_page
+from app.admin.screens import HOME, base_context, login_page
 from app.admin.templating import render
 
 API_PREFIX = "/admin/api"
