@@ -60,8 +60,6 @@ REFUSALS: dict[int | str, dict[str, Any]] = {
     409: {"model": Problem, "description": "Someone else decided first, or it is too late."},
     422: {"model": Problem, "description": "The checks refused it (`problems` says why)."},
 }
-ALL: Literal[""] = ""
-"""An empty `status` parameter: any status."""
 
 
 class ApproveBody(BaseModel):

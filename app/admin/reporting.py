@@ -120,6 +120,15 @@ async def _latest_replies(session: AsyncSession, message_pks: list[int]) -> dict
     return latest
 
 
+# The queue's fields that are not the message's own columns: three from its plan, and its
+# latest reply.
+_FROM_PLAN = {"language", "confidence", "needs_human", "reply"}
+_MESSAGE_COLUMNS = [name for name in MessageSummary.model_fields if name not in _FROM_PLAN]
+_DETAIL_COLUMNS = [
+    name for name in MessageDetail.model_fields if name not in MessageSummary.model_fields
+]
+
+
 def _summary_fields(message: Message, reply: Reply | None) -> dict[str, Any]:
     plan = message.reply_plan or {}
     summary = {name: getattr(message, name) for name in _MESSAGE_COLUMNS}
@@ -130,13 +139,6 @@ def _summary_fields(message: Message, reply: Reply | None) -> dict[str, Any]:
         "needs_human": plan.get("needs_human"),
         "reply": reply,
     }
-
-
-_FROM_PLAN = {"language", "confidence", "needs_human", "reply"}
-_MESSAGE_COLUMNS = [name for name in MessageSummary.model_fields if name not in _FROM_PLAN]
-_DETAIL_COLUMNS = [
-    name for name in MessageDetail.model_fields if name not in MessageSummary.model_fields
-]
 
 
 def _summary_of(message: Message, reply: Reply | None) -> MessageSummary:

@@ -1,1 +1,1 @@
-"""The database: engine, tables, migrations."""
+"""The database: engine, tables, the stored status enums (`statuses`), migrations."""
