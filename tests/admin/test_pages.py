@@ -151,7 +151,9 @@ def page_routes() -> list[tuple[str, str]]:
     return [
         (method, path)
         for method, path in http_routes(app)
-        if (path == "/admin" or path.startswith("/admin/")) and not path.startswith("/admin/api")
+        if (path == "/admin" or path.startswith("/admin/"))
+        and not path.startswith("/admin/api")
+        and path != "/admin/openapi.json"
     ]
 
 
