@@ -85,6 +85,7 @@ def create_app(
         redirect_slashes=False,
         docs_url=None,
         redoc_url=None,
+        openapi_url=None,
     )
     app.state.services = state
     # The webhook first: routes are matched in order, and it is the hot path.

@@ -42,9 +42,9 @@ from app.agent.plan import HandoverReason, ReplyPlan
 from app.config import Settings
 from app.db.engine import Database
 from app.db.models import Message, Reply, ToolCall, utcnow
+from app.db.statuses import JobKind, MessageStatus, ReplyStatus
 from app.intake import messages
 from app.jobs import queue
-from app.jobs.queue import JobKind
 from app.mail.formdata import FormDataError
 from app.mail.guards import (
     GuardDecision,
@@ -55,7 +55,7 @@ from app.mail.guards import (
     check_sender,
 )
 from app.mail.identity import verify_sender
-from app.mail.models import InboundEmail, MessageStatus
+from app.mail.models import InboundEmail
 from app.mail.sendgrid import Delivery, UnusableEmail, parse_stored_delivery
 from app.providers import Providers
 from app.replies import outbox
@@ -243,7 +243,7 @@ async def plan_reply(
         ):
             message.reply_plan = outcome.plan.model_dump(mode="json")
             message.intent = outcome.plan.intent.value
-            message.status = MessageStatus.PLANNED.value
+            message.status = MessageStatus.PLANNED
             clock.store(message)
     if defer:
         logger.warning("provider down; email deferred", extra={"message_pk": message_pk})
@@ -367,11 +367,11 @@ async def _file_reply(
     reasons = list(decision.reasons)
     message.processed_at = utcnow()
     if decision.action is Action.SKIP:
-        message.status = MessageStatus.SKIPPED.value
+        message.status = MessageStatus.SKIPPED
         message.status_reason = "; ".join(reasons)
         return MessageStatus.SKIPPED
     if not message.from_address:
-        message.status = MessageStatus.NEEDS_HUMAN.value
+        message.status = MessageStatus.NEEDS_HUMAN
         message.status_reason = "; ".join(["no sender address to answer", *reasons])[:2000]
         return MessageStatus.NEEDS_HUMAN
     # One reply per agent run: a retried step finds its own, a re-run makes a new one.
@@ -399,7 +399,7 @@ async def _file_reply(
             in_reply_to=in_reply_to,
             references=list(references),
             is_automated=send,
-            status=(outbox.ReplyStatus.QUEUED if send else outbox.ReplyStatus.DRAFT).value,
+            status=ReplyStatus.QUEUED if send else ReplyStatus.DRAFT,
             decision=decision.action.value,
             decision_reasons=reasons,
             verification=problems,
@@ -411,10 +411,10 @@ async def _file_reply(
                 session, JobKind.SEND_REPLY, message_id=message.id, reply_id=reply.id
             )
     if reply.decision == Action.SEND.value:
-        message.status = MessageStatus.ANSWERED.value
+        message.status = MessageStatus.ANSWERED
         message.status_reason = None
         return MessageStatus.ANSWERED
-    message.status = MessageStatus.DRAFTED.value
+    message.status = MessageStatus.DRAFTED
     message.status_reason = "; ".join(reply.decision_reasons or [])[:2000]
     return MessageStatus.DRAFTED
 

@@ -14,11 +14,11 @@ from typing import Any
 from app.agent.llm import ModelRequest, ModelResponse, ToolCallRequest, ToolOutput
 from app.agent.loop import SUBMIT_TOOL
 from app.db.engine import Database
+from app.db.statuses import MessageStatus
 from app.demo.sendgrid_posts import Transport, raw_mode_post
 from app.intake.messages import NewDelivery
 from app.intake.writer import IntakeWriter
 from app.mail.formdata import parse_form_data
-from app.mail.models import MessageStatus
 from app.mail.sendgrid import read_delivery
 from app.store.demo import DemoShop
 from app.store.models import Order

@@ -32,7 +32,8 @@ from app.config import Settings
 from app.db.engine import Database
 from app.db.migrate import upgrade_database
 from app.db.models import Base, Job, Message
-from app.jobs.queue import ClaimedJob, JobKind, count_unfinished
+from app.db.statuses import JobKind
+from app.jobs.queue import ClaimedJob, count_unfinished
 from app.jobs.worker import Worker
 from app.providers import Providers
 from app.replies.senders import LogMailSender

@@ -1,27 +1,65 @@
-"""The admin JSON API under /admin/api: the queue, traces, decisions on drafts and proposals.
+"""The admin JSON API under /admin/api (the queue, traces, decisions, figures) and its docs.
 
 Authentication is a dependency of the router itself (`require_api_staff`), so every route here
-is protected, including ones added later.
+is protected, including ones added later, and so are the interactive docs at /admin/docs and the
+OpenAPI schema at /admin/openapi.json. Every route declares its response model (from
+`app.admin.schemas`), and a parameter that takes a status takes its enum: a typo is a 422.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from app.admin import reporting, review
+from app.admin import docs, figures, reporting, review
 from app.admin.auth import require_api_staff
+from app.admin.filters import QUEUE_FILTER_HELP, QueueFilter
+from app.admin.schemas import (
+    ApprovalOutcome,
+    ConversationPage,
+    JobList,
+    JobOutcome,
+    MessageOutcome,
+    MessageTrace,
+    Problem,
+    ProposalList,
+    ProposalOutcome,
+    ProposalResult,
+    QueuePage,
+    ReplyOutcome,
+    StaffView,
+    Summary,
+)
 from app.admin.staff import Staff
+from app.agent.plan import Intent
+from app.db.statuses import JobStatus, MessageStatus, ProposalStatus, ReplyStatus
 from app.state import AppState, get_state
 
-router = APIRouter(prefix="/admin/api", dependencies=[Depends(require_api_staff)])
+API = "/api"
+router = APIRouter(
+    prefix="/admin",
+    tags=["admin"],
+    dependencies=[Depends(require_api_staff)],
+    responses={
+        401: {"model": Problem, "description": "No valid API token or staff session."},
+        403: {"model": Problem, "description": "A session without the CSRF header."},
+    },
+)
 
 State = Annotated[AppState, Depends(get_state)]
 CurrentStaff = Annotated[Staff, Depends(require_api_staff)]
+# How a refused decision is answered (a 422 can also be a malformed request).
+REFUSALS: dict[int | str, dict[str, Any]] = {
+    400: {"model": Problem, "description": "The request cannot be done as asked."},
+    404: {"model": Problem, "description": "No such record."},
+    409: {"model": Problem, "description": "Someone else decided first, or it is too late."},
+    422: {"model": Problem, "description": "The checks refused it (`problems` says why)."},
+}
 
 
 class ApproveBody(BaseModel):
@@ -36,37 +74,38 @@ class ReasonBody(BaseModel):
     reason: str = Field(min_length=1, max_length=review.MAX_REASON_CHARS)
 
 
-def _error(exc: review.ReviewError) -> JSONResponse:
-    return JSONResponse(
-        status_code=exc.status, content={"detail": str(exc), "problems": exc.problems}
-    )
+S = TypeVar("S", MessageStatus, ReplyStatus, ProposalStatus, JobStatus)
 
 
-@router.get("/me")
-async def me(staff: CurrentStaff) -> dict[str, Any]:
+async def _decide(action: Awaitable[review.Outcome[S]]) -> review.Outcome[S] | JSONResponse:
+    """Run a staff decision; a refusal becomes its JSON answer (`Problem`) with its status."""
+    try:
+        return await action
+    except review.ReviewError as exc:
+        content = Problem(detail=str(exc), problems=exc.problems)
+        return JSONResponse(status_code=exc.status, content=content.model_dump())
+
+
+@router.get(f"{API}/me")
+async def me(staff: CurrentStaff) -> StaffView:
     """Who the credentials belong to."""
-    return {"email": staff.email, "name": staff.name}
+    return StaffView.model_validate(staff)
 
 
-@router.get("/messages")
+@router.get(f"{API}/messages")
 async def list_messages(
     state: State,
-    status: Annotated[str | None, Query(description="draft, sent, skipped, ...")] = None,
-    intent: str | None = None,
+    status: Annotated[QueueFilter | None, Query(description=QUEUE_FILTER_HELP)] = None,
+    intent: Intent | None = None,
     verified: bool | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
     q: Annotated[str | None, Query(max_length=200)] = None,
     before_id: int | None = None,
     limit: Annotated[int, Query(ge=1, le=reporting.MAX_PAGE)] = 50,
-) -> dict[str, Any]:
+) -> QueuePage:
     """The queue, newest first, filtered; page on with `before_id=next_before_id`."""
-    if status is not None and status not in reporting.QUEUE_FILTERS:
-        raise HTTPException(
-            status_code=422,
-            detail=f"status must be one of: {', '.join(reporting.QUEUE_FILTERS)}",
-        )
-    wanted = reporting.QueueFilter(
+    wanted = reporting.QueueQuery(
         status=status,
         intent=intent,
         verified=verified,
@@ -80,20 +119,20 @@ async def list_messages(
         return await reporting.list_messages(session, wanted)
 
 
-@router.get("/conversations")
+@router.get(f"{API}/conversations")
 async def list_conversations(
     state: State,
     q: Annotated[str | None, Query(max_length=200)] = None,
     before_id: int | None = None,
     limit: Annotated[int, Query(ge=1, le=reporting.MAX_PAGE)] = 50,
-) -> dict[str, Any]:
+) -> ConversationPage:
     """Threads, newest first, searchable by customer address or subject."""
     async with state.db.read() as session:
         return await reporting.list_conversations(session, text=q, before_id=before_id, limit=limit)
 
 
-@router.get("/messages/{message_pk}")
-async def message_trace(message_pk: int, state: State) -> dict[str, Any]:
+@router.get(f"{API}/messages/{{message_pk}}", responses={404: REFUSALS[404]})
+async def message_trace(message_pk: int, state: State) -> MessageTrace:
     """One email's whole trace."""
     async with state.db.read() as session:
         trace = await reporting.message_trace(session, message_pk)
@@ -102,118 +141,144 @@ async def message_trace(message_pk: int, state: State) -> dict[str, Any]:
     return trace
 
 
-@router.post("/messages/{message_pk}/rerun", response_model=None)
+@router.post(
+    f"{API}/messages/{{message_pk}}/rerun", response_model=MessageOutcome, responses=REFUSALS
+)
 async def rerun(
     message_pk: int, state: State, staff: CurrentStaff
-) -> dict[str, Any] | JSONResponse:
+) -> MessageOutcome | JSONResponse:
     """Plan the email again with the current prompt and tools."""
-    try:
-        outcome = await review.rerun_agent(state.db, message_pk, staff=staff)
-    except review.ReviewError as exc:
-        return _error(exc)
+    outcome = await _decide(review.rerun_agent(state.db, message_pk, staff=staff))
+    if isinstance(outcome, JSONResponse):
+        return outcome
     state.notify_worker()
-    return {"id": outcome.id, "status": outcome.status}
+    return MessageOutcome(id=outcome.id, status=outcome.status)
 
 
-@router.post("/replies/{reply_pk}/approve", response_model=None)
+@router.post(
+    f"{API}/replies/{{reply_pk}}/approve", response_model=ApprovalOutcome, responses=REFUSALS
+)
 async def approve(
     reply_pk: int, body: ApproveBody, state: State, staff: CurrentStaff
-) -> dict[str, Any] | JSONResponse:
+) -> ApprovalOutcome | JSONResponse:
     """Send a draft as it is, or edited; the checks run again on the final text."""
-    try:
-        outcome = await review.approve_draft(
+    outcome = await _decide(
+        review.approve_draft(
             state.db, reply_pk, staff=staff, settings=state.settings, text=body.text
         )
-    except review.ReviewError as exc:
-        return _error(exc)
+    )
+    if isinstance(outcome, JSONResponse):
+        return outcome
     state.notify_worker()
-    return {"id": outcome.id, "status": outcome.status, **outcome.detail}
+    return ApprovalOutcome(
+        id=outcome.id, status=outcome.status, edit_distance=outcome.detail["edit_distance"]
+    )
 
 
-@router.post("/replies/{reply_pk}/reject", response_model=None)
+@router.post(f"{API}/replies/{{reply_pk}}/reject", response_model=ReplyOutcome, responses=REFUSALS)
 async def reject(
     reply_pk: int, body: ReasonBody, state: State, staff: CurrentStaff
-) -> dict[str, Any] | JSONResponse:
+) -> ReplyOutcome | JSONResponse:
     """Reject a draft; nothing is sent."""
-    try:
-        outcome = await review.reject_draft(state.db, reply_pk, staff=staff, reason=body.reason)
-    except review.ReviewError as exc:
-        return _error(exc)
-    return {"id": outcome.id, "status": outcome.status}
+    outcome = await _decide(
+        review.reject_draft(state.db, reply_pk, staff=staff, reason=body.reason)
+    )
+    if isinstance(outcome, JSONResponse):
+        return outcome
+    return ReplyOutcome(id=outcome.id, status=outcome.status)
 
 
-@router.get("/proposals")
-async def proposals(state: State, status: str | None = "pending") -> list[dict[str, Any]]:
-    """Proposed store changes (pending ones unless `status` says otherwise; empty for all)."""
+@router.get(f"{API}/proposals")
+async def proposals(
+    state: State,
+    status: Annotated[
+        ProposalStatus | Literal[""], Query(description="Empty for every status.")
+    ] = ProposalStatus.PENDING,
+) -> ProposalList:
+    """Proposed store changes (pending ones unless `status` says otherwise)."""
     async with state.db.read() as session:
-        return await reporting.list_proposals(session, status=status or None)
+        found = await reporting.list_proposals(session, status=status or None)
+    return ProposalList(found)
 
 
-@router.post("/proposals/{proposal_pk}/approve", response_model=None)
+@router.post(
+    f"{API}/proposals/{{proposal_pk}}/approve",
+    response_model=ProposalResult,
+    responses=REFUSALS,
+)
 async def approve_proposal(
     proposal_pk: int, state: State, staff: CurrentStaff
-) -> dict[str, Any] | JSONResponse:
+) -> ProposalResult | JSONResponse:
     """Carry out a proposed store change against the store; the result is recorded."""
-    try:
-        outcome = await review.approve_proposal(
-            state.db, proposal_pk, staff=staff, providers=state.providers
-        )
-    except review.ReviewError as exc:
-        return _error(exc)
-    return {"id": outcome.id, "status": outcome.status, "result": outcome.detail}
+    outcome = await _decide(
+        review.approve_proposal(state.db, proposal_pk, staff=staff, providers=state.providers)
+    )
+    if isinstance(outcome, JSONResponse):
+        return outcome
+    return ProposalResult(id=outcome.id, status=outcome.status, result=outcome.detail)
 
 
-@router.post("/proposals/{proposal_pk}/reject", response_model=None)
+@router.post(
+    f"{API}/proposals/{{proposal_pk}}/reject",
+    response_model=ProposalOutcome,
+    responses=REFUSALS,
+)
 async def reject_proposal(
     proposal_pk: int, body: ReasonBody, state: State, staff: CurrentStaff
-) -> dict[str, Any] | JSONResponse:
+) -> ProposalOutcome | JSONResponse:
     """Decline a proposed store change."""
-    try:
-        outcome = await review.reject_proposal(
-            state.db, proposal_pk, staff=staff, reason=body.reason
-        )
-    except review.ReviewError as exc:
-        return _error(exc)
-    return {"id": outcome.id, "status": outcome.status}
+    outcome = await _decide(
+        review.reject_proposal(state.db, proposal_pk, staff=staff, reason=body.reason)
+    )
+    if isinstance(outcome, JSONResponse):
+        return outcome
+    return ProposalOutcome(id=outcome.id, status=outcome.status)
 
 
-@router.post("/replies/{reply_pk}/resend", response_model=None)
-async def resend(reply_pk: int, state: State, staff: CurrentStaff) -> dict[str, Any] | JSONResponse:
+@router.post(f"{API}/replies/{{reply_pk}}/resend", response_model=ReplyOutcome, responses=REFUSALS)
+async def resend(reply_pk: int, state: State, staff: CurrentStaff) -> ReplyOutcome | JSONResponse:
     """Send an unknown or dead reply again, after checking the customer did not get it."""
-    try:
-        outcome = await review.resend_reply(state.db, reply_pk, staff=staff)
-    except review.ReviewError as exc:
-        return _error(exc)
+    outcome = await _decide(review.resend_reply(state.db, reply_pk, staff=staff))
+    if isinstance(outcome, JSONResponse):
+        return outcome
     state.notify_worker()
-    return {"id": outcome.id, "status": outcome.status}
+    return ReplyOutcome(id=outcome.id, status=outcome.status)
 
 
-@router.get("/jobs")
-async def jobs(state: State, status: str | None = "dead") -> list[dict[str, Any]]:
-    """Background jobs (dead-lettered ones unless `status` says otherwise; empty for all)."""
+@router.get(f"{API}/jobs")
+async def jobs(
+    state: State,
+    status: Annotated[
+        JobStatus | Literal[""], Query(description="Empty for every status.")
+    ] = JobStatus.DEAD,
+) -> JobList:
+    """Background jobs (dead-lettered ones unless `status` says otherwise)."""
     async with state.db.read() as session:
-        return await reporting.list_jobs(session, status=status or None)
+        return JobList(await reporting.list_jobs(session, status=status or None))
 
 
-@router.post("/jobs/{job_pk}/retry", response_model=None)
-async def retry_job(
-    job_pk: int, state: State, staff: CurrentStaff
-) -> dict[str, Any] | JSONResponse:
+@router.post(f"{API}/jobs/{{job_pk}}/retry", response_model=JobOutcome, responses=REFUSALS)
+async def retry_job(job_pk: int, state: State, staff: CurrentStaff) -> JobOutcome | JSONResponse:
     """Put a dead-lettered job back in the queue."""
-    try:
-        outcome = await review.retry_dead_job(state.db, job_pk, staff=staff)
-    except review.ReviewError as exc:
-        return _error(exc)
+    outcome = await _decide(review.retry_dead_job(state.db, job_pk, staff=staff))
+    if isinstance(outcome, JSONResponse):
+        return outcome
     state.notify_worker()
-    return {"id": outcome.id, "status": outcome.status}
+    return JobOutcome(id=outcome.id, status=outcome.status)
 
 
-@router.get("/summary")
-async def summary(state: State, days: Annotated[int, Query(ge=1, le=366)] = 30) -> dict[str, Any]:
+@router.get(f"{API}/summary")
+async def summary(state: State, days: Annotated[int, Query(ge=1, le=366)] = 30) -> Summary:
     """Volume, automation rate, first-response time, approvals as is, tokens and cost per day."""
-    prices = reporting.Prices(
+    prices = figures.Prices(
         input_per_million=state.settings.OPENAI_PRICE_INPUT_PER_MILLION,
         output_per_million=state.settings.OPENAI_PRICE_OUTPUT_PER_MILLION,
     )
     async with state.db.read() as session:
-        return await reporting.summary(session, days=days, prices=prices)
+        return await figures.summary(session, days=days, prices=prices)
+
+
+# The docs of this API, behind the same login; not part of the schema they show.
+router.add_api_route("/openapi.json", docs.openapi_schema, include_in_schema=False)
+router.add_api_route("/docs", docs.docs_page, include_in_schema=False)
+router.add_api_route("/docs/{asset}", docs.docs_asset, include_in_schema=False)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hmac
 
 from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app.admin.staff import Staff, staff_for_session, staff_for_token
 from app.state import AppState, get_state
@@ -16,6 +17,13 @@ SESSION_COOKIE = "support_admin_session"
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Reads `Authorization: Bearer <token>` and declares the scheme in the OpenAPI schema, so the
+# interactive docs offer to send a token. Its absence is not an error: a session may do instead.
+BEARER = HTTPBearer(
+    auto_error=False,
+    scheme_name="apiToken",
+    description="An admin API token (`python -m app create-api-token --email EMAIL`).",
+)
 
 
 class LoginRequired(HTTPException):
@@ -33,13 +41,13 @@ async def _session_staff(request: Request, state: AppState) -> Staff | None:
         return await staff_for_session(session, token)
 
 
-async def _token_staff(request: Request, state: AppState) -> Staff | None:
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+async def _token_staff(
+    bearer: HTTPAuthorizationCredentials | None, state: AppState
+) -> Staff | None:
+    if bearer is None:
         return None
     async with state.db.read() as session:
-        return await staff_for_token(session, token.strip())
+        return await staff_for_token(session, bearer.credentials)
 
 
 def check_csrf(staff: Staff, supplied: str | None) -> None:
@@ -50,9 +58,16 @@ def check_csrf(staff: Staff, supplied: str | None) -> None:
         raise HTTPException(status_code=403, detail="missing or wrong CSRF token")
 
 
-async def require_api_staff(request: Request, state: AppState = Depends(get_state)) -> Staff:
-    """The JSON API: a bearer token, or the page's session cookie plus the CSRF header."""
-    staff = await _token_staff(request, state)
+async def require_api_staff(
+    request: Request,
+    state: AppState = Depends(get_state),
+    bearer: HTTPAuthorizationCredentials | None = Depends(BEARER),
+) -> Staff:
+    """The JSON API and its docs: a bearer token, or the page's session cookie.
+
+    With the cookie, anything but a read must also carry the CSRF header.
+    """
+    staff = await _token_staff(bearer, state)
     if staff is not None:
         return staff
     staff = await _session_staff(request, state)

@@ -16,10 +16,12 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 
 from app.admin.auth import LoginRequired
-from app.admin.pages import HOME, base_context, login_page
+from app.admin.screens import HOME, base_context, login_page
 from app.admin.templating import render
 
 API_PREFIX = "/admin/api"
+# JSON documents outside the API prefix that answer errors in JSON, as the API does.
+JSON_PATHS = frozenset({"/admin/openapi.json"})
 TITLES = {
     400: "Bad request",
     403: "Refused",
@@ -36,7 +38,7 @@ CSRF_HELP = (
 
 def is_page_path(path: str) -> bool:
     """Whether a path belongs to the staff pages (under /admin, but not the JSON API)."""
-    if path != HOME and not path.startswith(HOME + "/"):
+    if (path != HOME and not path.startswith(HOME + "/")) or path in JSON_PATHS:
         return False
     return path != API_PREFIX and not path.startswith(API_PREFIX + "/")
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import unicodedata
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from rapidfuzz.distance import Levenshtein
 from sqlalchemy import update
@@ -22,14 +22,12 @@ from app.agent import exchange_log
 from app.config import Settings
 from app.db.engine import Database
 from app.db.models import Job, Message, ProposedAction, Reply, utcnow
+from app.db.statuses import JobKind, JobStatus, MessageStatus, ProposalStatus, ReplyStatus
 from app.intake import messages
 from app.jobs import queue
-from app.jobs.queue import JobKind
 from app.mail.guards import Verdict
-from app.mail.models import MessageStatus
 from app.pipeline import customer_words, reply_evidence
 from app.providers import Providers
-from app.replies.outbox import ReplyStatus
 from app.replies.render import RTL_LANGUAGES, RenderedReply, plain_text_html, template_language
 from app.replies.verify import verify_reply
 from app.store.protocol import ShopError
@@ -70,18 +68,21 @@ class Blocked(ReviewError):
     status = 422
 
 
+S = TypeVar("S", MessageStatus, ReplyStatus, ProposalStatus, JobStatus)
+
+
 @dataclass(frozen=True, slots=True)
-class Outcome:
+class Outcome(Generic[S]):
     """The state a record is in after a staff action."""
 
     id: int
-    status: str
+    status: S
     detail: dict[str, Any]
 
 
 async def approve_draft(
     db: Database, reply_pk: int, *, staff: Staff, settings: Settings, text: str | None = None
-) -> Outcome:
+) -> Outcome[ReplyStatus]:
     """Send a draft as it is, or with `text` as staff edited it, after checking it again."""
     async with db.read() as session:
         reply, message = await _draft_and_message(session, reply_pk)
@@ -123,9 +124,9 @@ async def approve_draft(
     async with db.write() as session:
         claimed = await session.execute(
             update(Reply)
-            .where(Reply.id == reply_pk, Reply.status == ReplyStatus.DRAFT.value)
+            .where(Reply.id == reply_pk, Reply.status == ReplyStatus.DRAFT)
             .values(
-                status=ReplyStatus.QUEUED.value,
+                status=ReplyStatus.QUEUED,
                 text_body=final,
                 html_body=html_body,
                 is_automated=False,
@@ -140,7 +141,7 @@ async def approve_draft(
         await queue.enqueue(session, JobKind.SEND_REPLY, message_id=message.id, reply_id=reply_pk)
         row = await messages.get_message(session, message.id)
         if row is not None:
-            row.status = MessageStatus.ANSWERED.value
+            row.status = MessageStatus.ANSWERED
             row.status_reason = f"approved by {staff.email}"
         audit(
             session,
@@ -154,10 +155,12 @@ async def approve_draft(
             else {"edit_distance": distance},
         )
     logger.info("draft approved", extra={"reply_id": reply_pk, "edited": edited})
-    return Outcome(reply_pk, ReplyStatus.QUEUED.value, {"edit_distance": distance})
+    return Outcome(reply_pk, ReplyStatus.QUEUED, {"edit_distance": distance})
 
 
-async def reject_draft(db: Database, reply_pk: int, *, staff: Staff, reason: str) -> Outcome:
+async def reject_draft(
+    db: Database, reply_pk: int, *, staff: Staff, reason: str
+) -> Outcome[ReplyStatus]:
     """Reject a draft: nothing is sent, and the email is closed as handled by staff."""
     reason = _normalise(reason).strip()[:MAX_REASON_CHARS]
     if not reason:
@@ -166,9 +169,9 @@ async def reject_draft(db: Database, reply_pk: int, *, staff: Staff, reason: str
         reply, message = await _draft_and_message(session, reply_pk)
         claimed = await session.execute(
             update(Reply)
-            .where(Reply.id == reply_pk, Reply.status == ReplyStatus.DRAFT.value)
+            .where(Reply.id == reply_pk, Reply.status == ReplyStatus.DRAFT)
             .values(
-                status=ReplyStatus.REJECTED.value,
+                status=ReplyStatus.REJECTED,
                 decided_by=staff.email,
                 decided_at=utcnow(),
                 reject_reason=reason,
@@ -176,7 +179,7 @@ async def reject_draft(db: Database, reply_pk: int, *, staff: Staff, reason: str
         )
         if claimed.rowcount != 1:  # type: ignore[attr-defined]
             raise Conflict("this draft was already decided by someone else")
-        message.status = MessageStatus.CLOSED.value
+        message.status = MessageStatus.CLOSED
         message.status_reason = f"draft rejected by {staff.email}: {reason}"
         audit(
             session,
@@ -187,15 +190,13 @@ async def reject_draft(db: Database, reply_pk: int, *, staff: Staff, reason: str
             message_id=message.id,
             detail={"reason": reason},
         )
-    return Outcome(reply_pk, ReplyStatus.REJECTED.value, {"reason": reason})
+    return Outcome(reply_pk, ReplyStatus.REJECTED, {"reason": reason})
 
 
-RERUNNABLE = frozenset(
-    {MessageStatus.DRAFTED.value, MessageStatus.NEEDS_HUMAN.value, MessageStatus.CLOSED.value}
-)
+RERUNNABLE = frozenset({MessageStatus.DRAFTED, MessageStatus.NEEDS_HUMAN, MessageStatus.CLOSED})
 
 
-async def rerun_agent(db: Database, message_pk: int, *, staff: Staff) -> Outcome:
+async def rerun_agent(db: Database, message_pk: int, *, staff: Staff) -> Outcome[MessageStatus]:
     """Plan the email again with the current prompt and tools; a pending draft is superseded."""
     async with db.write() as session:
         message = await messages.get_message(session, message_pk)
@@ -205,16 +206,16 @@ async def rerun_agent(db: Database, message_pk: int, *, staff: Staff) -> Outcome
             raise Conflict(f"a {message.status} email cannot be re-run")
         await session.execute(
             update(Reply)
-            .where(Reply.message_id == message_pk, Reply.status == ReplyStatus.DRAFT.value)
+            .where(Reply.message_id == message_pk, Reply.status == ReplyStatus.DRAFT)
             .values(
-                status=ReplyStatus.REJECTED.value,
+                status=ReplyStatus.REJECTED,
                 decided_by=staff.email,
                 decided_at=utcnow(),
                 reject_reason="superseded by a re-run of the agent",
             )
         )
         held = any(d.get("verdict") == Verdict.HOLD.value for d in message.guard_decisions or [])
-        message.status = (MessageStatus.NEEDS_HUMAN if held else MessageStatus.READY).value
+        message.status = MessageStatus.NEEDS_HUMAN if held else MessageStatus.READY
         message.status_reason = f"re-run requested by {staff.email}"
         message.reply_plan = None
         message.intent = None
@@ -232,7 +233,7 @@ async def rerun_agent(db: Database, message_pk: int, *, staff: Staff) -> Outcome
 
 async def approve_proposal(
     db: Database, proposal_pk: int, *, staff: Staff, providers: Providers
-) -> Outcome:
+) -> Outcome[ProposalStatus]:
     """Carry out a proposed store change through its own tool, for the email's sender only."""
     async with db.write() as session:
         proposal = await session.get(ProposedAction, proposal_pk)
@@ -247,8 +248,10 @@ async def approve_proposal(
             raise Conflict("store changes run only for a verified sender's own order")
         claimed = await session.execute(
             update(ProposedAction)
-            .where(ProposedAction.id == proposal_pk, ProposedAction.status == "pending")
-            .values(status="approved", decided_by=staff.email, decided_at=utcnow())
+            .where(
+                ProposedAction.id == proposal_pk, ProposedAction.status == ProposalStatus.PENDING
+            )
+            .values(status=ProposalStatus.APPROVED, decided_by=staff.email, decided_at=utcnow())
         )
         if claimed.rowcount != 1:  # type: ignore[attr-defined]
             raise Conflict("this proposal was already decided")
@@ -267,17 +270,22 @@ async def approve_proposal(
     try:
         action = await tool_registry().execute_approved(ctx, tool, arguments)
         result = action.model_dump(mode="json")
-        status = "executed" if action.ok else "failed"
+        status = ProposalStatus.EXECUTED if action.ok else ProposalStatus.FAILED
     except ToolMiss as exc:
-        result, status = {"ok": False, "summary": str(exc), "user_errors": []}, "failed"
+        result, status = (
+            {"ok": False, "summary": str(exc), "user_errors": []},
+            ProposalStatus.FAILED,
+        )
     except ShopError as exc:
         summary = f"the store did not answer: {type(exc).__name__}"
-        result, status = {"ok": False, "summary": summary, "user_errors": []}, "failed"
+        result = {"ok": False, "summary": summary, "user_errors": []}
+        status = ProposalStatus.FAILED
     except Exception as exc:
         # The proposal is already claimed: record the failure rather than leave it "approved".
         logger.exception("approved store change failed", extra={"proposal_id": proposal_pk})
         summary = f"the change failed: {type(exc).__name__}"
-        result, status = {"ok": False, "summary": summary, "user_errors": []}, "failed"
+        result = {"ok": False, "summary": summary, "user_errors": []}
+        status = ProposalStatus.FAILED
     async with db.write() as session:
         row = await session.get(ProposedAction, proposal_pk)
         if row is not None:
@@ -296,7 +304,9 @@ async def approve_proposal(
     return Outcome(proposal_pk, status, result)
 
 
-async def reject_proposal(db: Database, proposal_pk: int, *, staff: Staff, reason: str) -> Outcome:
+async def reject_proposal(
+    db: Database, proposal_pk: int, *, staff: Staff, reason: str
+) -> Outcome[ProposalStatus]:
     """Decline a proposed store change; nothing happens in the store."""
     reason = _normalise(reason).strip()[:MAX_REASON_CHARS]
     if not reason:
@@ -307,9 +317,11 @@ async def reject_proposal(db: Database, proposal_pk: int, *, staff: Staff, reaso
             raise NotFound(f"no proposal {proposal_pk}")
         claimed = await session.execute(
             update(ProposedAction)
-            .where(ProposedAction.id == proposal_pk, ProposedAction.status == "pending")
+            .where(
+                ProposedAction.id == proposal_pk, ProposedAction.status == ProposalStatus.PENDING
+            )
             .values(
-                status="rejected",
+                status=ProposalStatus.REJECTED,
                 decided_by=staff.email,
                 decided_at=utcnow(),
                 result={"reason": reason},
@@ -326,7 +338,7 @@ async def reject_proposal(db: Database, proposal_pk: int, *, staff: Staff, reaso
             message_id=proposal.message_id,
             detail={"reason": reason},
         )
-    return Outcome(proposal_pk, "rejected", {"reason": reason})
+    return Outcome(proposal_pk, ProposalStatus.REJECTED, {"reason": reason})
 
 
 def word_edit_distance(before: str, after: str) -> int:
@@ -342,7 +354,7 @@ async def _draft_and_message(session: AsyncSession, reply_pk: int) -> tuple[Repl
     reply = await session.get(Reply, reply_pk)
     if reply is None:
         raise NotFound(f"no reply {reply_pk}")
-    if reply.status != ReplyStatus.DRAFT.value:
+    if reply.status != ReplyStatus.DRAFT:
         raise Conflict(f"this reply is {reply.status}, not a draft")
     message = await messages.get_message(session, reply.message_id)
     if message is None:
@@ -360,7 +372,7 @@ def _normalise(text: str) -> str:
     return text.strip() + "\n" if text.strip() else ""
 
 
-async def retry_dead_job(db: Database, job_pk: int, *, staff: Staff) -> Outcome:
+async def retry_dead_job(db: Database, job_pk: int, *, staff: Staff) -> Outcome[JobStatus]:
     """Put a dead-lettered job back in the queue (after the cause was fixed).
 
     A dead send job's reply gets a fresh set of attempts. A reply whose outcome is unknown is
@@ -372,9 +384,9 @@ async def retry_dead_job(db: Database, job_pk: int, *, staff: Staff) -> Outcome:
             raise NotFound(f"no job {job_pk}")
         revived = await session.execute(
             update(Job)
-            .where(Job.id == job_pk, Job.status == queue.JobStatus.DEAD.value)
+            .where(Job.id == job_pk, Job.status == JobStatus.DEAD)
             .values(
-                status=queue.JobStatus.QUEUED.value,
+                status=JobStatus.QUEUED,
                 attempts=0,
                 run_after=utcnow(),
                 finished_at=None,
@@ -388,7 +400,7 @@ async def retry_dead_job(db: Database, job_pk: int, *, staff: Staff) -> Outcome:
             await session.execute(
                 update(Reply)
                 .where(Reply.id == job.reply_id, Reply.status.in_(RETRYABLE_REPLIES))
-                .values(status=ReplyStatus.QUEUED.value, attempts=0, last_error=None)
+                .values(status=ReplyStatus.QUEUED, attempts=0, last_error=None)
             )
         audit(
             session,
@@ -399,13 +411,13 @@ async def retry_dead_job(db: Database, job_pk: int, *, staff: Staff) -> Outcome:
             message_id=job.message_id,
             detail={"kind": job.kind, "last_error": job.last_error},
         )
-    return Outcome(job_pk, queue.JobStatus.QUEUED.value, {})
+    return Outcome(job_pk, JobStatus.QUEUED, {})
 
 
-RETRYABLE_REPLIES = (ReplyStatus.DEAD.value, ReplyStatus.FAILED.value)
+RETRYABLE_REPLIES = (ReplyStatus.DEAD, ReplyStatus.FAILED)
 
 
-async def resend_reply(db: Database, reply_pk: int, *, staff: Staff) -> Outcome:
+async def resend_reply(db: Database, reply_pk: int, *, staff: Staff) -> Outcome[ReplyStatus]:
     """Send a reply whose delivery is unknown or dead again, after staff checked it did not arrive.
 
     This is the one way a reply can go out twice, so it is never automatic and always audited.
@@ -418,9 +430,9 @@ async def resend_reply(db: Database, reply_pk: int, *, staff: Staff) -> Outcome:
             update(Reply)
             .where(
                 Reply.id == reply_pk,
-                Reply.status.in_((ReplyStatus.UNKNOWN.value, ReplyStatus.DEAD.value)),
+                Reply.status.in_((ReplyStatus.UNKNOWN, ReplyStatus.DEAD)),
             )
-            .values(status=ReplyStatus.QUEUED.value, attempts=0)
+            .values(status=ReplyStatus.QUEUED, attempts=0)
         )
         if claimed.rowcount != 1:  # type: ignore[attr-defined]
             raise Conflict(f"this reply is {reply.status}; only unknown or dead replies are resent")
@@ -436,4 +448,4 @@ async def resend_reply(db: Database, reply_pk: int, *, staff: Staff) -> Outcome:
             message_id=reply.message_id,
             detail={"was": reply.status, "last_error": reply.last_error},
         )
-    return Outcome(reply_pk, ReplyStatus.QUEUED.value, {})
+    return Outcome(reply_pk, ReplyStatus.QUEUED, {})

@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
+from app.admin.filters import word_label
 from app.replies.catalogs import direction as writing_direction
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -76,7 +77,9 @@ environment = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-environment.filters.update(direction=direction, when=when, pretty=pretty, ms=milliseconds)
+environment.filters.update(
+    direction=direction, when=when, pretty=pretty, ms=milliseconds, label=word_label
+)
 environment.globals["stylesheet"] = Markup(STYLESHEET)  # noqa: S704 - our own file, hashed in the CSP.
 
 

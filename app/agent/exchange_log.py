@@ -18,6 +18,7 @@ from app.agent.llm import request_for_trace, tools_hash
 from app.agent.loop import PROMPT_VERSION, AgentOutcome, TurnRecord
 from app.db.engine import Database
 from app.db.models import AgentRun, ModelTurn, ProposedAction, ToolCall, utcnow
+from app.db.statuses import AgentRunStatus, ProposalStatus
 from app.tools.kit.context import CallRecord, ProposalRecord
 
 
@@ -34,8 +35,8 @@ async def start_run(
         if message_pk is not None:
             await session.execute(
                 update(AgentRun)
-                .where(AgentRun.message_id == message_pk, AgentRun.status == "running")
-                .values(status="abandoned", finished_at=utcnow())
+                .where(AgentRun.message_id == message_pk, AgentRun.status == AgentRunStatus.RUNNING)
+                .values(status=AgentRunStatus.ABANDONED, finished_at=utcnow())
             )
         run = AgentRun(
             message_id=message_pk,
@@ -43,7 +44,7 @@ async def start_run(
             model=model,
             prompt_version=PROMPT_VERSION,
             tools_hash=tools_hash(tools),
-            status="running",
+            status=AgentRunStatus.RUNNING,
         )
         session.add(run)
         await session.flush()
@@ -63,7 +64,7 @@ async def finish_run_in(session: AsyncSession, run_pk: int, outcome: AgentOutcom
         update(AgentRun)
         .where(AgentRun.id == run_pk)
         .values(
-            status="finished",
+            status=AgentRunStatus.FINISHED,
             llm_kind=outcome.llm_kind,
             steps=outcome.steps,
             input_tokens=outcome.input_tokens,
@@ -182,7 +183,7 @@ class SqlJournal:
                         ProposedAction.message_id == self._message_pk,
                         ProposedAction.tool == proposal.tool,
                         ProposedAction.order_id == proposal.order_id,
-                        ProposedAction.status == "pending",
+                        ProposedAction.status == ProposalStatus.PENDING,
                     )
                 )
                 for existing in pending.scalars():
@@ -196,7 +197,7 @@ class SqlJournal:
                 order_id=proposal.order_id,
                 order_name=proposal.order_name,
                 reason=proposal.reason,
-                status="pending",
+                status=ProposalStatus.PENDING,
             )
             session.add(row)
             await session.flush()
@@ -207,7 +208,7 @@ async def latest_run_id(session: AsyncSession, message_pk: int) -> int | None:
     """The id of the message's latest finished agent run."""
     statement = (
         select(AgentRun.id)
-        .where(AgentRun.message_id == message_pk, AgentRun.status == "finished")
+        .where(AgentRun.message_id == message_pk, AgentRun.status == AgentRunStatus.FINISHED)
         .order_by(AgentRun.id.desc())
         .limit(1)
     )
@@ -218,7 +219,7 @@ async def latest_run_calls(session: AsyncSession, message_pk: int) -> list[ToolC
     """The tool calls of the message's latest finished agent run, in order."""
     latest = (
         select(AgentRun.id)
-        .where(AgentRun.message_id == message_pk, AgentRun.status == "finished")
+        .where(AgentRun.message_id == message_pk, AgentRun.status == AgentRunStatus.FINISHED)
         .order_by(AgentRun.id.desc())
         .limit(1)
         .scalar_subquery()

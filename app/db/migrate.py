@@ -40,7 +40,9 @@ async def upgrade_database(db: Database, revision: str = "head") -> None:
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
 
-    async with db.engine.begin() as connection:
+    # Not `begin()`: the migration environment opens the transaction itself, after what must
+    # be set outside one (see `migrations/env.py`).
+    async with db.engine.connect() as connection:
         await connection.run_sync(_upgrade)
 
 

@@ -6,6 +6,7 @@ Timestamps are timezone-aware UTC in Python on every database (`UTCDateTime`).
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -13,6 +14,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Enum,
     Float,
     ForeignKey,
     Index,
@@ -25,6 +27,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from app.db.statuses import (
+    AgentRunStatus,
+    JobKind,
+    JobStatus,
+    MessageStatus,
+    ProposalStatus,
+    ReplyStatus,
+)
 
 # SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets 64-bit ids.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -48,6 +59,25 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def stored_enum(enum: type[StrEnum], *, length: int, constraint: str) -> Enum:
+    """A column type for a status enum: stored as its member's value in a VARCHAR.
+
+    Not a native PostgreSQL ENUM type: the same schema serves SQLite, and a new member then needs
+    only a new CHECK constraint (`constraint`, the values allowed), not an ALTER TYPE. Unknown
+    strings are refused before they reach the database (`validate_strings`), and rows read back
+    as members. `length` keeps the column as wide as it was when it held plain strings.
+    """
+    return Enum(
+        enum,
+        native_enum=False,
+        values_callable=lambda members: [member.value for member in members],
+        validate_strings=True,
+        length=length,
+        create_constraint=True,
+        name=constraint,
+    )
 
 
 def utcnow() -> datetime:
@@ -100,7 +130,9 @@ class Message(Base):
     has_synthetic_message_id: Mapped[bool] = mapped_column(Boolean, default=False)
     message_id_reused: Mapped[bool] = mapped_column(Boolean, default=False)
     """Another stored email has this Message-ID with different content."""
-    status: Mapped[str] = mapped_column(String(32))
+    status: Mapped[MessageStatus] = mapped_column(
+        stored_enum(MessageStatus, length=32, constraint="ck_messages_status")
+    )
     status_reason: Mapped[str | None] = mapped_column(Text)
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     processed_at: Mapped[datetime | None]
@@ -143,7 +175,7 @@ class Reply(Base):
 
     It moves draft -> queued -> sending -> sent, or failed (retry scheduled) / dead (given up) /
     unknown (an attempt ended without knowing whether the provider accepted it; staff check,
-    it is never resent on its own). See `app/outbox.py`.
+    it is never resent on its own). See `app.replies.outbox`.
     """
 
     __tablename__ = "replies"
@@ -172,7 +204,9 @@ class Reply(Base):
     in_reply_to: Mapped[str | None] = mapped_column(String(1000))
     references: Mapped[list[Any] | None]
     is_automated: Mapped[bool] = mapped_column(Boolean, default=True)
-    status: Mapped[str] = mapped_column(String(32))
+    status: Mapped[ReplyStatus] = mapped_column(
+        stored_enum(ReplyStatus, length=32, constraint="ck_replies_status")
+    )
     decision: Mapped[str | None] = mapped_column(String(16))
     decision_reasons: Mapped[list[Any] | None]
     verification: Mapped[list[Any] | None]
@@ -199,10 +233,14 @@ class Job(Base):
     __table_args__ = (Index("ix_jobs_claim", "status", "run_after"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    kind: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[JobKind] = mapped_column(
+        stored_enum(JobKind, length=64, constraint="ck_jobs_kind")
+    )
     message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), index=True)
     reply_id: Mapped[int | None] = mapped_column(ForeignKey("replies.id"), index=True)
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[JobStatus] = mapped_column(
+        stored_enum(JobStatus, length=16, constraint="ck_jobs_status")
+    )
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     run_after: Mapped[datetime] = mapped_column(default=utcnow)
     lease_owner: Mapped[str | None] = mapped_column(String(128))
@@ -223,7 +261,10 @@ class AgentRun(Base):
     model: Mapped[str] = mapped_column(String(128))
     prompt_version: Mapped[str] = mapped_column(String(32))
     tools_hash: Mapped[str] = mapped_column(String(32))
-    status: Mapped[str] = mapped_column(String(16), default="running")
+    status: Mapped[AgentRunStatus] = mapped_column(
+        stored_enum(AgentRunStatus, length=16, constraint="ck_agent_runs_status"),
+        default=AgentRunStatus.RUNNING,
+    )
     """running → finished, or abandoned when a crashed run is replaced."""
     steps: Mapped[int] = mapped_column(Integer, default=0)
     input_tokens: Mapped[int] = mapped_column(Integer, default=0)
@@ -297,7 +338,10 @@ class ProposedAction(Base):
     order_id: Mapped[str] = mapped_column(String(128))
     order_name: Mapped[str] = mapped_column(String(64))
     reason: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    status: Mapped[ProposalStatus] = mapped_column(
+        stored_enum(ProposalStatus, length=16, constraint="ck_proposed_actions_status"),
+        default=ProposalStatus.PENDING,
+    )
     """pending → approved → executed | failed, or rejected."""
     result: Mapped[dict[str, Any] | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -28,14 +28,13 @@ from app.config import Settings
 from app.db.engine import Database
 from app.db.migrate import upgrade_database
 from app.db.models import Message, Reply, ToolCall
+from app.db.statuses import MessageStatus, ReplyStatus
 from app.demo.sendgrid_posts import SendGridPost, Transport, parsed_mode_post, raw_mode_post
 from app.intake import messages
 from app.jobs import queue
 from app.logs import configure_logging
-from app.mail.models import MessageStatus
 from app.main import create_app
 from app.replies import outbox
-from app.replies.outbox import ReplyStatus
 from app.replies.policy import Action
 
 SAMPLES = Path(__file__).parent / "samples"

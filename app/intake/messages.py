@@ -14,9 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import undefer
 
 from app.db.models import Conversation, Message, Reply, utcnow
+from app.db.statuses import MessageStatus
 from app.mail.guards import GuardDecision
 from app.mail.identity import IdentityDecision
-from app.mail.models import InboundEmail, MessageStatus
+from app.mail.models import InboundEmail
 from app.replies.outbox import OUTGOING
 
 MAX_SUBJECT_CHARS = 998
@@ -161,14 +162,14 @@ def store_decisions(
     message.guard_decisions = [decision.as_record() for decision in guards]
     message.sender_verified = identity.verified
     message.identity_reason = identity.reason
-    message.status = status.value
+    message.status = status
     message.status_reason = reason
     message.processed_at = utcnow()
 
 
 def quarantine(message: Message, reason: str) -> None:
     """Mark a message as authentic but unusable, keeping the reason for staff."""
-    message.status = MessageStatus.QUARANTINED.value
+    message.status = MessageStatus.QUARANTINED
     message.status_reason = reason
     message.processed_at = utcnow()
 

@@ -21,11 +21,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 
+from app.db.statuses import MessageStatus
 from app.intake import messages
 from app.intake.auth import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from app.mail.formdata import FormDataError, parse_form_data
 from app.mail.mime import content_checksum, synthetic_message_id
-from app.mail.models import MessageStatus
 from app.mail.sendgrid import PROVIDER, read_delivery
 from app.state import AppState, app_state
 

@@ -24,9 +24,8 @@ from sqlalchemy.exc import DBAPIError
 
 from app.db.engine import Database
 from app.db.models import Base, Job, Message, utcnow
+from app.db.statuses import JobKind, JobStatus, MessageStatus
 from app.intake.messages import NewDelivery
-from app.jobs.queue import JobKind, JobStatus
-from app.mail.models import MessageStatus
 
 logger = logging.getLogger(__name__)
 
@@ -150,7 +149,7 @@ def _insert_returning(
         .returning(Message.id, Message.message_id, Message.checksum, Message.status)
     )
     inserted = connection.execute(statement, rows).all()
-    jobs = [_job_row(row.id, now) for row in inserted if row.status == MessageStatus.RECEIVED.value]
+    jobs = [_job_row(row.id, now) for row in inserted if row.status == MessageStatus.RECEIVED]
     if jobs:
         connection.execute(postgresql.insert(Job), jobs)
     return {(row.message_id, row.checksum): row.id for row in inserted}
@@ -170,7 +169,7 @@ def _insert_sqlite(
             cursor.execute(messages.sql, messages.parameters(row))
             if cursor.rowcount == 1:
                 new_ids[(row["message_id"], row["checksum"])] = cursor.lastrowid
-                if row["status"] == MessageStatus.RECEIVED.value:
+                if row["status"] == MessageStatus.RECEIVED:
                     job_rows.append(jobs.parameters(_job_row(cursor.lastrowid, now)))
         if job_rows:
             cursor.executemany(jobs.sql, job_rows)
@@ -224,7 +223,7 @@ def _message_row(delivery: NewDelivery, now: datetime) -> dict[str, Any]:
         "message_id": delivery.message_id,
         "has_synthetic_message_id": delivery.has_synthetic_message_id,
         "message_id_reused": False,
-        "status": delivery.status.value,
+        "status": delivery.status,
         "status_reason": delivery.status_reason,
         "received_at": now,
     }
@@ -232,9 +231,9 @@ def _message_row(delivery: NewDelivery, now: datetime) -> dict[str, Any]:
 
 def _job_row(message_pk: int, now: datetime) -> dict[str, Any]:
     return {
-        "kind": JobKind.PROCESS_INBOUND.value,
+        "kind": JobKind.PROCESS_INBOUND,
         "message_id": message_pk,
-        "status": JobStatus.QUEUED.value,
+        "status": JobStatus.QUEUED,
         "attempts": 0,
         "run_after": now,
         "created_at": now,

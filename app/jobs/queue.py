@@ -10,30 +10,14 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
 
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Job, utcnow
+from app.db.statuses import JobKind, JobStatus
 
 MAX_ERROR_CHARS = 4000
-
-
-class JobStatus(StrEnum):
-    """Where a job is in its life."""
-
-    QUEUED = "queued"
-    RUNNING = "running"
-    DONE = "done"
-    DEAD = "dead"
-
-
-class JobKind(StrEnum):
-    """What a job does."""
-
-    PROCESS_INBOUND = "process_inbound"
-    SEND_REPLY = "send_reply"
 
 
 class RetryLater(Exception):
@@ -49,7 +33,7 @@ class ClaimedJob:
     """A job this worker holds the lease on."""
 
     id: int
-    kind: str
+    kind: JobKind
     message_id: int | None
     attempts: int
     reply_id: int | None = None
@@ -67,10 +51,10 @@ async def enqueue(
     now = utcnow()
     session.add(
         Job(
-            kind=kind.value,
+            kind=kind,
             message_id=message_id,
             reply_id=reply_id,
-            status=JobStatus.QUEUED.value,
+            status=JobStatus.QUEUED,
             attempts=0,
             run_after=run_after or now,
             created_at=now,
@@ -86,8 +70,8 @@ async def claim_next(session: AsyncSession, *, owner: str, lease_seconds: int) -
         select(Job.id)
         .where(
             or_(
-                and_(Job.status == JobStatus.QUEUED.value, Job.run_after <= now),
-                and_(Job.status == JobStatus.RUNNING.value, Job.lease_expires_at < now),
+                and_(Job.status == JobStatus.QUEUED, Job.run_after <= now),
+                and_(Job.status == JobStatus.RUNNING, Job.lease_expires_at < now),
             )
         )
         .order_by(Job.run_after, Job.id)
@@ -99,7 +83,7 @@ async def claim_next(session: AsyncSession, *, owner: str, lease_seconds: int) -
         update(Job)
         .where(Job.id == due)
         .values(
-            status=JobStatus.RUNNING.value,
+            status=JobStatus.RUNNING,
             lease_owner=owner,
             lease_expires_at=now + timedelta(seconds=lease_seconds),
             attempts=Job.attempts + 1,
@@ -124,7 +108,7 @@ async def extend_lease(
     """Push a running job's lease forward; False if this worker no longer holds it."""
     statement = (
         update(Job)
-        .where(Job.id == job_id, Job.lease_owner == owner, Job.status == JobStatus.RUNNING.value)
+        .where(Job.id == job_id, Job.lease_owner == owner, Job.status == JobStatus.RUNNING)
         .values(lease_expires_at=utcnow() + timedelta(seconds=lease_seconds))
     )
     result = await session.execute(statement)
@@ -135,8 +119,8 @@ async def complete(session: AsyncSession, job_id: int, *, owner: str) -> bool:
     """Mark a job done; False if the lease was lost (another worker took it over)."""
     statement = (
         update(Job)
-        .where(Job.id == job_id, Job.lease_owner == owner, Job.status == JobStatus.RUNNING.value)
-        .values(status=JobStatus.DONE.value, finished_at=utcnow(), lease_expires_at=None)
+        .where(Job.id == job_id, Job.lease_owner == owner, Job.status == JobStatus.RUNNING)
+        .values(status=JobStatus.DONE, finished_at=utcnow(), lease_expires_at=None)
     )
     result = await session.execute(statement)
     return bool(result.rowcount)  # type: ignore[attr-defined]
@@ -167,7 +151,7 @@ async def fail(
         update(Job)
         .where(Job.id == job.id, Job.lease_owner == owner)
         .values(
-            status=status.value,
+            status=status,
             last_error=error[:MAX_ERROR_CHARS],
             run_after=now + (retry_after if retry_after is not None else retry_delay(job.attempts)),
             lease_owner=None,
@@ -182,6 +166,6 @@ async def fail(
 async def count_unfinished(session: AsyncSession) -> int:
     """Count jobs still queued or running."""
     statement = select(func.count(Job.id)).where(
-        Job.status.in_((JobStatus.QUEUED.value, JobStatus.RUNNING.value))
+        Job.status.in_((JobStatus.QUEUED, JobStatus.RUNNING))
     )
     return int((await session.execute(statement)).scalar_one())

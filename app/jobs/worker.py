@@ -19,8 +19,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app.config import Settings
 from app.db.engine import Database
+from app.db.statuses import JobKind, JobStatus
 from app.jobs import queue
-from app.jobs.queue import ClaimedJob, JobKind
+from app.jobs.queue import ClaimedJob
 from app.pipeline import handle_inbound_email
 from app.providers import Providers
 from app.replies import outbox
@@ -128,7 +129,7 @@ class Worker:
     async def _dispatch(self, job: ClaimedJob) -> None:
         handler = self.handlers.get(job.kind)
         if handler is None:
-            raise LookupError(f"no handler for job kind {job.kind!r}")
+            raise LookupError(f"no handler for job kind '{job.kind}'")
         await handler(job)
 
     async def _heartbeat(self, job: ClaimedJob) -> None:
@@ -157,7 +158,7 @@ class Worker:
                 max_attempts=self.settings.JOB_MAX_ATTEMPTS,
                 retry_after=exc.delay if isinstance(exc, queue.RetryLater) else None,
             )
-        log = logger.error if status is queue.JobStatus.DEAD else logger.warning
+        log = logger.error if status is JobStatus.DEAD else logger.warning
         log(
             "job failed",
             # An expected, retryable failure needs its message, not a traceback.
@@ -195,6 +196,6 @@ def default_handlers(
         )
 
     return {
-        JobKind.PROCESS_INBOUND.value: process_inbound,
-        JobKind.SEND_REPLY.value: send_reply,
+        JobKind.PROCESS_INBOUND: process_inbound,
+        JobKind.SEND_REPLY: send_reply,
     }

@@ -7,7 +7,6 @@ untrusted sender; only `AuthResults` was asserted by our mail provider, never by
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
 
@@ -107,26 +106,3 @@ class InboundEmail(BaseModel):
         """Return every value of a header, case-insensitively, in message order."""
         wanted = name.lower()
         return [value for key, value in self.headers if key.lower() == wanted]
-
-
-class MessageStatus(StrEnum):
-    """Where a stored inbound email is in its life."""
-
-    RECEIVED = "received"
-    """Stored and acknowledged; waiting for the worker."""
-    QUARANTINED = "quarantined"
-    """Authentic but could not be understood; kept for staff."""
-    SKIPPED = "skipped"
-    """Never to be answered (auto-reply, bounce, list mail, our own mail...)."""
-    NEEDS_HUMAN = "needs_human"
-    """May be answered, but not automatically (a cap was hit, spam suspicion...)."""
-    READY = "ready"
-    """Understood and cleared by the guards; waiting for the agent."""
-    PLANNED = "planned"
-    """The agent made a reply plan; waiting for the reply to be rendered and sent or drafted."""
-    DRAFTED = "drafted"
-    """A reply waits as a draft for staff (with the reasons it was not sent)."""
-    ANSWERED = "answered"
-    """A reply was queued for sending; its delivery is on the reply row."""
-    CLOSED = "closed"
-    """Staff rejected the draft: handled without this service's reply."""

@@ -21,13 +21,13 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
-from enum import StrEnum
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.engine import Database
 from app.db.models import Message, Reply, utcnow
+from app.db.statuses import ReplyStatus
 from app.jobs.queue import RetryLater
 from app.replies.senders import (
     MailSender,
@@ -42,19 +42,6 @@ logger = logging.getLogger(__name__)
 MAX_REFERENCES = 20
 RETRY_BASE_SECONDS = 30.0
 MAX_RETRY_SECONDS = 3600.0
-
-
-class ReplyStatus(StrEnum):
-    """Where a reply is in its life."""
-
-    DRAFT = "draft"
-    REJECTED = "rejected"
-    QUEUED = "queued"
-    SENDING = "sending"
-    FAILED = "failed"
-    SENT = "sent"
-    DEAD = "dead"
-    UNKNOWN = "unknown"
 
 
 OUTGOING = frozenset(
@@ -155,9 +142,9 @@ async def deliver(
         reply = await session.get(Reply, reply_pk)
         if reply is None:
             raise LookupError(f"reply {reply_pk} does not exist")
-        status = ReplyStatus(reply.status)
+        status = reply.status
         if status is ReplyStatus.SENDING:
-            reply.status = ReplyStatus.UNKNOWN.value
+            reply.status = ReplyStatus.UNKNOWN
             reply.last_error = (
                 "an earlier send attempt stopped before its result was recorded; SendGrid may "
                 "have accepted it. Check the recipient's thread or SendGrid's activity before "
@@ -170,7 +157,7 @@ async def deliver(
             return status
         email = outgoing(reply, sender=sender)
         reply.rfc_message_id = email.message_id
-        reply.status = ReplyStatus.SENDING.value
+        reply.status = ReplyStatus.SENDING
         reply.attempts += 1
         reply.sending_started_at = utcnow()
         attempts = reply.attempts
@@ -252,15 +239,15 @@ async def _record_outcome(
         reply = await session.get(Reply, reply_pk)
         if reply is None:
             raise LookupError(f"reply {reply_pk} vanished while sending")
-        if reply.status != ReplyStatus.SENDING.value and outcome is ReplyStatus.FAILED:
+        if reply.status != ReplyStatus.SENDING and outcome is ReplyStatus.FAILED:
             # Someone else resolved this attempt meanwhile (a worker that took over the job after
             # our lease ran out marked it `unknown` and finished the job). No job is left to
             # retry it, so `failed` would strand it: keep their status and add what we learnt.
-            outcome = ReplyStatus(reply.status)
+            outcome = reply.status
             later = f"The attempt then failed (it was not sent): {error}"
             error = f"{reply.last_error} {later}" if reply.last_error else later
             retry = None
-        reply.status = outcome.value
+        reply.status = outcome
         reply.last_error = error
         if outcome is ReplyStatus.SENT:
             reply.provider_message_id = provider_id

@@ -213,6 +213,8 @@ async def test_the_queue_filters_by_status_intent_sender_date_and_text(
     assert [i["id"] for i in first["items"]] == [status]
     assert await ids(before_id=first["next_before_id"]) == [stock]
     item = first["items"][0]
+    # Timestamps are written as Python writes them, offset included, as this API always has.
+    assert item["received_at"].endswith("+00:00")
     assert (item["intent"], item["reply"]["status"], item["sender_verified"]) == (
         "order_status",
         "sent",
@@ -225,6 +227,29 @@ async def test_the_queue_filters_by_status_intent_sender_date_and_text(
         "marco.rossi@example.it",
         "sara.ahmadi@example.com",
     }
+
+
+async def test_a_status_typo_is_a_422_naming_the_words_not_an_empty_list(
+    staff_api: httpx.AsyncClient, db: Database, settings: Settings, providers: Providers
+) -> None:
+    await post_email(staff_api, RETURN_REQUEST, "example.de")
+    await work(db, settings, providers)
+    for path, params, expected in (
+        ("/admin/api/messages", {"status": "drafts"}, "'draft'"),
+        ("/admin/api/messages", {"intent": "order-status"}, "'order_status'"),
+        ("/admin/api/proposals", {"status": "pendng"}, "'pending'"),
+        ("/admin/api/jobs", {"status": "deadd"}, "'dead'"),
+    ):
+        response = await staff_api.get(path, params=params)
+        assert response.status_code == 422, (path, params)
+        assert expected in response.text, (path, params)
+    # The right words work, and an empty status means every status where the default is one.
+    assert len((await staff_api.get("/admin/api/proposals")).json()) == 1
+    assert (await staff_api.get("/admin/api/proposals", params={"status": "executed"})).json() == []
+    assert len((await staff_api.get("/admin/api/proposals", params={"status": ""})).json()) == 1
+    assert (await staff_api.get("/admin/api/jobs")).json() == []
+    every_job = (await staff_api.get("/admin/api/jobs", params={"status": ""})).json()
+    assert [job["status"] for job in every_job] == ["done"]
 
 
 async def test_the_trace_shows_every_step_model_turn_tool_call_and_reply(

@@ -258,3 +258,27 @@ async def test_a_persian_thread_reads_right_to_left(service: LiveService, browse
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=ARTIFACTS / "admin-thread-fa.png", full_page=True)
     only_local(seen, service)
+
+
+async def test_staff_read_and_try_the_api_docs_with_their_session(
+    service: LiveService, browser: Browser
+) -> None:
+    page, seen = await open_page(browser)
+    await log_in(page, service)
+    await page.goto(f"{service.url}/admin/docs")
+    # Swagger UI rendered the schema under the page's Content-Security-Policy.
+    me = page.locator(".opblock-summary", has_text="/admin/api/me").first
+    await me.wait_for(timeout=WAIT_SECONDS * 1000)
+    assert await page.locator(".opblock").count() >= 14
+    # "Try it out" reaches the API with the session's cookie.
+    await me.click()
+    await page.get_by_role("button", name="Try it out").click()
+    await page.get_by_role("button", name="Execute").click()
+    answer = page.locator(".live-responses-table tr.response .response-col_status").first
+    await answer.wait_for(timeout=WAIT_SECONDS * 1000)
+    assert (await answer.inner_text()).strip() == "200"
+    assert STAFF_EMAIL in await page.locator(".live-responses-table").inner_text()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=ARTIFACTS / "admin-docs.png")
+    only_local(seen, service)
+    assert [entry for entry in seen if entry.startswith("console:")] == []

@@ -14,7 +14,8 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from app.admin import pages, reporting
+from app.admin import screens
+from app.admin.filters import QueueFilter
 from app.admin.staff import create_staff
 from app.agent.offline import OfflineModel
 from app.config import Settings
@@ -150,7 +151,9 @@ def page_routes() -> list[tuple[str, str]]:
     return [
         (method, path)
         for method, path in http_routes(app)
-        if (path == "/admin" or path.startswith("/admin/")) and not path.startswith("/admin/api")
+        if (path == "/admin" or path.startswith("/admin/"))
+        and not path.startswith("/admin/api")
+        and path != "/admin/openapi.json"
     ]
 
 
@@ -298,7 +301,7 @@ async def test_a_login_posted_from_another_site_is_refused(
     ],
 )
 def test_after_login_only_admin_pages_are_destinations(asked: str, goes_to: str) -> None:
-    assert pages.safe_next(asked) == goes_to
+    assert screens.safe_next(asked) == goes_to
 
 
 async def test_logging_out_ends_the_session_on_the_server(desk: Desk) -> None:
@@ -357,7 +360,12 @@ async def test_the_queue_lists_emails_with_filters(
         assert response.status_code == 200, response.text
         return {int(pk) for pk in re.findall(r'data-message-id="(\d+)"', response.text)}
 
-    assert listed(await desk.http.get("/admin")) == {lena, reza, stranger}
+    everything = await desk.http.get("/admin")
+    assert listed(everything) == {lena, reza, stranger}
+    # Each tab shows its filter's label, and what it means on hover, from the one enum.
+    for word in QueueFilter:
+        assert f'href="/admin?status={word.value}"' in everything.text
+        assert f'title="{word.meaning}">{word.label}' in everything.text
     assert listed(await desk.http.get("/admin", params={"status": "draft"})) >= {lena, reza}
     assert listed(await desk.http.get("/admin", params={"status": "sent"})) == set()
     assert listed(await desk.http.get("/admin", params={"verified": "no"})) == {stranger}
@@ -367,7 +375,7 @@ async def test_the_queue_lists_emails_with_filters(
     assert bad.status_code == 422
     assert "unknown status" in bad.text
 
-    monkeypatch.setattr(pages, "PAGE_SIZE", 2)
+    monkeypatch.setattr(screens, "PAGE_SIZE", 2)
     first = await desk.http.get("/admin")
     assert listed(first) == {stranger, reza}
     older = re.search(r'href="([^"]+)" rel="next"', first.text)
@@ -399,7 +407,7 @@ async def test_every_sample_email_renders_in_the_queue_and_its_thread(desk: Desk
         page = await desk.http.get(f"/admin/messages/{pk}")
         assert page.status_code == 200, pk
         assert "<summary>Steps" in page.text
-    for name in reporting.QUEUE_FILTERS:
+    for name in QueueFilter:
         assert (await desk.http.get("/admin", params={"status": name})).status_code == 200
 
 

@@ -21,6 +21,7 @@ from app.agent.offline import OfflineModel
 from app.config import Settings
 from app.db.engine import Database
 from app.db.models import AgentRun, Job, Message, Reply, utcnow
+from app.db.statuses import JobStatus, MessageStatus, ReplyStatus
 from app.demo.sendgrid_posts import raw_mode_post
 from app.jobs.worker import Worker
 from app.main import create_app
@@ -99,7 +100,9 @@ async def recover(db: Database, settings: Settings, providers: Providers) -> Non
     await Worker(db=db, settings=settings, providers=providers).drain()
 
 
-async def facts(db: Database, message_pk: int) -> tuple[str, int, list[str], list[str]]:
+async def facts(
+    db: Database, message_pk: int
+) -> tuple[MessageStatus, int, list[ReplyStatus], list[JobStatus]]:
     async with db.read() as session:
         message = await session.get(Message, message_pk)
         assert message is not None

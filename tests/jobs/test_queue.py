@@ -9,8 +9,8 @@ from sqlalchemy import select, update
 
 from app.db.engine import Database
 from app.db.models import Job, utcnow
+from app.db.statuses import JobKind, JobStatus
 from app.jobs import queue
-from app.jobs.queue import JobKind, JobStatus
 
 
 async def add_jobs(db: Database, n: int, *, run_after_offset: timedelta = timedelta()) -> None:

@@ -10,16 +10,19 @@ from sqlalchemy import select, update
 from app.config import Settings
 from app.db.engine import Database
 from app.db.models import Job, utcnow
-from app.jobs import queue
-from app.jobs.queue import ClaimedJob, JobKind
+from app.db.statuses import JobKind, JobStatus
+from app.jobs.queue import ClaimedJob
 from app.jobs.worker import Worker
 from app.providers import Providers
 from tests.conftest import SettingsFactory
 
+# The jobs table stores only known kinds; each test maps this one to the handler it tests.
+KIND = JobKind.SEND_REPLY
 
-async def add_job(db: Database, kind: str = JobKind.PROCESS_INBOUND.value) -> None:
+
+async def add_job(db: Database, kind: JobKind = KIND) -> None:
     async with db.write() as session:
-        session.add(Job(kind=kind, status="queued", attempts=0, run_after=utcnow()))
+        session.add(Job(kind=kind, status=JobStatus.QUEUED, attempts=0, run_after=utcnow()))
 
 
 async def jobs(db: Database) -> list[Job]:
@@ -28,13 +31,13 @@ async def jobs(db: Database) -> list[Job]:
 
 
 async def test_a_successful_job_is_marked_done(db: Database, settings: Settings) -> None:
-    await add_job(db, "echo")
+    await add_job(db)
     ran: list[int] = []
 
     async def echo(job: ClaimedJob) -> None:
         ran.append(job.id)
 
-    worker = Worker(db=db, settings=settings, handlers={"echo": echo})
+    worker = Worker(db=db, settings=settings, handlers={KIND: echo})
     assert await worker.drain() == 1
     [job] = await jobs(db)
     assert ran == [job.id]
@@ -45,12 +48,12 @@ async def test_a_failing_job_is_retried_later_then_dead_lettered(
     db: Database, make_settings: SettingsFactory
 ) -> None:
     settings = make_settings(JOB_MAX_ATTEMPTS=2)
-    await add_job(db, "flaky")
+    await add_job(db)
 
     async def flaky(_job: ClaimedJob) -> None:
         raise RuntimeError("Shopify said no")
 
-    worker = Worker(db=db, settings=settings, handlers={"flaky": flaky})
+    worker = Worker(db=db, settings=settings, handlers={KIND: flaky})
     assert await worker.drain() == 1
     [job] = await jobs(db)
     assert (job.status, job.attempts, job.last_error) == (
@@ -71,24 +74,24 @@ async def test_a_failing_job_is_retried_later_then_dead_lettered(
 async def test_an_unknown_job_kind_is_recorded_as_a_failure(
     db: Database, settings: Settings
 ) -> None:
-    await add_job(db, "mystery")
+    await add_job(db)
     await Worker(db=db, settings=settings, handlers={}).drain()
     [job] = await jobs(db)
-    assert job.last_error == "LookupError: no handler for job kind 'mystery'"
+    assert job.last_error == "LookupError: no handler for job kind 'send_reply'"
 
 
 async def test_the_lease_is_renewed_while_a_long_job_runs(
     db: Database, make_settings: SettingsFactory
 ) -> None:
     settings = make_settings(JOB_LEASE_SECONDS=5)
-    await add_job(db, "slow")
+    await add_job(db)
     leases: list[object] = []
     release = asyncio.Event()
 
     async def slow(_job: ClaimedJob) -> None:
         await release.wait()
 
-    worker = Worker(db=db, settings=settings, handlers={"slow": slow})
+    worker = Worker(db=db, settings=settings, handlers={KIND: slow})
     task = asyncio.create_task(worker.run_once())
     for _ in range(2):
         await asyncio.sleep(5 / 3 + 0.3)
@@ -109,11 +112,11 @@ async def test_run_stops_when_asked_and_wakes_up_for_new_work(
     async def echo(_job: ClaimedJob) -> None:
         done.set()
 
-    worker = Worker(db=db, settings=settings, handlers={"echo": echo})
+    worker = Worker(db=db, settings=settings, handlers={KIND: echo})
     stop = asyncio.Event()
     running = asyncio.create_task(worker.run(stop))
     await asyncio.sleep(0.1)
-    await add_job(db, "echo")
+    await add_job(db)
     worker.wakeup.set()
     # Far sooner than the 30 s poll: the wake-up, not the poll, started the job.
     await asyncio.wait_for(done.wait(), timeout=5)
@@ -158,7 +161,7 @@ async def test_jobs_enqueued_for_messages_run_the_pipeline(
     await Worker(db=db, settings=settings, providers=providers).drain()
     [job] = await jobs(db)
     assert job.last_error == "ValueError: process_inbound job without a message"
-    assert queue.JobStatus(job.status) is queue.JobStatus.QUEUED
+    assert job.status is JobStatus.QUEUED
 
 
 async def test_a_worker_runs_up_to_its_concurrency_of_jobs_at_once(
@@ -166,7 +169,7 @@ async def test_a_worker_runs_up_to_its_concurrency_of_jobs_at_once(
 ) -> None:
     settings = make_settings(WORKER_POLL_SECONDS=0.05, WORKER_CONCURRENCY=3)
     for _ in range(5):
-        await add_job(db, "slow")
+        await add_job(db)
     running = 0
     most = 0
     finished = 0
@@ -186,7 +189,7 @@ async def test_a_worker_runs_up_to_its_concurrency_of_jobs_at_once(
         if finished == 5:
             all_finished.set()
 
-    worker = Worker(db=db, settings=settings, handlers={"slow": slow})
+    worker = Worker(db=db, settings=settings, handlers={KIND: slow})
     stop = asyncio.Event()
     task = asyncio.create_task(worker.run(stop))
     await asyncio.wait_for(three_running.wait(), timeout=10)

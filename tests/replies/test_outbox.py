@@ -29,12 +29,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.config import Settings
 from app.db.engine import Database
 from app.db.models import Job, Message, Reply, utcnow
+from app.db.statuses import JobKind, ReplyStatus
 from app.jobs import queue
-from app.jobs.queue import JobKind, RetryLater
+from app.jobs.queue import RetryLater
 from app.jobs.worker import Worker
 from app.providers import Providers
 from app.replies import outbox
-from app.replies.outbox import MAX_REFERENCES, ReplyStatus, threading_for
+from app.replies.outbox import MAX_REFERENCES, threading_for
 from app.replies.senders import MailSender, OutgoingEmail, SendGridSender, SendResult
 from tests.conftest import SettingsFactory
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+from collections.abc import Iterator
 
 from alembic import context
 from sqlalchemy.engine import Connection
@@ -15,16 +17,49 @@ config = context.config
 target_metadata = Base.metadata
 
 
+@contextlib.contextmanager
+def _sqlite_foreign_keys_off(connection: Connection) -> Iterator[None]:
+    """SQLite: foreign keys unenforced while migrating, then checked once before the commit.
+
+    Batch mode changes a table by copying it, dropping it and renaming the copy; with foreign keys
+    enforced, dropping a table other rows point at fails. The pragma only takes effect outside
+    a transaction, so it is set on the driver's connection before ours begins.
+    """
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    if connection.in_transaction():
+        raise RuntimeError("SQLite migrations need a connection that is not in a transaction")
+
+    def pragma(value: str) -> None:
+        cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(f"PRAGMA foreign_keys = {value}")
+        finally:
+            cursor.close()
+
+    pragma("OFF")
+    try:
+        yield
+    finally:
+        pragma("ON")
+
+
 def _run(connection: Connection) -> None:
     # Batch mode lets later migrations alter SQLite tables, which lack most ALTER forms.
-    context.configure(
-        connection=connection,
-        target_metadata=target_metadata,
-        render_as_batch=True,
-        compare_type=True,
-    )
-    with context.begin_transaction():
-        context.run_migrations()
+    with _sqlite_foreign_keys_off(connection), connection.begin():
+        context.configure(
+            connection=connection,
+            target_metadata=target_metadata,
+            render_as_batch=True,
+            compare_type=True,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+        if connection.dialect.name == "sqlite":
+            broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+            if broken:
+                raise RuntimeError(f"the migration broke foreign keys: {broken[:5]}")
 
 
 async def _run_with_own_engine(url: str) -> None:

@@ -1,0 +1,253 @@
+"""What each staff page shows: the login form, the queue, one email's thread, the store actions.
+
+These build a page's context from the read models and render its template; the routes that
+call them (and decide, redirect and check sessions) are in `app.admin.pages`. A page can be
+shown again with an error after a refused decision, so rendering takes the error and status.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import Any, TypeVar
+from urllib.parse import urlencode, urlsplit
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+
+from app.admin import reporting, review
+from app.admin.auth import CSRF_FIELD
+from app.admin.customer_card import load_customer_card
+from app.admin.filters import PROPOSAL_TABS, QueueFilter
+from app.admin.schemas import QueuePage
+from app.admin.staff import Staff
+from app.admin.templating import render
+from app.agent.plan import Intent
+from app.db.statuses import MessageStatus, ProposalStatus, ReplyStatus
+from app.state import AppState
+
+E = TypeVar("E", bound=StrEnum)
+
+HOME = "/admin"
+PAGE_SIZE = 50
+# What a redirect after a decision tells staff; only these fixed texts, never request text.
+NOTICES = {
+    "approved": "Approved: the reply is queued and is sent in a moment.",
+    "edited": "Your edited reply passed the checks and is queued to be sent.",
+    "rejected": "Draft rejected: nothing is sent, and the email is closed.",
+    "rerun": "The email is being planned again; the new draft appears here when it is ready.",
+    "proposal_executed": "The store change was carried out.",
+    "proposal_failed": "The store change failed: see its result.",
+    "proposal_rejected": "The store change was declined: nothing changed in the store.",
+    "proposal_approved": "The store change was approved.",
+}
+# While the service is still working on an email, the thread view reloads itself (no script).
+IN_FLIGHT = frozenset({MessageStatus.RECEIVED, MessageStatus.READY, MessageStatus.PLANNED})
+REPLY_IN_FLIGHT = frozenset({ReplyStatus.QUEUED, ReplyStatus.SENDING})
+
+
+def base_context(request: Request, staff: Staff | None) -> dict[str, Any]:
+    """What every page template needs: who is logged in, the CSRF token, the store's name."""
+    state: AppState = request.app.state.services
+    return {
+        "staff": staff,
+        "csrf_field": CSRF_FIELD,
+        "csrf_token": (staff.csrf_token or "") if staff else "",
+        "store_name": state.settings.STORE_NAME,
+        "path": request.url.path,
+    }
+
+
+def member(enum: type[E], word: str) -> E | None:
+    """The member of `enum` whose value is `word`, or None (a query parameter staff can edit)."""
+    try:
+        return enum(word)
+    except ValueError:
+        return None
+
+
+def review_error(exc: review.ReviewError) -> dict[str, Any]:
+    """A refused decision as the page shows it."""
+    return {"message": str(exc), "problems": exc.problems, "status": exc.status}
+
+
+def not_found(request: Request, staff: Staff | None, detail: str) -> HTMLResponse:
+    """The 404 page."""
+    context = base_context(request, staff)
+    context.update(status=404, title="Not found", detail=detail)
+    return render("error.html", context, status_code=404)
+
+
+# --- logging in ---------------------------------------------------------------------------------
+
+
+def safe_next(value: str | None) -> str:
+    """Where to go after logging in: only a page of this admin, never another site."""
+    if not value or not value.startswith(HOME) or "\\" in value or value.startswith("//"):
+        return HOME
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc or any(c in value for c in "\r\n\t"):
+        return HOME
+    if parts.path.startswith(("/admin/api", "/admin/login", "/admin/logout")):
+        return HOME
+    if parts.path != HOME and not parts.path.startswith(HOME + "/"):
+        return HOME
+    return value
+
+
+def login_page(
+    request: Request,
+    *,
+    status_code: int,
+    next_path: str = HOME,
+    email: str = "",
+    error: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> HTMLResponse:
+    """The login form (also the answer to any page request without a valid session: 401)."""
+    context = base_context(request, None)
+    context.update(next_path=safe_next(next_path), email=email, error=error)
+    return render("login.html", context, status_code=status_code, headers=headers)
+
+
+# --- the queue ----------------------------------------------------------------------------------
+
+
+async def queue_page(
+    request: Request,
+    state: AppState,
+    staff: Staff,
+    *,
+    status: str,
+    intent: str,
+    verified: str,
+    q: str,
+    before_id: int | None,
+) -> HTMLResponse:
+    """The queue, newest first, with filters; an unknown filter word is a 422 saying so."""
+    problems: list[str] = []
+    wanted = member(QueueFilter, status)
+    if status and wanted is None:
+        problems.append(f"unknown status {status!r}: choose one from the list")
+    if intent and member(Intent, intent) is None:
+        problems.append(f"unknown intent {intent!r}: choose one from the list")
+    if verified and verified not in ("yes", "no"):
+        problems.append("verified must be yes or no")
+    filters = {"status": status, "intent": intent, "verified": verified, "q": q}
+    page = QueuePage(items=[], next_before_id=None)
+    async with state.db.read() as session:
+        counts = await reporting.count_by_status(session)
+        if not problems:
+            page = await reporting.list_messages(
+                session,
+                reporting.QueueQuery(
+                    status=wanted,
+                    intent=intent or None,
+                    verified={"yes": True, "no": False}.get(verified),
+                    text=q.strip() or None,
+                    before_id=before_id,
+                    limit=PAGE_SIZE,
+                ),
+            )
+    active = {name: value for name, value in filters.items() if value}
+    context = base_context(request, staff)
+    context.update(
+        items=page.items,
+        filters=filters,
+        problems=problems,
+        status_filters=list(QueueFilter),
+        intents=list(Intent),
+        # Only filters that are exactly some stored statuses have a count (not `failed`).
+        counts={
+            f.value: sum(counts.get(s, 0) for s in f.statuses) for f in QueueFilter if f.statuses
+        },
+        total=sum(counts.values()),
+        paged=before_id is not None,
+        first_url=f"{HOME}?{urlencode(active)}" if active else HOME,
+        older_url=(
+            f"{HOME}?{urlencode({**active, 'before_id': page.next_before_id})}"
+            if page.next_before_id
+            else None
+        ),
+    )
+    return render("queue.html", context, status_code=422 if problems else 200)
+
+
+# --- one email ----------------------------------------------------------------------------------
+
+
+async def thread_page(
+    request: Request,
+    state: AppState,
+    staff: Staff,
+    message_pk: int,
+    *,
+    notice: str | None = None,
+    error: dict[str, Any] | None = None,
+    draft_text: str | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    """The thread view: the email, the customer, the draft and its buttons, the whole trace."""
+    async with state.db.read() as session:
+        trace = await reporting.message_trace(session, message_pk)
+    if trace is None:
+        return not_found(request, staff, f"There is no email {message_pk}.")
+    message = trace.message
+    card = await load_customer_card(
+        state.providers.shop,
+        address=message.from_address,
+        verified=bool(message.sender_verified),
+    )
+    replies = trace.replies
+    latest = replies[-1] if replies else None
+    draft = latest if latest and latest.status is ReplyStatus.DRAFT else None
+    context = base_context(request, staff)
+    context.update(
+        trace=trace,
+        message=message,
+        card=card,
+        latest=latest,
+        draft=draft,
+        draft_text=draft_text if draft_text is not None else ((draft.text or "") if draft else ""),
+        earlier_replies=replies[:-1],
+        notice=notice,
+        error=error,
+        rerunnable=message.status in review.RERUNNABLE and trace.plan is not None,
+        auto_refresh=message.status in IN_FLIGHT
+        or bool(latest and latest.status in REPLY_IN_FLIGHT),
+        steps_total=sum(float(step.get("ms") or 0) for step in trace.steps),
+    )
+    return render("thread.html", context, status_code=status_code)
+
+
+# --- proposed store changes ---------------------------------------------------------------------
+
+
+async def proposals_page(
+    request: Request,
+    state: AppState,
+    staff: Staff,
+    *,
+    status: str = ProposalStatus.PENDING,
+    notice: str | None = None,
+    error: dict[str, Any] | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    """Store changes the agent proposed, pending ones first by default (`status=""`: all)."""
+    problems = []
+    wanted = member(ProposalStatus, status)
+    if status and wanted is None:
+        problems.append(f"unknown status {status!r}")
+        status, wanted = ProposalStatus.PENDING, ProposalStatus.PENDING
+        status_code = 422
+    async with state.db.read() as session:
+        proposals = await reporting.list_proposals(session, status=wanted)
+    context = base_context(request, staff)
+    context.update(
+        proposals=proposals,
+        status=status,
+        statuses=PROPOSAL_TABS,
+        notice=notice,
+        error=error or ({"message": problems[0], "problems": []} if problems else None),
+    )
+    return render("proposals.html", context, status_code=status_code)

@@ -1,0 +1,82 @@
+"""The stored status words: one `StrEnum` per status column, and nothing SQL.
+
+The tables (`app.db.models`) store each member's value, so renaming a value needs a migration.
+These live here, next to the tables and below every package that writes them, so that the tables
+can use them without importing the code that sets them (intake, the worker, the outbox, the
+admin). Nothing in this module imports SQLAlchemy: anything may import it.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class MessageStatus(StrEnum):
+    """Where a stored inbound email is in its life."""
+
+    RECEIVED = "received"
+    """Stored and acknowledged; waiting for the worker."""
+    QUARANTINED = "quarantined"
+    """Authentic but could not be understood; kept for staff."""
+    SKIPPED = "skipped"
+    """Never to be answered (auto-reply, bounce, list mail, our own mail...)."""
+    NEEDS_HUMAN = "needs_human"
+    """May be answered, but not automatically (a cap was hit, spam suspicion...)."""
+    READY = "ready"
+    """Understood and cleared by the guards; waiting for the agent."""
+    PLANNED = "planned"
+    """The agent made a reply plan; waiting for the reply to be rendered and sent or drafted."""
+    DRAFTED = "drafted"
+    """A reply waits as a draft for staff (with the reasons it was not sent)."""
+    ANSWERED = "answered"
+    """A reply was queued for sending; its delivery is on the reply row."""
+    CLOSED = "closed"
+    """Staff rejected the draft: handled without this service's reply."""
+
+
+class ReplyStatus(StrEnum):
+    """Where a reply is in its life (see `app.replies.outbox`)."""
+
+    DRAFT = "draft"
+    REJECTED = "rejected"
+    QUEUED = "queued"
+    SENDING = "sending"
+    FAILED = "failed"
+    SENT = "sent"
+    DEAD = "dead"
+    UNKNOWN = "unknown"
+
+
+class JobStatus(StrEnum):
+    """Where a background job is in its life."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    DEAD = "dead"
+
+
+class JobKind(StrEnum):
+    """What a background job does."""
+
+    PROCESS_INBOUND = "process_inbound"
+    SEND_REPLY = "send_reply"
+
+
+class ProposalStatus(StrEnum):
+    """Where a proposed store change is: pending → approved → executed | failed, or rejected."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    """Claimed by a staff member; the store call is running."""
+    EXECUTED = "executed"
+    FAILED = "failed"
+    REJECTED = "rejected"
+
+
+class AgentRunStatus(StrEnum):
+    """How an agent run ended: running → finished, or abandoned when a crashed run is replaced."""
+
+    RUNNING = "running"
+    FINISHED = "finished"
+    ABANDONED = "abandoned"
