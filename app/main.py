@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from app.admin import api as admin_api
 from app.admin import pages
 from app.admin.errors import install_error_pages
+from app.admin.staff import LoginThrottle
 from app.config import Settings
 from app.db.engine import Database
 from app.intake import health, routes
@@ -88,6 +89,8 @@ def create_app(
         openapi_url=None,
     )
     app.state.services = state
+    # The admin's own per-process state: nothing outside the admin needs to know it exists.
+    app.state.login_throttle = LoginThrottle()
     # The webhook first: routes are matched in order, and it is the hot path.
     app.include_router(routes.router)
     app.include_router(health.router)

@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 
 from fastapi import Request
 
-from app.admin.staff import LoginThrottle
 from app.config import Settings
 from app.db.engine import Database
 from app.intake.auth import InboundAuthenticator
@@ -25,7 +24,6 @@ class AppState:
     inbound_auth: InboundAuthenticator
     intake: IntakeWriter
     worker_wakeups: list[Callable[[], None]] = field(default_factory=list)
-    login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
 
     def notify_worker(self) -> None:
         """Tell in-process workers new work is queued, so they need not wait for the next poll."""

@@ -30,7 +30,7 @@ from app.admin.screens import (
     safe_next,
     thread_page,
 )
-from app.admin.staff import Staff, audit, authenticate, end_session, start_session
+from app.admin.staff import LoginThrottle, Staff, audit, authenticate, end_session, start_session
 from app.db.models import ProposedAction, Reply
 from app.db.statuses import ProposalStatus
 from app.state import AppState, get_state
@@ -78,6 +78,12 @@ async def login_form(request: Request, next: str = HOME) -> HTMLResponse:
     return login_page(request, status_code=200, next_path=next)
 
 
+def login_throttle(request: Request) -> LoginThrottle:
+    """The process's failed-login counter, kept beside the app's shared state by `create_app`."""
+    throttle: LoginThrottle = request.app.state.login_throttle
+    return throttle
+
+
 @login_router.post("/login", response_model=None)
 async def login(
     request: Request,
@@ -92,7 +98,8 @@ async def login(
             request, status_code=403, email=email, error="Log in from this site's own login page."
         )
     throttle_key = f"{email.strip().lower()}|{request.client.host if request.client else ''}"
-    wait = state.login_throttle.retry_after(throttle_key)
+    throttle = login_throttle(request)
+    wait = throttle.retry_after(throttle_key)
     if wait > 0:
         logger.warning("admin login throttled")
         return login_page(
@@ -104,14 +111,14 @@ async def login(
         )
     staff = await authenticate(state.db, email, password)
     if staff is not None:
-        state.login_throttle.succeeded(throttle_key)
+        throttle.succeeded(throttle_key)
         async with state.db.write() as session:
             token, _csrf = await start_session(
                 session, staff, hours=state.settings.ADMIN_SESSION_HOURS
             )
             audit(session, staff, "login", target_type="staff", target_id=staff.id)
     if staff is None:
-        state.login_throttle.failed(throttle_key)
+        throttle.failed(throttle_key)
         logger.warning("admin login refused")
         return login_page(
             request,
