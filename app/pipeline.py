@@ -1,5 +1,8 @@
 """The business process for one inbound email, top to bottom, as named steps.
 
+Steps 1 to 6 are intake's (`app/intake/classify.py`); this module runs them, then plans,
+composes and queues the reply.
+
 1. Load the stored delivery (it was acknowledged only after it was durably stored).
 2. Parse and normalise it; an authentic email we cannot understand is quarantined for staff.
 3. Thread it into a conversation and flag a reused Message-ID.
@@ -23,13 +26,10 @@ outside any transaction, so slow work never holds the database's write lock.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-import time
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -44,19 +44,12 @@ from app.db.engine import Database
 from app.db.models import Message, Reply, ToolCall, utcnow
 from app.db.statuses import JobKind, MessageStatus, ReplyStatus
 from app.intake import messages
+from app.intake.classify import classify
+from app.intake.messages import StepClock
 from app.jobs import queue
-from app.mail.formdata import FormDataError
 from app.mail.guards import (
-    GuardDecision,
-    OwnIdentity,
     Verdict,
-    check_never_answer,
-    check_reply_caps,
-    check_sender,
 )
-from app.mail.identity import verify_sender
-from app.mail.models import InboundEmail
-from app.mail.sendgrid import Delivery, UnusableEmail, parse_stored_delivery
 from app.providers import Providers
 from app.replies import outbox
 from app.replies.policy import Action, Decision, SendRules, decide
@@ -66,19 +59,6 @@ from app.tools import tool_registry
 from app.tools.kit.context import CallOutcome, Sender, ToolContext
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class StoredDelivery:
-    """What the worker needs from a stored row to parse it, read in a short transaction."""
-
-    raw: bytes
-    content_type: str
-    delivery: Delivery
-
-
-class MessageMissing(LookupError):
-    """The job points at a message that does not exist."""
 
 
 async def handle_inbound_email(
@@ -95,7 +75,7 @@ async def handle_inbound_email(
     With OUTAGE_MODE=retry, an email planned while a provider was down is put back for later
     (`RetryLater`) unless this is its `last_chance`; then it is drafted as "provider down".
     """
-    status = await _classify(message_pk, db=db, settings=settings)  # parse, guards, identity
+    status = await classify(message_pk, db=db, settings=settings)  # parse, guards, identity
     if status in (MessageStatus.READY, MessageStatus.NEEDS_HUMAN):
         status = await plan_reply(
             message_pk,
@@ -106,72 +86,6 @@ async def handle_inbound_email(
         )
     if status is MessageStatus.PLANNED:
         status = await compose_reply(message_pk, db=db, settings=settings)  # render..outbox
-    return status
-
-
-class StepClock:
-    """Times consecutive pipeline steps for the message's `steps` record."""
-
-    def __init__(self) -> None:
-        self.steps: list[dict[str, Any]] = []
-        self._mark = time.perf_counter()
-
-    def lap(self, step: str, outcome: str) -> None:
-        """Close the step that just ran, with what it decided."""
-        now = time.perf_counter()
-        self.steps.append(
-            {"step": step, "ms": round((now - self._mark) * 1000, 2), "outcome": outcome}
-        )
-        self._mark = now
-
-    def store(self, message: Message) -> None:
-        """Append the timed steps to the message (a new list, so the JSON column updates)."""
-        message.steps = [*(message.steps or []), *self.steps]
-        self.steps = []
-
-
-async def _classify(message_pk: int, *, db: Database, settings: Settings) -> MessageStatus:
-    """Steps 1 to 6: from a stored delivery to a decided status."""
-    status, stored = await _load(db, message_pk)
-    if stored is None:
-        return status
-    clock = StepClock()
-    try:
-        email = await asyncio.to_thread(
-            parse_stored_delivery,
-            stored.raw,
-            stored.content_type,
-            stored.delivery,
-            max_parts=settings.INBOUND_MAX_PARTS,
-        )
-    except (FormDataError, UnusableEmail) as exc:
-        return await _quarantine(db, message_pk, f"unparseable: {exc}")
-    clock.lap("parse", "ok")
-    early = check_never_answer(email, own_identity(settings)) + check_sender(
-        email, spam_score_threshold=settings.SPAM_SCORE_THRESHOLD
-    )
-    identity = verify_sender(email)
-    clock.lap("identity", "verified" if identity.verified else "unverified")
-    async with db.write() as session:
-        message = await messages.get_message(session, message_pk)
-        if message is None or message.status != MessageStatus.RECEIVED:
-            return MessageStatus(message.status) if message else MessageStatus.QUARANTINED
-        messages.store_normalised(message, email)
-        message.message_id_reused = await messages.has_other_content_for_message_id(
-            session, message_pk=message.id, message_id=message.message_id, checksum=message.checksum
-        )
-        await _thread(session, message, email)
-        guards = early + await _reply_caps(session, message, email, settings)
-        status, reason = decide_status(guards)
-        clock.lap("guards", status.value)
-        messages.store_decisions(
-            message, guards=guards, identity=identity, status=status, reason=reason
-        )
-        clock.store(message)
-    logger.info(
-        "inbound email processed",
-        extra={"message_pk": message_pk, "status": status.value, "reason": reason},
-    )
     return status
 
 
@@ -487,90 +401,4 @@ def agent_limits(settings: Settings) -> AgentLimits:
         max_tokens=settings.AGENT_MAX_TOKENS_PER_EMAIL,
         max_output_tokens=settings.AGENT_MAX_OUTPUT_TOKENS,
         min_confidence=settings.AGENT_MIN_CONFIDENCE,
-    )
-
-
-def own_identity(settings: Settings) -> OwnIdentity:
-    """Our own addresses and domains as the guards need them."""
-    return OwnIdentity(
-        addresses=settings.own_addresses,
-        domains=settings.own_domains,
-        max_received_hops=settings.MAX_RECEIVED_HOPS,
-    )
-
-
-def decide_status(guards: list[GuardDecision]) -> tuple[MessageStatus, str | None]:
-    """Turn guard decisions into a status: any SKIP skips, else any HOLD holds, else ready."""
-    skips = [g.code for g in guards if g.verdict is Verdict.SKIP]
-    if skips:
-        return MessageStatus.SKIPPED, ",".join(dict.fromkeys(skips))
-    holds = [g.code for g in guards if g.verdict is Verdict.HOLD]
-    if holds:
-        return MessageStatus.NEEDS_HUMAN, ",".join(dict.fromkeys(holds))
-    return MessageStatus.READY, None
-
-
-async def _load(db: Database, message_pk: int) -> tuple[MessageStatus, StoredDelivery | None]:
-    """Read what parsing needs; None when the message was already processed."""
-    async with db.read() as session:
-        message = await messages.get_message(session, message_pk, with_raw=True)
-        if message is None:
-            raise MessageMissing(f"message {message_pk} does not exist")
-        status = MessageStatus(message.status)
-        if status is not MessageStatus.RECEIVED:
-            return status, None
-        return status, StoredDelivery(
-            raw=message.raw,
-            content_type=message.content_type,
-            delivery=Delivery(
-                payload_format=message.payload_format,
-                checksum=message.checksum,
-                message_id=message.message_id,
-                has_synthetic_message_id=message.has_synthetic_message_id,
-            ),
-        )
-
-
-async def _quarantine(db: Database, message_pk: int, reason: str) -> MessageStatus:
-    async with db.write() as session:
-        message = await messages.get_message(session, message_pk)
-        if message is not None and message.status == MessageStatus.RECEIVED:
-            messages.quarantine(message, reason)
-    logger.warning("inbound email quarantined", extra={"message_pk": message_pk, "reason": reason})
-    return MessageStatus.QUARANTINED
-
-
-async def _thread(session: AsyncSession, message: Message, email: InboundEmail) -> None:
-    referenced = list(dict.fromkeys([*email.in_reply_to, *reversed(email.references)]))
-    conversation_id = await messages.find_conversation(session, referenced)
-    if conversation_id is None:
-        conversation_id = await messages.start_conversation(
-            session,
-            customer_email=email.from_.address if email.from_ else None,
-            subject=email.subject,
-        )
-    else:
-        await messages.touch_conversation(session, conversation_id, message.received_at)
-    message.conversation_id = conversation_id
-
-
-async def _reply_caps(
-    session: AsyncSession, message: Message, email: InboundEmail, settings: Settings
-) -> list[GuardDecision]:
-    to_sender = 0
-    if email.from_ is not None:
-        to_sender = await messages.count_automated_replies_to(
-            session,
-            email.from_.address,
-            since=messages.reply_cap_window_start(settings.REPLY_CAP_WINDOW_HOURS),
-        )
-    in_thread = 0
-    if message.conversation_id is not None:
-        in_thread = await messages.count_automated_replies_in(session, message.conversation_id)
-    return check_reply_caps(
-        replies_to_sender=to_sender,
-        replies_in_thread=in_thread,
-        sender_cap=settings.REPLY_CAP_PER_SENDER,
-        thread_cap=settings.REPLY_CAP_PER_THREAD,
-        window_hours=settings.REPLY_CAP_WINDOW_HOURS,
     )

@@ -263,7 +263,7 @@ async def prompts() -> dict[str, Any]:
     """
     import tiktoken
 
-    from app.agent.evals import load_emails
+    from app.agent.labelled import load_emails
     from app.agent.loop import (
         AgentEmail,
         MemoryTrace,

@@ -6,8 +6,10 @@ Functions take the caller's session and never commit: the unit of work belongs t
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, inspect, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -198,3 +200,24 @@ async def thread_history(session: AsyncSession, message: Message, *, limit: int 
     )
     texts = [text for text in (await session.execute(statement)).scalars() if text]
     return list(reversed(texts))
+
+
+class StepClock:
+    """Times consecutive pipeline steps for the message's `steps` record."""
+
+    def __init__(self) -> None:
+        self.steps: list[dict[str, Any]] = []
+        self._mark = time.perf_counter()
+
+    def lap(self, step: str, outcome: str) -> None:
+        """Close the step that just ran, with what it decided."""
+        now = time.perf_counter()
+        self.steps.append(
+            {"step": step, "ms": round((now - self._mark) * 1000, 2), "outcome": outcome}
+        )
+        self._mark = now
+
+    def store(self, message: Message) -> None:
+        """Append the timed steps to the message (a new list, so the JSON column updates)."""
+        message.steps = [*(message.steps or []), *self.steps]
+        self.steps = []

@@ -2,5 +2,7 @@
 
 `facts` is the base class every tool's facts subclass to present themselves, `catalogs` the
 languages (one Babel catalog each under `locales/`), `render` + `draw` + `templates/` the reply
-itself. Nothing here imports a tool module.
+itself; `verify`, `policy`, `outbox` and `senders` decide and deliver it.
+May import: `agent.plan`, `store.models`, `config`, `db` and `jobs` (the outbox only); never a tool
+module or `admin` (a contract checks it).
 """

@@ -6,6 +6,9 @@ identity comes from `ToolContext` (the verified sender), never from arguments; a
 typed facts, never vendor JSON; failures the model can act on are `ToolMiss` with one actionable
 sentence; store changes are `needs_approval=True` and only ever proposed. See "Adding a tool" in
 the README.
+
+May import: `store` (through the `Shop` protocol), `replies.facts` (the `Facts` base class), the
+`openai` SDK's schema helper in `kit/registry.py` only; never `agent`, `admin` or SQL.
 """
 
 import functools

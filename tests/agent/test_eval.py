@@ -14,13 +14,12 @@ import pytest
 from app.agent import evals as eval_run
 from app.agent.evals import (
     OVERALL_LABEL,
-    EvalEmail,
     EvalReport,
     format_misses,
     format_report,
-    load_emails,
     run_eval,
 )
+from app.agent.labelled import EvalEmail, load_emails
 from app.agent.loop import SUBMIT_TOOL
 from app.agent.offline import MODEL_NAME, OfflineModel
 from app.agent.plan import Intent
