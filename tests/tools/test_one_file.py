@@ -3,7 +3,8 @@
 The test writes a throwaway tool module into a temporary package on disk, discovers it together
 with the real tools, and shows that without any other change the new tool is offered to the
 model with a strict schema, its arguments are validated, its scope is enforced, every call is
-logged, and the offline model calls it through the agent loop, from its declared hint alone.
+logged, the offline model calls it through the agent loop from its declared hint alone, and its
+facts appear in the rendered reply, presented by the module itself.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import pytest
 
 from app.agent.loop import SUBMIT_TOOL, AgentEmail, MemoryTrace, offered_tools, run_agent
 from app.agent.offline import OfflineModel
+from app.replies.render import ReplyInputs, StoreIdentity, render_reply
 from app.store.demo import ANCHOR, DemoShop
 from app.tools.kit.context import CallOutcome, MemoryJournal, Sender, ToolContext
 from app.tools.kit.registry import DENIED_TEXT, ToolRegistry
@@ -28,8 +30,9 @@ GIFT_WRAPPING_MODULE = f'''
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from app.replies.facts import Block, Facts, Ident, Presenter, Row, Table, Text
 from app.tools.kit import (
     Clue,
     OfflineHint,
@@ -44,11 +47,26 @@ from app.tools.kit import (
 tools = ToolSet()
 
 
-class GiftWrappingFacts(BaseModel):
+class GiftWrappingFacts(Facts):
     """How an order is wrapped."""
 
     order_number: str
     wrapping: str
+
+    def present(self, t: Presenter) -> list[Block]:
+        """A two-row table: the order and its wrapping."""
+        return [
+            Table(
+                [
+                    Row(t.gettext("Order"), Ident(self.order_number)),
+                    Row(t.gettext("Gift wrapping"), Text(self.wrapping)),
+                ]
+            )
+        ]
+
+    def shown(self) -> dict[str, list[str]]:
+        """The order number the reply shows, for the verifier and staff."""
+        return {{"order": [self.order_number]}}
 
     def summary(self) -> str:
         """One line for the audit log."""
@@ -166,11 +184,26 @@ async def test_the_offline_model_calls_it_through_the_agent_loop(registry: ToolR
     assert gift_facts.model_dump() == {"order_number": "#1001", "wrapping": WRAPPING}
     shown = tuple(r.facts for i, r in run.results.items() if i in run.plan.facts and r.facts)
     assert gift_facts in shown
-    # TODO(lead, after merging the i18n branch): make GiftWrappingFacts in
-    # GIFT_WRAPPING_MODULE subclass the `Facts` base (app/replies/facts.py) with its own
-    # presentation, render a reply from `run.plan` and `shown` (the typed facts the plan
-    # shows, the same tuple the pipeline's `shown_facts` builds), and assert that WRAPPING
-    # appears in its text and HTML.
+
+    # Its facts appear in the rendered reply, presented by the tool's own module, in the
+    # customer's language ("Order" is an existing message; the new label falls back to English
+    # until a catalog translates it).
+    for language, order_label in (("en", "Order"), ("es", "Pedido")):
+        reply = render_reply(
+            ReplyInputs(
+                plan=run.plan.model_copy(update={"language": language}),
+                facts=shown,
+                sender_name="Sara",
+                sender_verified=True,
+                original_subject=email.subject,
+            ),
+            store=StoreIdentity(name="Demo Store", support_email="support@demo-store.example"),
+        )
+        assert f"Gift wrapping: {WRAPPING}" in reply.text
+        assert f"{order_label}: #1001" in reply.text
+        assert WRAPPING in reply.html
+        assert "#1001" in reply.shown["order"]
+        assert reply.language == language
 
 
 async def test_the_offline_model_never_offers_it_to_an_unverified_sender(
