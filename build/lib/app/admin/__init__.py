@@ -1,8 +1,0 @@
-"""The admin for support staff: the JSON API under /admin/api and the web page at /admin.
-
-Owns staff accounts and sessions, review decisions (approve, edit, reject, proposals),
-reporting read models, and the server-rendered pages (Jinja2, no JavaScript).
-`pages.router` holds every page behind a staff session (a router-level dependency, so a new page
-cannot forget it); `pages.login_router` holds only the login form and its post; `api.router`
-holds the JSON API behind a bearer token. Only `app.main` imports this package.
-"""

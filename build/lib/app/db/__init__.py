@@ -1,6 +1,0 @@
-"""The database: the engine (SQLite by default, PostgreSQL in production), the tables, migrations.
-
-Owns: `engine` (one async API for both databases, read and write units of work), `models`
-(SQLAlchemy tables with typed columns), `migrate` and `migrations/` (Alembic).
-May import: nothing of the app but `config`; every package that runs SQL imports this one.
-"""

@@ -1,1 +1,0 @@
-"""Replies: rendering, verifying, the send policy, the outbox and senders."""

@@ -1,1 +1,0 @@
-"""The store: the Shop protocol and models, the demo store, the Shopify adapter."""
