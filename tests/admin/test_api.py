@@ -10,7 +10,6 @@ import asyncio
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -25,32 +24,10 @@ from app.db.engine import Database
 from app.db.models import AuditEntry, Job, Message, ProposedAction, Reply, utcnow
 from app.demo.sendgrid_posts import raw_mode_post
 from app.jobs.worker import Worker
-from app.main import create_app
 from app.providers import Providers
+from tests.admin.conftest import PASSWORD, STAFF
 from tests.builders import http_routes, make_eml, verified_transport
 from tests.conftest import BASIC_AUTH, SettingsFactory
-
-PASSWORD = "correct horse battery staple"
-STAFF = "agent@shop.test"
-
-
-@pytest.fixture
-def app(settings: Settings, db: Database, providers: Providers) -> FastAPI:
-    return create_app(settings, db=db, providers=providers)
-
-
-@pytest.fixture
-async def http(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-        yield client
-
-
-@pytest.fixture
-async def token(db: Database) -> str:
-    async with db.write() as session:
-        await create_staff(session, email=STAFF, password=PASSWORD, name="Ava")
-        return await create_api_token(session, email=STAFF, name="tests")
 
 
 @pytest.fixture

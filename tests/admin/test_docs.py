@@ -7,7 +7,6 @@ without a response model fails here.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -16,34 +15,9 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
 from app.admin.filters import QueueFilter
-from app.admin.staff import create_api_token, create_staff, staff_for_token, start_session
-from app.config import Settings
+from app.admin.staff import staff_for_token, start_session
 from app.db.engine import Database
 from app.db.statuses import MessageStatus
-from app.main import create_app
-from app.providers import Providers
-
-STAFF = "ava@shop.test"
-PASSWORD = "correct horse battery staple"
-
-
-@pytest.fixture
-def app(settings: Settings, db: Database, providers: Providers) -> FastAPI:
-    return create_app(settings, db=db, providers=providers)
-
-
-@pytest.fixture
-async def http(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-        yield client
-
-
-@pytest.fixture
-async def token(db: Database) -> str:
-    async with db.write() as session:
-        await create_staff(session, email=STAFF, password=PASSWORD, name="Ava")
-        return await create_api_token(session, email=STAFF, name="docs")
 
 
 @pytest.fixture

@@ -20,21 +20,43 @@ from app.tools import tool_registry
 from app.tools.kit.context import CallOutcome, MemoryJournal, Sender, ToolContext
 from app.tools.kit.registry import ToolResult
 from tests.store.demo_nodes import DemoNodes, every_order
+from tests.store.demo_people import (
+    EMMA as EMMA,
+)
+from tests.store.demo_people import (
+    JONAS as JONAS,
+)
+from tests.store.demo_people import (
+    LENA as LENA,
+)
+from tests.store.demo_people import (
+    LUCIA as LUCIA,
+)
+from tests.store.demo_people import (
+    MARCO as MARCO,
+)
+from tests.store.demo_people import (
+    OLIVER as OLIVER,
+)
+from tests.store.demo_people import (
+    REZA as REZA,
+)
+from tests.store.demo_people import (  # the demo store's customers, shared by the tool tests
+    SARA as SARA,
+)
+from tests.store.demo_people import (
+    SARA_TAGGED as SARA_TAGGED,
+)
+from tests.store.demo_people import (
+    SOFIA as SOFIA,
+)
+from tests.store.demo_people import (
+    TOM as TOM,
+)
 
 MakePackage = Callable[[dict[str, str]], str]
 """The `make_package` fixture: writes {module name: source} as a package, returns its name."""
 
-SARA = "sara.ahmadi@example.com"
-SARA_TAGGED = "sara.ahmadi+sale@example.com"
-REZA = "reza@example.ir"
-LUCIA = "lucia@example.es"
-LENA = "lena@example.de"
-TOM = "tom@example.co.uk"
-JONAS = "jonas.weber@example.net"
-OLIVER = "oliver.smith@example.org"
-EMMA = "emma.dubois@example.fr"
-MARCO = "marco.rossi@example.it"
-SOFIA = "sofia.jansen@example.nl"
 
 NEW_ADDRESS = {
     "name": "Oliver Smith",

@@ -1,0 +1,37 @@
+"""Fixtures shared by the admin tests: the app, an HTTP client, a staff member's API token."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from app.admin.staff import create_api_token, create_staff
+from app.config import Settings
+from app.db.engine import Database
+from app.main import create_app
+from app.providers import Providers
+
+PASSWORD = "correct horse battery staple"
+STAFF = "agent@shop.test"
+
+
+@pytest.fixture
+def app(settings: Settings, db: Database, providers: Providers) -> FastAPI:
+    return create_app(settings, db=db, providers=providers)
+
+
+@pytest.fixture
+async def http(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield client
+
+
+@pytest.fixture
+async def token(db: Database) -> str:
+    async with db.write() as session:
+        await create_staff(session, email=STAFF, password=PASSWORD, name="Ava")
+        return await create_api_token(session, email=STAFF, name="tests")
