@@ -232,3 +232,16 @@ def test_eval_scores_the_offline_model_without_any_keys(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "model: offline" in result.stdout
     assert "overall" in result.stdout
+
+
+def test_an_unreachable_database_hides_the_password_without_mangling_the_reason() -> None:
+    from sqlalchemy.engine import make_url
+
+    from app.db.migrate import unreachable
+
+    url = make_url("postgresql+asyncpg://shop:p@127.0.0.1:1/shop")
+    error = unreachable(url, ConnectionRefusedError())
+    assert "is the server running, and on that port?" in str(error)
+    echoed = unreachable(url, OSError(), reason="bad dsn postgresql://shop:p@127.0.0.1:1/shop")
+    assert ":p@" not in str(echoed)
+    assert "shop:***@127.0.0.1" in str(echoed)

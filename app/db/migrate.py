@@ -78,7 +78,9 @@ def unreachable(url: URL, exc: BaseException, *, reason: str = "") -> DatabaseUn
         where = f"cannot connect to the PostgreSQL database {address}"
     reason = reason or _reason(exc)
     if url.password:
-        reason = reason.replace(str(url.password), "***")
+        # Drivers may echo the connection string: hide the password where it stands in one
+        # (":secret@"), never as a bare substring, which would mangle words ("p" in "port").
+        reason = reason.replace(f":{url.password}@", ":***@")
     return DatabaseUnreachable(f"{where} (DATABASE_URL): {reason}")
 
 

@@ -133,7 +133,7 @@ async def run_demo(*, serve_port: int | None = None) -> int:
     return code
 
 
-def _report(rows: list[Row]) -> int:
+def _report(rows: list[SampleRow]) -> int:
     for row in rows:
         _print_details(row)
     _print_table(rows)
@@ -162,7 +162,7 @@ async def _serve_admin(db: Database, port: int, serving: asyncio.Task[None]) -> 
 
 
 @dataclass(frozen=True, kw_only=True)
-class Row:
+class SampleRow:
     """What happened to one posted sample, for the report."""
 
     number: int
@@ -256,7 +256,9 @@ async def _wait_for_worker(db: Database) -> None:
     raise TimeoutError("the worker did not finish the sample emails in time")
 
 
-async def _gather(db: Database, results: list[tuple[Sample, int, dict[str, Any]]]) -> list[Row]:
+async def _gather(
+    db: Database, results: list[tuple[Sample, int, dict[str, Any]]]
+) -> list[SampleRow]:
     ids = [body["id"] for _, _, body in results if "id" in body]
     rows = []
     async with db.read() as session:
@@ -269,7 +271,7 @@ async def _gather(db: Database, results: list[tuple[Sample, int, dict[str, Any]]
                 calls = await exchange_log.latest_run_calls(session, message.id)
                 replies = await outbox.replies_for(session, message.id)
             rows.append(
-                Row(
+                SampleRow(
                     number=number,
                     sample=sample,
                     status_code=status_code,
@@ -282,7 +284,7 @@ async def _gather(db: Database, results: list[tuple[Sample, int, dict[str, Any]]
     return rows
 
 
-def _print_details(row: Row) -> None:
+def _print_details(row: SampleRow) -> None:
     ack = row.ack
     print(f"{row.number:>2}. {row.sample.name}")
     outcome = f"HTTP {row.status_code} {ack.get('status', '?')} in {ack['elapsed_ms']:.0f} ms"
@@ -304,7 +306,7 @@ def _print_details(row: Row) -> None:
     print()
 
 
-def _print_table(rows: list[Row]) -> None:
+def _print_table(rows: list[SampleRow]) -> None:
     print("Summary: email -> intent -> tools called -> decision (reason) -> reply preview")
     header = f"{'#':>2}  {'email':<36} {'intent':<18} {'tools':<30} {'decision':<11} preview"
     print(header)

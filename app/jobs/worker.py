@@ -83,7 +83,7 @@ class Worker:
         return job
 
     async def drain(self) -> int:
-        """Run jobs until none is due; return how many ran (for tests, the demo and replays)."""
+        """Run jobs until none is due; return how many ran (tests and benchmarks drain backlogs)."""
         count = 0
         while await self.run_once() is not None:
             count += 1

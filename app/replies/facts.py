@@ -206,7 +206,11 @@ class Facts(BaseModel):
         return []
 
     def shown(self) -> dict[str, list[str]]:
-        """What a reply showing these facts tells the customer, by kind, for the verifier and staff.
+        """What a reply showing these facts tells the customer, by kind, for the templates.
+
+        Intent templates read it to word their text around the facts (`shown.order[0]`,
+        `"delayed" in shown.order_status`) and ask `has(kind)` to choose fallback wording; the
+        reply keeps it (`RenderedReply.shown`) so tests and staff tools can see what was shown.
 
         For example `{"order": ["#1001"], "order_status": ["delayed"]}` (nothing by default).
         """

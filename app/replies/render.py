@@ -82,7 +82,7 @@ class RenderedReply:
     paragraph: str = ""
     """The model's paragraph as it appears in the reply (checked on its own by the verifier)."""
     shown: dict[str, list[str]] = field(default_factory=dict)
-    """What the reply's facts show, by kind (`Facts.shown`), for the verifier and staff."""
+    """What the reply's facts show, by kind (`Facts.shown`): what the templates worded around."""
     store_text: tuple[str, ...] = ()
     """The store's own words from settings (name, signature): no tool result needs to back them."""
     requested_language: str = ""
