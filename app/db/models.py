@@ -1,5 +1,8 @@
 """SQL tables. Raw payloads are bytes; every text column holds storable text only.
 
+Text columns are `SafeText` / `SafeString` (`app.db.text`): NUL and other control characters
+never reach the database, so no odd email can make a row, or a batch of rows, unstorable.
+
 Timestamps are timezone-aware UTC in Python on every database (`UTCDateTime`).
 """
 
@@ -20,8 +23,6 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
-    String,
-    Text,
     TypeDecorator,
     UniqueConstraint,
 )
@@ -36,6 +37,7 @@ from app.db.statuses import (
     ProposalStatus,
     ReplyStatus,
 )
+from app.db.text import SafeString, SafeText
 
 # SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets 64-bit ids.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -97,8 +99,8 @@ class Conversation(Base):
     __tablename__ = "conversations"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    customer_email: Mapped[str | None] = mapped_column(String(320), index=True)
-    subject: Mapped[str] = mapped_column(Text, default="")
+    customer_email: Mapped[str | None] = mapped_column(SafeString(320), index=True)
+    subject: Mapped[str] = mapped_column(SafeText, default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_message_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -113,9 +115,9 @@ class Message(Base):
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    provider: Mapped[str] = mapped_column(String(32))
-    payload_format: Mapped[str] = mapped_column(String(32))
-    content_type: Mapped[str] = mapped_column(Text)
+    provider: Mapped[str] = mapped_column(SafeString(32))
+    payload_format: Mapped[str] = mapped_column(SafeString(32))
+    content_type: Mapped[str] = mapped_column(SafeText)
     raw: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
     """The request body exactly as the provider posted it.
 
@@ -123,35 +125,35 @@ class Message(Base):
     (`inbox.get_message(..., with_raw=True)`).
     """
     raw_size: Mapped[int] = mapped_column(BigInteger)
-    checksum: Mapped[str] = mapped_column(String(64))
+    checksum: Mapped[str] = mapped_column(SafeString(64))
     """sha256 of the email content (boundary-independent), the dedupe key with message_id."""
     # Lookups by Message-ID use the unique (message_id, checksum) index: no second index.
-    message_id: Mapped[str] = mapped_column(String(1000))
+    message_id: Mapped[str] = mapped_column(SafeString(1000))
     has_synthetic_message_id: Mapped[bool] = mapped_column(Boolean, default=False)
     message_id_reused: Mapped[bool] = mapped_column(Boolean, default=False)
     """Another stored email has this Message-ID with different content."""
     status: Mapped[MessageStatus] = mapped_column(
         stored_enum(MessageStatus, length=32, constraint="ck_messages_status")
     )
-    status_reason: Mapped[str | None] = mapped_column(Text)
+    status_reason: Mapped[str | None] = mapped_column(SafeText)
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     processed_at: Mapped[datetime | None]
     conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id"), index=True)
 
     # Normalised email (filled by the worker).
-    from_header: Mapped[str | None] = mapped_column(Text)
-    from_name: Mapped[str | None] = mapped_column(Text)
-    from_address: Mapped[str | None] = mapped_column(String(320), index=True)
-    envelope_from: Mapped[str | None] = mapped_column(Text)
-    subject: Mapped[str | None] = mapped_column(Text)
+    from_header: Mapped[str | None] = mapped_column(SafeText)
+    from_name: Mapped[str | None] = mapped_column(SafeText)
+    from_address: Mapped[str | None] = mapped_column(SafeString(320), index=True)
+    envelope_from: Mapped[str | None] = mapped_column(SafeText)
+    subject: Mapped[str | None] = mapped_column(SafeText)
     sent_date: Mapped[datetime | None]
     in_reply_to: Mapped[list[Any] | None]
     references: Mapped[list[Any] | None]
     recipients: Mapped[dict[str, Any] | None]
     """`to`, `cc`, `reply_to` and `envelope_to` as lists of addresses."""
-    text: Mapped[str | None] = mapped_column(Text)
-    html: Mapped[str | None] = mapped_column(Text)
-    clean_text: Mapped[str | None] = mapped_column(Text)
+    text: Mapped[str | None] = mapped_column(SafeText)
+    html: Mapped[str | None] = mapped_column(SafeText)
+    clean_text: Mapped[str | None] = mapped_column(SafeText)
     headers: Mapped[list[Any] | None]
     attachments: Mapped[list[Any] | None]
     auth_results: Mapped[dict[str, Any] | None]
@@ -161,12 +163,12 @@ class Message(Base):
     # Decisions (filled by the worker), each with reason codes.
     guard_decisions: Mapped[list[Any] | None]
     sender_verified: Mapped[bool | None] = mapped_column(Boolean)
-    identity_reason: Mapped[str | None] = mapped_column(Text)
+    identity_reason: Mapped[str | None] = mapped_column(SafeText)
     reply_plan: Mapped[dict[str, Any] | None]
     """The agent's plan (a `ReplyPlan`), once it ran."""
     steps: Mapped[list[Any] | None]
     """Each pipeline step with its duration and outcome, in order."""
-    intent: Mapped[str | None] = mapped_column(String(32), index=True)
+    intent: Mapped[str | None] = mapped_column(SafeString(32), index=True)
     """The plan's intent, once planned (for filtering the queue)."""
 
 
@@ -188,42 +190,42 @@ class Reply(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), index=True)
     conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id"), index=True)
-    idempotency_key: Mapped[str | None] = mapped_column(String(128))
+    idempotency_key: Mapped[str | None] = mapped_column(SafeString(128))
     """One reply per purpose and message ("auto:<message id>"): a retried step finds it."""
-    from_address: Mapped[str | None] = mapped_column(String(320))
-    to_address: Mapped[str] = mapped_column(String(320))
-    subject: Mapped[str | None] = mapped_column(Text)
-    text_body: Mapped[str | None] = mapped_column(Text)
-    html_body: Mapped[str | None] = mapped_column(Text)
-    generated_text: Mapped[str | None] = mapped_column(Text)
+    from_address: Mapped[str | None] = mapped_column(SafeString(320))
+    to_address: Mapped[str] = mapped_column(SafeString(320))
+    subject: Mapped[str | None] = mapped_column(SafeText)
+    text_body: Mapped[str | None] = mapped_column(SafeText)
+    html_body: Mapped[str | None] = mapped_column(SafeText)
+    generated_text: Mapped[str | None] = mapped_column(SafeText)
     """The text as the service wrote it, kept when staff edit the draft."""
-    language: Mapped[str | None] = mapped_column(String(35))
-    template: Mapped[str | None] = mapped_column(String(64))
-    rfc_message_id: Mapped[str | None] = mapped_column(String(1000), index=True)
+    language: Mapped[str | None] = mapped_column(SafeString(35))
+    template: Mapped[str | None] = mapped_column(SafeString(64))
+    rfc_message_id: Mapped[str | None] = mapped_column(SafeString(1000), index=True)
     """The Message-ID we gave the reply, so the customer's answer threads back to it."""
-    in_reply_to: Mapped[str | None] = mapped_column(String(1000))
+    in_reply_to: Mapped[str | None] = mapped_column(SafeString(1000))
     references: Mapped[list[Any] | None]
     is_automated: Mapped[bool] = mapped_column(Boolean, default=True)
     status: Mapped[ReplyStatus] = mapped_column(
         stored_enum(ReplyStatus, length=32, constraint="ck_replies_status")
     )
-    decision: Mapped[str | None] = mapped_column(String(16))
+    decision: Mapped[str | None] = mapped_column(SafeString(16))
     decision_reasons: Mapped[list[Any] | None]
     verification: Mapped[list[Any] | None]
     """The verifier's problems with the reply as rendered (empty: it passed)."""
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    last_error: Mapped[str | None] = mapped_column(Text)
-    provider_message_id: Mapped[str | None] = mapped_column(String(256))
+    last_error: Mapped[str | None] = mapped_column(SafeText)
+    provider_message_id: Mapped[str | None] = mapped_column(SafeString(256))
     """SendGrid's X-Message-Id (or the log transport's file name)."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sending_started_at: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
-    decided_by: Mapped[str | None] = mapped_column(String(320))
+    decided_by: Mapped[str | None] = mapped_column(SafeString(320))
     """The staff member who approved or rejected the draft."""
     decided_at: Mapped[datetime | None]
     edit_distance: Mapped[int | None] = mapped_column(Integer)
     """Words inserted, deleted or replaced by staff before approving (0: approved as is)."""
-    reject_reason: Mapped[str | None] = mapped_column(Text)
+    reject_reason: Mapped[str | None] = mapped_column(SafeText)
 
 
 class Job(Base):
@@ -243,9 +245,9 @@ class Job(Base):
     )
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     run_after: Mapped[datetime] = mapped_column(default=utcnow)
-    lease_owner: Mapped[str | None] = mapped_column(String(128))
+    lease_owner: Mapped[str | None] = mapped_column(SafeString(128))
     lease_expires_at: Mapped[datetime | None]
-    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error: Mapped[str | None] = mapped_column(SafeText)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
 
@@ -257,10 +259,10 @@ class AgentRun(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), index=True)
-    llm_kind: Mapped[str] = mapped_column(String(32))
-    model: Mapped[str] = mapped_column(String(128))
-    prompt_version: Mapped[str] = mapped_column(String(32))
-    tools_hash: Mapped[str] = mapped_column(String(32))
+    llm_kind: Mapped[str] = mapped_column(SafeString(32))
+    model: Mapped[str] = mapped_column(SafeString(128))
+    prompt_version: Mapped[str] = mapped_column(SafeString(32))
+    tools_hash: Mapped[str] = mapped_column(SafeString(32))
     status: Mapped[AgentRunStatus] = mapped_column(
         stored_enum(AgentRunStatus, length=16, constraint="ck_agent_runs_status"),
         default=AgentRunStatus.RUNNING,
@@ -269,11 +271,11 @@ class AgentRun(Base):
     steps: Mapped[int] = mapped_column(Integer, default=0)
     input_tokens: Mapped[int] = mapped_column(Integer, default=0)
     output_tokens: Mapped[int] = mapped_column(Integer, default=0)
-    intent: Mapped[str | None] = mapped_column(String(32))
+    intent: Mapped[str | None] = mapped_column(SafeString(32))
     confidence: Mapped[float | None] = mapped_column(Float)
-    language: Mapped[str | None] = mapped_column(String(35))
+    language: Mapped[str | None] = mapped_column(SafeString(35))
     needs_human: Mapped[bool | None] = mapped_column(Boolean)
-    handover_reason: Mapped[str | None] = mapped_column(String(32))
+    handover_reason: Mapped[str | None] = mapped_column(SafeString(32))
     plan: Mapped[dict[str, Any] | None]
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
@@ -288,17 +290,17 @@ class ModelTurn(Base):
     agent_run_id: Mapped[int] = mapped_column(ForeignKey("agent_runs.id"), index=True)
     message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), index=True)
     step: Mapped[int] = mapped_column(Integer)
-    llm_kind: Mapped[str] = mapped_column(String(32))
-    model: Mapped[str] = mapped_column(String(128))
-    prompt_version: Mapped[str] = mapped_column(String(32))
-    tools_hash: Mapped[str] = mapped_column(String(32))
+    llm_kind: Mapped[str] = mapped_column(SafeString(32))
+    model: Mapped[str] = mapped_column(SafeString(128))
+    prompt_version: Mapped[str] = mapped_column(SafeString(32))
+    tools_hash: Mapped[str] = mapped_column(SafeString(32))
     request: Mapped[dict[str, Any]]
     response: Mapped[dict[str, Any] | None]
     input_tokens: Mapped[int] = mapped_column(Integer, default=0)
     output_tokens: Mapped[int] = mapped_column(Integer, default=0)
     latency_ms: Mapped[float] = mapped_column(Float, default=0.0)
-    finish_reason: Mapped[str | None] = mapped_column(String(64))
-    error: Mapped[str | None] = mapped_column(Text)
+    finish_reason: Mapped[str | None] = mapped_column(SafeString(64))
+    error: Mapped[str | None] = mapped_column(SafeText)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -310,14 +312,14 @@ class ToolCall(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), index=True)
     agent_run_id: Mapped[int | None] = mapped_column(ForeignKey("agent_runs.id"), index=True)
-    call_id: Mapped[str | None] = mapped_column(String(128))
+    call_id: Mapped[str | None] = mapped_column(SafeString(128))
     """The model's id for the call, pairing it with the model turn that asked for it."""
-    tool: Mapped[str] = mapped_column(String(64))
+    tool: Mapped[str] = mapped_column(SafeString(64))
     arguments: Mapped[dict[str, Any] | None]
-    raw_arguments: Mapped[str | None] = mapped_column(Text)
+    raw_arguments: Mapped[str | None] = mapped_column(SafeText)
     """The arguments as the model sent them, when they did not validate."""
-    outcome: Mapped[str] = mapped_column(String(32))
-    summary: Mapped[str] = mapped_column(Text)
+    outcome: Mapped[str] = mapped_column(SafeString(32))
+    summary: Mapped[str] = mapped_column(SafeText)
     result: Mapped[dict[str, Any] | None]
     """The typed facts the tool returned (what a reply may show), when it succeeded."""
     duration_ms: Mapped[float] = mapped_column(Float)
@@ -333,11 +335,11 @@ class ProposedAction(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), index=True)
     agent_run_id: Mapped[int | None] = mapped_column(ForeignKey("agent_runs.id"), index=True)
-    tool: Mapped[str] = mapped_column(String(64))
+    tool: Mapped[str] = mapped_column(SafeString(64))
     arguments: Mapped[dict[str, Any]]
-    order_id: Mapped[str] = mapped_column(String(128))
-    order_name: Mapped[str] = mapped_column(String(64))
-    reason: Mapped[str] = mapped_column(Text)
+    order_id: Mapped[str] = mapped_column(SafeString(128))
+    order_name: Mapped[str] = mapped_column(SafeString(64))
+    reason: Mapped[str] = mapped_column(SafeText)
     status: Mapped[ProposalStatus] = mapped_column(
         stored_enum(ProposalStatus, length=16, constraint="ck_proposed_actions_status"),
         default=ProposalStatus.PENDING,
@@ -346,7 +348,7 @@ class ProposedAction(Base):
     result: Mapped[dict[str, Any] | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     decided_at: Mapped[datetime | None]
-    decided_by: Mapped[str | None] = mapped_column(String(320))
+    decided_by: Mapped[str | None] = mapped_column(SafeString(320))
 
 
 class StaffUser(Base):
@@ -355,9 +357,9 @@ class StaffUser(Base):
     __tablename__ = "staff_users"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    email: Mapped[str] = mapped_column(String(320), unique=True)
-    name: Mapped[str] = mapped_column(String(200), default="")
-    password_hash: Mapped[str] = mapped_column(String(255))
+    email: Mapped[str] = mapped_column(SafeString(320), unique=True)
+    name: Mapped[str] = mapped_column(SafeString(200), default="")
+    password_hash: Mapped[str] = mapped_column(SafeString(255))
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None]
@@ -369,9 +371,9 @@ class StaffSession(Base):
     __tablename__ = "staff_sessions"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    token_hash: Mapped[str] = mapped_column(SafeString(64), unique=True)
     staff_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id"), index=True)
-    csrf_token: Mapped[str] = mapped_column(String(64))
+    csrf_token: Mapped[str] = mapped_column(SafeString(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
 
@@ -382,11 +384,11 @@ class ApiToken(Base):
     __tablename__ = "api_tokens"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    prefix: Mapped[str] = mapped_column(String(16))
+    token_hash: Mapped[str] = mapped_column(SafeString(64), unique=True)
+    prefix: Mapped[str] = mapped_column(SafeString(16))
     """The token's first characters, to tell tokens apart in listings."""
     staff_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id"), index=True)
-    name: Mapped[str] = mapped_column(String(200), default="")
+    name: Mapped[str] = mapped_column(SafeString(200), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
@@ -399,9 +401,9 @@ class AuditEntry(Base):
     __table_args__ = (Index("ix_audit_log_target", "target_type", "target_id"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    staff_email: Mapped[str] = mapped_column(String(320))
-    action: Mapped[str] = mapped_column(String(64))
-    target_type: Mapped[str] = mapped_column(String(32))
+    staff_email: Mapped[str] = mapped_column(SafeString(320))
+    action: Mapped[str] = mapped_column(SafeString(64))
+    target_type: Mapped[str] = mapped_column(SafeString(32))
     target_id: Mapped[int | None] = mapped_column(BigId)
     message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), index=True)
     detail: Mapped[dict[str, Any] | None]
@@ -413,7 +415,7 @@ class RateWindow(Base):
 
     __tablename__ = "rate_windows"
 
-    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key: Mapped[str] = mapped_column(SafeString(64), primary_key=True)
     window_start: Mapped[datetime] = mapped_column(primary_key=True)
     requests: Mapped[int] = mapped_column(Integer, default=0)
     tokens: Mapped[int] = mapped_column(Integer, default=0)

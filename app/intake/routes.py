@@ -2,7 +2,9 @@
 
 - 2xx: the delivery is durably stored (or was already): never send it again.
 - 401: not from our provider; nothing stored.
-- 5xx: our own trouble (database down): please retry, SendGrid does for three days.
+- 5xx: our own trouble (database down): please retry, SendGrid does for three days. Never
+  "this email is odd": a delivery the database refuses is stored quarantined and acknowledged
+  (`app.intake.writer`), since its retry would be refused the same way.
 - Never 4xx for an authentic delivery we cannot parse (SendGrid would drop the mail): it is
   stored as quarantined for staff and acknowledged.
 
@@ -21,6 +23,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 
+from app.db.errors import describe
 from app.db.statuses import MessageStatus
 from app.intake import messages
 from app.intake.auth import SIGNATURE_HEADER, TIMESTAMP_HEADER
@@ -73,12 +76,12 @@ async def receive_sendgrid_inbound(request: Request) -> JSONResponse:
     try:
         stored = await state.intake.store(new)
     except (SQLAlchemyError, OSError) as exc:
-        logger.error("inbound delivery not stored: %s", type(exc).__name__)
+        logger.error("inbound delivery not stored: %s", describe(exc))
         return JSONResponse({"detail": "temporarily unavailable, retry"}, status_code=503)
     if stored.message_pk is None:
         return JSONResponse({"status": "duplicate"})
     state.notify_worker()
-    return JSONResponse({"status": new.status.value, "id": stored.message_pk})
+    return JSONResponse({"status": stored.status.value, "id": stored.message_pk})
 
 
 async def _read_body(request: Request, *, limit: int, digest: Any | None) -> _Body:

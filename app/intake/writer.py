@@ -5,6 +5,13 @@ job) has committed. Deliveries that arrive while a commit is running wait for th
 then commits all of them together. Under load this turns one commit per request into one commit
 per batch, which is what lets intake keep pace with an empty handler (see `bench/intake.py`); at
 low load a batch is a single delivery and nothing waits.
+
+One bad delivery never fails another. When the database refuses a batch (an error about the
+rows, not an outage: `app.db.errors`), each of its deliveries is written again in a transaction
+of its own, so only the one the database refuses fails; that one is then stored quarantined
+under a synthetic Message-ID with its raw bytes, or failing that as a minimal record without
+them, and acknowledged. Only an outage, or a delivery not even the minimal record of which can
+be stored, reaches the caller as an error (a 503 at the webhook).
 """
 
 from __future__ import annotations
@@ -14,8 +21,9 @@ import functools
 import logging
 import sqlite3
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
+from enum import IntEnum
 from typing import Any
 
 from sqlalchemy.dialects import postgresql, sqlite
@@ -23,9 +31,12 @@ from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DBAPIError
 
 from app.db.engine import Database
+from app.db.errors import describe, is_outage
 from app.db.models import Base, Job, Message, utcnow
 from app.db.statuses import JobKind, JobStatus, MessageStatus
+from app.db.text import storable
 from app.intake.messages import NewDelivery
+from app.mail.mime import synthetic_message_id
 
 logger = logging.getLogger(__name__)
 
@@ -50,15 +61,34 @@ _JOB_KEYS = ("kind", "message_id", "status", "attempts", "run_after", "created_a
 
 @dataclass(frozen=True, slots=True)
 class Stored:
-    """The outcome for one delivery: its new row id, or None when it was already stored."""
+    """The outcome for one delivery: its new row id, and the status it was stored with.
+
+    The id is None when the delivery was already stored; the status is quarantined when the
+    database refused the delivery as posted.
+    """
 
     message_pk: int | None
+    status: MessageStatus
+
+
+class _Attempt(IntEnum):
+    """How a delivery is being written; each refusal by the database moves it one step on."""
+
+    GROUPED = 0
+    """With whatever else arrived at the same time, in one transaction."""
+    ALONE = 1
+    """In a transaction of its own, because its batch was refused."""
+    QUARANTINED = 2
+    """Refused alone: quarantined under a synthetic Message-ID, raw bytes kept."""
+    MINIMAL = 3
+    """Refused even so: quarantined without the raw bytes or the content type."""
 
 
 @dataclass(slots=True)
 class _Waiting:
     delivery: NewDelivery
     future: asyncio.Future[Stored]
+    attempt: _Attempt = _Attempt.GROUPED
 
 
 class IntakeWriter:
@@ -73,7 +103,9 @@ class IntakeWriter:
     async def store(self, delivery: NewDelivery) -> Stored:
         """Store one delivery (message row and, unless quarantined, its job) and wait for commit.
 
-        Raises whatever the database raised if the commit failed: nothing of it was stored.
+        A delivery the database refuses is stored quarantined instead (see the module's
+        docstring). Raises the database's error when it is down, or when not even a minimal
+        record of the delivery could be stored: then nothing of it was stored.
         """
         future: asyncio.Future[Stored] = asyncio.get_running_loop().create_future()
         self._waiting.append(_Waiting(delivery, future))
@@ -88,8 +120,14 @@ class IntakeWriter:
         the requests that arrived with this one; they form the next batch. A commit never
         belongs to one request, so a client that disconnects cannot cancel it.
         """
-        batch = self._waiting[: self._max_batch]
-        del self._waiting[: self._max_batch]
+        size = 1
+        if self._waiting and self._waiting[0].attempt is _Attempt.GROUPED:
+            # Deliveries being isolated wait at the front; a batch never mixes in one of them.
+            limit = min(self._max_batch, len(self._waiting))
+            while size < limit and self._waiting[size].attempt is _Attempt.GROUPED:
+                size += 1
+        batch = self._waiting[:size]
+        del self._waiting[:size]
         if not batch:
             self._committing = False
             return
@@ -112,18 +150,93 @@ class IntakeWriter:
         done: asyncio.Future[dict[tuple[str, str], int]],
     ) -> None:
         failure = done.exception() if not done.cancelled() else asyncio.CancelledError()
+        if failure is not None and not is_outage(failure) and isinstance(failure, Exception):
+            self._refused(batch, failure)
+            self._commit_next()
+            return
         for index, waiting in enumerate(batch):
             if waiting.future.done():
                 continue
             if failure is not None:
                 waiting.future.set_exception(failure)
                 continue
-            key = (waiting.delivery.message_id, waiting.delivery.checksum)
+            key = _key(waiting.delivery)
             is_first = first_of_key[key] == index
-            waiting.future.set_result(Stored(done.result().get(key) if is_first else None))
+            message_pk = done.result().get(key) if is_first else None
+            waiting.future.set_result(Stored(message_pk, waiting.delivery.status))
         if len(batch) > 1:
             logger.debug("intake batch committed", extra={"deliveries": len(batch)})
         self._commit_next()
+
+    def _refused(self, batch: list[_Waiting], failure: Exception) -> None:
+        """The database refused the batch's rows: write them again, a step plainer each time.
+
+        The retries go to the front of the queue, one delivery per transaction, ahead of the
+        deliveries that arrived meanwhile (those are not held back for long: each retry is a
+        single small transaction).
+        """
+        pending = [waiting for waiting in batch if not waiting.future.done()]
+        if len(batch) > 1:
+            logger.warning(
+                "intake batch refused by the database (%s); storing its deliveries one by one",
+                describe(failure),
+                extra={"deliveries": len(batch)},
+            )
+            for waiting in pending:
+                waiting.attempt = _Attempt.ALONE
+            self._waiting[:0] = pending
+            return
+        if not pending:
+            return
+        [waiting] = pending
+        if waiting.attempt is _Attempt.MINIMAL:
+            # Not even a record without the email's content could be stored: not the email.
+            waiting.future.set_exception(failure)
+            return
+        logger.warning(
+            "delivery %s refused by the database (%s); storing it quarantined",
+            waiting.delivery.checksum[:16],
+            describe(failure),
+        )
+        if waiting.attempt is _Attempt.QUARANTINED:
+            waiting.attempt = _Attempt.MINIMAL
+            waiting.delivery = _without_payload(waiting.delivery)
+        else:
+            waiting.attempt = _Attempt.QUARANTINED
+            waiting.delivery = _quarantined(waiting.delivery, describe(failure))
+        self._waiting.insert(0, waiting)
+
+
+def _key(delivery: NewDelivery) -> tuple[str, str]:
+    """The dedupe key as the database stores it (the text columns drop control characters)."""
+    return (storable(delivery.message_id), delivery.checksum)
+
+
+def _quarantined(delivery: NewDelivery, refusal: str) -> NewDelivery:
+    """The delivery as a quarantined record for staff, under a Message-ID the database takes."""
+    reason = f"the database refused this delivery as posted ({refusal}); kept for staff"
+    if delivery.status_reason:
+        reason = f"{reason}; {delivery.status_reason}"
+    return replace(
+        delivery,
+        message_id=synthetic_message_id(delivery.checksum),
+        has_synthetic_message_id=True,
+        status=MessageStatus.QUARANTINED,
+        status_reason=reason,
+    )
+
+
+def _without_payload(delivery: NewDelivery) -> NewDelivery:
+    """The last resort: a record that the delivery came, without anything it carried."""
+    return replace(
+        delivery,
+        content_type="",
+        raw=b"",
+        status_reason=(
+            f"{delivery.status_reason}; refused again with its {len(delivery.raw)} bytes, "
+            "which are therefore not kept"
+        ),
+    )
 
 
 def _rows_for(batch: list[_Waiting]) -> tuple[list[dict[str, Any]], dict[tuple[str, str], int]]:
@@ -132,7 +245,7 @@ def _rows_for(batch: list[_Waiting]) -> tuple[list[dict[str, Any]], dict[tuple[s
     first_of_key: dict[tuple[str, str], int] = {}
     rows: list[dict[str, Any]] = []
     for index, waiting in enumerate(batch):
-        key = (waiting.delivery.message_id, waiting.delivery.checksum)
+        key = _key(waiting.delivery)
         if key not in first_of_key:
             first_of_key[key] = index
             rows.append(_message_row(waiting.delivery, now))
@@ -220,7 +333,8 @@ def _message_row(delivery: NewDelivery, now: datetime) -> dict[str, Any]:
         "raw": delivery.raw,
         "raw_size": len(delivery.raw),
         "checksum": delivery.checksum,
-        "message_id": delivery.message_id,
+        # Already as stored, so the keys of inserted rows match the deliveries' keys.
+        "message_id": storable(delivery.message_id),
         "has_synthetic_message_id": delivery.has_synthetic_message_id,
         "message_id_reused": False,
         "status": delivery.status,

@@ -29,6 +29,9 @@ _MESSAGE_ID_LINE = re.compile(
     rb"(?i)(?:\A|(?<=[\r\n]))message-id[ \t]*:([^\r\n]*(?:" + _BREAK + rb"[ \t][^\r\n]*)*)"
 )
 _MSG_ID_TOKEN = re.compile(r"<[^<>\s]{1,990}>")
+# Control characters other than the tab, CR and LF of folding (C1 bytes are not checked: in a
+# UTF-8 Message-ID they are continuation bytes, not controls).
+_ID_CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # The empty line that ends the header section (or one at the very start: no headers at all).
 _HEADER_END = re.compile(rb"\A" + _BREAK + rb"|" + _BREAK + _BREAK)
 _HEADER_LINE_BREAK = re.compile(r"[ \t]*[\r\n]+[ \t]*")
@@ -43,10 +46,13 @@ def header_block(raw: bytes) -> bytes:
 def find_message_id(headers: bytes) -> str | None:
     """Find the Message-ID in a header block cheaply, without a full parse.
 
-    Returns the `<...>` token, or None when the header is missing, empty or malformed.
+    Returns the `<...>` token, or None when the header is missing, empty or malformed. A
+    control character anywhere in the value makes it malformed: the id is a database key and
+    goes back out in our replies' threading headers, and a NUL in it once made every post of
+    its email fail.
     """
     match = _MESSAGE_ID_LINE.search(headers)
-    if match is None:
+    if match is None or _ID_CONTROL.search(match.group(1)):
         return None
     value = re.sub(r"\s+", "", match.group(1).decode("latin-1"))
     token = _MSG_ID_TOKEN.search(value)

@@ -27,6 +27,20 @@ from pydantic import SecretStr
 AUTO_SUBMITTED = "auto-replied"
 MAX_ERROR_CHARS = 500
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+# What may not stand in a header value: line breaks (a CR or LF starts a new header, or the
+# body) and every other C0/C1 control character, lone surrogates too (they cannot be encoded).
+_HEADER_BREAKS = re.compile(r"[\t\r\n\x0b\x0c\x1c-\x1e\x85\u2028\u2029]+")
+_HEADER_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def header_text(value: str) -> str:
+    """A header value on one line with no control characters: breaks become a space."""
+    return _HEADER_CONTROLS.sub("", _HEADER_BREAKS.sub(" ", value)).strip()
+
+
+def header_id(value: str) -> str:
+    """A Message-ID for a header: no whitespace or control character at all."""
+    return "".join(_HEADER_CONTROLS.sub("", value).split())
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -46,6 +60,19 @@ class OutgoingEmail:
     references: tuple[str, ...]
     custom_args: dict[str, str] = field(default_factory=dict)
     """Our ids (never personal data): they come back on SendGrid's event webhooks."""
+
+    def __post_init__(self) -> None:
+        # Every value that becomes a header is cleaned here, once, whoever builds the email and
+        # whichever sender carries it: a line break in a subject or a name would start a header
+        # of the sender's choosing, and stored text keeps CR and LF.
+        clean = object.__setattr__
+        for name in ("from_address", "from_name", "to_address", "subject"):
+            clean(self, name, header_text(getattr(self, name)))
+        clean(self, "to_name", header_text(self.to_name) if self.to_name else self.to_name)
+        clean(self, "message_id", header_id(self.message_id))
+        in_reply_to = header_id(self.in_reply_to) if self.in_reply_to else ""
+        clean(self, "in_reply_to", in_reply_to or None)
+        clean(self, "references", tuple(filter(None, map(header_id, self.references))))
 
     def threading_headers(self) -> dict[str, str]:
         """The headers every reply carries: threading, and "this is an automatic reply"."""
