@@ -100,6 +100,11 @@ class IntakeWriter:
         self._waiting: list[_Waiting] = []
         self._committing = False
 
+    @property
+    def queued(self) -> int:
+        """How many deliveries wait for the commit after the one running."""
+        return len(self._waiting)
+
     async def store(self, delivery: NewDelivery) -> Stored:
         """Store one delivery (message row and, unless quarantined, its job) and wait for commit.
 
