@@ -134,7 +134,7 @@ async def post_burst(
     return list(await asyncio.gather(*tasks))
 
 
-async def jobs_for(db: Database) -> set[int]:
+async def jobs_for(db: Database) -> set[int | None]:
     async with db.read() as session:
         return set((await session.execute(select(Job.message_id))).scalars())
 
