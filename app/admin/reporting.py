@@ -124,8 +124,12 @@ async def _latest_replies(session: AsyncSession, message_pks: list[int]) -> dict
 # latest reply.
 _FROM_PLAN = {"language", "confidence", "needs_human", "reply"}
 _MESSAGE_COLUMNS = [name for name in MessageSummary.model_fields if name not in _FROM_PLAN]
+# The detail's fields that are looked up elsewhere, not read from the message's own columns.
+_DETAIL_LOOKUPS = {"replies_to_message_id"}
 _DETAIL_COLUMNS = [
-    name for name in MessageDetail.model_fields if name not in MessageSummary.model_fields
+    name
+    for name in MessageDetail.model_fields
+    if name not in MessageSummary.model_fields and name not in _DETAIL_LOOKUPS
 ]
 
 
@@ -201,6 +205,9 @@ async def message_trace(session: AsyncSession, message_pk: int) -> MessageTrace 
 
     replies = await rows(Reply)
     detail = {name: getattr(message, name) for name in _DETAIL_COLUMNS}
+    detail["replies_to_message_id"] = await _first_message_of(
+        session, message.replies_to_conversation_id
+    )
     return MessageTrace.model_validate(
         {
             "message": {**_summary_fields(message, replies[-1] if replies else None), **detail},
@@ -217,6 +224,13 @@ async def message_trace(session: AsyncSession, message_pk: int) -> MessageTrace 
             "audit": await rows(AuditEntry),
         }
     )
+
+
+async def _first_message_of(session: AsyncSession, conversation_id: int | None) -> int | None:
+    if conversation_id is None:
+        return None
+    statement = select(func.min(Message.id)).where(Message.conversation_id == conversation_id)
+    return (await session.execute(statement)).scalar_one_or_none()
 
 
 async def list_jobs(session: AsyncSession, *, status: JobStatus | None) -> list[JobView]:

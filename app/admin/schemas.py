@@ -154,6 +154,11 @@ class MessageDetail(MessageSummary):
     payload_format: str
     raw_size: int
     processed_at: Timestamp | None
+    replies_to_conversation_id: int | None
+    """Another sender's conversation this email named in In-Reply-To or References; it started
+    its own conversation instead of joining that one (a conversation belongs to its customer)."""
+    replies_to_message_id: int | None
+    """The first email of that other conversation, to open it."""
     from_header: str | None
     envelope_from: str | None
     recipients: JsonObject | None

@@ -139,6 +139,14 @@ class Message(Base):
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     processed_at: Mapped[datetime | None]
     conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id"), index=True)
+    replies_to_conversation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("conversations.id", name="fk_messages_replies_to_conversation_id")
+    )
+    """Another sender's conversation this email named in In-Reply-To or References.
+
+    A conversation belongs to its customer: such an email starts its own conversation instead of
+    joining that one, and this keeps the link for staff.
+    """
 
     # Normalised email (filled by the worker).
     from_header: Mapped[str | None] = mapped_column(SafeText)

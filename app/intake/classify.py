@@ -28,7 +28,7 @@ from app.mail.guards import (
     check_reply_caps,
     check_sender,
 )
-from app.mail.identity import verify_sender
+from app.mail.identity import IdentityDecision, verify_sender
 from app.mail.models import InboundEmail
 from app.mail.sendgrid import Delivery, UnusableEmail, parse_stored_delivery
 
@@ -78,7 +78,9 @@ async def classify(message_pk: int, *, db: Database, settings: Settings) -> Mess
         message.message_id_reused = await messages.has_other_content_for_message_id(
             session, message_pk=message.id, message_id=message.message_id, checksum=message.checksum
         )
-        await _thread(session, message, email)
+        await _thread(
+            session, message, email, identity=identity, own_addresses=settings.own_addresses
+        )
         guards = early + await _reply_caps(session, message, email, settings)
         status, reason = decide_status(guards)
         clock.lap("guards", status.value)
@@ -143,9 +145,24 @@ async def _quarantine(db: Database, message_pk: int, reason: str) -> MessageStat
     return MessageStatus.QUARANTINED
 
 
-async def _thread(session: AsyncSession, message: Message, email: InboundEmail) -> None:
+async def _thread(
+    session: AsyncSession,
+    message: Message,
+    email: InboundEmail,
+    *,
+    identity: IdentityDecision,
+    own_addresses: frozenset[str],
+) -> None:
+    """Join the sender's own conversation, or start one (linked to a foreign one it named).
+
+    A conversation belongs to its customer: only mail verified as theirs (or as ours) joins it.
+    """
     referenced = list(dict.fromkeys([*email.in_reply_to, *reversed(email.references)]))
-    conversation_id = await messages.find_conversation(session, referenced)
+    owners: frozenset[str] = frozenset()
+    if identity.verified and identity.address:
+        owners = own_addresses | {identity.address.lower()}
+    match = await messages.match_thread(session, referenced, owners=owners)
+    conversation_id = match.conversation_id
     if conversation_id is None:
         conversation_id = await messages.start_conversation(
             session,
@@ -155,6 +172,7 @@ async def _thread(session: AsyncSession, message: Message, email: InboundEmail) 
     else:
         await messages.touch_conversation(session, conversation_id, message.received_at)
     message.conversation_id = conversation_id
+    message.replies_to_conversation_id = match.replies_to_conversation_id
 
 
 async def _reply_caps(

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, inspect, select, update
+from sqlalchemy import func, inspect, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import undefer
 
@@ -64,21 +64,52 @@ async def has_other_content_for_message_id(
     return bool((await session.execute(statement)).scalar_one())
 
 
-async def find_conversation(session: AsyncSession, referenced_ids: list[str]) -> int | None:
-    """Return the conversation an email answers, from its In-Reply-To and References ids."""
+@dataclass(frozen=True, slots=True)
+class ThreadMatch:
+    """Where an email belongs, from the threads its In-Reply-To and References name."""
+
+    conversation_id: int | None
+    """The conversation it joins (its sender's own); None: it starts a new one."""
+    replies_to_conversation_id: int | None = None
+    """Another sender's conversation it named and did not join, for staff to see."""
+
+
+async def match_thread(
+    session: AsyncSession, referenced_ids: list[str], *, owners: frozenset[str]
+) -> ThreadMatch:
+    """Find the conversation an email may join: only one whose customer is among `owners`.
+
+    `referenced_ids` come most relevant first (In-Reply-To, then References newest first).
+    `owners` are the addresses allowed to join, lower-cased: the verified sender's address and
+    our own, or none at all for an unverified sender. Anyone can copy a Message-ID into a
+    header, so naming a conversation proves nothing; joining it would show the new text to the
+    model as the customer's and the customer's text to the new sender.
+    """
     if not referenced_ids:
-        return None
-    inbound = select(Message.conversation_id).where(
+        return ThreadMatch(conversation_id=None)
+    inbound = select(Message.message_id, Message.conversation_id).where(
         Message.message_id.in_(referenced_ids), Message.conversation_id.is_not(None)
     )
-    outbound = select(Reply.conversation_id).where(
+    outbound = select(Reply.rfc_message_id, Reply.conversation_id).where(
         Reply.rfc_message_id.in_(referenced_ids), Reply.conversation_id.is_not(None)
     )
-    for statement in (outbound, inbound):
-        found = (await session.execute(statement.limit(1))).scalar_one_or_none()
-        if found is not None:
-            return int(found)
-    return None
+    found = union_all(inbound, outbound).subquery()
+    statement = select(found.c.message_id, Conversation.id, Conversation.customer_email).join(
+        Conversation, Conversation.id == found.c.conversation_id
+    )
+    rank = {ref: n for n, ref in enumerate(referenced_ids)}
+    rows = [
+        (rank.get(str(ref), len(rank)), int(pk), (customer or "").lower())
+        for ref, pk, customer in await session.execute(statement)
+    ]
+    # The most relevant reference first; for a Message-ID reused in two threads, the newest.
+    rows.sort(key=lambda row: (row[0], -row[1]))
+    owned = [pk for _, pk, customer in rows if customer in owners]
+    if owned:
+        return ThreadMatch(conversation_id=owned[0])
+    return ThreadMatch(
+        conversation_id=None, replies_to_conversation_id=rows[0][1] if rows else None
+    )
 
 
 async def start_conversation(
@@ -185,14 +216,21 @@ async def get_messages(session: AsyncSession, message_pks: list[int]) -> dict[in
 
 
 async def thread_history(session: AsyncSession, message: Message, *, limit: int = 3) -> list[str]:
-    """The clean text of the conversation's earlier inbound emails, oldest first."""
-    if message.conversation_id is None:
+    """The clean text of the sender's own earlier emails in the conversation, oldest first.
+
+    Only a verified sender gets history, and only of emails verified as theirs: a conversation
+    threaded before it belonged to one customer may still hold another sender's text, which must
+    never reach the model as this customer's words (nor this customer's words another sender).
+    """
+    if message.conversation_id is None or not message.sender_verified or not message.from_address:
         return []
     statement = (
         select(Message.clean_text)
         .where(
             Message.conversation_id == message.conversation_id,
             Message.id < message.id,
+            Message.sender_verified.is_(True),
+            func.lower(Message.from_address) == message.from_address.lower(),
             Message.clean_text.is_not(None),
         )
         .order_by(Message.id.desc())

@@ -75,7 +75,13 @@ def threading_for(message: Message) -> tuple[str | None, tuple[str, ...]]:
 
     References is the customer's References (or, lacking it, their single In-Reply-To) followed
     by their Message-ID: no duplicates, at most `MAX_REFERENCES`, keeping the thread's first id.
+    An email that named another sender's conversation is answered on its own Message-ID only:
+    our reply never threads into, nor repeats the ids of, a conversation that is not theirs.
     """
+    if message.replies_to_conversation_id is not None:
+        if message.has_synthetic_message_id:
+            return None, ()
+        return message.message_id, (message.message_id,)
     earlier = [str(ref) for ref in message.references or []]
     if not earlier and len(message.in_reply_to or []) == 1:
         earlier = [str(ref) for ref in message.in_reply_to or []]
