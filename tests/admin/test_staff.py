@@ -53,6 +53,11 @@ async def test_the_login_page_answers_429_after_repeated_failures_even_with_the_
     settings: Settings, db: Database, providers: Providers
 ) -> None:
     app: FastAPI = create_app(settings, db=db, providers=providers)
+
+    async def no_pause(seconds: float) -> None:
+        """The account pauses are tested in test_login_throttle; here they only cost time."""
+
+    app.state.login_throttle.sleep = no_pause
     async with db.write() as session:
         await create_staff(session, email="ava@shop.test", password=PASSWORD)
     async with httpx.AsyncClient(
