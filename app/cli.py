@@ -9,9 +9,20 @@ from importlib.metadata import PackageNotFoundError, version
 
 from app.config import ConfigError, Settings, load_settings
 from app.db.migrate import DatabaseUnreachable, ensure_reachable, open_database, upgrade_database
+from app.db.statuses import TokenScope
 from app.logs import configure_logging
 
 DISTRIBUTION = "shop-support-mail"
+STAFF_COMMANDS = frozenset(
+    {
+        "create-admin",
+        "set-password",
+        "disable-staff",
+        "create-api-token",
+        "list-api-tokens",
+        "revoke-api-token",
+    }
+)
 
 
 def package_version() -> str:
@@ -80,11 +91,26 @@ def build_parser() -> argparse.ArgumentParser:
     create_admin = command(
         "create-admin",
         "create a staff account for the admin (or reset its password)",
-        "Create a staff account for the admin, or reset its password. The password is read from "
-        "the terminal, or from the first line of standard input.",
+        "Create a staff account for the admin, or reset its password and re-enable it; a reset "
+        "ends every session of the account. The password is read from the terminal, or from the "
+        "first line of standard input.",
     )
     create_admin.add_argument("--email", required=True, help="the staff member's email address")
     create_admin.add_argument("--name", default="", help="the name shown in the admin")
+    set_password = command(
+        "set-password",
+        "give an existing staff account a new password (ends its sessions)",
+        "Set a new password for an existing staff account; every browser session of the account "
+        "ends. The password is read from the terminal, or from the first line of standard input.",
+    )
+    set_password.add_argument("--email", required=True, help="the staff account")
+    disable = command(
+        "disable-staff",
+        "disable a staff account: end its sessions and revoke its API tokens",
+        "Disable a staff account: it can no longer log in, its browser sessions end and its API "
+        "tokens are revoked. `create-admin` enables it again with a new password (but no tokens).",
+    )
+    disable.add_argument("--email", required=True, help="the staff account")
     create_token = command(
         "create-api-token",
         "create a token for the admin JSON API and print it once",
@@ -93,6 +119,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     create_token.add_argument("--email", required=True, help="the staff account it acts as")
     create_token.add_argument("--name", default="", help="what the token is for")
+    create_token.add_argument(
+        "--scope",
+        choices=[scope.value for scope in TokenScope],
+        default=TokenScope.REVIEW.value,
+        help="read: reads only; review: reads and review decisions (default: review)",
+    )
+    create_token.add_argument(
+        "--days", type=int, metavar="N", help="days until it expires (default: API_TOKEN_DAYS)"
+    )
+    list_tokens = command(
+        "list-api-tokens",
+        "list the admin API tokens (never the tokens themselves)",
+        "List API tokens, newest first: id, prefix, account, scope, state, expiry and last use.",
+    )
+    list_tokens.add_argument("--email", help="only this staff account's tokens")
+    revoke = command(
+        "revoke-api-token",
+        "revoke an admin API token by its id",
+        "Revoke an API token at once; the id is the first column of `list-api-tokens`.",
+    )
+    revoke.add_argument("token_id", type=int, metavar="ID", help="the token's id")
     return parser
 
 
@@ -129,13 +176,10 @@ def _run(args: argparse.Namespace, settings: Settings) -> None:
         asyncio.run(_work(settings, concurrency=args.concurrency))
     elif args.command == "serve":
         _serve(settings, host=args.host or settings.HOST, port=args.port or settings.PORT)
-    elif args.command == "create-admin":
-        password = _read_password()
-        asyncio.run(_create_admin(settings, email=args.email, name=args.name, password=password))
-        print(f"staff account {args.email.strip().lower()} is ready; log in at /admin")
-    elif args.command == "create-api-token":
-        token = asyncio.run(_create_token(settings, email=args.email, name=args.name))
-        print(token)
+    elif args.command in STAFF_COMMANDS:
+        from app.admin.commands import run_staff_command
+
+        run_staff_command(args, settings)
 
 
 async def _migrate(settings: Settings) -> None:
@@ -177,43 +221,6 @@ def _serve(settings: Settings, *, host: str, port: int) -> None:
 
     from app.main import create_app
 
-    uvicorn.run(create_app(settings), host=host, port=port, log_config=None, proxy_headers=True)
-
-
-def _read_password() -> str:
-    import getpass
-
-    if not sys.stdin.isatty():
-        return sys.stdin.readline().rstrip("\n")
-    first = getpass.getpass("Password (at least 12 characters): ")
-    if getpass.getpass("Again: ") != first:
-        sys.exit("the passwords differ")
-    return first
-
-
-async def _create_admin(settings: Settings, *, email: str, name: str, password: str) -> None:
-    from app.admin.staff import StaffError, create_staff
-
-    db = open_database(settings.DATABASE_URL)
-    try:
-        await ensure_reachable(db)
-        async with db.write() as session:
-            await create_staff(session, email=email, password=password, name=name)
-    except StaffError as exc:
-        sys.exit(f"cannot create the account: {exc}")
-    finally:
-        await db.dispose()
-
-
-async def _create_token(settings: Settings, *, email: str, name: str) -> str:
-    from app.admin.staff import StaffError, create_api_token
-
-    db = open_database(settings.DATABASE_URL)
-    try:
-        await ensure_reachable(db)
-        async with db.write() as session:
-            return await create_api_token(session, email=email, name=name)
-    except StaffError as exc:
-        sys.exit(f"cannot create the token: {exc}")
-    finally:
-        await db.dispose()
+    # Only `create_app` decides whom to believe about X-Forwarded-For (FORWARDED_ALLOW_IPS):
+    # uvicorn's own handling would trust 127.0.0.1 by default.
+    uvicorn.run(create_app(settings), host=host, port=port, log_config=None, proxy_headers=False)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import re
 import types
 import typing
@@ -143,6 +144,10 @@ class Settings(BaseSettings):
 
     # Admin for support staff.
     ADMIN_SESSION_HOURS: int = Field(default=12, ge=1, le=24 * 30)
+    API_TOKEN_DAYS: int = Field(default=90, ge=1, le=3650)
+    # Proxies whose X-Forwarded-For / X-Forwarded-Proto are believed: addresses or networks
+    # (or `*`); empty trusts none, so a client cannot pick the address login throttling counts.
+    FORWARDED_ALLOW_IPS: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     # Never-answer guards.
     REPLY_CAP_PER_SENDER: int = Field(default=3, ge=0)
@@ -205,6 +210,25 @@ class Settings(BaseSettings):
     @classmethod
     def _parse_intents(cls, value: object) -> object:
         return _split_csv(value)
+
+    @field_validator("FORWARDED_ALLOW_IPS", mode="before")
+    @classmethod
+    def _parse_proxies(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @field_validator("FORWARDED_ALLOW_IPS")
+    @classmethod
+    def _check_proxies(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            if entry == "*":
+                continue
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{entry!r} is not an IP address or network (e.g. 10.0.0.5, 10.0.0.0/8, *)"
+                ) from None
+        return value
 
     @field_validator("STORE_URL")
     @classmethod
@@ -342,6 +366,8 @@ def load_settings(**overrides: Any) -> Settings:
 # --- Error messages ------------------------------------------------------------------------------
 
 _SECRET_WORDS = frozenset({"KEY", "SECRET", "PASSWORD", "TOKEN"})
+# A name ending in a unit holds a number (`API_TOKEN_DAYS`), whatever words come before it.
+_UNIT_WORDS = frozenset({"DAYS", "HOURS", "MINUTES", "MINUTE", "SECONDS", "MS", "BYTES"})
 _MAX_SHOWN = 80
 # Pydantic's wording by error type, shortened to what an operator needs.
 _REASONS = {
@@ -367,9 +393,11 @@ def is_secret_setting(name: str) -> bool:
     """Whether a setting's value must never be shown: a SecretStr, or named like a secret.
 
     The name test looks at whole words (`OPENAI_API_KEY`, `SHOPIFY_ACCESS_TOKEN`), so counts
-    such as `OPENAI_TOKENS_PER_MINUTE` still show their value.
+    such as `OPENAI_TOKENS_PER_MINUTE` still show their value, and so do durations and sizes
+    (`API_TOKEN_DAYS`): a name ending in a unit is a number.
     """
-    if _SECRET_WORDS & set(name.upper().split("_")):
+    words = name.upper().split("_")
+    if _SECRET_WORDS & set(words) and words[-1] not in _UNIT_WORDS:
         return True
     field = Settings.model_fields.get(name)
     return field is not None and _holds_secret(field.annotation)

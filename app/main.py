@@ -9,11 +9,12 @@ import logging
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app.admin import api as admin_api
 from app.admin import pages
 from app.admin.errors import install_error_pages
-from app.admin.staff import LoginThrottle
+from app.admin.throttle import LoginThrottle
 from app.config import Settings
 from app.db.engine import Database
 from app.intake import health, routes
@@ -89,8 +90,8 @@ def create_app(
         openapi_url=None,
     )
     app.state.services = state
-    # The admin's own per-process state: nothing outside the admin needs to know it exists.
-    app.state.login_throttle = LoginThrottle()
+    # The admin's failed-login counters (kept in the database, shared by every process).
+    app.state.login_throttle = LoginThrottle(database)
     # The webhook first: routes are matched in order, and it is the hot path.
     app.include_router(routes.router)
     app.include_router(health.router)
@@ -99,4 +100,9 @@ def create_app(
     app.include_router(pages.login_router)
     app.include_router(pages.router)
     install_error_pages(app)
+    if settings.FORWARDED_ALLOW_IPS:
+        # The client address (login throttling counts it) and scheme (secure cookies) come from
+        # X-Forwarded-* only when the peer is a listed proxy. `serve` runs uvicorn with
+        # proxy_headers=False, so this is the only place that decides.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.FORWARDED_ALLOW_IPS)
     return app

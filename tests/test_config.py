@@ -269,3 +269,20 @@ def test_environment_variables_are_read(monkeypatch: pytest.MonkeyPatch) -> None
 )
 def test_database_urls_get_an_async_driver(given: str, expected: str) -> None:
     assert normalise_database_url(given).render_as_string(hide_password=False) == expected
+
+
+def test_durations_named_after_tokens_are_numbers_not_secrets() -> None:
+    assert not is_secret_setting("API_TOKEN_DAYS")
+    assert is_secret_setting("SHOPIFY_ACCESS_TOKEN")
+    assert build(**VALID).API_TOKEN_DAYS == 90
+    assert problems(**VALID, API_TOKEN_DAYS="0") == ["API_TOKEN_DAYS='0': must be at least 1"]
+
+
+def test_forwarded_allow_ips_takes_addresses_and_networks_and_trusts_none_by_default() -> None:
+    assert build(**VALID).FORWARDED_ALLOW_IPS == []
+    proxies = build(**VALID, FORWARDED_ALLOW_IPS="127.0.0.1, 10.0.0.0/8,::1")
+    assert proxies.FORWARDED_ALLOW_IPS == ["127.0.0.1", "10.0.0.0/8", "::1"]
+    assert build(**VALID, FORWARDED_ALLOW_IPS="*").FORWARDED_ALLOW_IPS == ["*"]
+    [line] = problems(**VALID, FORWARDED_ALLOW_IPS="10.0.0.1,proxy.internal")
+    assert line.startswith("FORWARDED_ALLOW_IPS=")
+    assert "'proxy.internal' is not an IP address or network" in line

@@ -6,6 +6,7 @@ staff see for statuses (`filters`), and the server-rendered pages (`pages` route
 content; Jinja2, no JavaScript). `pages.router` holds every page behind a staff session (a
 router-level dependency, so a new page cannot forget it); `pages.login_router` holds only the
 login form and its post; `api.router` holds the JSON API and its docs (`docs`: /admin/docs,
-/admin/openapi.json) behind a bearer token or a staff session. Only `app.main` imports this
-package.
+/admin/openapi.json) behind a bearer token or a staff session; `throttle` slows password
+guessing; `commands` are the staff and token commands of the CLI. Only `app.main` and `app.cli`
+import this package.
 """

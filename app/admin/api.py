@@ -34,8 +34,10 @@ from app.admin.schemas import (
     ReplyOutcome,
     StaffView,
     Summary,
+    TokenList,
+    TokenView,
 )
-from app.admin.staff import Staff
+from app.admin.staff import Staff, audit, list_api_tokens, revoke_api_token
 from app.agent.plan import Intent
 from app.db.statuses import JobStatus, MessageStatus, ProposalStatus, ReplyStatus
 from app.state import AppState, get_state
@@ -47,7 +49,10 @@ router = APIRouter(
     dependencies=[Depends(require_api_staff)],
     responses={
         401: {"model": Problem, "description": "No valid API token or staff session."},
-        403: {"model": Problem, "description": "A session without the CSRF header."},
+        403: {
+            "model": Problem,
+            "description": "A session without the CSRF header, or a change with a read-only token.",
+        },
     },
 )
 
@@ -276,6 +281,26 @@ async def summary(state: State, days: Annotated[int, Query(ge=1, le=366)] = 30) 
     )
     async with state.db.read() as session:
         return await figures.summary(session, days=days, prices=prices)
+
+
+@router.get(f"{API}/tokens")
+async def tokens(state: State, staff: CurrentStaff) -> TokenList:
+    """The caller's own API tokens (any state); the secrets themselves are never shown again."""
+    async with state.db.read() as session:
+        found = await list_api_tokens(session, staff_id=staff.id)
+    return TokenList([TokenView.model_validate(token) for token in found])
+
+
+@router.delete(f"{API}/tokens/{{token_pk}}", responses={404: REFUSALS[404]})
+async def revoke_token(token_pk: int, state: State, staff: CurrentStaff) -> TokenView:
+    """Revoke one of the caller's tokens (it may be the one in use); revoking twice is harmless."""
+    async with state.db.write() as session:
+        revoked = await revoke_api_token(session, token_pk, staff_id=staff.id)
+        if revoked is not None:
+            audit(session, staff, "revoke_api_token", target_type="api_token", target_id=token_pk)
+    if revoked is None:
+        raise HTTPException(status_code=404, detail=f"no token {token_pk} of yours")
+    return TokenView.model_validate(revoked)
 
 
 # The docs of this API, behind the same login; not part of the schema they show.

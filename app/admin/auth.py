@@ -1,6 +1,7 @@
 """Who is calling the admin: API tokens for the JSON API, session cookies (with CSRF) for the page.
 
 The dependencies here are attached to whole routers, so a new admin route cannot forget them.
+A read-scoped token is refused (403) on every request that is not a read, whatever the route.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ import hmac
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from app.admin.staff import Staff, staff_for_session, staff_for_token
+from app.admin.staff import Staff, staff_for_session, use_api_token
+from app.db.statuses import TokenScope
 from app.state import AppState, get_state
 
 SESSION_COOKIE = "support_admin_session"
@@ -22,7 +24,8 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 BEARER = HTTPBearer(
     auto_error=False,
     scheme_name="apiToken",
-    description="An admin API token (`python -m app create-api-token --email EMAIL`).",
+    description="An admin API token (`python -m app create-api-token --email EMAIL`); a "
+    "`read`-scoped token may only read.",
 )
 
 
@@ -46,8 +49,7 @@ async def _token_staff(
 ) -> Staff | None:
     if bearer is None:
         return None
-    async with state.db.read() as session:
-        return await staff_for_token(session, bearer.credentials)
+    return await use_api_token(state.db, bearer.credentials)
 
 
 def check_csrf(staff: Staff, supplied: str | None) -> None:
@@ -69,6 +71,8 @@ async def require_api_staff(
     """
     staff = await _token_staff(bearer, state)
     if staff is not None:
+        if staff.scope is TokenScope.READ and request.method not in SAFE_METHODS:
+            raise HTTPException(status_code=403, detail="this API token may only read")
         return staff
     staff = await _session_staff(request, state)
     if staff is None:

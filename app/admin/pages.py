@@ -11,6 +11,7 @@ page shows is built in `app.admin.screens`. The pages are for browsers, not in t
 from __future__ import annotations
 
 import logging
+import math
 from typing import Annotated
 from urllib.parse import urlsplit
 
@@ -30,7 +31,8 @@ from app.admin.screens import (
     safe_next,
     thread_page,
 )
-from app.admin.staff import LoginThrottle, Staff, audit, authenticate, end_session, start_session
+from app.admin.staff import Staff, audit, authenticate, end_session, start_session
+from app.admin.throttle import LoginThrottle
 from app.db.models import ProposedAction, Reply
 from app.db.statuses import ProposalStatus
 from app.state import AppState, get_state
@@ -79,7 +81,7 @@ async def login_form(request: Request, next: str = HOME) -> HTMLResponse:
 
 
 def login_throttle(request: Request) -> LoginThrottle:
-    """The process's failed-login counter, kept beside the app's shared state by `create_app`."""
+    """The shared failed-login counters, kept beside the app's shared state by `create_app`."""
     throttle: LoginThrottle = request.app.state.login_throttle
     return throttle
 
@@ -92,33 +94,33 @@ async def login(
     password: Annotated[str, Form(max_length=1024)] = "",
     next: Annotated[str, Form(max_length=2000)] = HOME,
 ) -> Response:
-    """Check the password and open a session: an HttpOnly, SameSite=Lax cookie on /admin."""
+    """Check the password and open a session: an HttpOnly, SameSite=Lax cookie on /admin.
+
+    A client address with too many recent failures waits (429 with `Retry-After`); an account
+    with recent failures only makes the check pause a little (see `app.admin.throttle`).
+    """
     if not same_origin(request):
         return login_page(
             request, status_code=403, email=email, error="Log in from this site's own login page."
         )
-    throttle_key = f"{email.strip().lower()}|{request.client.host if request.client else ''}"
+    host = request.client.host if request.client else None
     throttle = login_throttle(request)
-    wait = throttle.retry_after(throttle_key)
+    wait = await throttle.retry_after(host)
     if wait > 0:
         logger.warning("admin login throttled")
+        seconds = math.ceil(wait)
         return login_page(
             request,
             status_code=429,
             next_path=next,
             email=email,
-            error=f"Too many failed attempts. Try again in {int(wait // 60) + 1} minutes.",
+            error=f"Too many failed attempts from here. Try again in {seconds} seconds.",
+            headers={"Retry-After": str(seconds)},
         )
+    await throttle.pause_for_account(email)
     staff = await authenticate(state.db, email, password)
-    if staff is not None:
-        throttle.succeeded(throttle_key)
-        async with state.db.write() as session:
-            token, _csrf = await start_session(
-                session, staff, hours=state.settings.ADMIN_SESSION_HOURS
-            )
-            audit(session, staff, "login", target_type="staff", target_id=staff.id)
     if staff is None:
-        throttle.failed(throttle_key)
+        await throttle.failed(host, email)
         logger.warning("admin login refused")
         return login_page(
             request,
@@ -127,6 +129,10 @@ async def login(
             email=email,
             error="Wrong email or password, or the account is disabled.",
         )
+    await throttle.succeeded(email)
+    async with state.db.write() as session:
+        token, _csrf = await start_session(session, staff, hours=state.settings.ADMIN_SESSION_HOURS)
+        audit(session, staff, "login", target_type="staff", target_id=staff.id)
     response = _see_other(safe_next(next))
     response.set_cookie(
         SESSION_COOKIE,

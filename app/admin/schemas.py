@@ -28,6 +28,7 @@ from app.db.statuses import (
     MessageStatus,
     ProposalStatus,
     ReplyStatus,
+    TokenScope,
 )
 
 
@@ -73,6 +74,30 @@ class StaffView(FromRow):
 
     email: str
     name: str
+    scope: TokenScope
+    """What these credentials may do: `read` only reads; `review` (and a session) may decide."""
+
+
+class TokenView(FromRow):
+    """An API token as listed: never the token itself, only the characters it starts with."""
+
+    id: int
+    prefix: str
+    """The token's first characters, to recognise it."""
+    staff_email: str
+    name: str
+    scope: TokenScope
+    state: str
+    """`active`, `expired` or `revoked`."""
+    created_at: Timestamp
+    expires_at: Timestamp
+    last_used_at: Timestamp | None
+    """When it was last used (to within a few minutes)."""
+    revoked_at: Timestamp | None
+
+
+class TokenList(RootModel[list[TokenView]]):
+    """The caller's API tokens, newest first."""
 
 
 # --- the queue ---------------------------------------------------------------------------------

@@ -1,7 +1,9 @@
 """Support staff: accounts, passwords, browser sessions, API tokens and the audit log.
 
 Passwords are hashed with argon2id. Session cookies and API tokens are random secrets of which
-only a SHA-256 hash is stored, so a copy of the database logs nobody in.
+only a SHA-256 hash is stored, so a copy of the database logs nobody in. Sessions are rows on the
+server, so every credential can be taken back: a new password ends all of the account's sessions,
+disabling an account also revokes its tokens, and tokens expire, are listed and are revoked.
 """
 
 from __future__ import annotations
@@ -9,11 +11,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import secrets
-import time
-from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from argon2 import PasswordHasher
@@ -23,12 +22,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.engine import Database
 from app.db.models import ApiToken, AuditEntry, StaffSession, StaffUser, utcnow
+from app.db.statuses import TokenScope
 
 MIN_PASSWORD_LENGTH = 12
 TOKEN_PREFIX = "ssm_"  # noqa: S105 - a label that makes leaked tokens recognisable, not a secret.
 _HASHER = PasswordHasher()
 # Verifying against this keeps a login for an unknown email as slow as one for a known email.
 _DUMMY_HASH = _HASHER.hash(secrets.token_urlsafe(16))
+# A token's last use is written at most this often, so API reads rarely cost a write.
+TOKEN_USE_RESOLUTION = timedelta(minutes=5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +42,10 @@ class Staff:
     name: str
     csrf_token: str | None = None
     """Set for browser sessions: forms must echo it back."""
+    scope: TokenScope = TokenScope.REVIEW
+    """What the credentials may do; a browser session may review."""
+    token_id: int | None = None
+    """The API token used, if any."""
 
 
 class StaffError(ValueError):
@@ -75,8 +81,67 @@ async def create_staff(
         user.password_hash = hashed
         user.is_active = True
         user.name = name.strip() or user.name
+        await end_all_sessions(session, user.id)
     await session.flush()
     return user
+
+
+async def _account(session: AsyncSession, email: str) -> StaffUser:
+    user = (
+        await session.execute(select(StaffUser).where(StaffUser.email == email.strip().lower()))
+    ).scalar_one_or_none()
+    if user is None:
+        raise StaffError(f"no staff account {email!r}")
+    return user
+
+
+async def set_password(session: AsyncSession, *, email: str, password: str) -> int:
+    """Give an existing account a new password; every session it had ends. Returns how many."""
+    hashed = hash_password(password)
+    user = await _account(session, email)
+    user.password_hash = hashed
+    return await end_all_sessions(session, user.id)
+
+
+@dataclass(frozen=True, slots=True)
+class Disabled:
+    """What disabling an account took back."""
+
+    sessions: int
+    tokens: int
+
+
+async def disable_staff(session: AsyncSession, *, email: str) -> Disabled:
+    """Disable an account: its sessions end and its tokens are revoked for good.
+
+    Revoking (not only refusing while disabled) means re-enabling the account with
+    `create-admin` brings back the person, not the tokens that may have leaked meanwhile.
+    """
+    user = await _account(session, email)
+    user.is_active = False
+    sessions = await end_all_sessions(session, user.id)
+    revoked = await session.execute(
+        update(ApiToken)
+        .where(ApiToken.staff_id == user.id, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+    return Disabled(sessions=sessions, tokens=_rowcount(revoked))
+
+
+def _rowcount(result: object) -> int:
+    count = getattr(result, "rowcount", 0)
+    return int(count) if isinstance(count, int) and count > 0 else 0
+
+
+async def end_all_sessions(session: AsyncSession, staff_id: int) -> int:
+    """End every open browser session of an account; returns how many were open."""
+    now = utcnow()
+    result = await session.execute(
+        update(StaffSession)
+        .where(StaffSession.staff_id == staff_id, StaffSession.expires_at > now)
+        .values(expires_at=now)
+    )
+    return _rowcount(result)
 
 
 def _password_matches(hashed: str, password: str) -> bool:
@@ -113,44 +178,6 @@ async def authenticate(db: Database, email: str, password: str) -> Staff | None:
             values["password_hash"] = rehash
         await session.execute(update(StaffUser).where(StaffUser.id == user.id).values(**values))
     return Staff(id=user.id, email=user.email, name=user.name)
-
-
-@dataclass
-class LoginThrottle:
-    """Refuses a login for a while after repeated failures for the same account and address.
-
-    In memory, per process: it slows down password guessing; the argon2 cost does the rest.
-    """
-
-    max_failures: int = 5
-    window_seconds: float = 900.0
-    clock: Callable[[], float] = time.monotonic
-    _failures: dict[str, deque[float]] = field(default_factory=dict)
-
-    def retry_after(self, key: str) -> float:
-        """Seconds until `key` may try again (0: now)."""
-        recent = self._recent(key)
-        if len(recent) < self.max_failures:
-            return 0.0
-        return max(0.0, recent[0] + self.window_seconds - self.clock())
-
-    def failed(self, key: str) -> None:
-        """Count a failed attempt."""
-        self._recent(key).append(self.clock())
-        if len(self._failures) > 10_000:
-            # Forget the oldest keys rather than grow without bound under a spray of guesses.
-            for stale in list(self._failures)[:5_000]:
-                del self._failures[stale]
-
-    def succeeded(self, key: str) -> None:
-        """Forget the failures of a key that logged in."""
-        self._failures.pop(key, None)
-
-    def _recent(self, key: str) -> deque[float]:
-        entries = self._failures.setdefault(key, deque())
-        while entries and entries[0] < self.clock() - self.window_seconds:
-            entries.popleft()
-        return entries
 
 
 async def start_session(session: AsyncSession, staff: Staff, *, hours: int) -> tuple[str, str]:
@@ -195,8 +222,17 @@ async def end_session(session: AsyncSession, token: str) -> None:
     )
 
 
-async def create_api_token(session: AsyncSession, *, email: str, name: str = "") -> str:
+async def create_api_token(
+    session: AsyncSession,
+    *,
+    email: str,
+    name: str = "",
+    scope: TokenScope = TokenScope.REVIEW,
+    days: int = 90,
+) -> str:
     """A new API token for an active account; the token itself is shown only this once."""
+    if days < 1:
+        raise StaffError("a token must last at least one day")
     user = (
         await session.execute(select(StaffUser).where(StaffUser.email == email.strip().lower()))
     ).scalar_one_or_none()
@@ -209,14 +245,15 @@ async def create_api_token(session: AsyncSession, *, email: str, name: str = "")
             prefix=token[:12],
             staff_id=user.id,
             name=name.strip(),
+            scope=scope,
+            expires_at=utcnow() + timedelta(days=days),
         )
     )
     await session.flush()
     return token
 
 
-async def staff_for_token(session: AsyncSession, token: str) -> Staff | None:
-    """The staff member an API token belongs to, if it is valid and not revoked."""
+async def _token_lookup(session: AsyncSession, token: str) -> tuple[Staff, datetime | None] | None:
     row = (
         await session.execute(
             select(ApiToken, StaffUser)
@@ -227,9 +264,111 @@ async def staff_for_token(session: AsyncSession, token: str) -> Staff | None:
     if row is None:
         return None
     api_token, user = row
-    if api_token.revoked_at is not None or not user.is_active:
+    if api_token.revoked_at is not None or api_token.expires_at <= utcnow() or not user.is_active:
         return None
-    return Staff(id=user.id, email=user.email, name=user.name)
+    staff = Staff(
+        id=user.id, email=user.email, name=user.name, scope=api_token.scope, token_id=api_token.id
+    )
+    return staff, api_token.last_used_at
+
+
+async def staff_for_token(session: AsyncSession, token: str) -> Staff | None:
+    """The staff member an API token belongs to, if it is valid, unexpired and not revoked."""
+    found = await _token_lookup(session, token)
+    return found[0] if found is not None else None
+
+
+async def use_api_token(db: Database, token: str) -> Staff | None:
+    """Like `staff_for_token`, and note when the token was last used (to spot unused ones)."""
+    async with db.read() as session:
+        found = await _token_lookup(session, token)
+    if found is None:
+        return None
+    staff, last_used = found
+    now = utcnow()
+    if last_used is None or last_used < now - TOKEN_USE_RESOLUTION:
+        async with db.write() as session:
+            await session.execute(
+                update(ApiToken).where(ApiToken.id == staff.token_id).values(last_used_at=now)
+            )
+    return staff
+
+
+@dataclass(frozen=True, slots=True)
+class TokenInfo:
+    """An API token as listed: never the token itself, only the prefix it starts with."""
+
+    id: int
+    prefix: str
+    staff_email: str
+    name: str
+    scope: TokenScope
+    created_at: datetime
+    expires_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+    @property
+    def state(self) -> str:
+        """`active`, `expired` or `revoked`."""
+        if self.revoked_at is not None:
+            return "revoked"
+        return "expired" if self.expires_at <= utcnow() else "active"
+
+
+async def list_api_tokens(
+    session: AsyncSession, *, staff_id: int | None = None, email: str | None = None
+) -> list[TokenInfo]:
+    """The tokens, newest first, of one account (by id or email) or of every account."""
+    query = (
+        select(ApiToken, StaffUser.email)
+        .join(StaffUser, StaffUser.id == ApiToken.staff_id)
+        .order_by(ApiToken.id.desc())
+    )
+    if staff_id is not None:
+        query = query.where(ApiToken.staff_id == staff_id)
+    if email is not None:
+        query = query.where(StaffUser.email == email.strip().lower())
+    rows = (await session.execute(query)).all()
+    return [_info(api_token, owner) for api_token, owner in rows]
+
+
+def _info(api_token: ApiToken, owner: str) -> TokenInfo:
+    return TokenInfo(
+        id=api_token.id,
+        prefix=api_token.prefix,
+        staff_email=owner,
+        name=api_token.name,
+        scope=api_token.scope,
+        created_at=api_token.created_at,
+        expires_at=api_token.expires_at,
+        last_used_at=api_token.last_used_at,
+        revoked_at=api_token.revoked_at,
+    )
+
+
+async def revoke_api_token(
+    session: AsyncSession, token_id: int, *, staff_id: int | None = None
+) -> TokenInfo | None:
+    """Revoke a token (of `staff_id` only, when given); None if there is no such token.
+
+    Revoking twice is not an error: the first revocation time is kept.
+    """
+    query = (
+        select(ApiToken, StaffUser.email)
+        .join(StaffUser, StaffUser.id == ApiToken.staff_id)
+        .where(ApiToken.id == token_id)
+    )
+    if staff_id is not None:
+        query = query.where(ApiToken.staff_id == staff_id)
+    row = (await session.execute(query)).one_or_none()
+    if row is None:
+        return None
+    api_token, owner = row
+    if api_token.revoked_at is None:
+        api_token.revoked_at = utcnow()
+        await session.flush()
+    return _info(api_token, owner)
 
 
 def audit(

@@ -36,6 +36,7 @@ from app.db.statuses import (
     MessageStatus,
     ProposalStatus,
     ReplyStatus,
+    TokenScope,
 )
 from app.db.text import SafeString, SafeText
 
@@ -397,8 +398,15 @@ class ApiToken(Base):
     """The token's first characters, to tell tokens apart in listings."""
     staff_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id"), index=True)
     name: Mapped[str] = mapped_column(SafeString(200), default="")
+    scope: Mapped[TokenScope] = mapped_column(
+        stored_enum(TokenScope, length=16, constraint="ck_api_tokens_scope"),
+        default=TokenScope.REVIEW,
+    )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    """After this the token is refused (`API_TOKEN_DAYS` after creation by default)."""
     last_used_at: Mapped[datetime | None]
+    """Updated at most every few minutes, so using a token rarely costs a write."""
     revoked_at: Mapped[datetime | None]
 
 
@@ -427,3 +435,17 @@ class RateWindow(Base):
     window_start: Mapped[datetime] = mapped_column(primary_key=True)
     requests: Mapped[int] = mapped_column(Integer, default=0)
     tokens: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class LoginFailure(Base):
+    """Recent failed logins under one key (a client address or an account), for every process.
+
+    The key is a SHA-256 of `address:<ip>` or `account:<email>`, so a password typed into the
+    email field is never stored as written.
+    """
+
+    __tablename__ = "login_failures"
+
+    key: Mapped[str] = mapped_column(SafeString(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failed_at: Mapped[datetime]

@@ -80,3 +80,12 @@ class AgentRunStatus(StrEnum):
     RUNNING = "running"
     FINISHED = "finished"
     ABANDONED = "abandoned"
+
+
+class TokenScope(StrEnum):
+    """What an admin API token may do."""
+
+    READ = "read"
+    """Only reads: any request that would change something is refused (403)."""
+    REVIEW = "review"
+    """Reads and the review decisions a staff member can take (approve, reject, retry...)."""

@@ -107,6 +107,8 @@ async def run_demo(*, serve_port: int | None = None) -> int:
             port=serve_port or 0,
             log_config=None,
             lifespan="on",
+            # Only `create_app` may believe X-Forwarded-For (FORWARDED_ALLOW_IPS).
+            proxy_headers=False,
         )
     )
     serving = asyncio.create_task(server.serve())

@@ -123,7 +123,7 @@ async def test_a_token_acts_as_its_staff_member_and_only_its_hash_is_stored(
     staff_api: httpx.AsyncClient, token: str, db: Database
 ) -> None:
     response = await staff_api.get("/admin/api/me")
-    assert response.json() == {"email": STAFF, "name": "Ava"}
+    assert response.json() == {"email": STAFF, "name": "Ava", "scope": "review"}
     from app.db.models import ApiToken
 
     async with db.read() as session:
