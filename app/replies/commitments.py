@@ -139,9 +139,11 @@ def _days(paragraph: str) -> list[Commitment]:
 @functools.cache
 def _amount_pattern() -> re.Pattern[str]:
     words = [w for language in WORDS.values() for w in language.currencies]
+    magnitudes = [m for language in WORDS.values() for m in language.magnitudes]
     currency = rf"(?:{'|'.join(CURRENCY_SIGNS)}|(?<!\w)(?:{'|'.join(words)})(?!\w))"
+    magnitude = rf"(?:\s?(?:{'|'.join(magnitudes)})(?!\w))*"
     before = rf"{currency}\s?{_NUMBER}"
-    after = rf"(?<![\w.,]){_NUMBER}\s?{currency}"
+    after = rf"(?<![\w.,]){_NUMBER}{magnitude}\s?{currency}"
     return re.compile(rf"{before}|{after}", _FLAGS)
 
 
