@@ -147,10 +147,13 @@ def _amount_pattern() -> re.Pattern[str]:
     return re.compile(rf"{before}|{after}", _FLAGS)
 
 
+def find_amounts(text: str) -> list[str]:
+    """Every amount of money in `text` as written ("5000 EUR", "۵۰۰۰ یورو", "€ 73.90")."""
+    return [match.group(0).strip() for match in _amount_pattern().finditer(text)]
+
+
 def _amounts(paragraph: str) -> list[Commitment]:
-    return [
-        Commitment(AMOUNT, (_clean(m.group(0)),)) for m in _amount_pattern().finditer(paragraph)
-    ]
+    return [Commitment(AMOUNT, (_clean(amount),)) for amount in find_amounts(paragraph)]
 
 
 def _clean(words: str) -> str:

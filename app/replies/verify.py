@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from urllib.parse import urlsplit
 
-from app.replies.commitments import find_commitments
+from app.replies.commitments import find_amounts, find_commitments
 from app.replies.render import RenderedReply
 
 # Replies write digits and decimal marks the locale's way, and isolate left-to-right runs with
@@ -174,12 +174,12 @@ def _paragraph_numbers(paragraph: str, evidence: Evidence) -> list[str]:
     the model's "we refund 5000 EUR" pass as if the store had confirmed it.
     """
     problems: list[str] = []
-    for match in _AMOUNT.finditer(paragraph):
-        amount = _decimal(match.group(1) or match.group(2))
+    for written in find_amounts(paragraph):
+        number = _NUMBER.search(written)
+        amount = _decimal(number.group(0)) if number else None
         if amount is not None and amount not in evidence.tool_numbers:
             problems.append(
-                f"amount {match.group(0).strip()} in the model's paragraph is not in this "
-                "email's tool results"
+                f"amount {written} in the model's paragraph is not in this email's tool results"
             )
     for raw in _NUMBER.findall(paragraph):
         value = _decimal(raw)
