@@ -9,13 +9,14 @@ order question it never looked up, gets a draft for a person, never an automatic
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 import httpx
 import pytest
 import respx
 
+from app.agent.llm import ToolCallRequest
 from app.config import Settings
 from app.db.engine import Database
 from app.demo.sendgrid_posts import raw_mode_post
@@ -62,27 +63,11 @@ class OpenAIWorld:
     openai: respx.Route
     sendgrid: respx.Route
 
-    def script(self, *turns: tuple[str, str, str]) -> None:
-        """The model's answers, one wire response per request: (call_id, tool, arguments)."""
-        bodies = [ok(responses_body(function_call(*one))) for one in turns]
-        self.openai.side_effect = _one_each(bodies)
-
-
-def _one_each(responses: list[httpx.Response]) -> Callable[[httpx.Request], httpx.Response]:
-    remaining: Iterator[httpx.Response] = iter(responses)
-
-    def answer(request: httpx.Request) -> httpx.Response:
-        return next(remaining)
-
-    return answer
-
-
-def wire(request: object) -> tuple[str, str, str]:
-    """A `ToolCallRequest` from the scripted-model helpers, as the API would send it."""
-    from app.agent.llm import ToolCallRequest
-
-    assert isinstance(request, ToolCallRequest)
-    return (request.call_id, request.name, request.arguments)
+    def script(self, *turns: ToolCallRequest) -> None:
+        """The model's answers: one Responses API body per request, each making one call."""
+        self.openai.side_effect = [
+            ok(responses_body(function_call(c.call_id, c.name, c.arguments))) for c in turns
+        ]
 
 
 @pytest.fixture
@@ -117,15 +102,13 @@ async def test_a_promised_refund_amount_and_date_is_a_draft_in_every_language(
     # The model looks the order up, then claims an order question it is sure of, with a
     # paragraph that promises what only an approved proposal could.
     openai_world.script(
-        wire(call("get_order", order_number="#1001")),
-        wire(
-            submit(
-                intent="order_status",
-                confidence=0.99,
-                language=language,
-                show=["call_get_order"],
-                paragraph=PROMISES[language],
-            )
+        call("get_order", order_number="#1001"),
+        submit(
+            intent="order_status",
+            confidence=0.99,
+            language=language,
+            show=["call_get_order"],
+            paragraph=PROMISES[language],
         ),
     )
     subject, body = ASKS[language]
@@ -159,7 +142,7 @@ async def test_an_order_status_intent_with_no_order_fetched_is_not_sent(
     client: httpx.AsyncClient, db: Database, openai_world: OpenAIWorld
 ) -> None:
     # The model looks nothing up and is sure it answered an order question.
-    openai_world.script(wire(submit(intent="order_status", confidence=1.0, paragraph="")))
+    openai_world.script(submit(intent="order_status", confidence=1.0, paragraph=""))
     pk = await deliver(client, raw_mode_post(order_question(), verified_transport("example.com")))
     await process(db, openai_world.settings, openai_world.providers)
 
@@ -176,12 +159,10 @@ async def test_a_grounded_order_answer_with_a_harmless_paragraph_is_still_sent(
     client: httpx.AsyncClient, db: Database, openai_world: OpenAIWorld
 ) -> None:
     openai_world.script(
-        wire(call("get_order", order_number="#1001")),
-        wire(
-            submit(
-                show=["call_get_order"],
-                paragraph="Thank you for your patience! We will look into it if anything changes.",
-            )
+        call("get_order", order_number="#1001"),
+        submit(
+            show=["call_get_order"],
+            paragraph="Thank you for your patience! We will look into it if anything changes.",
         ),
     )
     pk = await deliver(client, raw_mode_post(order_question(), verified_transport("example.com")))
