@@ -111,7 +111,7 @@ def decide(
         reasons.append("shadow mode: every reply is a draft")
     if plan.intent not in rules.auto_send_intents:
         reasons.append(f"intent {plan.intent.value} is not auto-sent")
-    if plan.intent in rules.auto_send_intents:
+    else:
         reasons += _ungrounded(plan.intent, shown)
     if plan.confidence < rules.min_confidence:
         reasons.append(f"confidence {plan.confidence:g} is below {rules.min_confidence:g}")
