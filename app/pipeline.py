@@ -245,6 +245,7 @@ async def compose_reply(message_pk: int, *, db: Database, settings: Settings) ->
         sender_verified=found.sender_verified,
         verification_problems=problems,
         guard_holds=found.guard_holds,
+        shown=rendered.shown,
         language_fallback=rendered.requested_language if rendered.language_fallback else None,
     )
     clock.lap("policy", decision.action.value)

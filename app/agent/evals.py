@@ -14,12 +14,15 @@ report compares the model's plan with them:
   person should see; of those a person should see, how many the model handed over;
 - reply language: each plan is rendered as the pipeline renders it, and the reply's language is
   compared with the email's (a German email answered in English counts as wrong);
+- auto-sends: the rendered reply goes through the production verifier (commitments in the model's
+  paragraph included) and the send policy with its grounding table, as in the pipeline;
 - mean tokens and mean wall-clock latency per email.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -35,8 +38,10 @@ from app.config import ConfigError, Settings, load_settings
 from app.logs import configure_logging
 from app.mail.cleantext import clean_text
 from app.providers import Providers, build_providers
+from app.replies.commitments import REASON as COMMITMENT
 from app.replies.policy import Action, SendRules, decide
 from app.replies.render import RenderedReply, ReplyInputs, StoreIdentity, render_reply
+from app.replies.verify import gather_evidence, verify_reply
 from app.store.demo import ANCHOR, DemoShop
 from app.tools import tool_registry
 from app.tools.kit import MemoryJournal, Sender, ToolContext
@@ -72,6 +77,8 @@ class EmailResult:
     """The default send policy would send this plan's reply without a person."""
     reply_language: str = ""
     """The language the rendered reply is written in (English when no catalog fits)."""
+    reasons: tuple[str, ...] = ()
+    """Why the send policy would hold the reply as a draft (empty when it would be sent)."""
 
     @property
     def wrongly_sent(self) -> bool:
@@ -244,7 +251,8 @@ async def _run_one(
         journal=journal,
         now=now,
     )
-    agent_email = AgentEmail(subject=email.subject, text=clean_text(text=email.body, html=""))
+    cleaned = clean_text(text=email.body, html="")
+    agent_email = AgentEmail(subject=email.subject, text=cleaned)
     started = time.perf_counter()
     outcome = await run_agent(
         agent_email,
@@ -257,13 +265,26 @@ async def _run_one(
     latency = time.perf_counter() - started
     plan = outcome.plan
     reply = _render(email, plan, journal.calls)
-    # The verifier needs the tool results' evidence and is not run here; every other condition is.
+    # The pipeline's verifier and policy, over this run's tool results and the customer's words.
+    evidence = gather_evidence(
+        [json.dumps(c.facts, ensure_ascii=False) for c in journal.calls if c.facts],
+        customer_text=f"{email.subject}\n{cleaned}",
+        store_hosts=[],
+    )
+    problems = verify_reply(
+        reply,
+        evidence=evidence,
+        recipient=email.sender,
+        verified_sender=email.sender if email.verified else None,
+        own_addresses=[STORE.support_email],
+    )
     decision = decide(
         plan,
         rules=rules,
         sender_verified=email.verified,
-        verification_problems=[],
+        verification_problems=problems,
         guard_holds=[],
+        shown=reply.shown,
         language_fallback=reply.requested_language if reply.language_fallback else None,
     )
     return EmailResult(
@@ -279,6 +300,7 @@ async def _run_one(
         output_tokens=outcome.output_tokens,
         latency_s=latency,
         would_send=decision.action is Action.SEND,
+        reasons=decision.reasons,
         reply_language=reply.language,
     )
 
@@ -376,12 +398,22 @@ def format_report(report: EvalReport) -> str:
         f"({_percent(len(sent) / overall.count if overall.count else None)}) answered without "
         f"a person; wrongly sent: {len(wrong)}{' (' + ', '.join(wrong) + ')' if wrong else ''}."
     )
+    committed = [r.email_id for r in report.results if _held_for(r, COMMITMENT)]
+    ungrounded = [r.email_id for r in report.results if _held_for(r, "is not grounded")]
+    lines.append(
+        f"held because the model's paragraph commits to something: {len(committed)}; "
+        f"held because the tool results do not ground the intent: {len(ungrounded)}."
+    )
     if overall.errors:
         lines.append(
             f"{overall.errors} email(s) were handed over because the model, a cap or the store "
             "failed (provider_down, model_error, cap_hit)."
         )
     return "\n".join(lines)
+
+
+def _held_for(result: EmailResult, words: str) -> bool:
+    return any(words in reason for reason in result.reasons)
 
 
 def format_misses(report: EvalReport) -> str:

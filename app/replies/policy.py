@@ -1,16 +1,45 @@
 """Whether a reply goes out now or waits as a draft: a pure function with its reasons.
 
 A reply is sent on its own only when every condition holds; each one that does not becomes a
-reason on the draft, so staff see exactly why it waited.
+reason on the draft, so staff see exactly why it waited. The model's own intent and confidence
+never suffice: an intent that may auto-send must also be grounded by what the reply shows from
+this email's tool results (`GROUNDS`), so an "order_status" answer with no order fetched for the
+verified sender waits for a person.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
 from app.agent.plan import Intent, ReplyPlan
 from app.config import Settings
+from app.replies.commitments import REASON as COMMITMENT
+
+GROUNDS: Mapping[Intent, frozenset[str]] = {
+    Intent.ORDER_STATUS: frozenset({"order"}),
+    Intent.SHIPPING_PROBLEM: frozenset({"order"}),
+    Intent.RETURN_OR_EXCHANGE: frozenset({"order", "policies"}),
+    Intent.REFUND: frozenset({"order"}),
+    Intent.CANCEL_ORDER: frozenset({"order"}),
+    Intent.CHANGE_ADDRESS: frozenset({"order"}),
+    Intent.BILLING: frozenset({"order"}),
+    Intent.PRODUCT_QUESTION: frozenset({"products"}),
+    Intent.STOCK_OR_PRICE: frozenset({"products"}),
+    Intent.COMPLAINT: frozenset(),
+    Intent.PRAISE_OR_FEEDBACK: frozenset(),
+    Intent.HUMAN_REQUESTED: frozenset(),
+    Intent.SPAM_OR_IRRELEVANT: frozenset(),
+    Intent.OTHER: frozenset(),
+}
+"""For each intent, the kinds of facts (`Facts.kind`, as `RenderedReply.shown` names them) of
+which the reply must show at least one before it may go out on its own; an empty set needs none.
+
+Customer facts ("order") reach a reply only for a verified sender, from sender-scoped tools, so
+"order" here means an order fetched for the verified sender. Every intent is listed (a test
+checks it), so a new intent cannot auto-send without someone deciding what grounds it.
+"""
 
 
 class Action(StrEnum):
@@ -55,9 +84,15 @@ def decide(
     sender_verified: bool,
     verification_problems: list[str],
     guard_holds: list[str],
+    shown: Mapping[str, Sequence[str]],
     language_fallback: str | None = None,
 ) -> Decision:
     """Send only when the intent may auto-send, the plan is sure and clean, and nothing holds it.
+
+    `shown` is what the rendered reply shows from this email's tool results, by kind
+    (`RenderedReply.shown`); it is required so no caller can forget the grounding check.
+    A verifier problem about a commitment in the model's paragraph becomes its own reason,
+    starting "commitment in free text".
 
     `language_fallback` is the customer's language when the reply fell back to English because
     no catalog exists for it: a person decides whether an English answer will do.
@@ -76,6 +111,8 @@ def decide(
         reasons.append("shadow mode: every reply is a draft")
     if plan.intent not in rules.auto_send_intents:
         reasons.append(f"intent {plan.intent.value} is not auto-sent")
+    else:
+        reasons += _ungrounded(plan.intent, shown)
     if plan.confidence < rules.min_confidence:
         reasons.append(f"confidence {plan.confidence:g} is below {rules.min_confidence:g}")
     if not sender_verified:
@@ -90,8 +127,22 @@ def decide(
         reasons.append(
             f"language: no reply catalog for {language_fallback!r}, so the reply is in English"
         )
-    reasons += [f"verifier: {problem}" for problem in verification_problems]
+    reasons += [
+        problem if problem.startswith(COMMITMENT) else f"verifier: {problem}"
+        for problem in verification_problems
+    ]
     reasons += [f"guard: {hold}" for hold in guard_holds]
     if reasons:
         return Decision(Action.DRAFT, tuple(reasons))
     return Decision(Action.SEND, ())
+
+
+def _ungrounded(intent: Intent, shown: Mapping[str, Sequence[str]]) -> list[str]:
+    """The reason an intent is not grounded by the reply's tool results (none when it is)."""
+    needed = GROUNDS.get(intent)
+    if needed is None:
+        return [f"intent {intent.value} has no grounding rule"]
+    if not needed or any(shown.get(kind) for kind in needed):
+        return []
+    kinds = " or ".join(sorted(needed))
+    return [f"intent {intent.value} is not grounded: no {kinds} in this email's tool results"]

@@ -1,12 +1,15 @@
 """Checking a rendered reply before anything is sent: code, not the model, decides what leaves.
 
-Every tracking number, amount and number in the model's paragraph must be backed by this email's
-tool results or by the customer's own message; order numbers in the body only by tool results
-(a reply talks only about orders the tools found for this sender, never about one the customer
-merely named: that may be someone else's; the "Re:" subject may repeat the customer's own words);
+Every tracking number, amount and number in the reply must be backed by this email's tool
+results or by the customer's own message (an amount in the model's paragraph only by tool
+results); order numbers in the body only by tool results (a reply talks only about orders the
+tools found for this sender, never about one the customer merely named: that may be someone
+else's; the "Re:" subject may repeat the customer's own words);
 email addresses only by tool results, our own and the recipient's. Links may only point at the
 store's hosts and the hosts tool results returned (carrier tracking pages); the recipient must
-be the verified sender. Any problem turns the reply into a draft for a person, with the reason.
+be the verified sender. The model's paragraph may not commit to anything (an action taken or to
+come, a day, a duration, an amount: `app.replies.commitments`); only templates do. Any problem
+turns the reply into a draft for a person, with the reason.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from urllib.parse import urlsplit
 
+from app.replies.commitments import find_amounts, find_commitments
 from app.replies.render import RenderedReply
 
 # Replies write digits and decimal marks the locale's way, and isolate left-to-right runs with
@@ -50,6 +54,8 @@ class Evidence:
     customer_text: str
     link_hosts: frozenset[str]
     numbers: frozenset[Decimal]
+    tool_numbers: frozenset[Decimal]
+    """The numbers in the tool results alone: what may back an amount in the model's paragraph."""
 
     @property
     def text(self) -> str:
@@ -77,6 +83,7 @@ def gather_evidence(
         customer_text=customer,
         link_hosts=frozenset(hosts),
         numbers=frozenset(_decimals(f"{tool_text}\n{customer}")),
+        tool_numbers=frozenset(_decimals(tool_text)),
     )
 
 
@@ -110,6 +117,7 @@ def verify_reply(
     problems += _order_numbers(body, evidence.tool_text)
     problems += _facts(f"{subject}\n{body}", evidence, allowed_mail)
     paragraph = reply.paragraph.translate(_TO_ASCII)
+    problems += [commitment.problem() for commitment in find_commitments(paragraph)]
     problems += _paragraph_numbers(paragraph, evidence)
     problems += _paragraph_domains(paragraph, evidence)
     return list(dict.fromkeys(problems))
@@ -160,8 +168,19 @@ def _facts(text: str, evidence: Evidence, allowed_mail: set[str]) -> list[str]:
 
 
 def _paragraph_numbers(paragraph: str, evidence: Evidence) -> list[str]:
-    """The model's paragraph may only use numbers the tools or the customer gave."""
+    """The model's paragraph may only use numbers the tools or the customer gave.
+
+    An amount of money only the tools: the customer writing "refund me 5000 EUR" must not let
+    the model's "we refund 5000 EUR" pass as if the store had confirmed it.
+    """
     problems: list[str] = []
+    for written in find_amounts(paragraph):
+        number = _NUMBER.search(written)
+        amount = _decimal(number.group(0)) if number else None
+        if amount is not None and amount not in evidence.tool_numbers:
+            problems.append(
+                f"amount {written} in the model's paragraph is not in this email's tool results"
+            )
     for raw in _NUMBER.findall(paragraph):
         value = _decimal(raw)
         if value is not None and value not in evidence.numbers:

@@ -26,6 +26,7 @@ from app.agent.plan import Intent
 from app.config import Settings
 from app.tools import tool_registry
 from app.tools.kit.registry import Scope
+from tests.fakes import ScriptedLLM, call, submit, turn
 
 # Honest floors, a few points below what the offline rules measured on the whole set
 # (intent 73.8%, tool calls 64.1%, needs_human recall 42.6% when they were set).
@@ -242,3 +243,59 @@ async def test_main_runs_without_inbound_authentication(
     out = capsys.readouterr().out
     assert f"offline / {MODEL_NAME}" in out
     assert OVERALL_LABEL in out
+
+
+# --- The send policy the eval counts with: the pipeline's verifier and grounding ---------------
+
+SARA_ASKS = EvalEmail.model_validate(
+    {
+        "id": "os-x-1",
+        "language": "en",
+        "sender": "sara.ahmadi@example.com",
+        "verified": True,
+        "subject": "Refund for #1001",
+        "body": "Where is my order #1001? Otherwise refund me 5000 EUR.",
+        "expected": {"intent": "order_status", "tools": ["get_order"], "needs_human": False},
+    }
+)
+
+
+async def test_a_paragraph_that_commits_is_not_counted_as_an_auto_send() -> None:
+    promise = "We have approved your refund of 5000 EUR; it will reach your card within 3 days."
+    model = ScriptedLLM(
+        [
+            turn(call("get_order", order_number="#1001")),
+            turn(submit(show=["call_get_order"], confidence=0.99, paragraph=promise)),
+        ]
+    )
+    report = await run_eval(llm=model, emails=[SARA_ASKS])
+
+    [result] = report.results
+    assert not result.would_send
+    assert "commitment in free text: refund (refund, approved)" in result.reasons
+    assert "paragraph commits to something: 1;" in format_report(report)
+
+
+async def test_an_order_answer_with_no_order_fetched_is_not_counted_as_an_auto_send() -> None:
+    model = ScriptedLLM([turn(submit(confidence=1.0))])
+    report = await run_eval(llm=model, emails=[SARA_ASKS])
+
+    [result] = report.results
+    assert not result.would_send
+    assert result.reasons == (
+        "intent order_status is not grounded: no order in this email's tool results",
+    )
+    assert "do not ground the intent: 1." in format_report(report)
+
+
+async def test_a_grounded_clean_order_answer_is_counted_as_an_auto_send() -> None:
+    model = ScriptedLLM(
+        [
+            turn(call("get_order", order_number="#1001")),
+            turn(submit(show=["call_get_order"], paragraph="Thank you for your patience!")),
+        ]
+    )
+    report = await run_eval(llm=model, emails=[SARA_ASKS])
+
+    [result] = report.results
+    assert (result.would_send, result.reasons) == (True, ())

@@ -4,13 +4,14 @@ that does not is a reason on the draft; spam is closed without a reply only when
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import FrozenInstanceError
 from typing import Any
 
 import pytest
 
 from app.agent.plan import HandoverReason, Intent, ReplyPlan
-from app.replies.policy import Action, Decision, SendRules, decide
+from app.replies.policy import GROUNDS, Action, Decision, SendRules, decide
 from tests.conftest import SettingsFactory
 
 RULES = SendRules(
@@ -19,6 +20,8 @@ RULES = SendRules(
     shadow_mode=False,
 )
 SPAM_CLOSED = "spam_or_irrelevant: closed without a reply"
+GROUNDED = {"order": ["#1001"], "order_status": ["shipped"], "products": ["Linen shirt"]}
+"""What a reply shows when an order and a product were fetched: every auto-send intent grounded."""
 
 
 def plan(
@@ -48,6 +51,7 @@ def decide_with(
     verification_problems: list[str] | None = None,
     guard_holds: list[str] | None = None,
     language_fallback: str | None = None,
+    shown: dict[str, list[str]] | None = None,
 ) -> Decision:
     return decide(
         reply_plan or plan(),
@@ -55,6 +59,7 @@ def decide_with(
         sender_verified=sender_verified,
         verification_problems=verification_problems or [],
         guard_holds=guard_holds or [],
+        shown=GROUNDED if shown is None else shown,
         language_fallback=language_fallback,
     )
 
@@ -178,6 +183,89 @@ def test_an_empty_auto_send_list_drafts_everything() -> None:
         assert decide_with(plan(intent), rules=rules) == Decision(
             Action.DRAFT, (f"intent {intent.value} is not auto-sent",)
         )
+
+
+# --- Grounding: the model's intent alone never sends ---------------------------------------
+
+
+def test_an_order_status_reply_with_no_order_fetched_is_a_draft() -> None:
+    # The model is sure it answered an order question; the tool results show no order.
+    decision = decide_with(plan(Intent.ORDER_STATUS, confidence=1.0), shown={})
+
+    assert decision == Decision(
+        Action.DRAFT,
+        ("intent order_status is not grounded: no order in this email's tool results",),
+    )
+
+
+def test_an_order_list_alone_does_not_ground_an_order_status_answer() -> None:
+    shown = {"orders": ["#1001", "#1002"], "policies": ["shipping"]}
+
+    assert decide_with(plan(Intent.ORDER_STATUS), shown=shown).action is Action.DRAFT
+
+
+def test_a_product_answer_with_no_product_found_is_a_draft() -> None:
+    decision = decide_with(plan(Intent.STOCK_OR_PRICE), shown={"products": []})
+
+    assert decision.reasons == (
+        "intent stock_or_price is not grounded: no products in this email's tool results",
+    )
+
+
+@pytest.mark.parametrize(
+    ("intent", "shown"),
+    [
+        (Intent.ORDER_STATUS, {"order": ["#1001"]}),
+        (Intent.STOCK_OR_PRICE, {"products": ["Linen shirt"]}),
+        (Intent.PRODUCT_QUESTION, {"products": ["Linen shirt"]}),
+        (Intent.RETURN_OR_EXCHANGE, {"policies": ["refund"]}),
+        (Intent.PRAISE_OR_FEEDBACK, {}),
+    ],
+)
+def test_an_intent_grounded_by_what_the_reply_shows_may_be_sent(
+    intent: Intent, shown: dict[str, list[str]]
+) -> None:
+    rules = SendRules(auto_send_intents=frozenset(Intent), min_confidence=0.8, shadow_mode=False)
+
+    assert decide_with(plan(intent), rules=rules, shown=shown) == Decision(Action.SEND, ())
+
+
+def test_an_intent_that_is_not_auto_sent_gets_no_grounding_reason() -> None:
+    decision = decide_with(plan(Intent.REFUND), shown={})
+
+    assert decision.reasons == ("intent refund is not auto-sent",)
+
+
+def test_every_intent_has_a_grounding_rule() -> None:
+    assert set(GROUNDS) == set(Intent)
+
+
+def test_shown_is_a_required_argument() -> None:
+    parameter = inspect.signature(decide).parameters["shown"]
+
+    assert parameter.default is inspect.Parameter.empty
+    assert parameter.kind is inspect.Parameter.KEYWORD_ONLY
+
+
+# --- Commitments -------------------------------------------------------------------------
+
+
+def test_a_commitment_in_the_paragraph_is_its_own_draft_reason() -> None:
+    problems = [
+        "commitment in free text: refund (refund, approved)",
+        "amount 5000 EUR in the model's paragraph is not in this email's tool results",
+    ]
+
+    decision = decide_with(verification_problems=problems)
+
+    assert decision == Decision(
+        Action.DRAFT,
+        (
+            "commitment in free text: refund (refund, approved)",
+            "verifier: amount 5000 EUR in the model's paragraph is not in this email's tool "
+            "results",
+        ),
+    )
 
 
 # --- Spam ----------------------------------------------------------------------------------

@@ -166,16 +166,56 @@ def test_every_clean_reply_with_every_kind_of_fact_passes(intent: Intent, langua
 @pytest.mark.parametrize(
     "paragraph",
     [
-        "Your order #1001 should arrive on 21 November.",
-        "The carrier expects it on 2026-11-21.",
+        "Your order #1001 is on its way.",
         "You can also write to support@demo-store.example at any time.",
-        "The total was 73.90 EUR.",
         "Thank you for your patience!",
-        "سفارش ۱۰۰۱ شما در راه است و تا ۲۰۲۶/۱۱/۲۱ می‌رسد.",
+        "سفارش ۱۰۰۱ شما در راه است.",
     ],
 )
 def test_a_paragraph_built_only_from_backed_facts_passes(paragraph: str) -> None:
     assert check(rendered(order_1001(), paragraph=paragraph)) == []
+
+
+@pytest.mark.parametrize(
+    ("paragraph", "problem"),
+    [
+        ("Your order #1001 should arrive on 21 November.", "date (21 november)"),
+        ("The carrier expects it on 2026-11-21.", "date (2026-11-21)"),
+        ("The total was 73.90 EUR.", "amount (73.90 eur)"),
+        ("سفارش ۱۰۰۱ شما در راه است و تا ۲۰۲۶/۱۱/۲۱ می‌رسد.", "date (2026/11/21)"),
+    ],
+)
+def test_a_day_or_amount_in_the_paragraph_is_a_commitment_even_when_a_tool_backs_it(
+    paragraph: str, problem: str
+) -> None:
+    # The template shows the order's day and total from the tool result; the model restating
+    # them is a promise in its own words, which only templates make.
+    assert check(rendered(order_1001(), paragraph=paragraph)) == [
+        f"commitment in free text: {problem}"
+    ]
+
+
+def test_an_amount_only_the_customer_wrote_does_not_back_the_paragraph() -> None:
+    reply = rendered(order_1001(), paragraph="Noted: 5000 EUR.")
+    found = evidence(order_1001(), customer_text="Refund me 5000 EUR now")
+
+    assert check(reply, found) == [
+        "commitment in free text: amount (5000 eur)",
+        "amount 5000 EUR in the model's paragraph is not in this email's tool results",
+    ]
+
+
+def test_the_5000_eur_promise_is_caught_although_the_customer_wrote_the_amount() -> None:
+    paragraph = "We have approved your refund of 5000 EUR; it will reach your card within 3 days."
+    reply = rendered(order_1001(), intent=Intent.REFUND, paragraph=paragraph)
+    found = evidence(order_1001(), customer_text="I want a refund of 5000 EUR for order #1001.")
+
+    assert check(reply, found) == [
+        "commitment in free text: refund (refund, approved)",
+        "commitment in free text: duration (3 days)",
+        "commitment in free text: amount (5000 eur)",
+        "amount 5000 EUR in the model's paragraph is not in this email's tool results",
+    ]
 
 
 def test_the_recipient_matches_the_verified_sender_regardless_of_case() -> None:
@@ -573,7 +613,7 @@ def test_a_number_the_customer_gave_backs_the_paragraph() -> None:
 
 
 def test_persian_digits_in_the_paragraph_are_compared_as_numbers() -> None:
-    reply = rendered(order_1001(), language="fa", paragraph="بسته در ۴۷۱۱ روز می‌رسد.")
+    reply = rendered(order_1001(), language="fa", paragraph="بسته در ۴۷۱۱ جعبه ارسال شد.")
 
     assert check(reply) == ["the model's paragraph states 4711, which no tool result backs"]
 
@@ -602,7 +642,7 @@ def test_persian_digits_in_a_tool_result_back_the_same_number_in_the_reply() -> 
             )
         ]
     )
-    reply = rendered(order_1001(), language="fa", paragraph="ارسال از 75 یورو رایگان است.")
+    reply = rendered(order_1001(), language="fa", paragraph="ارسال سفارش‌های بالای 75 رایگان است.")
     reply = with_text(reply, "شمارهٔ ثبت: 123456789012")
 
     assert check(reply, evidence(order_1001(), policy)) == []
