@@ -136,8 +136,9 @@ class SqlTrace:
 def storable(value: Any) -> Any:
     """JSON with every lone surrogate and NUL replaced by U+FFFD.
 
-    A turn whose output the API could not take back is still recorded, and PostgreSQL refuses
-    both characters in JSON: the run is stored with the rest intact rather than failing its job.
+    A turn whose output could not be sent back is still recorded, and is exactly the one staff
+    open: a lone surrogate would make its trace fail to encode as UTF-8 when shown, and NUL is
+    refused by PostgreSQL wherever the value ends up as text.
     """
     if isinstance(value, str):
         return UNUSABLE_CHARS.sub("\ufffd", value)
