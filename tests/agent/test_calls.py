@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+import respx
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -15,6 +16,7 @@ from app.agent.calls import call_key, unusable
 from app.agent.exchange_log import storable
 from app.agent.llm import (
     AssistantTurn,
+    LLMRejected,
     ModelRequest,
     ModelResponse,
     ToolCallRequest,
@@ -26,6 +28,7 @@ from app.agent.llm import (
 from app.agent.loop import AgentEmail, AgentLimits, MemoryTrace, run_agent
 from app.agent.plan import HandoverReason
 from app.tools.kit.context import MemoryJournal, Sender, ToolContext
+from tests.agent.test_llm import APIS, Api
 from tests.fakes import ScriptedLLM, call, submit, turn
 from tests.tools.test_registry import RecordingShop
 
@@ -211,7 +214,11 @@ def flood(turn_number: int, size: int = 300) -> ModelResponse:
     """One turn asking for `size` different order lookups."""
     return turn(
         *(
-            call("get_order", call_id=f"t{turn_number}_{n}", order_number=str(10_000 + 1000 * turn_number + n))
+            call(
+                "get_order",
+                call_id=f"t{turn_number}_{n}",
+                order_number=str(10_000 + 1000 * turn_number + n),
+            )
             for n in range(size)
         )
     )
@@ -302,3 +309,23 @@ async def test_output_that_cannot_go_back_hands_over_without_running_anything(
     assert len(llm.requests) == 2
     assert trace.turns[-1].error is not None
     assert trace.turns[-1].error.startswith("unusable model output: the arguments of get_order")
+
+
+@APIS
+async def test_a_request_that_cannot_be_encoded_is_refused_before_it_is_sent(
+    api: Api, httpx2_mock: respx.Router
+) -> None:
+    # A lone surrogate from anywhere else (a tool result, say) must not crash the job either:
+    # the agent hands a rejected request over as a model error.
+    conversation = ModelRequest(
+        instructions="i",
+        items=(
+            UserText(text="hi"),
+            AssistantTurn(text=None, tool_calls=(raw_call("{}"),)),
+            ToolOutput(call_id="c1", content="Order " + LONE),
+        ),
+        tools=(),
+    )
+    with pytest.raises(LLMRejected, match="could not be encoded"):
+        await api.llm().complete(conversation)
+    assert httpx2_mock.calls.call_count == 0
