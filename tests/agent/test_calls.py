@@ -242,8 +242,9 @@ class Lookups:
 async def test_300_calls_a_turn_run_at_most_8_a_turn_and_20_an_email() -> None:
     shop = RecordingShop()
     lookups = Lookups(shop)
-    steps = [lookups.mark(flood(n)) for n in range(3)] + [lookups.mark(turn(submit()))]
-    llm = ScriptedLLM(steps)
+    llm = ScriptedLLM(
+        [lookups.mark(step) for step in [flood(0), flood(1), flood(2), turn(submit())]]
+    )
     journal = MemoryJournal()
     ctx = ToolContext(shop=shop, sender=Sender(email="alice@example.com"), journal=journal, now=NOW)
     outcome = await run_agent(EMAIL, ctx=ctx, llm=llm, trace=MemoryTrace(), store_name="S")
