@@ -105,7 +105,10 @@ class Settings(BaseSettings):
 
     # The agent loop's hard caps; a cap hit hands the email to a person.
     AGENT_MAX_STEPS: int = Field(default=6, ge=1, le=20)
-    AGENT_MAX_IDENTICAL_CALLS: int = Field(default=2, ge=1)
+    # Tool calls answered per model turn and per email; the rest are not run, and the email goes
+    # to a person. A call repeating an earlier one of the email is answered from its result.
+    AGENT_MAX_TOOL_CALLS_PER_TURN: int = Field(default=8, ge=1, le=64)
+    AGENT_MAX_TOOL_CALLS_PER_EMAIL: int = Field(default=20, ge=1, le=200)
     AGENT_MAX_TOKENS_PER_EMAIL: int = Field(default=16_000, ge=1000)
     AGENT_MAX_OUTPUT_TOKENS: int = Field(default=800, ge=100)
     AGENT_MIN_CONFIDENCE: float = Field(default=0.5, ge=0.0, le=1.0)

@@ -398,7 +398,8 @@ def agent_limits(settings: Settings) -> AgentLimits:
     """The agent's caps from settings."""
     return AgentLimits(
         max_steps=settings.AGENT_MAX_STEPS,
-        max_identical_calls=settings.AGENT_MAX_IDENTICAL_CALLS,
+        max_calls_per_turn=settings.AGENT_MAX_TOOL_CALLS_PER_TURN,
+        max_calls_per_email=settings.AGENT_MAX_TOOL_CALLS_PER_EMAIL,
         max_tokens=settings.AGENT_MAX_TOKENS_PER_EMAIL,
         max_output_tokens=settings.AGENT_MAX_OUTPUT_TOKENS,
         min_confidence=settings.AGENT_MIN_CONFIDENCE,

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.agent.calls import UNUSABLE_CHARS
 from app.agent.llm import request_for_trace, tools_hash
 from app.agent.loop import PROMPT_VERSION, AgentOutcome, TurnRecord
 from app.db.engine import Database
@@ -122,14 +123,30 @@ class SqlTrace:
             model=response.model if response and response.model else turn.model,
             prompt_version=PROMPT_VERSION,
             tools_hash=self._tools_hash,
-            request=request_for_trace(turn.request),
-            response=response.raw if response else None,
+            request=storable(request_for_trace(turn.request)),
+            response=storable(response.raw) if response else None,
             input_tokens=response.input_tokens if response else 0,
             output_tokens=response.output_tokens if response else 0,
             latency_ms=response.latency_ms if response else 0.0,
             finish_reason=response.finish_reason if response else None,
             error=turn.error,
         )
+
+
+def storable(value: Any) -> Any:
+    """JSON with every lone surrogate and NUL replaced by U+FFFD.
+
+    A turn whose output could not be sent back is still recorded, and is exactly the one staff
+    open: a lone surrogate would make its trace fail to encode as UTF-8 when shown, and NUL is
+    refused by PostgreSQL wherever the value ends up as text.
+    """
+    if isinstance(value, str):
+        return UNUSABLE_CHARS.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {storable(key): storable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [storable(item) for item in value]
+    return value
 
 
 class SqlJournal:

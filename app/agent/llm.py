@@ -88,6 +88,9 @@ class ModelResponse:
     latency_ms: float = 0.0
     raw: dict[str, Any] = field(default_factory=dict)
     """The provider's response as JSON, for the trace."""
+    problem: str | None = None
+    """Set when part of the output had the wrong type (a number for a call's arguments, a call
+    without a name): such a part is left out of `tool_calls`, and the turn cannot go on."""
 
 
 class LLMError(Exception):
@@ -147,6 +150,10 @@ async def _send(create: Any, **params: Any) -> Any:
         raise _translate(exc) from exc
     except json.JSONDecodeError as exc:
         raise LLMUnavailable("the response body was not valid JSON") from exc
+    except UnicodeEncodeError as exc:
+        # A lone surrogate (from a tool result, say) cannot be encoded as UTF-8: the request
+        # never leaves, and sending it again would fail the same way.
+        raise LLMRejected("the request could not be encoded as UTF-8") from exc
 
 
 # What reading a reply of the wrong shape raises: the SDK builds its models without validation.
@@ -196,15 +203,26 @@ def _from_response(response: Response, latency: float) -> ModelResponse:
     calls: list[ToolCallRequest] = []
     texts: list[str] = []
     refusal: str | None = None
+    problems: list[str] = []
     for item in response.output:
         if item.type == "function_call":
-            calls.append(
-                ToolCallRequest(call_id=item.call_id, name=item.name, arguments=item.arguments)
+            call = _tool_call(
+                getattr(item, "call_id", None),
+                getattr(item, "name", None),
+                getattr(item, "arguments", None),
             )
+            if call is None:
+                problems.append(WRONG_TYPES)
+            else:
+                calls.append(call)
         elif item.type == "message":
             for part in item.content:
                 if part.type == "output_text":
-                    texts.append(part.text)
+                    text = _string(getattr(part, "text", None))
+                    if text is None:
+                        problems.append("output text that is not a string")
+                    else:
+                        texts.append(text)
                 elif part.type == "refusal":
                     refusal = part.refusal
     usage = response.usage
@@ -219,8 +237,29 @@ def _from_response(response: Response, latency: float) -> ModelResponse:
         model=response.model,
         request_id=response._request_id,
         latency_ms=latency,
-        raw=response.model_dump(mode="json"),
+        raw=_raw(response),
+        problem=problems[0] if problems else None,
     )
+
+
+WRONG_TYPES = "a tool call whose id, name or arguments are missing or not strings"
+
+
+def _string(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _tool_call(call_id: object, name: object, arguments: object) -> ToolCallRequest | None:
+    """The call, if its fields are the strings the API promises (the SDK does not check)."""
+    if isinstance(call_id, str) and isinstance(name, str) and isinstance(arguments, str):
+        return ToolCallRequest(call_id=call_id, name=name, arguments=arguments)
+    return None
+
+
+def _raw(reply: Response | ChatCompletion) -> dict[str, Any]:
+    # Fields of the wrong type are kept as they came (the trace should show them), without the
+    # serializer's warnings about them.
+    return reply.model_dump(mode="json", warnings=False)
 
 
 def _responses_input(items: tuple[Item, ...]) -> list[dict[str, Any]]:
@@ -288,15 +327,28 @@ def _from_completion(completion: ChatCompletion, latency: float) -> ModelRespons
         raise LLMUnavailable("the model returned no choices")
     choice = completion.choices[0]
     message = choice.message
-    calls = tuple(
-        ToolCallRequest(call_id=c.id, name=c.function.name, arguments=c.function.arguments)
-        for c in message.tool_calls or []
-        if c.type == "function"
-    )
+    calls: list[ToolCallRequest] = []
+    problems: list[str] = []
+    for c in message.tool_calls or []:
+        if c.type != "function":
+            continue
+        function = getattr(c, "function", None)
+        call = _tool_call(
+            getattr(c, "id", None),
+            getattr(function, "name", None),
+            getattr(function, "arguments", None),
+        )
+        if call is None:
+            problems.append(WRONG_TYPES)
+        else:
+            calls.append(call)
+    content: object = message.content
+    if content is not None and not isinstance(content, str):
+        problems.append("message content that is not a string")
     usage = completion.usage
     return ModelResponse(
-        text=message.content,
-        tool_calls=calls,
+        text=_string(content),
+        tool_calls=tuple(calls),
         finish_reason=choice.finish_reason,
         refusal=message.refusal,
         input_tokens=usage.prompt_tokens if usage else 0,
@@ -304,7 +356,8 @@ def _from_completion(completion: ChatCompletion, latency: float) -> ModelRespons
         model=completion.model,
         request_id=completion._request_id,
         latency_ms=latency,
-        raw=completion.model_dump(mode="json"),
+        raw=_raw(completion),
+        problem=problems[0] if problems else None,
     )
 
 

@@ -3,25 +3,23 @@
 The email (and any earlier messages of the thread) goes to the model as clearly delimited,
 untrusted data: a random boundary per run, which text in the email cannot know or fake. The
 model may call the registered tools (only those the context allows) and must finish by calling
-`submit_reply_plan`. Code, not the prompt, enforces the rest: the step, duplicate-call and token
-caps, the handover rules, which facts a plan may show, and the proposals attached to it.
+`submit_reply_plan`. Code, not the prompt, enforces the rest: the step, tool-call (`calls`) and
+token caps, the handover rules, which facts a plan may show, and the proposals attached to it.
+Output that cannot be sent back to the API ends the run as a handover (`model_error`).
 Every model turn is handed to a `TraceSink`, whatever happens next.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
 import logging
 import re
 import secrets
-from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from pydantic import Field, ValidationError
 
+from app.agent.calls import CallBook, unusable
 from app.agent.llm import (
     LLM,
     AssistantTurn,
@@ -51,7 +49,8 @@ class AgentLimits:
     """Hard caps per email; hitting one hands the email to a person."""
 
     max_steps: int = 6
-    max_identical_calls: int = 2
+    max_calls_per_turn: int = 8
+    max_calls_per_email: int = 20
     max_tokens: int = 16_000
     max_output_tokens: int = 800
     min_confidence: float = 0.5
@@ -252,7 +251,7 @@ async def run_agent(
             return loop.finish(handover_plan(HandoverReason.PROVIDER_DOWN))
         logger.warning("model unavailable; finishing offline", extra={"error": str(exc)})
         offline = _Loop(ctx=ctx, llm=fallback, trace=trace, limits=limits, registry=tools_registry)
-        offline.results = loop.results
+        offline.book = loop.book
         offline.steps, offline.input_tokens, offline.output_tokens = (
             loop.steps,
             loop.input_tokens,
@@ -274,19 +273,16 @@ class _Loop:
         limits: AgentLimits,
         registry: ToolRegistry,
     ) -> None:
-        self.ctx, self.llm, self.trace, self.limits, self.registry = (
-            ctx,
-            llm,
-            trace,
-            limits,
-            registry,
+        self.llm, self.trace, self.limits = llm, trace, limits
+        self.book = CallBook(
+            registry=registry,
+            ctx=ctx,
+            per_turn=limits.max_calls_per_turn,
+            per_email=limits.max_calls_per_email,
         )
-        self.results: dict[str, ToolResult] = {}
         self.steps = 0
         self.input_tokens = 0
         self.output_tokens = 0
-        self.identical: Counter[str] = Counter()
-        self.proposals: list[int] = []
         self.empty_turns = 0
 
     async def run(
@@ -300,9 +296,14 @@ class _Loop:
                 tools=tools,
                 max_output_tokens=self.limits.max_output_tokens,
             )
-            response = await self._complete(request)
+            response, problem = await self._complete(request)
             self.input_tokens += response.input_tokens
             self.output_tokens += response.output_tokens
+            if problem:
+                logger.warning(
+                    "model output cannot be sent back; handing over", extra={"problem": problem}
+                )
+                return self.finish(handover_plan(HandoverReason.MODEL_ERROR, offline=self._offline))
             if response.refusal:
                 return self.finish(
                     handover_plan(HandoverReason.SENSITIVE_TOPIC, offline=self._offline)
@@ -327,7 +328,7 @@ class _Loop:
                     UserText(text=f"Call a tool, or finish with {SUBMIT_TOOL}."),
                 ]
                 continue
-            outputs = await self._call_tools(others)
+            outputs = await self.book.answer(others)
             # A submit in the same turn as lookups is premature: it is answered and ignored.
             outputs += [
                 ToolOutput(call_id=c.call_id, content="Finish only after the other results arrive.")
@@ -342,7 +343,8 @@ class _Loop:
     def _offline(self) -> bool:
         return self.llm.kind == "offline"
 
-    async def _complete(self, request: ModelRequest) -> ModelResponse:
+    async def _complete(self, request: ModelRequest) -> tuple[ModelResponse, str | None]:
+        """One model turn, recorded; with why its output cannot be sent back, if it cannot."""
         try:
             response = await self.llm.complete(request)
         except (LLMUnavailable, LLMRejected) as exc:
@@ -357,6 +359,7 @@ class _Loop:
                 )
             )
             raise
+        problem = unusable(response)
         await self.trace.record_turn(
             TurnRecord(
                 step=self.steps,
@@ -364,29 +367,10 @@ class _Loop:
                 model=self.llm.model,
                 request=request,
                 response=response,
-                error=None,
+                error=f"unusable model output: {problem}" if problem else None,
             )
         )
-        return response
-
-    async def _call_tools(self, calls: Sequence[ToolCallRequest]) -> list[ToolOutput]:
-        async def one(call: ToolCallRequest) -> ToolOutput:
-            key = f"{call.name}:{_canonical(call.arguments)}"
-            self.identical[key] += 1
-            if self.identical[key] > self.limits.max_identical_calls:
-                return ToolOutput(
-                    call_id=call.call_id,
-                    content="You already made this exact call; use its earlier result.",
-                )
-            result = await self.registry.invoke(
-                self.ctx, call.name, call.arguments, call_id=call.call_id
-            )
-            self.results[call.call_id] = result
-            if result.proposal_id is not None:
-                self.proposals.append(result.proposal_id)
-            return ToolOutput(call_id=call.call_id, content=result.content)
-
-        return list(await asyncio.gather(*(one(call) for call in calls)))
+        return response, problem
 
     def _plan_from(self, call: ToolCallRequest) -> tuple[ReplyPlan | None, str | None]:
         try:
@@ -398,10 +382,12 @@ class _Loop:
             return None, f"Invalid {SUBMIT_TOOL} arguments: {problem}. Call it again, fixed."
         language = args.language.strip().replace("_", "-")
         language = language if _LANGUAGE_TAG.match(language.lower().split("-")[0]) else "en"
+        results = self.book.results
+        # A duplicate shows the result it was answered from.
         shown = tuple(
             call_id
-            for call_id in dict.fromkeys(args.show_results_of)
-            if call_id in self.results and self.results[call_id].outcome is CallOutcome.OK
+            for call_id in dict.fromkeys(self.book.original(c) for c in args.show_results_of)
+            if call_id in results and results[call_id].outcome is CallOutcome.OK
         )
         plan = ReplyPlan(
             intent=args.intent,
@@ -422,7 +408,7 @@ class _Loop:
         plan = self._apply_rules(plan)
         return AgentOutcome(
             plan=plan,
-            results=dict(self.results),
+            results=dict(self.book.results),
             steps=self.steps,
             input_tokens=self.input_tokens,
             output_tokens=self.output_tokens,
@@ -431,18 +417,13 @@ class _Loop:
 
     def _apply_rules(self, plan: ReplyPlan) -> ReplyPlan:
         """Handover rules enforced in code, whatever the model decided."""
-        plan = plan.model_copy(update={"proposals": tuple(self.proposals)})
-        if any(r.outcome is CallOutcome.UNAVAILABLE for r in self.results.values()):
+        plan = plan.model_copy(update={"proposals": tuple(self.book.proposals)})
+        if any(r.outcome is CallOutcome.UNAVAILABLE for r in self.book.results.values()):
             plan = plan.with_handover(HandoverReason.PROVIDER_DOWN)
+        if self.book.cap_hit:
+            plan = plan.with_handover(HandoverReason.CAP_HIT)
         if plan.intent is Intent.HUMAN_REQUESTED:
             plan = plan.with_handover(HandoverReason.PERSON_REQUESTED)
         if plan.confidence < self.limits.min_confidence and not plan.needs_human:
             plan = plan.with_handover(HandoverReason.LOW_CONFIDENCE)
         return plan
-
-
-def _canonical(arguments: str) -> str:
-    try:
-        return json.dumps(json.loads(arguments), sort_keys=True, separators=(",", ":"))
-    except ValueError:
-        return arguments.strip()

@@ -73,6 +73,8 @@ LIST_ORDERS = {
     "strict": True,
 }
 ORDER_ARGS = '{"order_number":"#1001"}'
+BAD_ARGS = '{"number":"#1001"}'
+"""A JSON object the API takes back that does not fit `get_order`: the model may fix it."""
 
 
 # --- Wire payloads ------------------------------------------------------------------------------
@@ -908,7 +910,7 @@ async def test_agent_bad_arguments_and_unknown_tools_go_back_to_the_model(
         side_effect=[
             turn(
                 api,
-                ("call_bad", "get_order", "{not json"),
+                ("call_bad", "get_order", BAD_ARGS),
                 ("call_unknown", "drop_tables", "{}"),
             ),
             turn(api, ("call_retry", "get_order", ORDER_ARGS)),
@@ -921,8 +923,8 @@ async def test_agent_bad_arguments_and_unknown_tools_go_back_to_the_model(
 
     assert route.call_count == 3
     second = sent(route, 1)
-    # The malformed arguments are echoed verbatim, and answered as tool output.
-    assert ("call_bad", "get_order", "{not json") in api.echoed_calls(second)
+    # Arguments that do not fit the tool are echoed verbatim, and answered as tool output.
+    assert ("call_bad", "get_order", BAD_ARGS) in api.echoed_calls(second)
     outputs = api.outputs(second)
     assert outputs["call_bad"].startswith("Invalid arguments for get_order")
     assert "no tool named 'drop_tables'" in outputs["call_unknown"]
@@ -944,7 +946,7 @@ async def test_agent_retries_a_malformed_plan_through_the_wire(
 ) -> None:
     route = httpx2_mock.post(api.url).mock(
         side_effect=[
-            turn(api, ("call_plan_1", SUBMIT_TOOL, "{not json")),
+            turn(api, ("call_plan_1", SUBMIT_TOOL, '{"intent":"world_domination"}')),
             turn(api, ("call_plan_2", SUBMIT_TOOL, submit_arguments([]))),
         ]
     )

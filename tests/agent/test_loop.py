@@ -141,14 +141,34 @@ async def test_the_step_cap_hands_over() -> None:
     assert len(trace.turns) == 3
 
 
-async def test_identical_calls_are_capped_and_not_repeated() -> None:
-    same = [turn(call("get_order", call_id=f"c{n}", order_number="1001")) for n in range(4)]
-    llm = ScriptedLLM([*same, turn(submit())])
-    _, _, journal, shop = await run(llm, limits=AgentLimits(max_identical_calls=2))
-    assert len(journal.calls) == 2
-    assert len([c for c in shop.calls if c[0] == "find_order"]) == 2
-    refused = [i for i in llm.requests[3].items if isinstance(i, ToolOutput)][-1]
-    assert "already made this exact call" in refused.content
+async def test_identical_calls_are_answered_from_the_first_result() -> None:
+    same = [
+        turn(call("get_order", call_id="c0", order_number="1001")),
+        # The same call again, in parallel and with the keys spelled differently.
+        turn(
+            call("get_order", call_id="c1", order_number="1001"),
+            ToolCallRequest(
+                call_id="c2", name="get_order", arguments='{ "order_number" : "1001" }'
+            ),
+        ),
+        turn(call("get_order", call_id="c3", order_number="1001")),
+    ]
+    llm = ScriptedLLM([*same, turn(submit(show=["c3"]))])
+    outcome, _, journal, shop = await run(llm)
+    assert len([c for c in shop.calls if c[0] == "find_order"]) == 1
+    assert [(c.call_id, c.outcome) for c in journal.calls] == [
+        ("c0", CallOutcome.OK),
+        ("c1", CallOutcome.DUPLICATE),
+        ("c2", CallOutcome.DUPLICATE),
+        ("c3", CallOutcome.DUPLICATE),
+    ]
+    first = [i for i in llm.requests[1].items if isinstance(i, ToolOutput)][0]
+    repeated = [i for i in llm.requests[3].items if isinstance(i, ToolOutput)]
+    assert [o.call_id for o in repeated] == ["c0", "c1", "c2", "c3"]
+    assert {o.content for o in repeated} == {first.content}
+    # A plan showing the repeat shows the result it was answered from.
+    assert outcome.plan.facts == ("c0",)
+    assert not outcome.plan.needs_human
 
 
 async def test_the_token_budget_hands_over() -> None:

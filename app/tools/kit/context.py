@@ -38,6 +38,8 @@ class CallOutcome(StrEnum):
     UNAVAILABLE = "unavailable"
     ERROR = "error"
     PROPOSED = "proposed"
+    DUPLICATE = "duplicate"
+    """The same call (tool and arguments) was made earlier for this email: answered from it."""
 
 
 @dataclass(frozen=True, kw_only=True)
