@@ -12,7 +12,7 @@ from fastapi import FastAPI
 
 from app.admin import api as admin_api
 from app.admin import pages
-from app.admin.errors import install_error_pages
+from app.admin.errors import ApiHeaders, install_error_pages
 from app.admin.staff import LoginThrottle
 from app.config import Settings
 from app.db.engine import Database
@@ -99,4 +99,6 @@ def create_app(
     app.include_router(pages.login_router)
     app.include_router(pages.router)
     install_error_pages(app)
+    # No-store and nosniff on every admin API answer, errors included (see app.admin.errors).
+    app.add_middleware(ApiHeaders)
     return app
