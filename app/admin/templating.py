@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
@@ -56,6 +57,7 @@ _OPEN_EMBEDDING = frozenset("\u202a\u202b\u202d\u202e")
 _OPEN_ISOLATE = frozenset("\u2066\u2067\u2068")
 _PDF = "\u202c"
 _PDI = "\u2069"
+_DIRECTION_CONTROL = re.compile("[\u202a-\u202e\u2066-\u2069]")
 
 
 def balanced_bidi(text: str) -> str:
@@ -114,8 +116,13 @@ def when(value: str | datetime | None) -> str:
 
 
 def pretty(value: Any) -> str:
-    """JSON for people: indented, non-ASCII kept (Persian stays readable)."""
-    return json.dumps(value, indent=2, ensure_ascii=False, default=str, sort_keys=False)
+    """JSON for people: indented, non-ASCII kept (Persian stays readable).
+
+    Direction controls alone are written as JSON escapes (backslash, u, four hex digits):
+    quoted from an email into a trace, they would otherwise reorder the lines they stand on.
+    """
+    text = json.dumps(value, indent=2, ensure_ascii=False, default=str, sort_keys=False)
+    return _DIRECTION_CONTROL.sub(lambda found: f"\\u{ord(found.group()):04x}", text)
 
 
 def milliseconds(value: float | int | None) -> str:
