@@ -13,7 +13,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app.admin import api as admin_api
 from app.admin import pages
-from app.admin.errors import install_error_pages
+from app.admin.errors import ApiHeaders, install_error_pages
 from app.admin.throttle import LoginThrottle
 from app.config import Settings
 from app.db.engine import Database
@@ -100,6 +100,8 @@ def create_app(
     app.include_router(pages.login_router)
     app.include_router(pages.router)
     install_error_pages(app)
+    # No-store and nosniff on every admin API answer, errors included (see app.admin.errors).
+    app.add_middleware(ApiHeaders)
     if settings.FORWARDED_ALLOW_IPS:
         # The client address (login throttling counts it) and scheme (secure cookies) come from
         # X-Forwarded-* only when the peer is a listed proxy. `serve` runs uvicorn with

@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 from app.admin import docs, figures, reporting, review
 from app.admin.auth import require_api_staff
 from app.admin.filters import QUEUE_FILTER_HELP, QueueFilter
+from app.admin.ids import CursorId, RowId
 from app.admin.schemas import (
     ApprovalOutcome,
     ConversationPage,
@@ -106,7 +107,7 @@ async def list_messages(
     since: datetime | None = None,
     until: datetime | None = None,
     q: Annotated[str | None, Query(max_length=200)] = None,
-    before_id: int | None = None,
+    before_id: CursorId = None,
     limit: Annotated[int, Query(ge=1, le=reporting.MAX_PAGE)] = 50,
 ) -> QueuePage:
     """The queue, newest first, filtered; page on with `before_id=next_before_id`."""
@@ -128,7 +129,7 @@ async def list_messages(
 async def list_conversations(
     state: State,
     q: Annotated[str | None, Query(max_length=200)] = None,
-    before_id: int | None = None,
+    before_id: CursorId = None,
     limit: Annotated[int, Query(ge=1, le=reporting.MAX_PAGE)] = 50,
 ) -> ConversationPage:
     """Threads, newest first, searchable by customer address or subject."""
@@ -137,7 +138,7 @@ async def list_conversations(
 
 
 @router.get(f"{API}/messages/{{message_pk}}", responses={404: REFUSALS[404]})
-async def message_trace(message_pk: int, state: State) -> MessageTrace:
+async def message_trace(message_pk: RowId, state: State) -> MessageTrace:
     """One email's whole trace."""
     async with state.db.read() as session:
         trace = await reporting.message_trace(session, message_pk)
@@ -150,7 +151,7 @@ async def message_trace(message_pk: int, state: State) -> MessageTrace:
     f"{API}/messages/{{message_pk}}/rerun", response_model=MessageOutcome, responses=REFUSALS
 )
 async def rerun(
-    message_pk: int, state: State, staff: CurrentStaff
+    message_pk: RowId, state: State, staff: CurrentStaff
 ) -> MessageOutcome | JSONResponse:
     """Plan the email again with the current prompt and tools."""
     outcome = await _decide(review.rerun_agent(state.db, message_pk, staff=staff))
@@ -164,7 +165,7 @@ async def rerun(
     f"{API}/replies/{{reply_pk}}/approve", response_model=ApprovalOutcome, responses=REFUSALS
 )
 async def approve(
-    reply_pk: int, body: ApproveBody, state: State, staff: CurrentStaff
+    reply_pk: RowId, body: ApproveBody, state: State, staff: CurrentStaff
 ) -> ApprovalOutcome | JSONResponse:
     """Send a draft as it is, or edited; the checks run again on the final text."""
     outcome = await _decide(
@@ -182,7 +183,7 @@ async def approve(
 
 @router.post(f"{API}/replies/{{reply_pk}}/reject", response_model=ReplyOutcome, responses=REFUSALS)
 async def reject(
-    reply_pk: int, body: ReasonBody, state: State, staff: CurrentStaff
+    reply_pk: RowId, body: ReasonBody, state: State, staff: CurrentStaff
 ) -> ReplyOutcome | JSONResponse:
     """Reject a draft; nothing is sent."""
     outcome = await _decide(
@@ -212,7 +213,7 @@ async def proposals(
     responses=REFUSALS,
 )
 async def approve_proposal(
-    proposal_pk: int, state: State, staff: CurrentStaff
+    proposal_pk: RowId, state: State, staff: CurrentStaff
 ) -> ProposalResult | JSONResponse:
     """Carry out a proposed store change against the store; the result is recorded."""
     outcome = await _decide(
@@ -229,7 +230,7 @@ async def approve_proposal(
     responses=REFUSALS,
 )
 async def reject_proposal(
-    proposal_pk: int, body: ReasonBody, state: State, staff: CurrentStaff
+    proposal_pk: RowId, body: ReasonBody, state: State, staff: CurrentStaff
 ) -> ProposalOutcome | JSONResponse:
     """Decline a proposed store change."""
     outcome = await _decide(
@@ -241,7 +242,7 @@ async def reject_proposal(
 
 
 @router.post(f"{API}/replies/{{reply_pk}}/resend", response_model=ReplyOutcome, responses=REFUSALS)
-async def resend(reply_pk: int, state: State, staff: CurrentStaff) -> ReplyOutcome | JSONResponse:
+async def resend(reply_pk: RowId, state: State, staff: CurrentStaff) -> ReplyOutcome | JSONResponse:
     """Send an unknown or dead reply again, after checking the customer did not get it."""
     outcome = await _decide(review.resend_reply(state.db, reply_pk, staff=staff))
     if isinstance(outcome, JSONResponse):
@@ -263,7 +264,7 @@ async def jobs(
 
 
 @router.post(f"{API}/jobs/{{job_pk}}/retry", response_model=JobOutcome, responses=REFUSALS)
-async def retry_job(job_pk: int, state: State, staff: CurrentStaff) -> JobOutcome | JSONResponse:
+async def retry_job(job_pk: RowId, state: State, staff: CurrentStaff) -> JobOutcome | JSONResponse:
     """Put a dead-lettered job back in the queue."""
     outcome = await _decide(review.retry_dead_job(state.db, job_pk, staff=staff))
     if isinstance(outcome, JSONResponse):

@@ -20,6 +20,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from app.admin import review
 from app.admin.auth import SESSION_COOKIE, require_page_staff
+from app.admin.ids import CursorId, RowId
 from app.admin.screens import (
     HOME,
     NOTICES,
@@ -170,7 +171,7 @@ async def queue(
     intent: Annotated[str, Query(max_length=32)] = "",
     verified: Annotated[str, Query(max_length=3)] = "",
     q: Annotated[str, Query(max_length=200)] = "",
-    before_id: Annotated[int | None, Query(ge=1)] = None,
+    before_id: CursorId = None,
 ) -> HTMLResponse:
     """The queue, newest first, with filters; `before_id` pages to older emails.
 
@@ -192,7 +193,7 @@ async def queue(
 @router.get("/messages/{message_pk}", response_class=HTMLResponse)
 async def thread(
     request: Request,
-    message_pk: int,
+    message_pk: RowId,
     state: State,
     staff: CurrentStaff,
     done: Annotated[str, Query(max_length=40)] = "",
@@ -205,7 +206,7 @@ async def thread(
 
 
 @router.post("/messages/{message_pk}/rerun", response_model=None)
-async def rerun(request: Request, message_pk: int, state: State, staff: CurrentStaff) -> Response:
+async def rerun(request: Request, message_pk: RowId, state: State, staff: CurrentStaff) -> Response:
     """Plan the email again with the current prompt and tools (a pending draft is superseded)."""
     try:
         await review.rerun_agent(state.db, message_pk, staff=staff)
@@ -234,7 +235,7 @@ async def _reply(state: AppState, reply_pk: int) -> Reply | None:
 @router.post("/replies/{reply_pk}/approve", response_model=None)
 async def approve(
     request: Request,
-    reply_pk: int,
+    reply_pk: RowId,
     state: State,
     staff: CurrentStaff,
     text: Annotated[str | None, Form()] = None,
@@ -266,7 +267,7 @@ async def approve(
 @router.post("/replies/{reply_pk}/reject", response_model=None)
 async def reject(
     request: Request,
-    reply_pk: int,
+    reply_pk: RowId,
     state: State,
     staff: CurrentStaff,
     reason: Annotated[str, Form()] = "",
@@ -332,7 +333,7 @@ async def _decided(
 @router.post("/proposals/{proposal_pk}/approve", response_model=None)
 async def approve_proposal(
     request: Request,
-    proposal_pk: int,
+    proposal_pk: RowId,
     state: State,
     staff: CurrentStaff,
     back_to: Annotated[str, Form(max_length=16)] = "proposals",
@@ -360,7 +361,7 @@ async def approve_proposal(
 @router.post("/proposals/{proposal_pk}/reject", response_model=None)
 async def reject_proposal(
     request: Request,
-    proposal_pk: int,
+    proposal_pk: RowId,
     state: State,
     staff: CurrentStaff,
     reason: Annotated[str, Form()] = "",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
@@ -50,6 +51,62 @@ def direction(language: str | None) -> str:
     return writing_direction(language)
 
 
+# Unicode's explicit direction controls: embeddings and overrides (LRE, RLE, LRO, RLO) closed by
+# PDF, and isolates (LRI, RLI, FSI) closed by PDI.
+_OPEN_EMBEDDING = frozenset("\u202a\u202b\u202d\u202e")
+_OPEN_ISOLATE = frozenset("\u2066\u2067\u2068")
+_PDF = "\u202c"
+_PDI = "\u2069"
+_DIRECTION_CONTROL = re.compile("[\u202a-\u202e\u2066-\u2069]")
+
+
+def balanced_bidi(text: str) -> str:
+    """The text with its direction controls properly nested, and closed at the end.
+
+    Closers that close nothing are dropped, and whatever is left open is closed. A stray PDI
+    inside an isolate would otherwise close the isolate around it early (the bidi algorithm
+    pairs it with the nearest open isolate), and let a right-to-left override in a file name
+    reverse the text after it.
+    """
+    out: list[str] = []
+    open_: list[str] = []
+    for char in text:
+        if char in _OPEN_EMBEDDING or char in _OPEN_ISOLATE:
+            open_.append(char)
+        elif char == _PDF:
+            if not open_ or open_[-1] in _OPEN_ISOLATE:
+                continue
+            open_.pop()
+        elif char == _PDI:
+            if not any(c in _OPEN_ISOLATE for c in open_):
+                continue
+            # A PDI also ends the embeddings opened inside its isolate: close them by name.
+            while open_[-1] not in _OPEN_ISOLATE:
+                open_.pop()
+                out.append(_PDF)
+            open_.pop()
+        out.append(char)
+    out.extend(_PDI if c in _OPEN_ISOLATE else _PDF for c in reversed(open_))
+    return "".join(out)
+
+
+def bdi(value: object) -> Markup:
+    """Untrusted text (a sender, a file name, a subject) isolated in `<bdi>`, escaped.
+
+    Whatever direction controls it holds stay inside it, so the page around it reads as it was
+    written: `invoice\u202efdp.exe` cannot pass for `invoiceexe.pdf` and reorder the words next
+    to it.
+    """
+    text = "" if value is None else str(value)
+    return Markup("<bdi>{}</bdi>").format(balanced_bidi(text))
+
+
+def isolated(value: object) -> str:
+    """Untrusted text isolated with FSI … PDI, for places that take no markup (the `<title>`)."""
+    text = "" if value is None else str(value)
+    return f"\u2068{balanced_bidi(text)}\u2069"
+
+
 def when(value: str | datetime | None) -> str:
     """A timestamp as staff read it: `2026-11-22 09:10:07 UTC`."""
     if value is None or value == "":
@@ -59,8 +116,13 @@ def when(value: str | datetime | None) -> str:
 
 
 def pretty(value: Any) -> str:
-    """JSON for people: indented, non-ASCII kept (Persian stays readable)."""
-    return json.dumps(value, indent=2, ensure_ascii=False, default=str, sort_keys=False)
+    """JSON for people: indented, non-ASCII kept (Persian stays readable).
+
+    Direction controls alone are written as JSON escapes (backslash, u, four hex digits):
+    quoted from an email into a trace, they would otherwise reorder the lines they stand on.
+    """
+    text = json.dumps(value, indent=2, ensure_ascii=False, default=str, sort_keys=False)
+    return _DIRECTION_CONTROL.sub(lambda found: f"\\u{ord(found.group()):04x}", text)
 
 
 def milliseconds(value: float | int | None) -> str:
@@ -78,7 +140,13 @@ environment = Environment(
     lstrip_blocks=True,
 )
 environment.filters.update(
-    direction=direction, when=when, pretty=pretty, ms=milliseconds, label=word_label
+    direction=direction,
+    when=when,
+    pretty=pretty,
+    ms=milliseconds,
+    label=word_label,
+    bdi=bdi,
+    isolated=isolated,
 )
 environment.globals["stylesheet"] = Markup(STYLESHEET)  # noqa: S704 - our own file, hashed in the CSP.
 

@@ -105,9 +105,16 @@ def storable_text(text: str) -> str:
     NUL and other control characters are dropped, lone surrogates (left by `surrogateescape`)
     become U+FFFD, and the result is NFC-normalised.
     """
-    text = _SURROGATE.sub("\ufffd", text)
-    text = _CONTROL.sub("", text)
-    return unicodedata.normalize("NFC", text)
+    return unicodedata.normalize("NFC", storable_as_written(text))
+
+
+def storable_as_written(text: str) -> str:
+    """Like `storable_text`, but not normalised: every character that can be stored is kept.
+
+    For text staff must see exactly as the sender wrote it, such as the From header: NFC turns
+    a Kelvin sign (U+212A) into the letter K, which would hide what the sender really wrote.
+    """
+    return _CONTROL.sub("", _SURROGATE.sub("\ufffd", text))
 
 
 def safe_filename(name: str) -> str:

@@ -1,13 +1,19 @@
 """Who really sent an email: the only place a sender becomes *verified*.
 
 A sender is verified when the From header parses to exactly one mailbox (two independent parsers
-agree, and nothing in the header tries to look like another address) and the mail provider saw
-DKIM pass for a domain aligned with the From domain, or SPF pass for an envelope sender aligned
-with it. Alignment is close to DMARC's relaxed mode, without the public suffix list: the domains
-must be equal or one a subdomain of the other (sibling subdomains of one organisation do not
-count; a domain publishing strict alignment, `adkim=s`, would still reject a subdomain
-signature this accepts). Anything unexpected means unverified. Identity is never taken from the
-email body, Reply-To, or anything a model produced.
+agree, and nothing in the header tries to look like another address), the address is written in
+its own normal form, and the mail provider saw DKIM pass for a domain aligned with the From
+domain, or SPF pass for an envelope sender aligned with it.
+
+The address is compared exactly as the header spells it (only ASCII letters are lower-cased):
+Unicode normalisation can turn one mailbox into another (a Kelvin sign, U+212A, becomes the
+letter k), so an address that NFKC or case folding would change is never verified.
+
+Alignment is DMARC's relaxed mode: both domains must have the same organisational domain, found
+with the public suffix list (`mail.example.co.uk` and `example.co.uk` are aligned; two customers
+of `co.uk` or of `github.io` are not). A domain publishing strict alignment, `adkim=s`, would
+still reject a subdomain signature this accepts. Anything unexpected means unverified. Identity
+is never taken from the email body, Reply-To, or anything a model produced.
 """
 
 from __future__ import annotations
@@ -26,8 +32,15 @@ from email.headerregistry import AddressHeader
 from email.utils import getaddresses
 
 from email_validator import EmailNotValidError, validate_email
+from publicsuffixlist import PublicSuffixList
 
+from app.mail.charsets import storable_as_written, storable_text
 from app.mail.models import InboundEmail, Mailbox
+
+# Loaded once, from the copy of the list bundled with the package: no network, and the same
+# answer in every process of one release.
+_PUBLIC_SUFFIXES = PublicSuffixList()
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 # Tried only where a token starts, so a long header cannot make the search quadratic.
 _ADDRESS_LIKE = re.compile(r"(?<![^\s@<>\"'(),;:])[^\s@<>\"'(),;:]+@[^\s@<>\"'(),;:]+")
@@ -71,6 +84,10 @@ def _single_mailbox(from_values: list[str]) -> Mailbox | None:
     raw = _FOLD.sub("", from_values[0]).strip()
     if not raw or "\r" in raw or "\n" in raw or len(raw) > 2000:
         return None
+    if storable_as_written(raw) != raw:
+        # NUL, other control characters or lone surrogates: what staff would be shown is not
+        # what was sent, so nothing in this header identifies anyone.
+        return None
     legacy = getaddresses([raw])
     if len(legacy) != 1 or not legacy[0][1]:
         return None
@@ -83,12 +100,29 @@ def _single_mailbox(from_values: list[str]) -> Mailbox | None:
     if any(group.display_name is not None for group in header.groups):
         return None
     modern = header.addresses[0]
-    address = modern.addr_spec.lower()
-    if not modern.username or not modern.domain or legacy[0][1].lower() != address:
+    # ASCII letters only: `str.lower` maps a Kelvin sign to k, turning one mailbox into another.
+    address = ascii_lower(modern.addr_spec)
+    if not modern.username or not modern.domain or ascii_lower(legacy[0][1]) != address:
         return None
     if not _is_valid_address(address) or _has_deceptive_name(raw, modern.display_name, address):
         return None
-    return Mailbox(name=modern.display_name, address=address)
+    # A decoded encoded word can hold control characters the raw header did not show.
+    return Mailbox(name=storable_text(modern.display_name), address=address)
+
+
+def ascii_lower(text: str) -> str:
+    """Lower-case the ASCII letters A-Z and nothing else."""
+    return text.translate(_ASCII_LOWER)
+
+
+def is_normal_form(address: str) -> bool:
+    """Whether NFKC and case folding leave an (ASCII-lower-cased) address exactly as it is.
+
+    A Kelvin sign, full-width letters, ligatures, a non-ASCII capital, `ß` or a decomposed
+    accent all change: such an address could be read as, or delivered to, another mailbox.
+    """
+    folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", address).casefold())
+    return folded == address
 
 
 def _defects(header: AddressHeader) -> tuple[object, ...]:
@@ -121,16 +155,47 @@ def _has_deceptive_name(raw: str, display_name: str, address: str) -> bool:
     # (`attacker@evil.test (alice@shop.test)`) or a group name as the sender's name; NFKC turns a
     # full-width or small commercial at (U+FF20, U+FE6B) into the @ a reader takes it for.
     shown = unicodedata.normalize("NFKC", f"{raw} {display_name}")
-    return any(found.lower() != address for found in _ADDRESS_LIKE.findall(shown))
+    # The address itself, normalised the same way, is no other address; whether its normal form
+    # differs is `verify_sender`'s question, which then answers with its own reason.
+    itself = {address, unicodedata.normalize("NFKC", address).lower()}
+    return any(found.lower() not in itself for found in _ADDRESS_LIKE.findall(shown))
+
+
+def organisational_domain(domain: str) -> str | None:
+    """The registrable domain of `domain` by the public suffix list, or None for a suffix.
+
+    `mail.example.co.uk` → `example.co.uk`; `co.uk`, `github.io` or a single label → None.
+    """
+    name = ascii_lower(domain.strip().rstrip("."))
+    if not name or "." not in name or ".." in name:
+        return None
+    found = _PUBLIC_SUFFIXES.privatesuffix(name)
+    return found if isinstance(found, str) else None
 
 
 def domains_aligned(authenticated: str, from_domain: str) -> bool:
     """Whether an authenticated domain is aligned with the From domain (see module docstring)."""
-    a = authenticated.strip().rstrip(".").lower()
-    b = from_domain.strip().rstrip(".").lower()
-    if not a or not b or "." not in a or "." not in b:
-        return False
-    return a == b or a.endswith("." + b) or b.endswith("." + a)
+    organisation = organisational_domain(authenticated)
+    return organisation is not None and organisation == organisational_domain(from_domain)
+
+
+def _from_domains(sender: Mailbox) -> tuple[str, ...]:
+    """The From domain as written and, for an internationalised one, as ASCII (IDNA 2008).
+
+    Providers report DKIM and envelope domains in ASCII; `münchen.de` signs as
+    `xn--mnchen-3ya.de`.
+    """
+    if sender.domain.isascii():
+        return (sender.domain,)
+    try:
+        validated = validate_email(sender.address, check_deliverability=False, allow_smtputf8=True)
+    except EmailNotValidError:
+        return (sender.domain,)
+    return (sender.domain, validated.ascii_domain)
+
+
+def _aligned(authenticated: str, sender: Mailbox) -> bool:
+    return any(domains_aligned(authenticated, domain) for domain in _from_domains(sender))
 
 
 def verify_sender(email: InboundEmail) -> IdentityDecision:
@@ -138,11 +203,13 @@ def verify_sender(email: InboundEmail) -> IdentityDecision:
     sender = email.from_
     if sender is None:
         return IdentityDecision(False, None, "from_not_one_trustworthy_mailbox")
+    if not is_normal_form(sender.address):
+        return IdentityDecision(False, sender.address, "address_changed_by_normalisation")
     for result in email.auth.dkim:
-        if result.result == "pass" and domains_aligned(result.domain, sender.domain):
+        if result.result == "pass" and _aligned(result.domain, sender):
             return IdentityDecision(True, sender.address, f"dkim_pass_aligned:{result.domain}")
     envelope_domain = (email.envelope_from or "").rpartition("@")[2]
-    if email.auth.spf == "pass" and domains_aligned(envelope_domain, sender.domain):
+    if email.auth.spf == "pass" and _aligned(envelope_domain, sender):
         return IdentityDecision(True, sender.address, f"spf_pass_aligned:{envelope_domain}")
     if any(result.result == "pass" for result in email.auth.dkim):
         return IdentityDecision(False, sender.address, "dkim_pass_not_aligned")

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict
 
 
 class Mailbox(BaseModel):
-    """One parsed address: `name <addr>`; `address` is lower-cased as a whole."""
+    """One parsed address: `name <addr>`; `address` is lower-cased (a sender's in ASCII only)."""
 
     model_config = ConfigDict(frozen=True)
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from email.utils import getaddresses
 from typing import Any
 
-from app.mail.charsets import decode_bytes, safe_filename, storable_text
+from app.mail.charsets import decode_bytes, safe_filename, storable_as_written, storable_text
 from app.mail.cleantext import clean_text
 from app.mail.formdata import FormData, parse_form_data
 from app.mail.identity import single_mailbox
@@ -42,7 +42,13 @@ FORMAT_PARSED = "sendgrid-parsed"
 _TRANSPORT_FIELDS = frozenset(
     {"envelope", "sender_ip", "SPF", "dkim", "spam_score", "spam_report", "charsets"}
 )
-_DKIM_ENTRY = re.compile(r"@?([A-Za-z0-9_.-]+\.[A-Za-z0-9-]+)\s*:\s*([A-Za-z]+)")
+# One `@domain : result` entry of SendGrid's dkim field: a dotted domain of letter-digit-hyphen
+# labels (underscores too, as in selectors' domains), one result word.
+_DKIM_LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
+_DKIM_ENTRY = re.compile(rf"@({_DKIM_LABEL}(?:\.{_DKIM_LABEL})+)\s*:\s*([A-Za-z]+)")
+# RFC 8601's DKIM results; any other word means we do not know what SendGrid saw.
+_DKIM_RESULTS = frozenset({"pass", "fail", "neutral", "none", "policy", "temperror", "permerror"})
+_DKIM_NOT_UNDERSTOOD = "dkim field not understood; no DKIM result trusted"
 _SPF_RESULTS = frozenset(
     {"pass", "fail", "softfail", "neutral", "none", "temperror", "permerror", "policy"}
 )
@@ -127,7 +133,7 @@ def parse_delivery(form: FormData, delivery: Delivery) -> InboundEmail:
         has_synthetic_message_id=delivery.has_synthetic_message_id,
         in_reply_to=parse_message_ids(first_header(headers, "in-reply-to")),
         references=parse_message_ids(first_header(headers, "references")),
-        from_header=raw_from[0] if raw_from else "",
+        from_header=storable_as_written(raw_from[0]) if raw_from else "",
         from_=sender,
         reply_to=_mailboxes(first_header(headers, "reply-to")),
         to=_mailboxes(first_header(headers, "to")),
@@ -161,7 +167,11 @@ def _from_fields(form: FormData, charsets: dict[str, Any]) -> tuple[ParsedMime, 
     headers = parse_header_block(headers_field) if headers_field.strip() else []
     raw_from = _raw_from_values(headers_field)
     if not raw_from and form.get("from"):
-        raw_from = [_field_text(form, "from", charsets)]
+        # Not normalised: identity compares the address exactly as the sender wrote it.
+        charset = charsets.get("from")
+        raw_from = [
+            decode_bytes(form.get("from") or b"", charset if isinstance(charset, str) else None)
+        ]
     has_content = any(form.get(name) for name in ("text", "html", "subject")) or form.files()
     if not headers and not raw_from and not has_content:
         # With no sender but some content, staff can still read it (the guards hold it).
@@ -190,11 +200,15 @@ def _field_text(form: FormData, name: str, charsets: dict[str, Any]) -> str:
 
 
 def _raw_from_values(block: bytes) -> list[str]:
-    """Return every From header's raw value (unfolded), so identity sees duplicates too."""
+    """Return every From header's raw value (unfolded), so identity sees duplicates too.
+
+    The values are decoded but neither cleaned nor normalised: identity refuses a header whose
+    text would change on the way to the database, and compares the address as it was written.
+    """
     values: list[str] = []
     for match in _FROM_LINE.finditer(block):
         raw = _FOLD.sub(b"", match.group(1)).strip()
-        values.append(storable_text(decode_bytes(raw, "utf-8")))
+        values.append(decode_bytes(raw, "utf-8"))
     return values
 
 
@@ -271,22 +285,37 @@ def _auth_results(form: FormData, defects: list[str]) -> AuthResults:
 def parse_dkim_field(value: str, defects: list[str]) -> tuple[DkimResult, ...]:
     """Parse SendGrid's not-quite-JSON `dkim` field, e.g. `{@example.org : pass}`.
 
-    Entries are comma-separated `@domain : result`. If any part of the value does not fit that
-    shape, the whole field is distrusted and no result is returned.
+    The only shape trusted is one pair of braces around comma-separated `@domain : result`
+    entries (`{@a.example : pass, @b.example : fail}`), each result one of RFC 8601's words.
+    Anything else (no braces, a missing `@`, an empty entry, an unknown result, a second pair
+    of braces) distrusts the whole field: no result at all. `none`, `{}` or nothing is no
+    signature, without a defect.
     """
     body = value.strip()
     if not body or body in ("{}", "none"):
         return ()
-    if body.startswith("{") and body.endswith("}"):
-        body = body[1:-1]
+    results = _dkim_entries(body)
+    if not results:
+        defects.append(_DKIM_NOT_UNDERSTOOD)
+        return ()
+    return results
+
+
+def _dkim_entries(body: str) -> tuple[DkimResult, ...]:
+    """The entries of a braced dkim field, or nothing if any part of it is not an entry."""
+    if not (body.startswith("{") and body.endswith("}")):
+        return ()
+    inner = body[1:-1]
+    if "{" in inner or "}" in inner:
+        return ()
     results: list[DkimResult] = []
-    for entry in body.split(","):
-        entry = entry.strip()
-        if not entry:
-            continue
-        match = _DKIM_ENTRY.fullmatch(entry)
-        if match is None:
-            defects.append("dkim field not understood; no DKIM result trusted")
+    for entry in inner.split(","):
+        match = _DKIM_ENTRY.fullmatch(entry.strip())
+        if (
+            match is None
+            or len(match.group(1)) > 253
+            or match.group(2).lower() not in _DKIM_RESULTS
+        ):
             return ()
         results.append(DkimResult(domain=match.group(1).lower(), result=match.group(2).lower()))
     return tuple(results)

@@ -38,6 +38,8 @@ _REPLY_PREFIX = re.compile(
     r"^\s*(?:(?:re|aw|sv|antw|vs|odp|wg|fw|fwd|回复|答复|پاسخ)\s*(?:\[\d+\])?\s*[:：]\s*)+", re.I
 )
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# Unicode's embedding, override and isolate controls (not the plain marks LRM and RLM).
+_DIRECTION_CONTROL = re.compile("[\u202a-\u202e\u2066-\u2069]")
 _DOMAIN_LIKE = re.compile(r"[/:]|[A-Za-z0-9]\.[A-Za-z]{2,}")
 _MAX_SUBJECT_CHARS = 200
 _URL = re.compile(r"https?://\S+|www\.\S+", re.I)
@@ -240,6 +242,8 @@ def first_name(full_name: str | None) -> str | None:
     word = words[0] if words else ""
     if not word or "@" in word or any(ch.isdigit() for ch in word) or len(word) > 40:
         return None
+    if _DIRECTION_CONTROL.search(word):
+        return None  # an override in a "name" reorders the greeting and the words after it
     if _DOMAIN_LIKE.search(word):
         return None  # "evil.com" or "https://..." is not a name, and must not become a link
     return word

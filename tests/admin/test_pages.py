@@ -490,8 +490,9 @@ async def test_unknown_and_malformed_ids_are_pages(desk: Desk) -> None:
     missing = await desk.http.get("/admin/messages/999")
     assert missing.status_code == 404
     assert "There is no email 999" in missing.text
+    # An id that is not a number names no record either (see tests/admin/test_responses.py).
     malformed = await desk.http.get("/admin/messages/abc")
-    assert malformed.status_code == 422
+    assert malformed.status_code == 404
     assert malformed.headers["content-type"].startswith("text/html")
     no_reply = await desk.post("/admin/replies/999/approve")
     assert no_reply.status_code == 404
