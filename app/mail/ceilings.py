@@ -9,10 +9,9 @@ first one crossed with `OverCeiling`; the caller quarantines the email for staff
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
-
 from email.message import EmailMessage
-from email.policy import EmailPolicy
+from email.policy import EmailPolicy, Policy
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,10 +109,10 @@ class CountedMessage(EmailMessage):
         super().attach(payload)
 
 
-def counting_policy(base: EmailPolicy, tally: Tally) -> EmailPolicy:
+def counting_policy(base: EmailPolicy[EmailMessage], tally: Tally) -> EmailPolicy[EmailMessage]:
     """A copy of `base` whose parser builds `CountedMessage`s reporting to `tally`."""
 
-    def factory(policy: EmailPolicy) -> CountedMessage:
+    def factory(policy: Policy[EmailMessage]) -> EmailMessage:
         tally.add_part()
         message = CountedMessage(policy)
         message.tally = tally

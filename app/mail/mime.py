@@ -2,8 +2,8 @@
 
 Parsing never raises on bad mail: broken headers, unknown charsets and bad base64 become defects
 and best-effort text. Mail over one of its `MimeCeilings` (parts, nesting, lines, header lines,
-decoded size) raises `OverCeiling` as soon as the parser crosses it. Nested `message/rfc822` parts are attachments, so their
-headers can never leak into decisions about the outer message.
+decoded size) raises `OverCeiling` as soon as the parser crosses it. Nested `message/rfc822`
+parts are attachments, so their headers can never leak into decisions about the outer message.
 """
 
 from __future__ import annotations
@@ -144,9 +144,7 @@ def _parse_top(message: Message) -> ParsedMime:
     return parsed
 
 
-def parse_header_block(
-    block: bytes, ceilings: MimeCeilings | None = None
-) -> list[tuple[str, str]]:
+def parse_header_block(block: bytes, ceilings: MimeCeilings | None = None) -> list[tuple[str, str]]:
     """Parse a bare header block (SendGrid's parsed-mode `headers` field) into decoded pairs.
 
     Raises:
