@@ -36,19 +36,21 @@ class OverCeiling(ValueError):
 def count_lines(data: bytes | str) -> int:
     """Count lines as the stdlib parser splits them: on CRLF, LF or a lone CR."""
     if isinstance(data, str):
-        return data.count("\n") + data.count("\r") - data.count("\r\n")
-    return data.count(b"\n") + data.count(b"\r") - data.count(b"\r\n")
+        data = data.encode("utf-8", "surrogateescape")
+    breaks = data.count(b"\n") + data.count(b"\r") - data.count(b"\r\n")
+    unterminated = bool(data) and not data.endswith((b"\n", b"\r"))
+    return breaks + int(unterminated)
 
 
 def check_lines(data: bytes, ceilings: MimeCeilings) -> None:
     """Refuse more lines than the ceiling before any parsing (a count at C speed)."""
-    if count_lines(data) >= ceilings.max_lines:
+    if count_lines(data) > ceilings.max_lines:
         raise OverCeiling("MIME_MAX_LINES", ceilings.max_lines, "lines")
 
 
 def check_header_lines(block: bytes, ceilings: MimeCeilings) -> None:
     """Refuse a header block of more lines than the ceiling before it is parsed."""
-    if count_lines(block) >= ceilings.max_header_lines:
+    if count_lines(block) > ceilings.max_header_lines:
         raise OverCeiling("MIME_MAX_HEADER_LINES", ceilings.max_header_lines, "header lines")
 
 
@@ -74,7 +76,7 @@ class Tally:
 
     def add_header(self, value: str) -> None:
         """Count a header's lines (its first line and its continuations)."""
-        self.header_lines += 1 + count_lines(value)
+        self.header_lines += max(1, count_lines(value))
         if self.header_lines > self.ceilings.max_header_lines:
             raise OverCeiling(
                 "MIME_MAX_HEADER_LINES", self.ceilings.max_header_lines, "header lines"
