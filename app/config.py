@@ -147,6 +147,7 @@ class Settings(BaseSettings):
     MIME_MAX_DEPTH: int = Field(default=20, ge=1, le=200)
     MIME_MAX_LINES: int = Field(default=1_000_000, ge=1000)
     MIME_MAX_HEADER_LINES: int = Field(default=5000, ge=100)
+    MIME_MAX_HEADER_BYTES: int = Field(default=128 * 1024, ge=16 * 1024)
     MIME_MAX_DECODED_BYTES: int = Field(default=50 * 1024 * 1024, ge=1024 * 1024)
 
     # Admin for support staff.

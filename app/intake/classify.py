@@ -104,6 +104,7 @@ def mime_ceilings(settings: Settings) -> MimeCeilings:
         max_depth=settings.MIME_MAX_DEPTH,
         max_lines=settings.MIME_MAX_LINES,
         max_header_lines=settings.MIME_MAX_HEADER_LINES,
+        max_header_bytes=settings.MIME_MAX_HEADER_BYTES,
         max_decoded_bytes=settings.MIME_MAX_DECODED_BYTES,
     )
 

@@ -21,7 +21,7 @@ from email.utils import parsedate_to_datetime
 from app.mail.ceilings import (
     MimeCeilings,
     Tally,
-    check_header_lines,
+    check_header_block,
     check_lines,
     counting_policy,
 )
@@ -101,7 +101,7 @@ def parse_mime(raw: bytes, ceilings: MimeCeilings | None = None) -> ParsedMime:
     """
     ceilings = ceilings or MimeCeilings()
     check_lines(raw, ceilings)
-    check_header_lines(header_block(raw), ceilings)
+    check_header_block(header_block(raw), ceilings)
     tally = Tally(ceilings)
     try:
         message = _parse_counted(raw, tally)
@@ -121,7 +121,7 @@ def parse_mime(raw: bytes, ceilings: MimeCeilings | None = None) -> ParsedMime:
 
 def _parse_counted(raw: bytes, tally: Tally) -> EmailMessage:
     """Run the stdlib parser with every part it creates counted against the ceilings."""
-    parser = BytesFeedParser(policy=counting_policy(policy.default, tally))
+    parser = BytesFeedParser(policy=counting_policy(tally))
     view = memoryview(raw)
     for start in range(0, len(raw), _FEED_CHUNK):
         parser.feed(bytes(view[start : start + _FEED_CHUNK]))
@@ -148,14 +148,18 @@ def parse_header_block(block: bytes, ceilings: MimeCeilings | None = None) -> li
     """Parse a bare header block (SendGrid's parsed-mode `headers` field) into decoded pairs.
 
     Raises:
-        OverCeiling: the block has more lines than `ceilings.max_header_lines`.
+        OverCeiling: the block has more lines or bytes than `ceilings` allow.
     """
-    check_header_lines(block, ceilings or MimeCeilings())
+    ceilings = ceilings or MimeCeilings()
+    check_header_block(block, ceilings)
     # compat32 only splits the lines (no structured header parsing, which can recurse without
     # bound on nested comments); each header is then decoded as in a full parse.
     message = BytesParser(policy=policy.compat32).parsebytes(
         block.rstrip(b"\r\n") + b"\r\n\r\n", headersonly=True
     )
+    tally = Tally(ceilings)
+    for name, value in message.raw_items():
+        tally.add_header(name, str(value))
     message.policy = policy.default
     return read_headers(message, [])
 

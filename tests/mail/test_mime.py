@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import random
 from datetime import UTC, datetime
+from email import policy
+from typing import Any
 
 import pytest
 
@@ -881,3 +883,36 @@ def test_parse_header_block_with_deeply_nested_comments_does_not_raise() -> None
 
     assert [name for name, _ in headers] == ["Subject", "Content-Type", "To"]
     assert first_header(headers, "to") == "a@example.com"
+
+
+def test_parse_header_block_refuses_a_block_over_the_header_ceilings() -> None:
+    ceilings = MimeCeilings(max_header_lines=100, max_header_bytes=20_000)
+    with pytest.raises(OverCeiling, match="MIME_MAX_HEADER_LINES"):
+        parse_header_block(b"X-A: b\r\n" * 101, ceilings)
+    with pytest.raises(OverCeiling, match="MIME_MAX_HEADER_BYTES"):
+        parse_header_block(b"Subject: " + b"w" * 20_000, ceilings)
+    with pytest.raises(OverCeiling, match="bytes in one header"):
+        parse_header_block(b"To: " + b"(c) " * 1300 + b"a@example.com", ceilings)
+
+
+def test_a_part_header_is_parsed_once_however_often_it_is_read() -> None:
+    # The stdlib parses a header on every read; Content-Type is read a dozen times per part.
+    params = "; ".join(f"p{i}=v" for i in range(600))
+    raw = eml(
+        "From: a@example.com",
+        'Content-Type: multipart/mixed; boundary="BB"',
+        body=multipart("BB", f"Content-Type: text/plain; {params}\r\n\r\nhi".encode()),
+    )
+    calls: list[str] = []
+    original = policy.EmailPolicy.header_fetch_parse
+
+    def counting(self: policy.EmailPolicy, name: str, value: str) -> Any:
+        calls.append(name.lower())
+        return original(self, name, value)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(policy.EmailPolicy, "header_fetch_parse", counting)
+        parsed = parse_mime(raw)
+
+    assert parsed.text == "hi"
+    assert calls.count("content-type") == 2  # the message's and the part's, once each

@@ -18,7 +18,12 @@ from app.mail.ceilings import MimeCeilings, OverCeiling
 from app.mail.mime import ParsedMime, parse_mime
 
 SMALL = MimeCeilings(
-    max_parts=8, max_depth=3, max_lines=400, max_header_lines=60, max_decoded_bytes=2000
+    max_parts=8,
+    max_depth=3,
+    max_lines=400,
+    max_header_lines=60,
+    max_header_bytes=4000,
+    max_decoded_bytes=2000,
 )
 PROPERTY_SETTINGS = settings(
     database=None, max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow]
@@ -54,34 +59,43 @@ mime_like = st.lists(st.one_of(st.sampled_from(_TOKENS), st.binary(max_size=40))
 )
 
 
+def outcome(raw: bytes, ceilings: MimeCeilings) -> ParsedMime | OverCeiling:
+    """The parse, or the ceiling it crossed (anything else raised fails the test)."""
+    try:
+        return parse_mime(raw, ceilings)
+    except OverCeiling as exc:
+        return exc
+
+
 def assert_within(parsed: ParsedMime, ceilings: MimeCeilings) -> None:
     """What a returned parse holds never exceeds what its ceilings allow."""
     bodies = int(bool(parsed.text)) + int(bool(parsed.html))
     assert bodies + len(parsed.attachments) <= ceilings.max_parts
     assert sum(a.size for a in parsed.attachments) <= ceilings.max_decoded_bytes
     assert len(parsed.headers) <= ceilings.max_header_lines
+    assert sum(len(name) + len(value) for name, value in parsed.headers) <= (
+        ceilings.max_header_bytes
+    )
 
 
 @PROPERTY_SETTINGS
 @given(raw=st.binary(max_size=3000))
 def test_arbitrary_bytes_parse_within_the_ceilings_or_name_one(raw: bytes) -> None:
-    try:
-        parsed = parse_mime(raw, SMALL)
-    except OverCeiling as exc:
-        assert exc.setting.startswith("MIME_MAX_")
-        return
-    assert_within(parsed, SMALL)
+    result = outcome(raw, SMALL)
+    if isinstance(result, OverCeiling):
+        assert result.setting.startswith("MIME_MAX_")
+    else:
+        assert_within(result, SMALL)
 
 
 @PROPERTY_SETTINGS
 @given(raw=mime_like)
 def test_mime_like_bytes_parse_within_the_ceilings_or_name_one(raw: bytes) -> None:
-    try:
-        parsed = parse_mime(raw, SMALL)
-    except OverCeiling as exc:
-        assert exc.setting.startswith("MIME_MAX_")
-        return
-    assert_within(parsed, SMALL)
+    result = outcome(raw, SMALL)
+    if isinstance(result, OverCeiling):
+        assert result.setting.startswith("MIME_MAX_")
+    else:
+        assert_within(result, SMALL)
 
 
 # --- Exact answers for well-formed trees ------------------------------------------------------
@@ -137,14 +151,13 @@ def test_a_tree_is_refused_exactly_when_it_has_too_many_parts_or_too_deep_a_nest
 ) -> None:
     raw = b"From: a@example.com\r\nSubject: tree\r\n" + render(tree, count())
     over = tree.parts > SMALL.max_parts or tree.depth > SMALL.max_depth
-    try:
-        parsed = parse_mime(raw, SMALL)
-    except OverCeiling as exc:
-        assert over, f"refused a tree of {tree.parts} parts, depth {tree.depth}: {exc}"
-        assert exc.setting in ("MIME_MAX_PARTS", "MIME_MAX_DEPTH")
-        return
-    assert not over, f"accepted a tree of {tree.parts} parts, depth {tree.depth}"
-    assert_within(parsed, SMALL)
+    result = outcome(raw, SMALL)
+    if isinstance(result, OverCeiling):
+        assert over, f"refused a tree of {tree.parts} parts, depth {tree.depth}: {result}"
+        assert result.setting in ("MIME_MAX_PARTS", "MIME_MAX_DEPTH")
+    else:
+        assert not over, f"accepted a tree of {tree.parts} parts, depth {tree.depth}"
+        assert_within(result, SMALL)
 
 
 # --- Each ceiling, one at a time ----------------------------------------------------------------
@@ -174,6 +187,19 @@ def flat_multipart(parts: int, body: bytes = b"x") -> bytes:
             "MIME_MAX_HEADER_LINES",
         ),
         (flat_multipart(3, b"y" * (SMALL.max_decoded_bytes // 2)), "MIME_MAX_DECODED_BYTES"),
+        # One header of over a quarter of the header bytes (a one-line, one-header email).
+        (
+            b"Subject: " + b"w" * (SMALL.max_header_bytes // 4) + b"\r\n\r\nbody",
+            "MIME_MAX_HEADER_BYTES",
+        ),
+        (
+            # Many headers, each small, in the parts: the total counts.
+            flat_multipart(6).replace(
+                b"Content-Type: text/plain\r\n",
+                b"Content-Type: text/plain\r\nX-Filler: " + b"f" * 700 + b"\r\n",
+            ),
+            "MIME_MAX_HEADER_BYTES",
+        ),
     ],
 )
 def test_each_ceiling_is_named_when_crossed(raw: bytes, setting: str) -> None:
