@@ -7,7 +7,9 @@ answer is exact: it refuses precisely the trees with too many parts or too deep 
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass, replace
+from email.message import EmailMessage
 from itertools import count
 
 import pytest
@@ -15,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.mail.ceilings import MimeCeilings, OverCeiling
-from app.mail.mime import ParsedMime, parse_mime
+from app.mail.mime import ParsedMime, base64_size, parse_mime
 
 SMALL = MimeCeilings(
     max_parts=8,
@@ -219,3 +221,48 @@ def test_exactly_at_the_ceilings_parses() -> None:
     lines = b"From: a@example.com\r\n\r\n" + b"line\r\n" * (SMALL.max_lines - 2)
     roomy = replace(SMALL, max_decoded_bytes=len(lines))
     assert parse_mime(lines, roomy).text.count("line") == SMALL.max_lines - 2
+
+
+# --- Attachment sizes measured without decoding --------------------------------------------------
+
+
+def stdlib_decoded_size(text: str) -> int:
+    part = EmailMessage()
+    part["Content-Transfer-Encoding"] = "base64"
+    part.set_payload(text)
+    payload = part.get_payload(decode=True)
+    assert isinstance(payload, bytes)
+    return len(payload)
+
+
+base64_texts = st.one_of(
+    # Well-formed, wrapped at any width, with CRLF, LF or CR line breaks.
+    st.tuples(
+        st.binary(max_size=300),
+        st.integers(min_value=1, max_value=80),
+        st.sampled_from(["\r\n", "\n", "\r"]),
+    ).map(
+        lambda t: t[2].join(
+            base64.b64encode(t[0]).decode()[i : i + t[1]]
+            for i in range(0, len(base64.b64encode(t[0])), t[1])
+        )
+    ),
+    # Anything near base64: bad padding, stray characters, a truncated quantum.
+    st.text(alphabet="ABCDabcd0189+/=\r\n -_*é", max_size=120),
+)
+
+
+@PROPERTY_SETTINGS
+@given(text=base64_texts)
+def test_a_base64_size_is_the_stdlib_decoded_size_or_left_to_the_stdlib(text: str) -> None:
+    size = base64_size(text)
+    if size is not None:
+        assert size == stdlib_decoded_size(text)
+
+
+def test_a_long_base64_attachment_is_measured_exactly_across_chunks() -> None:
+    data = bytes(range(256)) * 2000 + b"tail"
+    text = base64.encodebytes(data).decode()
+    assert len(text) > 2 * 64 * 1024
+    assert base64_size(text) == len(data)
+    assert base64_size(text.replace("=", "") + "==x") is None
