@@ -145,6 +145,15 @@ class Settings(BaseSettings):
     INBOUND_MAX_BODY_BYTES: int = Field(default=40 * 1024 * 1024, ge=1024)
     INBOUND_MAX_PARTS: int = Field(default=1000, ge=1)
 
+    # Ceilings on one email's MIME structure, counted while it is parsed; past one, the email is
+    # quarantined for staff (app/mail/ceilings.py).
+    MIME_MAX_PARTS: int = Field(default=500, ge=1)
+    MIME_MAX_DEPTH: int = Field(default=20, ge=1, le=200)
+    MIME_MAX_LINES: int = Field(default=1_000_000, ge=1000)
+    MIME_MAX_HEADER_LINES: int = Field(default=5000, ge=100)
+    MIME_MAX_HEADER_BYTES: int = Field(default=128 * 1024, ge=16 * 1024)
+    MIME_MAX_DECODED_BYTES: int = Field(default=50 * 1024 * 1024, ge=1024 * 1024)
+
     # Admin for support staff.
     ADMIN_SESSION_HOURS: int = Field(default=12, ge=1, le=24 * 30)
     API_TOKEN_DAYS: int = Field(default=90, ge=1, le=3650)

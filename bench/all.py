@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import pipeline
+from bench import ceilings, pipeline
 from bench.intake import run_intake
 
 ROOT = Path(__file__).parent.parent
@@ -76,6 +76,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     )
     report["memory"] = asyncio.run(pipeline.memory(10_000 if args.full else 250))
     report["prompts"] = asyncio.run(pipeline.prompts())
+    report["ceilings"] = ceilings.run()
     report["total_seconds"] = round(time.perf_counter() - started)
     return report
 
@@ -150,6 +151,14 @@ def markdown(report: dict[str, Any]) -> str:
         f"{max(v['max_prompt_tokens'] for v in prompts['by_intent'].values())}",
         prompts["over_budget"] == 0,
     )
+    hostile = report.get("ceilings")
+    if hostile:
+        row(
+            f"Worst of {len(hostile['cases'])} hostile emails, worker parse (bench/ceilings.py)",
+            f"<= {ceilings.MAX_SECONDS:g} s, <= +{ceilings.MAX_ADDED_MB:g} MB",
+            f"{hostile['max_seconds']} s, +{hostile['max_added_mb']} MB",
+            hostile["met"],
+        )
     intents = "\n".join(
         f"| {intent} | {v['emails']} | {v['mean_round_trips']} | {v['mean_prompt_tokens']} "
         f"| {v['max_prompt_tokens']} |"

@@ -1,7 +1,8 @@
 """Inbound webhooks: what a mail provider posts, stored durably before it is acknowledged.
 
 Owns: `routes` (the webhook endpoints and their status-code promises), `auth` (Basic credentials
-and provider signatures), `writer` (group commit of deliveries with their jobs), `messages`
-(stored emails, conversations and their statuses), `health` (liveness and readiness probes).
+and provider signatures), `body` (request bodies spooled within their size limit), `writer`
+(group commit of deliveries with their jobs), `messages` (stored emails, conversations and their
+statuses), `health` (liveness and readiness probes).
 May import: `mail` (parsing), `db`, `jobs` (enqueue), `config`, `state`; never `admin`.
 """

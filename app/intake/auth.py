@@ -3,6 +3,8 @@
 Basic credentials are compared in constant time. The signature (when a public key is configured)
 is ECDSA P-256 / SHA-256 over the timestamp header followed by the exact request body; the body
 is hashed as it streams in, so even an oversized request can be verified without keeping it.
+Everything that can be judged from the headers alone (Basic credentials, a missing or stale
+timestamp, a missing or malformed signature) is judged before the body is read.
 """
 
 from __future__ import annotations
@@ -41,6 +43,11 @@ class InboundAuthenticator:
         """Whether requests must carry a valid SendGrid signature."""
         return self._key is not None
 
+    @property
+    def headers_authenticate(self) -> bool:
+        """Whether a request is proved authentic by its headers alone (Basic credentials)."""
+        return self._basic_required
+
     def basic_auth_ok(self, authorization: str | None) -> bool:
         """Check an `Authorization: Basic ...` header against the configured credentials."""
         if not self._basic_required:
@@ -67,6 +74,16 @@ class InboundAuthenticator:
         digest = hashlib.sha256()
         digest.update(timestamp.strip().encode("ascii"))
         return digest
+
+    def signature_well_formed(self, signature: str | None) -> bool:
+        """Whether a signature header is there and is base64 DER, before the body is read."""
+        if signature is None:
+            return False
+        try:
+            utils.decode_dss_signature(base64.b64decode(signature.strip(), validate=True))
+        except (binascii.Error, ValueError):
+            return False
+        return True
 
     def signature_ok(self, digest: Any, signature: str | None) -> bool:
         """Verify the base64 DER signature over the hashed timestamp and body."""

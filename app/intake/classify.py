@@ -19,6 +19,7 @@ from app.db.models import Message
 from app.db.statuses import MessageStatus
 from app.intake import messages
 from app.intake.messages import StepClock
+from app.mail.ceilings import MimeCeilings, OverCeiling
 from app.mail.formdata import FormDataError
 from app.mail.guards import (
     GuardDecision,
@@ -61,7 +62,10 @@ async def classify(message_pk: int, *, db: Database, settings: Settings) -> Mess
             stored.content_type,
             stored.delivery,
             max_parts=settings.INBOUND_MAX_PARTS,
+            ceilings=mime_ceilings(settings),
         )
+    except OverCeiling as exc:
+        return await _quarantine(db, message_pk, f"over a ceiling: {exc}")
     except (FormDataError, UnusableEmail) as exc:
         return await _quarantine(db, message_pk, f"unparseable: {exc}")
     clock.lap("parse", "ok")
@@ -93,6 +97,18 @@ async def classify(message_pk: int, *, db: Database, settings: Settings) -> Mess
         extra={"message_pk": message_pk, "status": status.value, "reason": reason},
     )
     return status
+
+
+def mime_ceilings(settings: Settings) -> MimeCeilings:
+    """The ceilings every inbound email is parsed within."""
+    return MimeCeilings(
+        max_parts=settings.MIME_MAX_PARTS,
+        max_depth=settings.MIME_MAX_DEPTH,
+        max_lines=settings.MIME_MAX_LINES,
+        max_header_lines=settings.MIME_MAX_HEADER_LINES,
+        max_header_bytes=settings.MIME_MAX_HEADER_BYTES,
+        max_decoded_bytes=settings.MIME_MAX_DECODED_BYTES,
+    )
 
 
 def own_identity(settings: Settings) -> OwnIdentity:

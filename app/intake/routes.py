@@ -1,7 +1,12 @@
 """Inbound mail webhooks. The status code is a promise to the provider about retries.
 
 - 2xx: the delivery is durably stored (or was already): never send it again.
-- 401: not from our provider; nothing stored.
+- 401: not from our provider; nothing stored. Whatever the headers alone can refuse (Basic
+  credentials, a missing or stale timestamp, a missing or malformed signature) is refused before
+  the body is read.
+- 413: over INBOUND_MAX_BODY_BYTES while not yet authenticated (only a signature is configured,
+  and it can be checked only at the end of the body); nothing stored. With Basic credentials the
+  sender is known from the headers, so an oversized post is kept truncated and quarantined.
 - 5xx: our own trouble (database down): please retry, SendGrid does for three days. Never
   "this email is odd": a delivery the database refuses is stored quarantined and acknowledged
   (`app.intake.writer`), since its retry would be refused the same way.
@@ -16,8 +21,6 @@ intake budget, and a parser bug must never turn into a retry loop that loses mai
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -27,6 +30,7 @@ from app.db.errors import describe
 from app.db.statuses import MessageStatus
 from app.intake import messages
 from app.intake.auth import SIGNATURE_HEADER, TIMESTAMP_HEADER
+from app.intake.body import BodyTooLarge, SpooledBody, read_body
 from app.mail.formdata import FormDataError, parse_form_data
 from app.mail.mime import content_checksum, synthetic_message_id
 from app.mail.sendgrid import PROVIDER, read_delivery
@@ -44,14 +48,8 @@ def _unauthorized() -> JSONResponse:
     )
 
 
-@dataclass(slots=True)
-class _Body:
-    data: bytes
-    size: int
-
-    @property
-    def truncated(self) -> bool:
-        return self.size > len(self.data)
+def _too_large(limit: int) -> JSONResponse:
+    return JSONResponse({"detail": f"payload over {limit} bytes"}, status_code=413)
 
 
 @router.post("/webhooks/sendgrid/inbound", summary="Receive a SendGrid Inbound Parse post")
@@ -67,12 +65,25 @@ async def receive_sendgrid_inbound(request: Request) -> JSONResponse:
     digest = None
     if auth.signature_required:
         digest = auth.begin_signature(request.headers.get(TIMESTAMP_HEADER))
-        if digest is None:
+        if digest is None or not auth.signature_well_formed(request.headers.get(SIGNATURE_HEADER)):
             return _unauthorized()
-    body = await _read_body(request, limit=state.settings.INBOUND_MAX_BODY_BYTES, digest=digest)
-    if digest is not None and not auth.signature_ok(digest, request.headers.get(SIGNATURE_HEADER)):
-        return _unauthorized()
-    new = _delivery_from(body, request.headers.get("content-type") or "", state)
+    limit = state.settings.INBOUND_MAX_BODY_BYTES
+    # Only a sender the headers prove authentic may have an oversized post kept for staff.
+    refuse_over_limit = auth.signature_required and not auth.headers_authenticate
+    if refuse_over_limit and _declared_length(request) > limit:
+        return _too_large(limit)
+    try:
+        body = await read_body(
+            request.stream(), limit=limit, digest=digest, refuse_over_limit=refuse_over_limit
+        )
+    except BodyTooLarge:
+        return _too_large(limit)
+    with body:
+        if digest is not None and not auth.signature_ok(
+            digest, request.headers.get(SIGNATURE_HEADER)
+        ):
+            return _unauthorized()
+        new = _delivery_from(body, request.headers.get("content-type") or "", state)
     try:
         stored = await state.intake.store(new)
     except (SQLAlchemyError, OSError) as exc:
@@ -84,41 +95,33 @@ async def receive_sendgrid_inbound(request: Request) -> JSONResponse:
     return JSONResponse({"status": stored.status.value, "id": stored.message_pk})
 
 
-async def _read_body(request: Request, *, limit: int, digest: Any | None) -> _Body:
-    """Read the body, keeping at most `limit` bytes but hashing all of it for the signature."""
-    chunks: list[bytes] = []
-    kept = 0
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if digest is not None:
-            digest.update(chunk)
-        if kept < limit:
-            piece = chunk[: limit - kept]
-            chunks.append(piece)
-            kept += len(piece)
-    return _Body(data=b"".join(chunks), size=size)
+def _declared_length(request: Request) -> int:
+    """The Content-Length the client announced, or 0 when absent or unreadable."""
+    value = (request.headers.get("content-length") or "").strip()
+    # Twenty digits are more than any real length; longer strings are not worth converting.
+    return int(value) if value.isdigit() and len(value) <= 20 else 0
 
 
-def _delivery_from(body: _Body, content_type: str, state: AppState) -> messages.NewDelivery:
+def _delivery_from(body: SpooledBody, content_type: str, state: AppState) -> messages.NewDelivery:
     """Decide what to store: a delivery for the worker, or a quarantined payload for staff."""
+    data = body.read()
     if body.truncated:
         return _quarantined(
-            body.data,
+            data,
             content_type,
             f"payload of {body.size} bytes is over INBOUND_MAX_BODY_BYTES; the first "
-            f"{len(body.data)} bytes are kept",
+            f"{len(data)} bytes are kept",
         )
     try:
-        form = parse_form_data(body.data, content_type, max_parts=state.settings.INBOUND_MAX_PARTS)
+        form = parse_form_data(data, content_type, max_parts=state.settings.INBOUND_MAX_PARTS)
     except FormDataError as exc:
-        return _quarantined(body.data, content_type, f"unparseable payload: {exc}")
+        return _quarantined(data, content_type, f"unparseable payload: {exc}")
     delivery = read_delivery(form)
     return messages.NewDelivery(
         provider=PROVIDER,
         payload_format=delivery.payload_format,
         content_type=content_type,
-        raw=body.data,
+        raw=data,
         checksum=delivery.checksum,
         message_id=delivery.message_id,
         has_synthetic_message_id=delivery.has_synthetic_message_id,

@@ -1,8 +1,9 @@
 """Raw RFC 5322 / MIME bytes to the parts of an `InboundEmail`, with the stdlib `email` package.
 
-Parsing never raises on bad mail: broken headers, unknown charsets, bad base64 and deep nesting
-become defects and best-effort text. Nested `message/rfc822` parts are attachments, so their
-headers can never leak into decisions about the outer message.
+Parsing never raises on bad mail: broken headers, unknown charsets and bad base64 become defects
+and best-effort text. Mail over one of its `MimeCeilings` (parts, nesting, lines, header lines,
+decoded size) raises `OverCeiling` as soon as the parser crosses it. Nested `message/rfc822`
+parts are attachments, so their headers can never leak into decisions about the outer message.
 """
 
 from __future__ import annotations
@@ -14,13 +15,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email import policy
 from email.message import EmailMessage, Message
-from email.parser import BytesParser
+from email.parser import BytesFeedParser, BytesParser
 from email.utils import parsedate_to_datetime
 
+from app.mail.ceilings import (
+    MimeCeilings,
+    Tally,
+    check_header_block,
+    check_lines,
+    counting_policy,
+)
 from app.mail.charsets import decode_bytes, safe_filename, storable_text
 from app.mail.models import AttachmentMeta
 
-MAX_MIME_DEPTH = 20
 MAX_MESSAGE_ID_LENGTH = 998
 
 # Line breaks as the stdlib parser reads them: CRLF, LF, or a lone CR (old Mac mail).
@@ -35,6 +42,10 @@ _ID_CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # The empty line that ends the header section (or one at the very start: no headers at all).
 _HEADER_END = re.compile(rb"\A" + _BREAK + rb"|" + _BREAK + _BREAK)
 _HEADER_LINE_BREAK = re.compile(r"[ \t]*[\r\n]+[ \t]*")
+_LINE_BREAKS = re.compile(r"[\r\n]+")
+_BASE64_RUN = re.compile(r"([A-Za-z0-9+/]*)(=*)")
+# The parser is fed in pieces, so a message never exists twice in memory as one big string.
+_FEED_CHUNK = 64 * 1024
 
 
 def header_block(raw: bytes) -> bytes:
@@ -90,22 +101,41 @@ class ParsedMime:
     defects: list[str] = field(default_factory=list)
 
 
-def parse_mime(raw: bytes) -> ParsedMime:
-    """Parse a complete message into headers, bodies and attachment metadata."""
+def parse_mime(raw: bytes, ceilings: MimeCeilings | None = None) -> ParsedMime:
+    """Parse a complete message into headers, bodies and attachment metadata.
+
+    Raises:
+        OverCeiling: the message crosses one of `ceilings` (the defaults when None).
+    """
+    ceilings = ceilings or MimeCeilings()
+    check_lines(raw, ceilings)
+    check_header_block(header_block(raw), ceilings)
+    tally = Tally(ceilings)
     try:
-        message = BytesParser(policy=policy.default).parsebytes(raw)
+        message = _parse_counted(raw, tally)
         parsed = _parse_top(message)
     except RecursionError:
-        # The stdlib parser recurses once per MIME nesting level and once per nested comment in
-        # a structured header such as Content-Type: keep the headers, drop the body. compat32
-        # splits headers without parsing them; they are then decoded one by one as usual.
+        # The stdlib parser recurses once per nested comment in a structured header such as
+        # Content-Type: keep the headers, drop the body. compat32 splits headers without
+        # parsing them; they are then decoded one by one as usual.
         headers_only = BytesParser(policy=policy.compat32).parsebytes(raw, headersonly=True)
         headers_only.policy = policy.default
         parsed = _parse_top(headers_only)
         parsed.defects.append("MIME nesting too deep to parse; body ignored")
         return parsed
-    _walk_body(message, parsed)
+    _walk_body(message, parsed, tally)
     return parsed
+
+
+def _parse_counted(raw: bytes, tally: Tally) -> EmailMessage:
+    """Run the stdlib parser with every part it creates counted against the ceilings."""
+    parser = BytesFeedParser(policy=counting_policy(tally))
+    view = memoryview(raw)
+    for start in range(0, len(raw), _FEED_CHUNK):
+        parser.feed(bytes(view[start : start + _FEED_CHUNK]))
+    message = parser.close()
+    assert isinstance(message, EmailMessage)
+    return message
 
 
 def _parse_top(message: Message) -> ParsedMime:
@@ -122,13 +152,22 @@ def _parse_top(message: Message) -> ParsedMime:
     return parsed
 
 
-def parse_header_block(block: bytes) -> list[tuple[str, str]]:
-    """Parse a bare header block (SendGrid's parsed-mode `headers` field) into decoded pairs."""
+def parse_header_block(block: bytes, ceilings: MimeCeilings | None = None) -> list[tuple[str, str]]:
+    """Parse a bare header block (SendGrid's parsed-mode `headers` field) into decoded pairs.
+
+    Raises:
+        OverCeiling: the block has more lines or bytes than `ceilings` allow.
+    """
+    ceilings = ceilings or MimeCeilings()
+    check_header_block(block, ceilings)
     # compat32 only splits the lines (no structured header parsing, which can recurse without
     # bound on nested comments); each header is then decoded as in a full parse.
     message = BytesParser(policy=policy.compat32).parsebytes(
         block.rstrip(b"\r\n") + b"\r\n\r\n", headersonly=True
     )
+    tally = Tally(ceilings)
+    for name, value in message.raw_items():
+        tally.add_header(name, str(value))
     message.policy = policy.default
     return read_headers(message, [])
 
@@ -175,41 +214,39 @@ def parse_date(value: str) -> datetime | None:
         return None
 
 
-def _walk_body(message: EmailMessage, parsed: ParsedMime) -> None:
-    """Find the first text and HTML bodies and list attachments, iteratively and depth-capped.
+def _walk_body(message: EmailMessage, parsed: ParsedMime, tally: Tally) -> None:
+    """Find the first text and HTML bodies and list attachments, iteratively.
 
     The parser's complaints about every part visited (bad base64 included) become defects.
+    Nesting is already within its ceiling: the parser stopped at the first part too deep.
     """
-    stack: list[tuple[Message, int]] = [(message, 0)]
+    stack: list[Message] = [message]
     while stack:
-        part, depth = stack.pop()
+        part = stack.pop()
         try:
-            children = _read_part(part, depth, parsed)
+            children = _read_part(part, parsed, tally)
         except RecursionError:
             # A structured header (Content-Type, Content-Disposition...) nested too deep.
             parsed.defects.append("MIME part header nested too deep; part ignored")
             continue
-        stack.extend((child, depth + 1) for child in reversed(children))
+        stack.extend(reversed(children))
 
 
-def _read_part(part: Message, depth: int, parsed: ParsedMime) -> list[Message]:
+def _read_part(part: Message, parsed: ParsedMime, tally: Tally) -> list[Message]:
     """Read a leaf into `parsed`, or return a container's children."""
     # A nested message is an attachment: its headers and body belong to someone else.
     if part.is_multipart() and part.get_content_maintype() != "message":
         parsed.defects.extend(type(defect).__name__ for defect in part.defects)
-        if depth >= MAX_MIME_DEPTH:
-            parsed.defects.append("MIME nesting too deep; inner parts ignored")
-            return []
         payload = part.get_payload()
         if not isinstance(payload, list):
             return []
         return [child for child in payload if isinstance(child, Message)]
-    _read_leaf(part, parsed)
+    _read_leaf(part, parsed, tally)
     parsed.defects.extend(type(defect).__name__ for defect in part.defects)
     return []
 
 
-def _read_leaf(part: Message, parsed: ParsedMime) -> None:
+def _read_leaf(part: Message, parsed: ParsedMime, tally: Tally) -> None:
     content_type = part.get_content_type()
     disposition = (part.get_content_disposition() or "").lower()
     filename = part.get_filename()
@@ -220,18 +257,18 @@ def _read_leaf(part: Message, parsed: ParsedMime) -> None:
     )
     # Only the first text and the first HTML body are read as text; later ones are attachments.
     if is_body_candidate and content_type == "text/plain" and not parsed.text:
-        parsed.text = storable_text(_decoded_text(part, parsed))
+        parsed.text = storable_text(_decoded_text(part, parsed, tally))
         return
     if is_body_candidate and content_type == "text/html" and not parsed.html:
-        parsed.html = storable_text(_decoded_text(part, parsed))
+        parsed.html = storable_text(_decoded_text(part, parsed, tally))
         return
-    payload = _payload_bytes(part, parsed)
+    size = _payload_size(part, parsed, tally)
     content_id = part.get("Content-ID")
     parsed.attachments.append(
         AttachmentMeta(
             filename=safe_filename(filename or ""),
             content_type=storable_text(content_type),
-            size=len(payload),
+            size=size,
             content_id=storable_text(str(content_id)).strip("<> ") if content_id else None,
             is_inline=disposition == "inline"
             or (content_id is not None and disposition != "attachment"),
@@ -239,7 +276,45 @@ def _read_leaf(part: Message, parsed: ParsedMime) -> None:
     )
 
 
-def _payload_bytes(part: Message, parsed: ParsedMime) -> bytes:
+def _payload_size(part: Message, parsed: ParsedMime, tally: Tally) -> int:
+    """An attachment's decoded size; well-formed base64 is measured without being decoded.
+
+    The stdlib decodes base64 through a list of its lines and two whole copies, some four times
+    the part's size at once; an attachment's bytes are never used, only their number.
+    """
+    payload = part.get_payload()
+    cte = str(part.get("Content-Transfer-Encoding", "")).lower()
+    if isinstance(payload, str) and cte == "base64":
+        size = base64_size(payload)
+        if size is not None:
+            tally.add_decoded(size)
+            return size
+    return len(_payload_bytes(part, parsed, tally))
+
+
+def base64_size(text: str) -> int | None:
+    """The decoded size of well-formed base64 (line breaks aside), or None for anything else."""
+    alphabet = padding = 0
+    for start in range(0, len(text), _FEED_CHUNK):
+        chunk = _LINE_BREAKS.sub("", text[start : start + _FEED_CHUNK])
+        match = _BASE64_RUN.fullmatch(chunk)
+        if match is None or (padding and chunk):
+            # Not the alphabet, or anything at all after the padding.
+            return None
+        alphabet += len(match.group(1))
+        padding += len(match.group(2))
+    if padding > 2 or (alphabet + padding) % 4:
+        return None
+    return (alphabet + padding) // 4 * 3 - padding
+
+
+def _payload_bytes(part: Message, parsed: ParsedMime, tally: Tally) -> bytes:
+    payload = _decoded_payload(part, parsed)
+    tally.add_decoded(len(payload))
+    return payload
+
+
+def _decoded_payload(part: Message, parsed: ParsedMime) -> bytes:
     if part.get_content_type() == "message/rfc822" or part.get_content_maintype() == "message":
         inner = part.get_payload()
         if isinstance(inner, list):
@@ -257,5 +332,5 @@ def _payload_bytes(part: Message, parsed: ParsedMime) -> bytes:
     return payload if isinstance(payload, bytes) else b""
 
 
-def _decoded_text(part: Message, parsed: ParsedMime) -> str:
-    return decode_bytes(_payload_bytes(part, parsed), part.get_content_charset())
+def _decoded_text(part: Message, parsed: ParsedMime, tally: Tally) -> str:
+    return decode_bytes(_payload_bytes(part, parsed, tally), part.get_content_charset())

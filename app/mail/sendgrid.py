@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from email.utils import getaddresses
 from typing import Any
 
+from app.mail.ceilings import MimeCeilings
 from app.mail.charsets import decode_bytes, safe_filename, storable_as_written, storable_text
 from app.mail.cleantext import clean_text
 from app.mail.formdata import FormData, parse_form_data
@@ -105,19 +106,23 @@ def _parsed_checksum(form: FormData) -> str:
     return content_checksum(digest_input)
 
 
-def parse_delivery(form: FormData, delivery: Delivery) -> InboundEmail:
+def parse_delivery(
+    form: FormData, delivery: Delivery, ceilings: MimeCeilings | None = None
+) -> InboundEmail:
     """Normalise a SendGrid delivery into an `InboundEmail`.
 
     Raises:
         UnusableEmail: the raw email is empty or has no header section, or a parsed-mode post
             carries no headers, sender or content at all.
+        OverCeiling: the email crosses one of `ceilings` (the defaults when None).
     """
+    ceilings = ceilings or MimeCeilings()
     defects: list[str] = []
     charsets = _json_object(form.get("charsets"), "charsets", defects)
     if delivery.payload_format == FORMAT_RAW:
-        mime, raw_from = _from_raw(form.get("email") or b"")
+        mime, raw_from = _from_raw(form.get("email") or b"", ceilings)
     else:
-        mime, raw_from = _from_fields(form, charsets)
+        mime, raw_from = _from_fields(form, charsets, ceilings)
     envelope = _json_object(form.get("envelope"), "envelope", defects)
     for name in ("email", "from", "headers", "SPF", "dkim", "envelope"):
         if form.count(name) > 1:
@@ -153,18 +158,20 @@ def parse_delivery(form: FormData, delivery: Delivery) -> InboundEmail:
     )
 
 
-def _from_raw(raw_email: bytes) -> tuple[ParsedMime, list[str]]:
+def _from_raw(raw_email: bytes, ceilings: MimeCeilings) -> tuple[ParsedMime, list[str]]:
     if not raw_email.strip():
         raise UnusableEmail("raw-mode post with an empty email field")
     if not header_block(raw_email).strip() or b":" not in header_block(raw_email):
         raise UnusableEmail("the email has no header section")
-    mime = parse_mime(raw_email)
+    mime = parse_mime(raw_email, ceilings)
     return mime, _raw_from_values(header_block(raw_email))
 
 
-def _from_fields(form: FormData, charsets: dict[str, Any]) -> tuple[ParsedMime, list[str]]:
+def _from_fields(
+    form: FormData, charsets: dict[str, Any], ceilings: MimeCeilings
+) -> tuple[ParsedMime, list[str]]:
     headers_field = form.get("headers") or b""
-    headers = parse_header_block(headers_field) if headers_field.strip() else []
+    headers = parse_header_block(headers_field, ceilings) if headers_field.strip() else []
     raw_from = _raw_from_values(headers_field)
     if not raw_from and form.get("from"):
         # Not normalised: identity compares the address exactly as the sender wrote it.
@@ -355,12 +362,18 @@ def _mailboxes(value: str) -> tuple[Mailbox, ...]:
 
 
 def parse_stored_delivery(
-    raw: bytes, content_type: str, delivery: Delivery, *, max_parts: int
+    raw: bytes,
+    content_type: str,
+    delivery: Delivery,
+    *,
+    max_parts: int,
+    ceilings: MimeCeilings | None = None,
 ) -> InboundEmail:
     """Parse a stored request body again (the worker's side of the webhook) into an email.
 
     Raises:
         FormDataError: the body is not well-formed multipart/form-data.
-        UnusableEmail: see `parse_delivery`.
+        UnusableEmail, OverCeiling: see `parse_delivery`.
     """
-    return parse_delivery(parse_form_data(raw, content_type, max_parts=max_parts), delivery)
+    form = parse_form_data(raw, content_type, max_parts=max_parts)
+    return parse_delivery(form, delivery, ceilings)
