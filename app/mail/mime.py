@@ -40,6 +40,18 @@ def header_block(raw: bytes) -> bytes:
     return raw if match is None else raw[: match.start()]
 
 
+# RFC 5322 §4.5.8's obsolete syntax allows spaces before a header's colon ("Auto-Submitted :");
+# the stdlib parser would end the header section at such a line and read the rest as body.
+_SPACED_FIELD_NAME = re.compile(rb"(?:\A|(?<=[\r\n]))([!-9;-~]+)[ \t]+:")
+
+
+def join_field_names(raw: bytes) -> bytes:
+    """Return the message with the spaces between header names and their colons removed."""
+    block = header_block(raw)
+    joined = _SPACED_FIELD_NAME.sub(rb"\1:", block)
+    return raw if joined == block else joined + raw[len(block) :]
+
+
 def find_message_id(headers: bytes) -> str | None:
     """Find the Message-ID in a header block cheaply, without a full parse.
 
@@ -86,6 +98,7 @@ class ParsedMime:
 
 def parse_mime(raw: bytes) -> ParsedMime:
     """Parse a complete message into headers, bodies and attachment metadata."""
+    raw = join_field_names(raw)
     try:
         message = BytesParser(policy=policy.default).parsebytes(raw)
         parsed = _parse_top(message)
@@ -121,7 +134,7 @@ def parse_header_block(block: bytes) -> list[tuple[str, str]]:
     # compat32 only splits the lines (no structured header parsing, which can recurse without
     # bound on nested comments); each header is then decoded as in a full parse.
     message = BytesParser(policy=policy.compat32).parsebytes(
-        block.rstrip(b"\r\n") + b"\r\n\r\n", headersonly=True
+        join_field_names(block.rstrip(b"\r\n")) + b"\r\n\r\n", headersonly=True
     )
     message.policy = policy.default
     return read_headers(message, [])
