@@ -134,8 +134,14 @@ def _keyword(value: str) -> str:
 
 
 def _subjects(email: InboundEmail) -> list[str]:
-    """The subject the provider reported and every Subject header the message carries."""
-    return [email.subject, *email.header_values("subject")]
+    """The subject the provider reported and every Subject header the message carries.
+
+    Runs of white space read as one space: a subject folded inside "Automatic reply" unfolds
+    to "Automatic<TAB>reply".
+    """
+    return [
+        " ".join(subject.split()) for subject in (email.subject, *email.header_values("subject"))
+    ]
 
 
 def _list_and_bulk(email: InboundEmail) -> list[GuardDecision]:

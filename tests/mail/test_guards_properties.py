@@ -224,6 +224,13 @@ def _parsed_mode(raw: bytes) -> InboundEmail:
         MARKERS[0],
     )
 )
+@example(
+    (
+        b"From: Sara <sara@example.com>\r\nsubject:automatic\r\n\treply: Where is my order?\r\n"
+        b"\r\nbody\r\n",
+        MARKERS[-1],
+    )
+)
 def test_a_message_with_any_marker_is_never_answered(message: tuple[bytes, Marker]) -> None:
     raw, marker = message
 
