@@ -39,8 +39,9 @@ def plain(text: str) -> str:
     NFKC folds full-width digits and marks; every script's digits become ASCII. Spaces are
     left alone, so a problem quotes "USD\u00a012.50" as the reply wrote it.
     """
-    folded = _NOT_SPACE.sub(lambda run: unicodedata.normalize("NFKC", run.group()), text)
-    folded = folded.translate(_TO_ASCII)
+    if not unicodedata.is_normalized("NFKC", text):
+        text = _NOT_SPACE.sub(lambda run: unicodedata.normalize("NFKC", run.group()), text)
+    folded = text.translate(_TO_ASCII)
     return _OTHER_DIGIT.sub(lambda digit: str(unicodedata.digit(digit.group())), folded)
 
 
