@@ -22,14 +22,21 @@ from app.db.models import Base
 from app.main import create_app
 from app.providers import Providers
 from app.replies.senders import LogMailSender
+from tests.hypothesis_profiles import load_profile
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
 BASIC_AUTH = ("sendgrid", "s3cret-passw0rd")
 SettingsFactory = Callable[..., Settings]
 
 
+HYPOTHESIS_PROFILE = load_profile()
+
+
 def pytest_report_header() -> str:
-    return f"database: {TEST_DATABASE_URL or 'SQLite (a migrated file per test)'}"
+    return (
+        f"database: {TEST_DATABASE_URL or 'SQLite (a migrated file per test)'}; "
+        f"hypothesis profile: {HYPOTHESIS_PROFILE}"
+    )
 
 
 async def _migrate(url: str) -> None:

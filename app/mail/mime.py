@@ -54,6 +54,18 @@ def header_block(raw: bytes) -> bytes:
     return raw if match is None else raw[: match.start()]
 
 
+# RFC 5322 §4.5.8's obsolete syntax allows spaces before a header's colon ("Auto-Submitted :");
+# the stdlib parser would end the header section at such a line and read the rest as body.
+_SPACED_FIELD_NAME = re.compile(rb"(?:\A|(?<=[\r\n]))([!-9;-~]+)[ \t]+:")
+
+
+def join_field_names(raw: bytes) -> bytes:
+    """Return the message with the spaces between header names and their colons removed."""
+    block = header_block(raw)
+    joined = _SPACED_FIELD_NAME.sub(rb"\1:", block)
+    return raw if joined == block else joined + raw[len(block) :]
+
+
 def find_message_id(headers: bytes) -> str | None:
     """Find the Message-ID in a header block cheaply, without a full parse.
 
@@ -108,6 +120,7 @@ def parse_mime(raw: bytes, ceilings: MimeCeilings | None = None) -> ParsedMime:
         OverCeiling: the message crosses one of `ceilings` (the defaults when None).
     """
     ceilings = ceilings or MimeCeilings()
+    raw = join_field_names(raw)
     check_lines(raw, ceilings)
     check_header_block(header_block(raw), ceilings)
     tally = Tally(ceilings)
@@ -163,7 +176,7 @@ def parse_header_block(block: bytes, ceilings: MimeCeilings | None = None) -> li
     # compat32 only splits the lines (no structured header parsing, which can recurse without
     # bound on nested comments); each header is then decoded as in a full parse.
     message = BytesParser(policy=policy.compat32).parsebytes(
-        block.rstrip(b"\r\n") + b"\r\n\r\n", headersonly=True
+        join_field_names(block.rstrip(b"\r\n")) + b"\r\n\r\n", headersonly=True
     )
     tally = Tally(ceilings)
     for name, value in message.raw_items():

@@ -18,27 +18,29 @@ import html as htmllib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
-from urllib.parse import urlsplit
+from decimal import Decimal
 
 from app.replies.commitments import find_amounts, find_commitments
+from app.replies.readings import (
+    NUMBER,
+    link_hosts,
+    number_readings,
+    numbers_backing,
+    numbers_stated,
+    plain,
+)
 from app.replies.render import RenderedReply
 
-# Replies write digits and decimal marks the locale's way, and isolate left-to-right runs with
-# bidi controls (a Persian amount is "€ ۷۳٫۹۰" between LRI and PDI): every check reads them as
-# ASCII digits and points, with the controls removed.
-_BIDI_CONTROLS = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
-_TO_ASCII = str.maketrans("۰۱۲۳۴۵۶۷۸۹٠١٢٣٤٥٦٧٨٩٫٬", "0123456789" * 2 + ".,", _BIDI_CONTROLS)
 _HREF = re.compile(r"""(?:href|src|action|background)\s*=\s*["']?([^"'\s>]+)""", re.I)
 _URL = re.compile(r"""(?:https?://|www\.)[^\s<>"')\]]+""", re.I)
 _ORDER_NUMBER = re.compile(r"#\s?([A-Za-z]{0,6}\d{3,}[A-Za-z0-9-]*)")
 _CODE = re.compile(r"\b(?=[A-Z0-9-]*\d)(?=[A-Z0-9-]*[A-Z])[A-Z0-9-]{8,}\b|\b\d{10,}\b")
+# The whole number after or before the currency: "€1,234.50" is 1234.50, never 1.23.
 _AMOUNT = re.compile(
-    r"(?:(?:(?:€|\$|£)\s?|\b(?:EUR|USD|GBP|CHF|CAD|AUD)[^\S\n]?)(\d+(?:[.,]\d{1,2})?))"
-    r"|(\d+(?:[.,]\d{1,2})?)\s?(?:EUR|USD|GBP|CHF|CAD|AUD|€|\$|£)"
+    rf"(?:(?:€|\$|£)|\b(?:EUR|USD|GBP|CHF|CAD|AUD))[^\S\n]?({NUMBER})"
+    rf"|({NUMBER})[^\S\n]?(?:EUR|USD|GBP|CHF|CAD|AUD|€|\$|£)"
 )
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
-_NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
 _BARE_DOMAIN = re.compile(
     r"(?<![\w@.-])(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,24}(?![\w-])", re.I
 )
@@ -71,19 +73,21 @@ def gather_evidence(
     Link hosts come from the store's settings and the tool results (carriers' tracking pages),
     never from the customer's text, so an email cannot smuggle a link into its own answer.
     """
-    tool_text = "\n".join(tool_results).translate(_TO_ASCII)
-    customer = customer_text.translate(_TO_ASCII)
+    tool_text = plain("\n".join(tool_results))
+    customer = plain(customer_text)
     hosts = {host.lower() for host in store_hosts if host}
     for url in _URL.findall(tool_text):
-        host = _host(url)
-        if host:
-            hosts.add(host)
+        # Only a link urllib and a browser agree on: a tool result's "https://x\\@carrier.example"
+        # must not make carrier.example's look-alike allowed, nor the other way round.
+        readings = link_hosts(url)
+        if len(readings) == 1 and None not in readings:
+            hosts |= {host for host in readings if host}
     return Evidence(
         tool_text=tool_text,
         customer_text=customer,
         link_hosts=frozenset(hosts),
-        numbers=frozenset(_decimals(f"{tool_text}\n{customer}")),
-        tool_numbers=frozenset(_decimals(tool_text)),
+        numbers=frozenset(numbers_backing(f"{tool_text}\n{customer}")),
+        tool_numbers=frozenset(numbers_backing(tool_text)),
     )
 
 
@@ -101,22 +105,22 @@ def verify_reply(
         problems.append("recipient: the sender is not verified")
     elif recipient.lower() != verified_sender.lower():
         problems.append(f"recipient: {recipient} is not the verified sender")
-    html = reply.html.translate(_TO_ASCII)
-    text = f"{reply.subject}\n{reply.text}".translate(_TO_ASCII)
+    html = plain(reply.html)
+    text = plain(f"{reply.subject}\n{reply.text}")
     if re.search(r"<\s*(?:img|iframe|object|embed|form|script|style|link|meta\s+http)", html, re.I):
         problems.append("content: the reply contains an image, frame, form or script")
     allowed_mail = {a.lower() for a in own_addresses} | {recipient.lower()}
     problems += _links(html, text, evidence, allowed_mail)
     # Both bodies: a customer reads one or the other, so a fact only in the HTML counts too.
     # The store's own words (a signature with prices or a phone number) are settings, not facts.
-    body = f"{reply.text.translate(_TO_ASCII)}\n{_visible_text(html)}"
+    body = f"{plain(reply.text)}\n{_visible_text(html)}"
     for words in reply.store_text:
-        body = body.replace(words.translate(_TO_ASCII), " ")
-    subject = reply.subject.translate(_TO_ASCII)
+        body = body.replace(plain(words), " ")
+    subject = plain(reply.subject)
     problems += _order_numbers(subject, evidence.text)
     problems += _order_numbers(body, evidence.tool_text)
     problems += _facts(f"{subject}\n{body}", evidence, allowed_mail)
-    paragraph = reply.paragraph.translate(_TO_ASCII)
+    paragraph = plain(reply.paragraph)
     problems += [commitment.problem() for commitment in find_commitments(paragraph)]
     problems += _paragraph_numbers(paragraph, evidence)
     problems += _paragraph_domains(paragraph, evidence)
@@ -125,17 +129,20 @@ def verify_reply(
 
 def _links(html: str, text: str, evidence: Evidence, allowed_mail: set[str]) -> list[str]:
     problems: list[str] = []
-    # URLs anywhere in the HTML, attributes included (a style's url(...) loads too).
-    targets = _HREF.findall(html) + _URL.findall(text) + _URL.findall(html)
+    # URLs anywhere in the HTML, attributes included (a style's url(...) loads too); character
+    # references decoded first, as the browser does ("&#92;" is a backslash in an href).
+    targets = [htmllib.unescape(href) for href in _HREF.findall(html)]
+    targets += _URL.findall(text) + _URL.findall(htmllib.unescape(html))
     for target in targets:
         if target.lower().startswith("mailto:"):
             address = target[7:].split("?", 1)[0].lower()
             if address not in allowed_mail:
                 problems.append(f"link: mailto {address} is not ours or the customer's")
             continue
-        host = _host(target)
-        if host is None or host not in evidence.link_hosts:
-            problems.append(f"link: {host or target[:60]} is not an allowed host")
+        # Every reading of the link must be allowed: a browser's and urllib's.
+        for host in sorted(link_hosts(target), key=str):
+            if host is None or host not in evidence.link_hosts:
+                problems.append(f"link: {host or target[:60]} is not an allowed host")
     return problems
 
 
@@ -153,8 +160,8 @@ def _facts(text: str, evidence: Evidence, allowed_mail: set[str]) -> list[str]:
         if not _mentions(evidence.text, code, edge=_CODE_EDGE):
             problems.append(f"reference {code} is not in this email's tool results")
     for match in _AMOUNT.finditer(text):
-        amount = _decimal(match.group(1) or match.group(2))
-        if amount is not None and amount not in evidence.numbers:
+        # Every value a reader may take the amount for must be backed ("€1,234" is 1234 or 1.234).
+        if not number_readings(match.group(1) or match.group(2)) <= evidence.numbers:
             problems.append(f"amount {match.group(0).strip()} is not in this email's tool results")
     # Addresses only from tool results or our own: an address the email itself mentions
     # ("send it to my friend at ...") never appears in the answer.
@@ -175,15 +182,13 @@ def _paragraph_numbers(paragraph: str, evidence: Evidence) -> list[str]:
     """
     problems: list[str] = []
     for written in find_amounts(paragraph):
-        number = _NUMBER.search(written)
-        amount = _decimal(number.group(0)) if number else None
-        if amount is not None and amount not in evidence.tool_numbers:
+        stated = numbers_stated(written)
+        if stated and not all(readings <= evidence.tool_numbers for _, readings in stated):
             problems.append(
                 f"amount {written} in the model's paragraph is not in this email's tool results"
             )
-    for raw in _NUMBER.findall(paragraph):
-        value = _decimal(raw)
-        if value is not None and value not in evidence.numbers:
+    for raw, readings in numbers_stated(paragraph):
+        if not readings <= evidence.numbers:
             problems.append(f"the model's paragraph states {raw}, which no tool result backs")
     return problems
 
@@ -205,34 +210,9 @@ def _mentions(haystack: str, token: str, *, edge: str) -> bool:
     return re.search(pattern, haystack, re.I) is not None
 
 
-def _host(url: str) -> str | None:
-    candidate = url if "://" in url else f"https://{url}"
-    try:
-        host = urlsplit(candidate).hostname
-    except ValueError:
-        return None
-    return host.lower() if host else None
-
-
-def _decimals(text: str) -> set[Decimal]:
-    found: set[Decimal] = set()
-    for raw in _NUMBER.findall(text):
-        value = _decimal(raw)
-        if value is not None:
-            found.add(value)
-    return found
-
-
-def _decimal(raw: str) -> Decimal | None:
-    try:
-        return Decimal(raw.replace(",", "."))
-    except InvalidOperation:
-        return None
-
-
 def _visible_text(html: str) -> str:
     """The HTML's text as a reader sees it: tags dropped, entities decoded."""
-    return htmllib.unescape(re.sub(r"<[^>]+>", " ", html)).translate(_TO_ASCII)
+    return plain(htmllib.unescape(re.sub(r"<[^>]+>", " ", html)))
 
 
 def _without_urls(text: str) -> str:
