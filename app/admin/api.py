@@ -293,7 +293,7 @@ async def tokens(state: State, staff: CurrentStaff) -> TokenList:
 
 
 @router.delete(f"{API}/tokens/{{token_pk}}", responses={404: REFUSALS[404]})
-async def revoke_token(token_pk: int, state: State, staff: CurrentStaff) -> TokenView:
+async def revoke_token(token_pk: RowId, state: State, staff: CurrentStaff) -> TokenView:
     """Revoke one of the caller's tokens (it may be the one in use); revoking twice is harmless."""
     async with state.db.write() as session:
         revoked = await revoke_api_token(session, token_pk, staff_id=staff.id)
