@@ -9,11 +9,24 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import respx
 
 from app.agent.llm import LLMError, ModelRequest, ModelResponse, ToolCallRequest
 from app.agent.loop import SUBMIT_TOOL
 from app.store.demo import DemoShop
 from tests.store.demo_nodes import DemoNodes, graphql_response
+
+SHOP_DOMAIN = "demo-test.myshopify.com"
+SHOPIFY_ENDPOINT = f"https://{SHOP_DOMAIN}/admin/api/2026-10/graphql.json"
+SENDGRID_SEND = "https://api.sendgrid.com/v3/mail/send"
+LIVE_PROVIDERS: dict[str, Any] = {
+    "SHOPIFY_SHOP_DOMAIN": SHOP_DOMAIN,
+    "SHOPIFY_ACCESS_TOKEN": "shpat_test_token",
+    "SENDGRID_API_KEY": "SG.test-key",
+    "STORE_URL": "https://demo-store.example",
+}
+"""Settings that make `build_providers` talk HTTP to Shopify and SendGrid, which
+`fake_shopify_and_sendgrid` then answers."""
 
 Step = ModelResponse | LLMError | Callable[[ModelRequest], ModelResponse]
 
@@ -145,3 +158,13 @@ class FakeShopify:
 
 def _order_email(node: dict[str, Any]) -> str:
     return str(node.get("email") or (node.get("customer") or {}).get("email") or "")
+
+
+def fake_shopify_and_sendgrid(router: respx.MockRouter) -> tuple[FakeShopify, respx.Route]:
+    """Answer Shopify from the demo store and accept every SendGrid send, at the HTTP boundary."""
+    shopify = FakeShopify(DemoShop())
+    router.post(SHOPIFY_ENDPOINT).mock(side_effect=shopify)
+    sendgrid = router.post(SENDGRID_SEND).mock(
+        return_value=httpx.Response(202, headers={"X-Message-Id": "sg-msg-1"})
+    )
+    return shopify, sendgrid

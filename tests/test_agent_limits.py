@@ -27,10 +27,8 @@ from app.providers import Providers, build_providers
 from app.store.demo import DemoShop
 from tests.agent.test_llm import CHAT, RESPONSES, Api, message_item, output_text
 from tests.builders import verified_transport
-from tests.fakes import FakeShopify
+from tests.fakes import SHOP_DOMAIN, SHOPIFY_ENDPOINT, FakeShopify
 from tests.test_pipeline import (
-    SHOP_DOMAIN,
-    SHOPIFY_ENDPOINT,
     deliver,
     load,
     order_question,

@@ -46,7 +46,16 @@ from app.tools import tool_registry
 from app.tools.kit.registry import UNAVAILABLE_TEXT, Scope
 from tests.builders import make_eml, verified_transport
 from tests.conftest import BASIC_AUTH
-from tests.fakes import FakeShopify, ScriptedLLM, call, submit, turn
+from tests.fakes import (
+    LIVE_PROVIDERS,
+    SHOPIFY_ENDPOINT,
+    FakeShopify,
+    ScriptedLLM,
+    call,
+    fake_shopify_and_sendgrid,
+    submit,
+    turn,
+)
 
 
 async def deliver(client: httpx.AsyncClient, payload: SendGridPost) -> int:
@@ -482,9 +491,6 @@ async def test_a_retried_job_does_not_plan_twice(
 #
 # Shopify and SendGrid are real adapters talking HTTP to respx; only the model is scripted.
 
-SHOP_DOMAIN = "demo-test.myshopify.com"
-SHOPIFY_ENDPOINT = f"https://{SHOP_DOMAIN}/admin/api/2026-10/graphql.json"
-SENDGRID_SEND = "https://api.sendgrid.com/v3/mail/send"
 CUSTOMER = "Sara Ahmadi <sara.ahmadi@example.com>"
 ORIGINAL_ID = "<CAF3x8Q-where-1001@mail.example.com>"
 
@@ -511,17 +517,8 @@ class World:
 async def world(
     make_settings: Callable[..., Settings], respx_mock: respx.MockRouter
 ) -> AsyncIterator[World]:
-    settings = make_settings(
-        SHOPIFY_SHOP_DOMAIN=SHOP_DOMAIN,
-        SHOPIFY_ACCESS_TOKEN="shpat_test_token",
-        SENDGRID_API_KEY="SG.test-key",
-        STORE_URL="https://demo-store.example",
-    )
-    shopify = FakeShopify(DemoShop())
-    respx_mock.post(SHOPIFY_ENDPOINT).mock(side_effect=shopify)
-    sendgrid = respx_mock.post(SENDGRID_SEND).mock(
-        return_value=httpx.Response(202, headers={"X-Message-Id": "sg-msg-1"})
-    )
+    settings = make_settings(**LIVE_PROVIDERS)
+    shopify, sendgrid = fake_shopify_and_sendgrid(respx_mock)
     providers = build_providers(settings)
     yield World(settings=settings, providers=providers, shopify=shopify, sendgrid=sendgrid)
     await providers.aclose()

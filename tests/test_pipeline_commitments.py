@@ -21,14 +21,10 @@ from app.config import Settings
 from app.db.engine import Database
 from app.demo.sendgrid_posts import raw_mode_post
 from app.providers import Providers, build_providers
-from app.store.demo import DemoShop
 from tests.agent.test_llm import RESPONSES_URL, function_call, ok, responses_body
 from tests.builders import verified_transport
-from tests.fakes import FakeShopify, call, submit
+from tests.fakes import LIVE_PROVIDERS, call, fake_shopify_and_sendgrid, submit
 from tests.test_pipeline import (
-    SENDGRID_SEND,
-    SHOP_DOMAIN,
-    SHOPIFY_ENDPOINT,
     deliver,
     load,
     order_question,
@@ -77,18 +73,12 @@ async def openai_world(
     httpx2_mock: respx.Router,
 ) -> AsyncIterator[OpenAIWorld]:
     settings = make_settings(
-        SHOPIFY_SHOP_DOMAIN=SHOP_DOMAIN,
-        SHOPIFY_ACCESS_TOKEN="shpat_test_token",
-        SENDGRID_API_KEY="SG.test-key",
-        STORE_URL="https://demo-store.example",
+        **LIVE_PROVIDERS,
         OPENAI_API_KEY="sk-test",
         OPENAI_MAX_RETRIES=0,
         AGENT_OFFLINE_FALLBACK=False,
     )
-    respx_mock.post(SHOPIFY_ENDPOINT).mock(side_effect=FakeShopify(DemoShop()))
-    sendgrid = respx_mock.post(SENDGRID_SEND).mock(
-        return_value=httpx.Response(202, headers={"X-Message-Id": "sg-msg-1"})
-    )
+    _, sendgrid = fake_shopify_and_sendgrid(respx_mock)
     openai = httpx2_mock.post(RESPONSES_URL)
     providers = build_providers(settings)
     yield OpenAIWorld(settings=settings, providers=providers, openai=openai, sendgrid=sendgrid)

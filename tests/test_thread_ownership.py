@@ -30,14 +30,18 @@ from app.intake import messages
 from app.jobs.worker import Worker
 from app.providers import Providers, build_providers
 from app.replies.outbox import threading_for
-from app.store.demo import DemoShop
 from tests.builders import make_eml, verified_transport
 from tests.conftest import BASIC_AUTH
-from tests.fakes import FakeShopify, ScriptedLLM, Step, call, submit, turn
-
-SHOP_DOMAIN = "demo-test.myshopify.com"
-SHOPIFY_ENDPOINT = f"https://{SHOP_DOMAIN}/admin/api/2026-10/graphql.json"
-SENDGRID_SEND = "https://api.sendgrid.com/v3/mail/send"
+from tests.fakes import (
+    LIVE_PROVIDERS,
+    FakeShopify,
+    ScriptedLLM,
+    Step,
+    call,
+    fake_shopify_and_sendgrid,
+    submit,
+    turn,
+)
 
 CUSTOMER = "Sara Ahmadi <sara.ahmadi@example.com>"
 CUSTOMER_ID = "<where-1001@mail.example.com>"
@@ -95,17 +99,8 @@ async def world(
     make_settings: Callable[..., Settings],
     respx_mock: respx.MockRouter,
 ) -> AsyncIterator[World]:
-    settings = make_settings(
-        SHOPIFY_SHOP_DOMAIN=SHOP_DOMAIN,
-        SHOPIFY_ACCESS_TOKEN="shpat_test_token",
-        SENDGRID_API_KEY="SG.test-key",
-        STORE_URL="https://demo-store.example",
-    )
-    shopify = FakeShopify(DemoShop())
-    respx_mock.post(SHOPIFY_ENDPOINT).mock(side_effect=shopify)
-    respx_mock.post(SENDGRID_SEND).mock(
-        return_value=httpx.Response(202, headers={"X-Message-Id": "sg-msg-1"})
-    )
+    settings = make_settings(**LIVE_PROVIDERS)
+    shopify, _ = fake_shopify_and_sendgrid(respx_mock)
     providers = build_providers(settings)
     yield World(http=client, db=db, settings=settings, providers=providers, shopify=shopify)
     await providers.aclose()
