@@ -24,7 +24,7 @@ from sqlalchemy.orm import undefer
 
 from app.db.engine import Database
 from app.db.models import Message
-from app.demo.sendgrid_posts import raw_mode_post
+from app.demo.sendgrid_posts import SendGridPost, raw_mode_post
 from app.intake.auth import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from app.intake.body import SPOOL_MEMORY_BYTES
 from app.main import create_app
@@ -267,15 +267,7 @@ class TestAuthenticBodies:
     ) -> None:
         # Over the spool's memory part, so it is read back from the temporary file.
         payload = raw_mode_post(make_eml(body="Photo follows.\n" + "A" * (3 * MiB)))
-        timestamp = fresh()
-        headers = {
-            "content-type": payload.content_type,
-            TIMESTAMP_HEADER: timestamp,
-            SIGNATURE_HEADER: sign(keys[0], timestamp, payload.body),
-        }
-        transport = httpx.ASGITransport(app=signed_only_app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            response = await client.post(URL, content=payload.body, headers=headers)
+        response = await post_signed(signed_only_app, payload, keys[0])
 
         assert response.status_code == 200
         assert response.json()["status"] == "received"
@@ -291,18 +283,25 @@ class TestAuthenticBodies:
             make_settings(INBOUND_SIGNING_PUBLIC_KEY=keys[1], INBOUND_MAX_BODY_BYTES=MiB), db=db
         )
         payload = raw_mode_post(make_eml(body="B" * (2 * MiB)))
-        timestamp = fresh()
-        headers = {
-            "content-type": payload.content_type,
-            "authorization": basic(*BASIC_AUTH),
-            TIMESTAMP_HEADER: timestamp,
-            SIGNATURE_HEADER: sign(keys[0], timestamp, payload.body),
-        }
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            response = await client.post(URL, content=payload.body, headers=headers)
+        response = await post_signed(app, payload, keys[0], authorization=basic(*BASIC_AUTH))
 
         assert response.status_code == 200
         assert response.json()["status"] == "quarantined"
         [message] = await stored(db)
         assert message.raw == payload.body[:MiB]
+
+
+async def post_signed(
+    app: Any, payload: SendGridPost, private_key: Any, **extra_headers: str
+) -> httpx.Response:
+    """Post `payload` to `app` with a fresh, valid signature (and any extra headers)."""
+    timestamp = fresh()
+    headers = {
+        "content-type": payload.content_type,
+        TIMESTAMP_HEADER: timestamp,
+        SIGNATURE_HEADER: sign(private_key, timestamp, payload.body),
+        **extra_headers,
+    }
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        return await client.post(URL, content=payload.body, headers=headers)
