@@ -11,7 +11,10 @@ from __future__ import annotations
 import re
 import unicodedata
 from decimal import Decimal
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
+
+import ada_url
+import idna
 
 # Replies write digits and decimal marks the locale's way, and isolate left-to-right runs with
 # bidi controls (a Persian amount is "€ ۷۳٫۹۰" between LRI and PDI): every check reads them as
@@ -30,7 +33,6 @@ _NOT_SPACE = re.compile(r"\S+")
 
 _C0_AND_SPACE = "".join(map(chr, range(0x21)))
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
-_AUTHORITY_END = re.compile(r"[/\\?#]")
 
 
 def plain(text: str) -> str:
@@ -124,21 +126,28 @@ def _split_host(url: str) -> str | None:
 def browser_host(url: str) -> str | None:
     """The host a browser goes to for an http(s) link, by the WHATWG URL standard's rules.
 
-    Tabs and newlines are dropped, a backslash ends the authority like a slash, any number of
-    slashes may follow the scheme, user info runs to the last @, and the host is
-    percent-decoded and mapped (full-width forms, ideographic full stops, case). A link
-    without a scheme ("www.shop.example") is taken as https. Other schemes have no host here.
+    Parsed by ada (the URL parser Node.js uses): backslashes, extra slashes, user info and
+    percent-encoding go where a browser takes them. A link without a scheme
+    ("www.shop.example") is taken as https. Other schemes, and what no browser would open,
+    have no host here.
     """
-    url = re.sub(r"[\t\n\r]", "", url.strip(_C0_AND_SPACE))
-    scheme = _SCHEME.match(url)
-    if scheme is not None and scheme.group(1).lower() not in ("http", "https"):
+    candidate = url.strip(_C0_AND_SPACE)
+    if _SCHEME.match(candidate) is None:
+        candidate = f"https://{candidate}"
+    try:
+        parsed = ada_url.URL(candidate)
+    except ValueError:
         return None
-    rest = url[scheme.end() :] if scheme is not None else url
-    authority = _AUTHORITY_END.split(rest.lstrip("/\\"), maxsplit=1)[0]
-    host = authority.rpartition("@")[2]
-    host = host[: host.index("]") + 1] if host.startswith("[") and "]" in host else host
-    host = host.split(":", 1)[0] if not host.startswith("[") else host
-    return _comparable(unquote(host, errors="replace")) or None
+    if parsed.protocol not in ("http:", "https:") or not parsed.hostname:
+        return None
+    host = parsed.hostname
+    try:
+        # ada gives internationalised hosts in their ASCII form; urllib's reading keeps
+        # Unicode, so compare both as Unicode.
+        host = idna.decode(host)
+    except idna.IDNAError:
+        pass
+    return _comparable(host) or None
 
 
 def _comparable(host: str) -> str:
