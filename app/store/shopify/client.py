@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -194,12 +195,36 @@ def _wait_for(retry_state: Any) -> float:
 
 
 def _json_object(response: httpx.Response) -> dict[str, Any] | None:
-    """The response body if it is a JSON object, else None (an HTML error page, garbage)."""
+    r"""The response body if it is a JSON object, else None (an HTML error page, garbage).
+
+    A lone surrogate escape ("\\ud800" in a product title) becomes U+FFFD: such a string can
+    be neither sent to the model, nor stored, nor mailed, and one odd title must not fail a job.
+    """
     try:
         body = response.json()
     except ValueError:  # JSONDecodeError and UnicodeDecodeError both are ValueErrors.
         return None
+    if _SURROGATE_ESCAPE.search(response.text):
+        body = _without_lone_surrogates(body)
     return body if isinstance(body, dict) else None
+
+
+# Valid UTF-8 cannot hold a surrogate: in JSON one only arrives as a `\uD800`-`\uDFFF` escape.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")
+
+
+def _without_lone_surrogates(value: Any) -> Any:
+    """`value` with every lone surrogate in its strings replaced by U+FFFD (pairs are kept)."""
+    if isinstance(value, str):
+        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    if isinstance(value, list):
+        return [_without_lone_surrogates(item) for item in value]
+    if isinstance(value, dict):
+        return {
+            _without_lone_surrogates(key): _without_lone_surrogates(item)
+            for key, item in value.items()
+        }
+    return value
 
 
 def _throttle_delay(

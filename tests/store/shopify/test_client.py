@@ -45,6 +45,19 @@ async def test_execute_posts_query_and_variables_with_the_token_header(
     }
 
 
+async def test_a_lone_surrogate_escape_from_shopify_becomes_a_replacement_character(
+    respx_mock: respx.MockRouter, client: ShopifyGraphQL
+) -> None:
+    # Valid JSON, but a string holding U+D800 cannot be sent to the model, stored or mailed.
+    body = rb'{"data": {"shop": {"name": "Caf\ud800", "tags": ["\udfff", "\ud83d\ude00"]}}}'
+    respx_mock.post(ENDPOINT).mock(return_value=httpx.Response(200, content=body))
+
+    data = await client.execute("query { shop { name } }")
+
+    assert data == {"shop": {"name": "Caf\ufffd", "tags": ["\ufffd", "\U0001f600"]}}
+    data["shop"]["name"].encode("utf-8")  # would raise on a surrogate
+
+
 async def test_execute_without_variables_sends_an_empty_object(
     respx_mock: respx.MockRouter, client: ShopifyGraphQL
 ) -> None:
