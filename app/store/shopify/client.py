@@ -197,7 +197,7 @@ def _wait_for(retry_state: Any) -> float:
 def _json_object(response: httpx.Response) -> dict[str, Any] | None:
     r"""The response body if it is a JSON object, else None (an HTML error page, garbage).
 
-    A lone surrogate escape ("\\ud800" in a product title) becomes U+FFFD: such a string can
+    A lone surrogate escape ("\ud800" in a product title) becomes U+FFFD: such a string can
     be neither sent to the model, nor stored, nor mailed, and one odd title must not fail a job.
     """
     try:
