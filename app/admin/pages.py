@@ -32,7 +32,7 @@ from app.admin.screens import (
     safe_next,
     thread_page,
 )
-from app.admin.staff import Staff, audit, authenticate, end_session, start_session
+from app.admin.staff import AccountChanged, Staff, audit, authenticate, end_session, start_session
 from app.admin.throttle import LoginThrottle
 from app.db.models import ProposedAction, Reply
 from app.db.statuses import ProposalStatus
@@ -130,10 +130,21 @@ async def login(
             email=email,
             error="Wrong email or password, or the account is disabled.",
         )
+    try:
+        async with state.db.write() as session:
+            opened = await start_session(session, staff, hours=state.settings.ADMIN_SESSION_HOURS)
+            audit(session, staff, "login", target_type="staff", target_id=staff.id)
+    except AccountChanged:
+        logger.warning("admin login refused: the account changed during the login")
+        return login_page(
+            request,
+            status_code=401,
+            next_path=next,
+            email=email,
+            error="Wrong email or password, or the account is disabled.",
+        )
     await throttle.succeeded(email)
-    async with state.db.write() as session:
-        token, _csrf = await start_session(session, staff, hours=state.settings.ADMIN_SESSION_HOURS)
-        audit(session, staff, "login", target_type="staff", target_id=staff.id)
+    token, _csrf = opened
     response = _see_other(safe_next(next))
     response.set_cookie(
         SESSION_COOKIE,

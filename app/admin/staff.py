@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -46,6 +46,9 @@ class Staff:
     """What the credentials may do; a browser session may review."""
     token_id: int | None = None
     """The API token used, if any."""
+    login_hash: str | None = field(default=None, repr=False)
+    """For a password login: the hash it verified. A session opens only while it is still the
+    account's, so a password set during the login's check ends that login too."""
 
 
 class StaffError(ValueError):
@@ -177,11 +180,33 @@ async def authenticate(db: Database, email: str, password: str) -> Staff | None:
         if rehash is not None:
             values["password_hash"] = rehash
         await session.execute(update(StaffUser).where(StaffUser.id == user.id).values(**values))
-    return Staff(id=user.id, email=user.email, name=user.name)
+    return Staff(id=user.id, email=user.email, name=user.name, login_hash=rehash or hashed)
+
+
+class AccountChanged(Exception):
+    """The account was disabled, or got a new password, while its login was being checked."""
 
 
 async def start_session(session: AsyncSession, staff: Staff, *, hours: int) -> tuple[str, str]:
-    """Open a browser session; return the cookie value and its CSRF token."""
+    """Open a browser session; return the cookie value and its CSRF token.
+
+    Raises:
+        AccountChanged: the account is disabled, or for a password login
+            (`staff.login_hash`) its password changed since the login checked it. The row is
+            locked, so a concurrent `set-password` either comes first and is seen here, or
+            waits and then ends this session with the others.
+    """
+    current = (
+        await session.execute(
+            select(StaffUser.password_hash, StaffUser.is_active)
+            .where(StaffUser.id == staff.id)
+            .with_for_update()
+        )
+    ).one_or_none()
+    if current is None or not current.is_active:
+        raise AccountChanged(staff.id)
+    if staff.login_hash is not None and current.password_hash != staff.login_hash:
+        raise AccountChanged(staff.id)
     token = secrets.token_urlsafe(32)
     csrf = secrets.token_urlsafe(32)
     session.add(

@@ -22,7 +22,9 @@ from app import cli
 from app.admin import api
 from app.admin.auth import SESSION_COOKIE
 from app.admin.staff import (
+    AccountChanged,
     Staff,
+    authenticate,
     create_api_token,
     create_staff,
     disable_staff,
@@ -58,6 +60,38 @@ async def me(
         http.cookies.set(SESSION_COOKIE, cookie)
     headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
     return (await http.get("/admin/api/me", headers=headers)).status_code
+
+
+async def test_a_password_set_while_a_login_is_checked_ends_that_login(
+    http: httpx.AsyncClient, db: Database, token: str
+) -> None:
+    # The login verified the old password; the new one lands before its session opens.
+    staff = await authenticate(db, STAFF, PASSWORD)
+    assert staff is not None
+    async with db.write() as session:
+        await set_password(session, email=STAFF, password=NEW_PASSWORD)
+    with pytest.raises(AccountChanged):
+        async with db.write() as session:
+            await start_session(session, staff, hours=8)
+
+    # A login that saw the current password opens its session as usual.
+    fresh = await authenticate(db, STAFF, NEW_PASSWORD)
+    assert fresh is not None
+    async with db.write() as session:
+        cookie, _ = await start_session(session, fresh, hours=8)
+    assert await me(http, cookie=cookie) == 200
+
+
+async def test_a_disabled_account_opens_no_session_even_after_its_login_was_checked(
+    db: Database, token: str
+) -> None:
+    staff = await authenticate(db, STAFF, PASSWORD)
+    assert staff is not None
+    async with db.write() as session:
+        await disable_staff(session, email=STAFF)
+    with pytest.raises(AccountChanged):
+        async with db.write() as session:
+            await start_session(session, staff, hours=8)
 
 
 async def test_a_new_password_ends_every_session_of_that_account_only(
