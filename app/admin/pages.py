@@ -123,26 +123,14 @@ async def login(
     if staff is None:
         await throttle.failed(host, email)
         logger.warning("admin login refused")
-        return login_page(
-            request,
-            status_code=401,
-            next_path=next,
-            email=email,
-            error="Wrong email or password, or the account is disabled.",
-        )
+        return _login_refused(request, next_path=next, email=email)
     try:
         async with state.db.write() as session:
             opened = await start_session(session, staff, hours=state.settings.ADMIN_SESSION_HOURS)
             audit(session, staff, "login", target_type="staff", target_id=staff.id)
     except AccountChanged:
         logger.warning("admin login refused: the account changed during the login")
-        return login_page(
-            request,
-            status_code=401,
-            next_path=next,
-            email=email,
-            error="Wrong email or password, or the account is disabled.",
-        )
+        return _login_refused(request, next_path=next, email=email)
     await throttle.succeeded(email)
     token, _csrf = opened
     response = _see_other(safe_next(next))
@@ -156,6 +144,17 @@ async def login(
         samesite="lax",
     )
     return response
+
+
+def _login_refused(request: Request, *, next_path: str, email: str) -> Response:
+    """The login page again, saying no more than that the credentials did not open a session."""
+    return login_page(
+        request,
+        status_code=401,
+        next_path=next_path,
+        email=email,
+        error="Wrong email or password, or the account is disabled.",
+    )
 
 
 @router.post("/logout")
