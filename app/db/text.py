@@ -9,27 +9,15 @@ kept in the raw (bytes) columns, which no cleaning touches.
 
 from __future__ import annotations
 
-import re
-
 from sqlalchemy import String, Text, TypeDecorator
 from sqlalchemy.engine import Dialect
 
-# NUL and the C0/C1 controls other than tab, line feed and carriage return: PostgreSQL cannot
-# hold NUL, and the others only ever hide things from whoever reads the text.
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
-_SURROGATE = re.compile(r"[\ud800-\udfff]")
-_UNSAFE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+# One rule for "what a text column may hold", shared with the mail parser: NUL and the C0/C1
+# controls other than tab, line feed and carriage return go (PostgreSQL cannot hold NUL, and the
+# others only ever hide things from whoever reads the text); lone surrogates become U+FFFD.
+from app.mail.charsets import storable_as_written as storable
 
-
-def storable(text: str) -> str:
-    """Return `text` without control characters, lone surrogates as U+FFFD.
-
-    Tab, line feed and carriage return stay. Text that needs no cleaning is returned as is
-    (one scan, no copy), which is nearly always.
-    """
-    if _UNSAFE.search(text) is None:
-        return text
-    return _CONTROL.sub("", _SURROGATE.sub("\ufffd", text))
+__all__ = ["SafeString", "SafeText", "storable"]
 
 
 class SafeText(TypeDecorator[str]):

@@ -26,6 +26,7 @@ _ALIASES = {
 # hold NUL at all, and the others only ever hide things from a reader.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
+_UNSTORABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 # Python codecs that are not charsets: a sender naming one gets the fallback chain instead.
 _NOT_CHARSETS = frozenset(
     {"undefined", "unicode-escape", "raw-unicode-escape", "idna", "punycode", "charmap"}
@@ -113,7 +114,10 @@ def storable_as_written(text: str) -> str:
 
     For text staff must see exactly as the sender wrote it, such as the From header: NFC turns
     a Kelvin sign (U+212A) into the letter K, which would hide what the sender really wrote.
+    Text that needs no cleaning is returned as is (one scan, no copy), which is nearly always.
     """
+    if _UNSTORABLE.search(text) is None:
+        return text
     return _CONTROL.sub("", _SURROGATE.sub("\ufffd", text))
 
 

@@ -82,12 +82,14 @@ def gather_evidence(
         readings = link_hosts(url)
         if len(readings) == 1 and None not in readings:
             hosts |= {host for host in readings if host}
+    # A number never runs across a line break, so reading the two texts apart reads the same.
+    tool_numbers = frozenset(numbers_backing(tool_text))
     return Evidence(
         tool_text=tool_text,
         customer_text=customer,
         link_hosts=frozenset(hosts),
-        numbers=frozenset(numbers_backing(f"{tool_text}\n{customer}")),
-        tool_numbers=frozenset(numbers_backing(tool_text)),
+        numbers=tool_numbers | numbers_backing(customer),
+        tool_numbers=tool_numbers,
     )
 
 

@@ -204,13 +204,13 @@ def _json_object(response: httpx.Response) -> dict[str, Any] | None:
         body = response.json()
     except ValueError:  # JSONDecodeError and UnicodeDecodeError both are ValueErrors.
         return None
-    if _SURROGATE_ESCAPE.search(response.text):
+    if _SURROGATE_ESCAPE.search(response.content):
         body = _without_lone_surrogates(body)
     return body if isinstance(body, dict) else None
 
 
 # Valid UTF-8 cannot hold a surrogate: in JSON one only arrives as a `\uD800`-`\uDFFF` escape.
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89abcdefABCDEF]")
 
 
 def _without_lone_surrogates(value: Any) -> Any:
