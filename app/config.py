@@ -30,6 +30,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from app.agent.plan import Intent
+from app.tenancy.secrets import parse_keys
 
 MIN_PASSWORD_LENGTH = 12
 _PLACEHOLDER_SECRETS = frozenset({"change-me", "changeme", "changethis", "password"})
@@ -78,6 +79,15 @@ class Settings(BaseSettings):
     OWN_EMAIL_DOMAINS: Annotated[list[str], NoDecode] = Field(default_factory=list)
     STORE_URL: str | None = None
     REPLY_SIGNATURE: str = Field(default="", max_length=300)
+    # More addresses whose mail is the default store's (with several stores, mail is routed by
+    # recipient; see "Many stores" in the README).
+    SUPPORT_ADDRESSES: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    # Many stores: the keys that encrypt stores' credentials at rest (Fernet, comma-separated,
+    # newest first: the first encrypts, every one decrypts), and how long store settings are
+    # cached in each process.
+    STORE_SECRET_KEYS: SecretStr | None = None
+    STORE_CACHE_SECONDS: float = Field(default=30.0, ge=0)
 
     # Send policy: which replies go out on their own; everything else waits as a draft.
     AUTO_SEND_INTENTS: Annotated[list[Intent], NoDecode] = Field(
@@ -128,6 +138,8 @@ class Settings(BaseSettings):
     SHOPIFY_API_BASE_URL: str | None = None
     SHOPIFY_TIMEOUT_SECONDS: float = Field(default=10.0, gt=0)
     SHOPIFY_MAX_ATTEMPTS: int = Field(default=4, ge=1, le=10)
+    # The public https address of this service, for the Shopify app's OAuth redirect.
+    SHOPIFY_APP_URL: str | None = None
 
     # SendGrid sending; without a key replies go to the logging transport.
     SENDGRID_API_KEY: SecretStr | None = None
@@ -216,6 +228,18 @@ class Settings(BaseSettings):
     @field_validator("OWN_EMAIL_DOMAINS", mode="before")
     @classmethod
     def _parse_domains(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @field_validator("STORE_SECRET_KEYS")
+    @classmethod
+    def _check_secret_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            parse_keys(value.get_secret_value())
+        return value
+
+    @field_validator("SUPPORT_ADDRESSES", mode="before")
+    @classmethod
+    def _parse_addresses(cls, value: object) -> object:
         return _split_csv(value)
 
     @field_validator("AUTO_SEND_INTENTS", mode="before")

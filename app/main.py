@@ -23,6 +23,7 @@ from app.intake.writer import IntakeWriter
 from app.jobs.worker import Worker
 from app.providers import Providers, build_providers
 from app.state import AppState
+from app.tenancy.directory import StoreDirectory
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +56,7 @@ def create_app(
         providers=services,
         inbound_auth=InboundAuthenticator(settings),
         intake=IntakeWriter(database),
+        stores=StoreDirectory(database, settings),
     )
 
     @contextlib.asynccontextmanager

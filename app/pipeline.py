@@ -42,6 +42,7 @@ from app.agent.plan import HandoverReason, ReplyPlan
 from app.config import Settings
 from app.db.engine import Database
 from app.db.models import Message, Reply, ToolCall, utcnow
+from app.db.scope import ALL_STORES
 from app.db.statuses import JobKind, MessageStatus, ReplyStatus
 from app.intake import messages
 from app.intake.classify import classify
@@ -76,6 +77,11 @@ async def handle_inbound_email(
     (`RetryLater`) unless this is its `last_chance`; then it is drafted as "provider down".
     """
     status = await classify(message_pk, db=db, settings=settings)  # parse, guards, identity
+    store_id = await _routed_store(db, message_pk)
+    if store_id is None:
+        return status
+    # Everything after routing happens inside the store: its rows only, stamped with its id.
+    db = db.for_store(store_id)
     if status in (MessageStatus.READY, MessageStatus.NEEDS_HUMAN):
         status = await plan_reply(
             message_pk,
@@ -87,6 +93,12 @@ async def handle_inbound_email(
     if status is MessageStatus.PLANNED:
         status = await compose_reply(message_pk, db=db, settings=settings)  # render..outbox
     return status
+
+
+async def _routed_store(db: Database, message_pk: int) -> int | None:
+    """The store the email was routed to (None: unrouted, so quarantined)."""
+    async with db.read(ALL_STORES) as session:
+        return await messages.store_of(session, message_pk)
 
 
 async def plan_reply(

@@ -9,6 +9,8 @@ from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
+from app.db.scope import StoreScope
+from app.db.stores import DEFAULT_STORE_ID
 from app.demo.sendgrid_posts import SendGridPost, Transport, raw_mode_post
 from app.mail.formdata import parse_form_data
 from app.mail.models import InboundEmail
@@ -87,3 +89,7 @@ def http_routes(app: Any) -> list[tuple[str, str]]:
 
     walk(app.routes)
     return found
+
+
+IN_DEFAULT_STORE = StoreScope.of(DEFAULT_STORE_ID)
+"""The scope tests write their rows in: the store the single-store settings describe."""

@@ -12,13 +12,13 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
+from sqlalchemy import insert, text
 
 from app.agent.offline import OfflineModel
 from app.config import Settings
 from app.db.engine import Database
 from app.db.migrate import upgrade_database
-from app.db.models import Base
+from app.db.models import Base, Store
 from app.main import create_app
 from app.providers import Providers
 from app.replies.senders import LogMailSender
@@ -27,6 +27,12 @@ from tests.hypothesis_profiles import load_profile
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
 BASIC_AUTH = ("sendgrid", "s3cret-passw0rd")
 SettingsFactory = Callable[..., Settings]
+# The row migration 0009 writes (its defaults fill the rest).
+DEFAULT_STORE_ROW: dict[str, Any] = {
+    "slug": "default",
+    "name": "Default store",
+    "support_email": "",
+}
 
 
 HYPOTHESIS_PROFILE = load_profile()
@@ -79,6 +85,8 @@ async def db(database_url: str) -> AsyncIterator[Database]:
         tables = ", ".join(table.name for table in Base.metadata.sorted_tables)
         async with database.engine.begin() as connection:
             await connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+            # The default store is data the migration wrote: put it back like a fresh database.
+            await connection.execute(insert(Store).values(**DEFAULT_STORE_ROW))
     yield database
     await database.dispose()
 

@@ -22,6 +22,7 @@ from app.admin import reporting
 from app.config import Settings
 from app.db.engine import Database
 from app.db.models import Job, Message, ModelTurn, ToolCall
+from app.db.scope import ALL_STORES
 from app.demo.sendgrid_posts import raw_mode_post
 from app.providers import Providers, build_providers
 from app.store.demo import DemoShop
@@ -129,7 +130,7 @@ async def handle_one(client: httpx.AsyncClient, db: Database, service: Service) 
 
 
 async def jobs(db: Database) -> list[tuple[str, str, int]]:
-    async with db.read() as session:
+    async with db.read(ALL_STORES) as session:
         rows = (await session.execute(select(Job).order_by(Job.id))).scalars()
         return [(job.kind.value, job.status.value, job.attempts) for job in rows]
 
@@ -171,7 +172,7 @@ async def test_a_model_asking_for_300_calls_a_turn_gets_8_a_turn_and_20_an_email
     api.assert_paired(last)
     assert len(api.echoed_calls(last)) == 900
     assert sum(o.startswith("Not run: cap reached") for o in outputs(api, last)) == 880
-    async with db.read() as session:
+    async with db.read(ALL_STORES) as session:
         recorded = (await session.execute(select(ToolCall))).scalars().all()
     assert len(recorded) == 20
     # The model was sure of its plan; a cap was hit, so a person sees the reply first.
@@ -202,7 +203,7 @@ async def test_repeated_calls_are_looked_up_once_and_answered_from_the_first_res
     second, third = service.bodies[1], service.bodies[2]
     assert len(set(outputs(api, second))) == 1
     assert api.outputs(third)["call_4"] == api.outputs(second)["call_1"]
-    async with db.read() as session:
+    async with db.read(ALL_STORES) as session:
         rows = (await session.execute(select(ToolCall).order_by(ToolCall.id))).scalars().all()
     assert [(row.call_id, row.outcome) for row in rows] == [
         ("call_1", "ok"),
@@ -292,7 +293,7 @@ async def test_output_that_cannot_be_sent_back_is_handed_to_a_person(
     reply = await reply_of(db, pk)
     assert reply.status == "draft"
     # The turn is in the trace, with why it could not be used, and staff can read the trace.
-    async with db.read() as session:
+    async with db.read(ALL_STORES) as session:
         [model_turn] = (await session.execute(select(ModelTurn))).scalars().all()
         trace = await reporting.message_trace(session, pk)
     assert (model_turn.error or "").startswith("unusable model output:")

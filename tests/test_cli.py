@@ -21,6 +21,7 @@ from app import cli
 from app.config import Settings
 from app.db.engine import Database
 from app.db.models import Message
+from app.db.scope import ALL_STORES
 from app.demo.sendgrid_posts import raw_mode_post
 from app.main import create_app
 from tests.builders import make_eml, verified_transport
@@ -166,7 +167,7 @@ async def test_a_standalone_worker_processes_queued_email_and_stops_on_sigterm(
         status = "received"
         while status not in ("drafted", "answered") and time.monotonic() < deadline:
             await asyncio.sleep(0.2)
-            async with db.read() as session:
+            async with db.read(ALL_STORES) as session:
                 status = (await session.execute(select(Message.status))).scalar_one()
         assert status in ("drafted", "answered")
     finally:

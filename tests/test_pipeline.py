@@ -35,6 +35,7 @@ from app.db.models import (
     ToolCall,
     utcnow,
 )
+from app.db.scope import ALL_STORES
 from app.demo.sendgrid_posts import SendGridPost, Transport, parsed_mode_post, raw_mode_post
 from app.intake import messages
 from app.jobs.worker import Worker
@@ -44,7 +45,7 @@ from app.replies.draw import format_money
 from app.store.demo import DemoShop
 from app.tools import tool_registry
 from app.tools.kit.registry import UNAVAILABLE_TEXT, Scope
-from tests.builders import make_eml, verified_transport
+from tests.builders import IN_DEFAULT_STORE, make_eml, verified_transport
 from tests.conftest import BASIC_AUTH
 from tests.fakes import (
     LIVE_PROVIDERS,
@@ -79,7 +80,7 @@ async def process(db: Database, settings: Settings, providers: Providers | None 
 
 
 async def load(db: Database, message_pk: int) -> Message:
-    async with db.read() as session:
+    async with db.read(ALL_STORES) as session:
         message = await session.get(Message, message_pk, options=[undefer(Message.raw)])
         assert message is not None
         return message
@@ -229,7 +230,7 @@ async def test_a_high_spam_score_holds_the_email(
 
 
 async def add_reply(db: Database, message_pk: int, **values: Any) -> None:
-    async with db.write() as session:
+    async with db.write(IN_DEFAULT_STORE) as session:
         session.add(
             Reply(**{"message_id": message_pk, "status": "sent", "is_automated": True, **values})
         )
@@ -316,7 +317,7 @@ async def test_a_follow_up_referencing_an_earlier_email_joins_its_conversation(
     first_message, other, second_message = [await load(db, pk) for pk in (first, unrelated, second)]
     assert first_message.conversation_id == second_message.conversation_id
     assert other.conversation_id != first_message.conversation_id
-    async with db.read() as session:
+    async with db.read(ALL_STORES) as session:
         conversations = (await session.execute(select(Conversation))).scalars().all()
     assert len(conversations) == 2
 
@@ -376,7 +377,7 @@ async def test_a_25_mb_email_is_processed(
     assert message.clean_text is not None
     assert len(message.clean_text) <= 16_000
     # Every later step loads the message without its raw body; only parsing asks for it.
-    async with db.read() as session:
+    async with db.read(ALL_STORES) as session:
         plain = await messages.get_message(session, pk)
         assert plain is not None
         assert "raw" in sa_inspect(plain).unloaded
@@ -404,7 +405,7 @@ async def test_processing_twice_changes_nothing(
 async def agent_rows(
     db: Database, message_pk: int
 ) -> tuple[list[AgentRun], list[ModelTurn], list[ToolCall]]:
-    async with db.read() as session:
+    async with db.read(ALL_STORES) as session:
         runs = list(
             (
                 await session.execute(select(AgentRun).where(AgentRun.message_id == message_pk))
@@ -525,7 +526,7 @@ async def world(
 
 
 async def reply_of(db: Database, message_pk: int) -> Reply:
-    async with db.read() as session:
+    async with db.read(ALL_STORES) as session:
         replies = list(
             (await session.execute(select(Reply).where(Reply.message_id == message_pk))).scalars()
         )
@@ -618,7 +619,7 @@ async def test_a_reply_waiting_for_approval_is_a_draft_and_nothing_is_sent(
     message = await load(db, pk)
     assert message.status == "drafted"
     assert "1 store change(s) proposed" in (message.status_reason or "")
-    async with db.read() as session:
+    async with db.read(ALL_STORES) as session:
         [proposal] = (await session.execute(select(ProposedAction))).scalars()
     assert (proposal.tool, proposal.order_name, proposal.status) == (
         "cancel_order",
@@ -666,7 +667,7 @@ async def test_assume_breach_a_hostile_model_leaks_nothing_and_changes_nothing(
     # Nothing is sent and nothing in the store changes: only read queries reached Shopify.
     assert world.sendgrid.call_count == 0
     assert world.shopify.mutations == []
-    async with db.read() as session:
+    async with db.read(ALL_STORES) as session:
         proposals = list((await session.execute(select(ProposedAction))).scalars())
         calls = {c.call_id: c for c in (await session.execute(select(ToolCall))).scalars()}
     # The other customer's order reads as "not found"; proposals exist only for own orders.
@@ -783,7 +784,7 @@ async def test_sendgrid_failing_then_accepting_sends_exactly_once(
     assert "SendGrid 500" in (reply.last_error or "")
 
     # Time passes: the send job's backoff is over.
-    async with db.write() as session:
+    async with db.write(IN_DEFAULT_STORE) as session:
         await session.execute(update(Job).values(run_after=utcnow()))
     await process(db, world.settings, world.use(ScriptedLLM([])))
     reply = await reply_of(db, pk)
@@ -812,7 +813,7 @@ async def test_while_shopify_is_down_the_email_is_drafted_as_provider_down_never
     await process(db, world.settings, world.use(model))
 
     assert world.sendgrid.call_count == 0
-    async with db.read() as session:
+    async with db.read(ALL_STORES) as session:
         [call_row] = (await session.execute(select(ToolCall))).scalars()
     assert call_row.outcome == "unavailable"
     # The model was told the store is down, not that the order does not exist.
@@ -844,7 +845,7 @@ async def test_with_outage_mode_retry_the_email_waits_for_the_store_to_come_back
     await process(db, settings, world.use(model))
     message = await load(db, pk)
     assert (message.status, message.reply_plan) == ("ready", None)
-    async with db.read() as session:
+    async with db.read(ALL_STORES) as session:
         [job] = (await session.execute(select(Job))).scalars()
     assert (job.status, job.attempts) == ("queued", 1)
     assert "provider is down" in (job.last_error or "")
@@ -852,7 +853,7 @@ async def test_with_outage_mode_retry_the_email_waits_for_the_store_to_come_back
 
     # The store is back, and the backoff is over: the email is answered normally.
     down.mock(side_effect=world.shopify)
-    async with db.write() as session:
+    async with db.write(IN_DEFAULT_STORE) as session:
         await session.execute(update(Job).values(run_after=utcnow()))
     await process(db, settings, world.use(model))
     reply = await reply_of(db, pk)

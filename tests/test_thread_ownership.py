@@ -25,12 +25,13 @@ from app.admin.staff import create_staff
 from app.config import Settings
 from app.db.engine import Database
 from app.db.models import Message, ProposedAction, Reply, ToolCall
+from app.db.scope import ALL_STORES
 from app.demo.sendgrid_posts import Transport, raw_mode_post
 from app.intake import messages
 from app.jobs.worker import Worker
 from app.providers import Providers, build_providers
 from app.replies.outbox import threading_for
-from tests.builders import make_eml, verified_transport
+from tests.builders import IN_DEFAULT_STORE, make_eml, verified_transport
 from tests.conftest import BASIC_AUTH
 from tests.fakes import (
     LIVE_PROVIDERS,
@@ -80,13 +81,13 @@ class World:
         return pk, model
 
     async def message(self, pk: int) -> Message:
-        async with self.db.read() as session:
+        async with self.db.read(ALL_STORES) as session:
             message = await session.get(Message, pk)
             assert message is not None
             return message
 
     async def reply_to(self, pk: int) -> Reply:
-        async with self.db.read() as session:
+        async with self.db.read(ALL_STORES) as session:
             statement = select(Reply).where(Reply.message_id == pk)
             [reply] = (await session.execute(statement)).scalars()
             return reply
@@ -170,7 +171,7 @@ async def test_an_intruder_replying_into_the_thread_sees_nothing_of_it_and_propo
     assert CUSTOMER_SECRET not in seen
     assert "earlier message" not in seen
     # Under the intruder's identity the customer's order does not exist: nothing is proposed.
-    async with world.db.read() as session:
+    async with world.db.read(ALL_STORES) as session:
         proposals = list((await session.execute(select(ProposedAction))).scalars())
         [attempt] = (
             await session.execute(select(ToolCall).where(ToolCall.message_id == intruder_pk))
@@ -216,7 +217,7 @@ async def test_another_senders_text_already_in_a_conversation_is_never_history(
     intruder_pk, _ = await world.email(
         answer_to(CUSTOMER_ID), transport=verified_transport("evil.example")
     )
-    async with world.db.write() as session:
+    async with world.db.write(IN_DEFAULT_STORE) as session:
         await session.execute(
             update(Message)
             .where(Message.id == intruder_pk)
@@ -251,7 +252,7 @@ async def test_an_unverified_sender_gets_no_history_even_from_the_customers_addr
     assert "earlier message" not in seen
     # Even placed in the customer's conversation, an unverified email is given no history.
     message.conversation_id = first.conversation_id
-    async with world.db.read() as session:
+    async with world.db.read(ALL_STORES) as session:
         assert await messages.thread_history(session, message) == []
 
 
@@ -282,7 +283,7 @@ async def test_the_customers_reply_to_our_reply_joins_their_conversation(world: 
 async def test_staff_see_which_conversation_an_intruder_replied_to(world: World) -> None:
     first = await customer_thread(world)
     pk, _ = await world.email(answer_to(CUSTOMER_ID), transport=verified_transport("evil.example"))
-    async with world.db.write() as session:
+    async with world.db.write(IN_DEFAULT_STORE) as session:
         await create_staff(session, email="ana@shop.test", password="correct horse battery")
     login = await world.http.post(
         "/admin/login", data={"email": "ana@shop.test", "password": "correct horse battery"}

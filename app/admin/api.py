@@ -121,7 +121,7 @@ async def list_messages(
         before_id=before_id,
         limit=limit,
     )
-    async with state.db.read() as session:
+    async with state.store_db.read() as session:
         return await reporting.list_messages(session, wanted)
 
 
@@ -133,14 +133,14 @@ async def list_conversations(
     limit: Annotated[int, Query(ge=1, le=reporting.MAX_PAGE)] = 50,
 ) -> ConversationPage:
     """Threads, newest first, searchable by customer address or subject."""
-    async with state.db.read() as session:
+    async with state.store_db.read() as session:
         return await reporting.list_conversations(session, text=q, before_id=before_id, limit=limit)
 
 
 @router.get(f"{API}/messages/{{message_pk}}", responses={404: REFUSALS[404]})
 async def message_trace(message_pk: RowId, state: State) -> MessageTrace:
     """One email's whole trace."""
-    async with state.db.read() as session:
+    async with state.store_db.read() as session:
         trace = await reporting.message_trace(session, message_pk)
     if trace is None:
         raise HTTPException(status_code=404, detail=f"no message {message_pk}")
@@ -154,7 +154,7 @@ async def rerun(
     message_pk: RowId, state: State, staff: CurrentStaff
 ) -> MessageOutcome | JSONResponse:
     """Plan the email again with the current prompt and tools."""
-    outcome = await _decide(review.rerun_agent(state.db, message_pk, staff=staff))
+    outcome = await _decide(review.rerun_agent(state.store_db, message_pk, staff=staff))
     if isinstance(outcome, JSONResponse):
         return outcome
     state.notify_worker()
@@ -170,7 +170,7 @@ async def approve(
     """Send a draft as it is, or edited; the checks run again on the final text."""
     outcome = await _decide(
         review.approve_draft(
-            state.db, reply_pk, staff=staff, settings=state.settings, text=body.text
+            state.store_db, reply_pk, staff=staff, settings=state.settings, text=body.text
         )
     )
     if isinstance(outcome, JSONResponse):
@@ -187,7 +187,7 @@ async def reject(
 ) -> ReplyOutcome | JSONResponse:
     """Reject a draft; nothing is sent."""
     outcome = await _decide(
-        review.reject_draft(state.db, reply_pk, staff=staff, reason=body.reason)
+        review.reject_draft(state.store_db, reply_pk, staff=staff, reason=body.reason)
     )
     if isinstance(outcome, JSONResponse):
         return outcome
@@ -202,7 +202,7 @@ async def proposals(
     ] = ProposalStatus.PENDING,
 ) -> ProposalList:
     """Proposed store changes (pending ones unless `status` says otherwise)."""
-    async with state.db.read() as session:
+    async with state.store_db.read() as session:
         found = await reporting.list_proposals(session, status=status or None)
     return ProposalList(found)
 
@@ -217,7 +217,7 @@ async def approve_proposal(
 ) -> ProposalResult | JSONResponse:
     """Carry out a proposed store change against the store; the result is recorded."""
     outcome = await _decide(
-        review.approve_proposal(state.db, proposal_pk, staff=staff, providers=state.providers)
+        review.approve_proposal(state.store_db, proposal_pk, staff=staff, providers=state.providers)
     )
     if isinstance(outcome, JSONResponse):
         return outcome
@@ -234,7 +234,7 @@ async def reject_proposal(
 ) -> ProposalOutcome | JSONResponse:
     """Decline a proposed store change."""
     outcome = await _decide(
-        review.reject_proposal(state.db, proposal_pk, staff=staff, reason=body.reason)
+        review.reject_proposal(state.store_db, proposal_pk, staff=staff, reason=body.reason)
     )
     if isinstance(outcome, JSONResponse):
         return outcome
@@ -244,7 +244,7 @@ async def reject_proposal(
 @router.post(f"{API}/replies/{{reply_pk}}/resend", response_model=ReplyOutcome, responses=REFUSALS)
 async def resend(reply_pk: RowId, state: State, staff: CurrentStaff) -> ReplyOutcome | JSONResponse:
     """Send an unknown or dead reply again, after checking the customer did not get it."""
-    outcome = await _decide(review.resend_reply(state.db, reply_pk, staff=staff))
+    outcome = await _decide(review.resend_reply(state.store_db, reply_pk, staff=staff))
     if isinstance(outcome, JSONResponse):
         return outcome
     state.notify_worker()
@@ -259,14 +259,14 @@ async def jobs(
     ] = JobStatus.DEAD,
 ) -> JobList:
     """Background jobs (dead-lettered ones unless `status` says otherwise)."""
-    async with state.db.read() as session:
+    async with state.store_db.read() as session:
         return JobList(await reporting.list_jobs(session, status=status or None))
 
 
 @router.post(f"{API}/jobs/{{job_pk}}/retry", response_model=JobOutcome, responses=REFUSALS)
 async def retry_job(job_pk: RowId, state: State, staff: CurrentStaff) -> JobOutcome | JSONResponse:
     """Put a dead-lettered job back in the queue."""
-    outcome = await _decide(review.retry_dead_job(state.db, job_pk, staff=staff))
+    outcome = await _decide(review.retry_dead_job(state.store_db, job_pk, staff=staff))
     if isinstance(outcome, JSONResponse):
         return outcome
     state.notify_worker()
@@ -280,14 +280,14 @@ async def summary(state: State, days: Annotated[int, Query(ge=1, le=366)] = 30) 
         input_per_million=state.settings.OPENAI_PRICE_INPUT_PER_MILLION,
         output_per_million=state.settings.OPENAI_PRICE_OUTPUT_PER_MILLION,
     )
-    async with state.db.read() as session:
+    async with state.store_db.read() as session:
         return await figures.summary(session, days=days, prices=prices)
 
 
 @router.get(f"{API}/tokens")
 async def tokens(state: State, staff: CurrentStaff) -> TokenList:
     """The caller's own API tokens (any state); the secrets themselves are never shown again."""
-    async with state.db.read() as session:
+    async with state.store_db.read() as session:
         found = await list_api_tokens(session, staff_id=staff.id)
     return TokenList([TokenView.model_validate(token) for token in found])
 
@@ -295,7 +295,7 @@ async def tokens(state: State, staff: CurrentStaff) -> TokenList:
 @router.delete(f"{API}/tokens/{{token_pk}}", responses={404: REFUSALS[404]})
 async def revoke_token(token_pk: RowId, state: State, staff: CurrentStaff) -> TokenView:
     """Revoke one of the caller's tokens (it may be the one in use); revoking twice is harmless."""
-    async with state.db.write() as session:
+    async with state.store_db.write() as session:
         revoked = await revoke_api_token(session, token_pk, staff_id=staff.id)
         if revoked is not None:
             audit(session, staff, "revoke_api_token", target_type="api_token", target_id=token_pk)

@@ -219,7 +219,7 @@ async def thread(
 async def rerun(request: Request, message_pk: RowId, state: State, staff: CurrentStaff) -> Response:
     """Plan the email again with the current prompt and tools (a pending draft is superseded)."""
     try:
-        await review.rerun_agent(state.db, message_pk, staff=staff)
+        await review.rerun_agent(state.store_db, message_pk, staff=staff)
     except review.ReviewError as exc:
         return await thread_page(
             request, state, staff, message_pk, error=review_error(exc), status_code=exc.status
@@ -238,7 +238,7 @@ def same_text(submitted: str, original: str) -> bool:
 
 
 async def _reply(state: AppState, reply_pk: int) -> Reply | None:
-    async with state.db.read() as session:
+    async with state.store_db.read() as session:
         return await session.get(Reply, reply_pk)
 
 
@@ -257,7 +257,7 @@ async def approve(
     edited = None if text is None or same_text(text, reply.text_body or "") else text
     try:
         await review.approve_draft(
-            state.db, reply_pk, staff=staff, settings=state.settings, text=edited
+            state.store_db, reply_pk, staff=staff, settings=state.settings, text=edited
         )
     except review.ReviewError as exc:
         return await thread_page(
@@ -287,7 +287,7 @@ async def reject(
     if reply is None:
         return not_found(request, staff, f"There is no reply {reply_pk}.")
     try:
-        await review.reject_draft(state.db, reply_pk, staff=staff, reason=reason)
+        await review.reject_draft(state.store_db, reply_pk, staff=staff, reason=reason)
     except review.ReviewError as exc:
         return await thread_page(
             request, state, staff, reply.message_id, error=review_error(exc), status_code=exc.status
@@ -311,7 +311,7 @@ async def proposals(
 
 
 async def _proposal_message(state: AppState, proposal_pk: int) -> int | None:
-    async with state.db.read() as session:
+    async with state.store_db.read() as session:
         proposal = await session.get(ProposedAction, proposal_pk)
         return proposal.message_id if proposal is not None else None
 
@@ -352,7 +352,7 @@ async def approve_proposal(
     message_pk = await _proposal_message(state, proposal_pk)
     try:
         outcome = await review.approve_proposal(
-            state.db, proposal_pk, staff=staff, providers=state.providers
+            state.store_db, proposal_pk, staff=staff, providers=state.providers
         )
     except review.ReviewError as exc:
         return await _decided(
@@ -382,7 +382,7 @@ async def reject_proposal(
     try:
         if not reason.strip():
             raise review.ReviewError("say why the store change is declined")
-        await review.reject_proposal(state.db, proposal_pk, staff=staff, reason=reason)
+        await review.reject_proposal(state.store_db, proposal_pk, staff=staff, reason=reason)
     except review.ReviewError as exc:
         return await _decided(
             request, state, staff, message_pk=message_pk, back_to=back_to, exc=exc

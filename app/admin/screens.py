@@ -135,7 +135,7 @@ async def queue_page(
         problems.append("verified must be yes or no")
     filters = {"status": status, "intent": intent, "verified": verified, "q": q}
     page = QueuePage(items=[], next_before_id=None)
-    async with state.db.read() as session:
+    async with state.store_db.read() as session:
         counts = await reporting.count_by_status(session)
         if not problems:
             page = await reporting.list_messages(
@@ -188,7 +188,7 @@ async def thread_page(
     status_code: int = 200,
 ) -> HTMLResponse:
     """The thread view: the email, the customer, the draft and its buttons, the whole trace."""
-    async with state.db.read() as session:
+    async with state.store_db.read() as session:
         trace = await reporting.message_trace(session, message_pk)
     if trace is None:
         return not_found(request, staff, f"There is no email {message_pk}.")
@@ -240,7 +240,7 @@ async def proposals_page(
         problems.append(f"unknown status {status!r}")
         status, wanted = ProposalStatus.PENDING, ProposalStatus.PENDING
         status_code = 422
-    async with state.db.read() as session:
+    async with state.store_db.read() as session:
         proposals = await reporting.list_proposals(session, status=wanted)
     context = base_context(request, staff)
     context.update(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import re
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -24,6 +25,8 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+
+from app.db.scope import CrossStoreWrite, StoreScope, bind_scope
 
 T = TypeVar("T")
 _WRITE_OPTION = "app_write_transaction"
@@ -93,6 +96,8 @@ class Database:
     blocking_engine: Engine | None
     """SQLite only: a synchronous engine on one dedicated thread, for `run_write`."""
     blocking_executor: ThreadPoolExecutor | None
+    scope: StoreScope | None = None
+    """The store this handle's units of work see (`for_store`); None: name it per unit of work."""
 
     @classmethod
     def connect(cls, database_url: str, *, sqlite_busy_timeout_ms: int = 5000) -> Database:
@@ -121,19 +126,41 @@ class Database:
             ),
         )
 
+    def for_store(self, store_id: int) -> Database:
+        """This database as one store sees it: every unit of work is scoped to that store.
+
+        The handle shares the engine, pools and write lock; it cannot be widened again.
+        """
+        return dataclasses.replace(self, scope=self._narrowed(StoreScope.of(store_id)))
+
+    def _narrowed(self, scope: StoreScope | None) -> StoreScope | None:
+        if scope is None or self.scope is None or self.scope == scope:
+            return scope or self.scope
+        if self.scope.is_everywhere:
+            return scope
+        raise CrossStoreWrite(f"a handle scoped to store {self.scope.store_id} asked for {scope}")
+
     @contextlib.asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncSession]:
-        """One write unit of work: commits when the block succeeds, rolls back if it raises."""
+    async def write(self, scope: StoreScope | None = None) -> AsyncIterator[AsyncSession]:
+        """One write unit of work: commits when the block succeeds, rolls back if it raises.
+
+        `scope` is the store whose rows it may touch (`app.db.scope`), by default the handle's;
+        without either, any query on a store's rows raises `UnscopedQuery`.
+        """
+        scope = self._narrowed(scope)
         async with contextlib.AsyncExitStack() as stack:
             if self.write_lock is not None:
                 await stack.enter_async_context(self.write_lock)
             session = await stack.enter_async_context(self.writer_sessions.begin())
+            bind_scope(session.sync_session, scope)
             yield session
 
     @contextlib.asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncSession]:
-        """One read-only unit of work (rolled back at the end)."""
+    async def read(self, scope: StoreScope | None = None) -> AsyncIterator[AsyncSession]:
+        """One read-only unit of work (rolled back at the end), scoped like `write`."""
+        scope = self._narrowed(scope)
         async with self.reader_sessions() as session:
+            bind_scope(session.sync_session, scope)
             yield session
 
     async def run_write(self, work: Callable[[Connection], T]) -> T:

@@ -8,27 +8,22 @@ Timestamps are timezone-aware UTC in Python on every database (`UTCDateTime`).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from enum import StrEnum
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
-    JSON,
     BigInteger,
     Boolean,
-    DateTime,
-    Enum,
     Float,
     ForeignKey,
     Index,
     Integer,
     LargeBinary,
-    TypeDecorator,
     UniqueConstraint,
 )
-from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
+from app.db.base import Base, BigId, UTCDateTime, stored_enum, utcnow
 from app.db.statuses import (
     AgentRunStatus,
     JobKind,
@@ -38,63 +33,48 @@ from app.db.statuses import (
     ReplyStatus,
     TokenScope,
 )
+from app.db.stores import (
+    PrivacyRequest,
+    ShopifyWebhook,
+    Store,
+    StoreMembership,
+    StoreOwned,
+    StoreRouted,
+    StoreScoped,
+)
 from app.db.text import SafeString, SafeText
 
-# SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets 64-bit ids.
-BigId = BigInteger().with_variant(Integer(), "sqlite")
+__all__ = [
+    "AgentRun",
+    "ApiToken",
+    "AuditEntry",
+    "Base",
+    "BigId",
+    "Conversation",
+    "Job",
+    "LoginFailure",
+    "Message",
+    "ModelTurn",
+    "PrivacyRequest",
+    "ProposedAction",
+    "RateWindow",
+    "Reply",
+    "ShopifyWebhook",
+    "StaffSession",
+    "StaffUser",
+    "Store",
+    "StoreMembership",
+    "StoreOwned",
+    "StoreRouted",
+    "StoreScoped",
+    "ToolCall",
+    "UTCDateTime",
+    "stored_enum",
+    "utcnow",
+]
 
 
-class UTCDateTime(TypeDecorator[datetime]):
-    """A timestamp stored as UTC and always returned timezone-aware."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetimes are not stored; use datetime.now(UTC)")
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def stored_enum(enum: type[StrEnum], *, length: int, constraint: str) -> Enum:
-    """A column type for a status enum: stored as its member's value in a VARCHAR.
-
-    Not a native PostgreSQL ENUM type: the same schema serves SQLite, and a new member then needs
-    only a new CHECK constraint (`constraint`, the values allowed), not an ALTER TYPE. Unknown
-    strings are refused before they reach the database (`validate_strings`), and rows read back
-    as members. `length` keeps the column as wide as it was when it held plain strings.
-    """
-    return Enum(
-        enum,
-        native_enum=False,
-        values_callable=lambda members: [member.value for member in members],
-        validate_strings=True,
-        length=length,
-        create_constraint=True,
-        name=constraint,
-    )
-
-
-def utcnow() -> datetime:
-    """Return the current time, timezone-aware UTC."""
-    return datetime.now(UTC)
-
-
-class Base(DeclarativeBase):
-    """Declarative base: maps Python annotations to column types."""
-
-    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
-
-
-class Conversation(Base):
+class Conversation(StoreOwned, Base):
     """A thread: inbound emails and our replies that reference each other."""
 
     __tablename__ = "conversations"
@@ -106,7 +86,7 @@ class Conversation(Base):
     last_message_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class Message(Base):
+class Message(StoreRouted, Base):
     """One inbound delivery: the exact payload as received, then what the worker made of it."""
 
     __tablename__ = "messages"
@@ -181,7 +161,7 @@ class Message(Base):
     """The plan's intent, once planned (for filtering the queue)."""
 
 
-class Reply(Base):
+class Reply(StoreOwned, Base):
     """An email we send (or hold as a draft) in answer to an inbound message: the outbox row.
 
     It moves draft -> queued -> sending -> sent, or failed (retry scheduled) / dead (given up) /
@@ -237,7 +217,7 @@ class Reply(Base):
     reject_reason: Mapped[str | None] = mapped_column(SafeText)
 
 
-class Job(Base):
+class Job(StoreRouted, Base):
     """A unit of background work, claimed with a lease so a crashed worker's job comes back."""
 
     __tablename__ = "jobs"
@@ -261,7 +241,7 @@ class Job(Base):
     finished_at: Mapped[datetime | None]
 
 
-class AgentRun(Base):
+class AgentRun(StoreOwned, Base):
     """One run of the agent on one message: which model, what it cost, what it decided."""
 
     __tablename__ = "agent_runs"
@@ -290,7 +270,7 @@ class AgentRun(Base):
     finished_at: Mapped[datetime | None]
 
 
-class ModelTurn(Base):
+class ModelTurn(StoreOwned, Base):
     """One model round trip: what was sent, what came back, tokens and latency."""
 
     __tablename__ = "model_turns"
@@ -313,7 +293,7 @@ class ModelTurn(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class ToolCall(Base):
+class ToolCall(StoreOwned, Base):
     """The audit record of one tool call made while answering a message."""
 
     __tablename__ = "tool_calls"
@@ -335,7 +315,7 @@ class ToolCall(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class ProposedAction(Base):
+class ProposedAction(StoreOwned, Base):
     """A store change the model proposed; nothing happens until a person approves it."""
 
     __tablename__ = "proposed_actions"
@@ -382,6 +362,8 @@ class StaffSession(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     token_hash: Mapped[str] = mapped_column(SafeString(64), unique=True)
     staff_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id"), index=True)
+    store_id: Mapped[int | None] = mapped_column(ForeignKey("stores.id"))
+    """The store the switcher chose (None: the member's first store)."""
     csrf_token: Mapped[str] = mapped_column(SafeString(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
@@ -397,6 +379,8 @@ class ApiToken(Base):
     prefix: Mapped[str] = mapped_column(SafeString(16))
     """The token's first characters, to tell tokens apart in listings."""
     staff_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id"), index=True)
+    store_id: Mapped[int | None] = mapped_column(ForeignKey("stores.id"))
+    """The one store the token works in (None: the owner's first store)."""
     name: Mapped[str] = mapped_column(SafeString(200), default="")
     scope: Mapped[TokenScope] = mapped_column(
         stored_enum(TokenScope, length=16, constraint="ck_api_tokens_scope"),
@@ -410,7 +394,7 @@ class ApiToken(Base):
     revoked_at: Mapped[datetime | None]
 
 
-class AuditEntry(Base):
+class AuditEntry(StoreRouted, Base):
     """Who did what, when, to which record, and what changed."""
 
     __tablename__ = "audit_log"

@@ -61,6 +61,8 @@ class JobKind(StrEnum):
 
     PROCESS_INBOUND = "process_inbound"
     SEND_REPLY = "send_reply"
+    PRIVACY_REQUEST = "privacy_request"
+    """Carry out one of Shopify's privacy webhooks (export, customer redact, shop redact)."""
 
 
 class ProposalStatus(StrEnum):
@@ -89,3 +91,40 @@ class TokenScope(StrEnum):
     """Only reads: any request that would change something is refused (403)."""
     REVIEW = "review"
     """Reads and the review decisions a staff member can take (approve, reject, retry...)."""
+
+
+class StoreStatus(StrEnum):
+    """Whether a store's mail is handled."""
+
+    ACTIVE = "active"
+    DISABLED = "disabled"
+    """Turned off by an operator (`python -m app stores disable`): history kept, no mail handled."""
+    UNINSTALLED = "uninstalled"
+    """The Shopify app was uninstalled: history kept until `shop/redact`, no mail handled."""
+    REDACTED = "redacted"
+    """`shop/redact` erased the store's data; only this row (without credentials) remains."""
+
+
+class StoreRole(StrEnum):
+    """What a staff member may do in one store."""
+
+    OWNER = "owner"
+    """Everything an agent may, plus the store's settings, staff and privacy exports."""
+    AGENT = "agent"
+    """Reviews and answers the store's mail."""
+
+
+class PrivacyTopic(StrEnum):
+    """Shopify's mandatory privacy webhooks."""
+
+    DATA_REQUEST = "customers/data_request"
+    CUSTOMER_REDACT = "customers/redact"
+    SHOP_REDACT = "shop/redact"
+
+
+class PrivacyStatus(StrEnum):
+    """Where a privacy request is: pending (until `due_at`) → done, or failed (retried)."""
+
+    PENDING = "pending"
+    DONE = "done"
+    FAILED = "failed"

@@ -28,6 +28,7 @@ from app.config import Settings
 from app.db.engine import Database
 from app.db.migrate import upgrade_database
 from app.db.models import Message, Reply, ToolCall
+from app.db.scope import ALL_STORES
 from app.db.statuses import MessageStatus, ReplyStatus
 from app.demo.sendgrid_posts import SendGridPost, Transport, parsed_mode_post, raw_mode_post
 from app.intake import messages
@@ -251,7 +252,7 @@ async def _post_samples(
 async def _wait_for_worker(db: Database) -> None:
     deadline = time.monotonic() + PROCESSING_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
-        async with db.read() as session:
+        async with db.read(ALL_STORES) as session:
             if await queue.count_unfinished(session) == 0:
                 return
         await asyncio.sleep(0.1)
@@ -263,7 +264,7 @@ async def _gather(
 ) -> list[SampleRow]:
     ids = [body["id"] for _, _, body in results if "id" in body]
     rows = []
-    async with db.read() as session:
+    async with db.read(ALL_STORES) as session:
         stored = await messages.get_messages(session, ids)
         for number, (sample, status_code, body) in enumerate(results, start=1):
             message = stored.get(body.get("id", -1))

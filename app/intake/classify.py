@@ -16,9 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.config import Settings
 from app.db.engine import Database
 from app.db.models import Message
+from app.db.scope import ALL_STORES, StoreScope, bind_scope
 from app.db.statuses import MessageStatus
+from app.db.stores import DEFAULT_STORE_ID
 from app.intake import messages
 from app.intake.messages import StepClock
+from app.jobs import queue
 from app.mail.ceilings import MimeCeilings, OverCeiling
 from app.mail.formdata import FormDataError
 from app.mail.guards import (
@@ -74,10 +77,16 @@ async def classify(message_pk: int, *, db: Database, settings: Settings) -> Mess
     )
     identity = verify_sender(email)
     clock.lap("identity", "verified" if identity.verified else "unverified")
-    async with db.write() as session:
+    async with db.write(ALL_STORES) as session:
         message = await messages.get_message(session, message_pk)
         if message is None or message.status != MessageStatus.RECEIVED:
             return MessageStatus(message.status) if message else MessageStatus.QUARANTINED
+        if message.store_id is None:
+            message.store_id = DEFAULT_STORE_ID
+            await queue.assign_store(session, message_id=message.id, store_id=message.store_id)
+        # From here on the unit of work is the store's: threading and caps see only its rows.
+        await session.flush()
+        bind_scope(session.sync_session, StoreScope.of(message.store_id))
         messages.store_normalised(message, email)
         message.message_id_reused = await messages.has_other_content_for_message_id(
             session, message_pk=message.id, message_id=message.message_id, checksum=message.checksum
@@ -133,7 +142,7 @@ def decide_status(guards: list[GuardDecision]) -> tuple[MessageStatus, str | Non
 
 async def _load(db: Database, message_pk: int) -> tuple[MessageStatus, StoredDelivery | None]:
     """Read what parsing needs; None when the message was already processed."""
-    async with db.read() as session:
+    async with db.read(ALL_STORES) as session:
         message = await messages.get_message(session, message_pk, with_raw=True)
         if message is None:
             raise MessageMissing(f"message {message_pk} does not exist")
@@ -153,7 +162,7 @@ async def _load(db: Database, message_pk: int) -> tuple[MessageStatus, StoredDel
 
 
 async def _quarantine(db: Database, message_pk: int, reason: str) -> MessageStatus:
-    async with db.write() as session:
+    async with db.write(ALL_STORES) as session:
         message = await messages.get_message(session, message_pk)
         if message is not None and message.status == MessageStatus.RECEIVED:
             messages.quarantine(message, reason)

@@ -38,6 +38,8 @@ class NewDelivery:
     has_synthetic_message_id: bool
     status: MessageStatus
     status_reason: str | None = None
+    store_id: int | None = None
+    """The store it is for, when intake knows (else the worker routes it by recipient)."""
 
 
 async def get_message(
@@ -50,6 +52,11 @@ async def get_message(
         # Already in this session without it: the option applies only to a fresh load.
         await session.refresh(message, ["raw"])
     return message
+
+
+async def store_of(session: AsyncSession, message_pk: int) -> int | None:
+    """The store a stored email was routed to, if any."""
+    return await session.scalar(select(Message.store_id).where(Message.id == message_pk))
 
 
 async def has_other_content_for_message_id(

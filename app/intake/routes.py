@@ -28,6 +28,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app.db.errors import describe
 from app.db.statuses import MessageStatus
+from app.db.stores import DEFAULT_STORE_ID
 from app.intake import messages
 from app.intake.auth import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from app.intake.body import BodyTooLarge, SpooledBody, read_body
@@ -126,6 +127,7 @@ def _delivery_from(body: SpooledBody, content_type: str, state: AppState) -> mes
         message_id=delivery.message_id,
         has_synthetic_message_id=delivery.has_synthetic_message_id,
         status=MessageStatus.RECEIVED,
+        store_id=DEFAULT_STORE_ID,
     )
 
 

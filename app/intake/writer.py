@@ -55,8 +55,9 @@ _MESSAGE_KEYS = (
     "status",
     "status_reason",
     "received_at",
+    "store_id",
 )
-_JOB_KEYS = ("kind", "message_id", "status", "attempts", "run_after", "created_at")
+_JOB_KEYS = ("kind", "message_id", "status", "attempts", "run_after", "created_at", "store_id")
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,10 +265,16 @@ def _insert_returning(
     statement = (
         postgresql.insert(Message)
         .on_conflict_do_nothing(index_elements=_DEDUPE_KEY)
-        .returning(Message.id, Message.message_id, Message.checksum, Message.status)
+        .returning(
+            Message.id, Message.message_id, Message.checksum, Message.status, Message.store_id
+        )
     )
     inserted = connection.execute(statement, rows).all()
-    jobs = [_job_row(row.id, now) for row in inserted if row.status == MessageStatus.RECEIVED]
+    jobs = [
+        _job_row(row.id, row.store_id, now)
+        for row in inserted
+        if row.status == MessageStatus.RECEIVED
+    ]
     if jobs:
         connection.execute(postgresql.insert(Job), jobs)
     return {(row.message_id, row.checksum): row.id for row in inserted}
@@ -288,7 +295,9 @@ def _insert_sqlite(
             if cursor.rowcount == 1:
                 new_ids[(row["message_id"], row["checksum"])] = cursor.lastrowid
                 if row["status"] == MessageStatus.RECEIVED:
-                    job_rows.append(jobs.parameters(_job_row(cursor.lastrowid, now)))
+                    job_rows.append(
+                        jobs.parameters(_job_row(cursor.lastrowid, row["store_id"], now))
+                    )
         if job_rows:
             cursor.executemany(jobs.sql, job_rows)
     except sqlite3.Error as exc:
@@ -345,11 +354,13 @@ def _message_row(delivery: NewDelivery, now: datetime) -> dict[str, Any]:
         "status": delivery.status,
         "status_reason": delivery.status_reason,
         "received_at": now,
+        "store_id": delivery.store_id,
     }
 
 
-def _job_row(message_pk: int, now: datetime) -> dict[str, Any]:
+def _job_row(message_pk: int, store_id: int | None, now: datetime) -> dict[str, Any]:
     return {
+        "store_id": store_id,
         "kind": JobKind.PROCESS_INBOUND,
         "message_id": message_pk,
         "status": JobStatus.QUEUED,

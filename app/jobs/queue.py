@@ -37,6 +37,8 @@ class ClaimedJob:
     message_id: int | None
     attempts: int
     reply_id: int | None = None
+    store_id: int | None = None
+    """The store whose work it is (None: an email not routed yet)."""
 
 
 async def enqueue(
@@ -61,6 +63,16 @@ async def enqueue(
         )
     )
     await session.flush()
+
+
+async def assign_store(session: AsyncSession, *, message_id: int, store_id: int) -> None:
+    """Give an email's jobs the store it was routed to (intake queued them before routing)."""
+    await session.execute(
+        update(Job)
+        .where(Job.message_id == message_id, Job.store_id.is_(None))
+        .values(store_id=store_id)
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def claim_next(session: AsyncSession, *, owner: str, lease_seconds: int) -> ClaimedJob | None:
@@ -88,7 +100,7 @@ async def claim_next(session: AsyncSession, *, owner: str, lease_seconds: int) -
             lease_expires_at=now + timedelta(seconds=lease_seconds),
             attempts=Job.attempts + 1,
         )
-        .returning(Job.id, Job.kind, Job.message_id, Job.attempts, Job.reply_id)
+        .returning(Job.id, Job.kind, Job.message_id, Job.attempts, Job.reply_id, Job.store_id)
     )
     row = (await session.execute(statement)).one_or_none()
     if row is None:
@@ -99,6 +111,7 @@ async def claim_next(session: AsyncSession, *, owner: str, lease_seconds: int) -
         message_id=row.message_id,
         attempts=row.attempts,
         reply_id=row.reply_id,
+        store_id=row.store_id,
     )
 
 

@@ -19,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app.config import Settings
 from app.db.engine import Database
+from app.db.scope import ALL_STORES
 from app.db.statuses import JobKind, JobStatus
 from app.jobs import queue
 from app.jobs.queue import ClaimedJob
@@ -61,7 +62,7 @@ class Worker:
 
     async def run_once(self) -> ClaimedJob | None:
         """Claim one due job and run it to completion; return it, or None if none was due."""
-        async with self.db.write() as session:
+        async with self.db.write(ALL_STORES) as session:
             job = await queue.claim_next(
                 session, owner=self.name, lease_seconds=self.settings.JOB_LEASE_SECONDS
             )
@@ -73,7 +74,7 @@ class Worker:
         except Exception as exc:
             await self._record_failure(job, exc)
         else:
-            async with self.db.write() as session:
+            async with self.db.write(ALL_STORES) as session:
                 if not await queue.complete(session, job.id, owner=self.name):
                     logger.warning("job lease lost before completion", extra={"job_id": job.id})
         finally:
@@ -137,7 +138,7 @@ class Worker:
         while True:
             await asyncio.sleep(interval)
             try:
-                async with self.db.write() as session:
+                async with self.db.write(ALL_STORES) as session:
                     await queue.extend_lease(
                         session,
                         job.id,
@@ -149,7 +150,7 @@ class Worker:
 
     async def _record_failure(self, job: ClaimedJob, exc: Exception) -> None:
         error = f"{type(exc).__name__}: {exc}"
-        async with self.db.write() as session:
+        async with self.db.write(ALL_STORES) as session:
             status = await queue.fail(
                 session,
                 job,
@@ -184,11 +185,11 @@ def default_handlers(
         )
 
     async def send_reply(job: ClaimedJob) -> None:
-        if job.reply_id is None:
-            raise ValueError("send_reply job without a reply")
+        if job.reply_id is None or job.store_id is None:
+            raise ValueError("send_reply job without a reply or a store")
         await outbox.deliver(
             job.reply_id,
-            db=db,
+            db=db.for_store(job.store_id),
             mail=providers.mail,
             sender=outbox.ReplyFrom(address=settings.SUPPORT_FROM_EMAIL, name=settings.STORE_NAME),
             max_attempts=settings.JOB_MAX_ATTEMPTS,

@@ -13,6 +13,7 @@ from app.config import Settings
 from app.db.engine import Database
 from app.main import create_app
 from app.providers import Providers
+from tests.builders import IN_DEFAULT_STORE
 
 PASSWORD = "correct horse battery staple"
 STAFF = "agent@shop.test"
@@ -32,6 +33,6 @@ async def http(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture
 async def token(db: Database) -> str:
-    async with db.write() as session:
+    async with db.write(IN_DEFAULT_STORE) as session:
         await create_staff(session, email=STAFF, password=PASSWORD, name="Ava")
         return await create_api_token(session, email=STAFF, name="tests")

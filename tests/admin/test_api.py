@@ -22,11 +22,12 @@ from app.admin.staff import create_api_token, create_staff, staff_for_token, sta
 from app.config import Settings
 from app.db.engine import Database
 from app.db.models import AuditEntry, Job, Message, ProposedAction, Reply, utcnow
+from app.db.scope import ALL_STORES
 from app.demo.sendgrid_posts import raw_mode_post
 from app.jobs.worker import Worker
 from app.providers import Providers
 from tests.admin.conftest import PASSWORD, STAFF
-from tests.builders import http_routes, make_eml, verified_transport
+from tests.builders import IN_DEFAULT_STORE, http_routes, make_eml, verified_transport
 from tests.conftest import BASIC_AUTH, SettingsFactory
 
 
@@ -74,7 +75,7 @@ ORDER_STATUS = make_eml(
 
 
 async def draft_of(db: Database, message_pk: int) -> Reply:
-    async with db.read() as session:
+    async with db.read(ALL_STORES) as session:
         reply = (
             await session.execute(
                 select(Reply).where(Reply.message_id == message_pk).order_by(Reply.id.desc())
@@ -100,10 +101,10 @@ async def test_every_admin_api_route_refuses_requests_without_credentials(
 ) -> None:
     routes = admin_api_routes(app)
     assert len(routes) >= 11
-    async with db.write() as session:
+    async with db.write(IN_DEFAULT_STORE) as session:
         await create_staff(session, email=STAFF, password=PASSWORD)
         revoked = await create_api_token(session, email=STAFF)
-    async with db.write() as session:
+    async with db.write(IN_DEFAULT_STORE) as session:
         from app.db.models import ApiToken
 
         await session.execute(update(ApiToken).values(revoked_at=utcnow()))
@@ -126,7 +127,7 @@ async def test_a_token_acts_as_its_staff_member_and_only_its_hash_is_stored(
     assert response.json() == {"email": STAFF, "name": "Ava", "scope": "review"}
     from app.db.models import ApiToken
 
-    async with db.read() as session:
+    async with db.read(ALL_STORES) as session:
         [row] = (await session.execute(select(ApiToken))).scalars()
         assert token not in (row.token_hash, row.prefix)
         assert (await staff_for_token(session, token)) is not None
@@ -138,7 +139,7 @@ async def test_the_pages_session_cookie_needs_the_csrf_header_to_change_anything
     pk = await post_email(http, STOCK_QUESTION, "example.it")
     await work(db, settings, providers)
     reply = await draft_of(db, pk)
-    async with db.write() as session:
+    async with db.write(IN_DEFAULT_STORE) as session:
         user = await create_staff(session, email=STAFF, password=PASSWORD)
         from app.admin.staff import Staff
 
@@ -290,7 +291,7 @@ async def test_approving_a_draft_as_it_is_sends_it_once_and_is_audited(
     assert len(sent_files(tmp_path)) == 1
     again = await staff_api.post(f"/admin/api/replies/{draft.id}/approve", json={})
     assert again.status_code == 409
-    async with db.read() as session:
+    async with db.read(ALL_STORES) as session:
         [entry] = (await session.execute(select(AuditEntry))).scalars()
         message = await session.get(Message, pk)
     assert (entry.staff_email, entry.action, entry.target_id) == (STAFF, "approve_draft", draft.id)
@@ -314,7 +315,7 @@ async def test_an_edited_draft_keeps_both_versions_and_the_edit_distance(
     assert reply.text_body == edited.strip() + "\n"
     assert "P.S. &lt;b&gt;Thanks&lt;/b&gt;" in (reply.html_body or "")
     assert "<b>" not in (reply.html_body or "")
-    async with db.read() as session:
+    async with db.read(ALL_STORES) as session:
         [entry] = (await session.execute(select(AuditEntry))).scalars()
     assert entry.action == "edit_and_send"
     assert entry.detail is not None
@@ -349,7 +350,7 @@ async def test_an_edit_that_adds_unbacked_data_is_blocked_and_the_draft_is_untou
     assert any(problem in p for p in body["problems"]), body["problems"]
     after = await draft_of(db, pk)
     assert (after.status, after.text_body) == ("draft", draft.text_body)
-    async with db.read() as session:
+    async with db.read(ALL_STORES) as session:
         assert list(await session.execute(select(Job).where(Job.reply_id == draft.id))) == []
 
 
@@ -359,7 +360,7 @@ async def test_a_draft_cannot_be_sent_to_anyone_but_the_emails_sender(
     pk = await post_email(staff_api, STOCK_QUESTION, "example.it")
     await work(db, settings, providers)
     draft = await draft_of(db, pk)
-    async with db.write() as session:
+    async with db.write(IN_DEFAULT_STORE) as session:
         await session.execute(
             update(Reply).where(Reply.id == draft.id).values(to_address="someone@evil.example")
         )
@@ -384,7 +385,7 @@ async def test_two_simultaneous_approvals_send_exactly_one_email(
     assert sorted(r.status_code for r in responses) == [200, 409, 409, 409]
     await work(db, settings, providers)
     assert len(sent_files(tmp_path)) == 1
-    async with db.read() as session:
+    async with db.read(ALL_STORES) as session:
         jobs = list((await session.execute(select(Job).where(Job.reply_id == draft.id))).scalars())
     assert len(jobs) == 1
 
@@ -458,7 +459,7 @@ async def test_approving_a_proposal_carries_it_out_once_in_the_store(
     order = await providers.shop.find_order("1007", customer_email="lena@example.de")
     assert order is not None
     assert order.returns  # The demo store now has the return request.
-    async with db.read() as session:
+    async with db.read(ALL_STORES) as session:
         row = await session.get(ProposedAction, pending["id"])
         actions = [a.action for a in (await session.execute(select(AuditEntry))).scalars()]
     assert row is not None
@@ -476,7 +477,7 @@ async def test_a_proposal_that_the_store_refuses_is_recorded_as_failed_with_its_
     first = await staff_api.post(f"/admin/api/proposals/{pending['id']}/approve")
     assert first.json()["status"] == "executed"
     # A second, identical proposal for the same order: the store says a return is already open.
-    async with db.write() as session:
+    async with db.write(IN_DEFAULT_STORE) as session:
         original = await session.get(ProposedAction, pending["id"])
         assert original is not None
         copy = ProposedAction(
@@ -533,7 +534,7 @@ async def test_the_summary_reports_automation_response_time_approvals_and_cost(
     # Tokens as a language model would have used them (the offline model uses none).
     from app.db.models import ModelTurn
 
-    async with db.write() as session:
+    async with db.write(IN_DEFAULT_STORE) as session:
         await session.execute(
             update(ModelTurn).values(input_tokens=1_000_000, output_tokens=500_000)
         )
@@ -597,7 +598,7 @@ async def test_dead_jobs_are_listed_and_staff_can_put_them_back_in_the_queue(
     staff_api: httpx.AsyncClient, db: Database, settings: Settings, providers: Providers
 ) -> None:
     pk = await post_email(staff_api, STOCK_QUESTION, "example.it")
-    async with db.write() as session:
+    async with db.write(IN_DEFAULT_STORE) as session:
         await session.execute(
             update(Job).values(status="dead", attempts=5, last_error="OperationalError: gone")
         )
@@ -629,7 +630,7 @@ async def test_a_reply_whose_delivery_is_unknown_goes_again_only_when_staff_say_
     await work(db, settings, providers)
     draft = await draft_of(db, pk)
     await staff_api.post(f"/admin/api/replies/{draft.id}/approve", json={})
-    async with db.write() as session:
+    async with db.write(IN_DEFAULT_STORE) as session:
         # As a worker that died between SendGrid's 202 and recording it leaves it.
         await session.execute(update(Reply).values(status="unknown", last_error="interrupted"))
     await work(db, settings, providers)

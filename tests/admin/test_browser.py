@@ -31,12 +31,13 @@ from app.admin.staff import create_staff
 from app.agent.offline import OfflineModel
 from app.db.engine import Database
 from app.db.models import Message
+from app.db.scope import ALL_STORES
 from app.demo.sendgrid_posts import Transport, raw_mode_post
 from app.main import create_app
 from app.providers import Providers
 from app.replies.senders import LogMailSender
 from app.store.demo import DemoShop
-from tests.builders import make_eml, verified_transport
+from tests.builders import IN_DEFAULT_STORE, make_eml, verified_transport
 from tests.conftest import BASIC_AUTH, SettingsFactory
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -90,7 +91,7 @@ class LiveService:
         return pk
 
     async def status(self, message_pk: int) -> str:
-        async with self.db.read() as session:
+        async with self.db.read(ALL_STORES) as session:
             message = await session.get(Message, message_pk)
             assert message is not None
             return message.status
@@ -123,7 +124,7 @@ async def service(
                 assert not serving.done(), "the server did not start"
                 await asyncio.sleep(0.02)
         port = server.servers[0].sockets[0].getsockname()[1]
-        async with db.write() as session:
+        async with db.write(IN_DEFAULT_STORE) as session:
             await create_staff(session, email=STAFF_EMAIL, password=STAFF_PASSWORD, name="Ana")
         yield LiveService(url=f"http://127.0.0.1:{port}", db=db, outbox=outbox)
     finally:

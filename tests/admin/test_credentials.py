@@ -33,8 +33,10 @@ from app.admin.staff import (
 )
 from app.db.engine import Database
 from app.db.models import ApiToken, AuditEntry, StaffUser, utcnow
+from app.db.scope import ALL_STORES
 from app.db.statuses import TokenScope
 from tests.admin.conftest import PASSWORD, STAFF
+from tests.builders import IN_DEFAULT_STORE
 from tests.conftest import BASIC_AUTH
 from tests.db.test_migrations import empty_database, migrate
 
@@ -44,7 +46,7 @@ NEW_PASSWORD = "a brand new long password"
 
 async def log_in_twice(db: Database, email: str = STAFF) -> list[str]:
     """Two browser sessions of one account (two devices), as their cookie values."""
-    async with db.write() as session:
+    async with db.write(IN_DEFAULT_STORE) as session:
         user = (
             await session.execute(select(StaffUser).where(StaffUser.email == email))
         ).scalar_one()
@@ -68,16 +70,16 @@ async def test_a_password_set_while_a_login_is_checked_ends_that_login(
     # The login verified the old password; the new one lands before its session opens.
     staff = await authenticate(db, STAFF, PASSWORD)
     assert staff is not None
-    async with db.write() as session:
+    async with db.write(IN_DEFAULT_STORE) as session:
         await set_password(session, email=STAFF, password=NEW_PASSWORD)
     with pytest.raises(AccountChanged):
-        async with db.write() as session:
+        async with db.write(IN_DEFAULT_STORE) as session:
             await start_session(session, staff, hours=8)
 
     # A login that saw the current password opens its session as usual.
     fresh = await authenticate(db, STAFF, NEW_PASSWORD)
     assert fresh is not None
-    async with db.write() as session:
+    async with db.write(IN_DEFAULT_STORE) as session:
         cookie, _ = await start_session(session, fresh, hours=8)
     assert await me(http, cookie=cookie) == 200
 
@@ -87,22 +89,22 @@ async def test_a_disabled_account_opens_no_session_even_after_its_login_was_chec
 ) -> None:
     staff = await authenticate(db, STAFF, PASSWORD)
     assert staff is not None
-    async with db.write() as session:
+    async with db.write(IN_DEFAULT_STORE) as session:
         await disable_staff(session, email=STAFF)
     with pytest.raises(AccountChanged):
-        async with db.write() as session:
+        async with db.write(IN_DEFAULT_STORE) as session:
             await start_session(session, staff, hours=8)
 
 
 async def test_a_new_password_ends_every_session_of_that_account_only(
     http: httpx.AsyncClient, db: Database, token: str
 ) -> None:
-    async with db.write() as session:
+    async with db.write(IN_DEFAULT_STORE) as session:
         await create_staff(session, email=OTHER, password=PASSWORD)
     mine = await log_in_twice(db)
     theirs = await log_in_twice(db, OTHER)
     assert [await me(http, cookie=cookie) for cookie in mine + theirs] == [200] * 4
-    async with db.write() as session:
+    async with db.write(IN_DEFAULT_STORE) as session:
         ended = await set_password(session, email=STAFF, password=NEW_PASSWORD)
     assert ended == 2
     assert [await me(http, cookie=cookie) for cookie in mine] == [401, 401]
@@ -111,7 +113,7 @@ async def test_a_new_password_ends_every_session_of_that_account_only(
     assert await me(http, token=token) == 200
     # create-admin on an existing account is also a password reset, and ends sessions too.
     again = await log_in_twice(db)
-    async with db.write() as session:
+    async with db.write(IN_DEFAULT_STORE) as session:
         await create_staff(session, email=STAFF, password=PASSWORD)
     assert [await me(http, cookie=cookie) for cookie in again] == [401, 401]
 
@@ -120,7 +122,7 @@ async def test_disabling_an_account_ends_its_sessions_and_revokes_its_tokens(
     http: httpx.AsyncClient, db: Database, token: str
 ) -> None:
     cookies = await log_in_twice(db)
-    async with db.write() as session:
+    async with db.write(IN_DEFAULT_STORE) as session:
         disabled = await disable_staff(session, email=STAFF)
     assert (disabled.sessions, disabled.tokens) == (2, 1)
     assert [await me(http, cookie=cookie) for cookie in cookies] == [401, 401]
@@ -128,7 +130,7 @@ async def test_disabling_an_account_ends_its_sessions_and_revokes_its_tokens(
     login = await http.post("/admin/login", data={"email": STAFF, "password": PASSWORD})
     assert login.status_code == 401
     # Enabled again with a new password, the person is back; the old token is not.
-    async with db.write() as session:
+    async with db.write(IN_DEFAULT_STORE) as session:
         await create_staff(session, email=STAFF, password=NEW_PASSWORD)
     assert await me(http, token=token) == 401
 
@@ -137,14 +139,14 @@ async def test_a_token_stops_working_when_it_expires(
     http: httpx.AsyncClient, db: Database, token: str
 ) -> None:
     assert await me(http, token=token) == 200
-    async with db.write() as session:
+    async with db.write(IN_DEFAULT_STORE) as session:
         await session.execute(update(ApiToken).values(expires_at=utcnow() - timedelta(seconds=1)))
     assert await me(http, token=token) == 401
-    async with db.write() as session:
+    async with db.write(IN_DEFAULT_STORE) as session:
         with pytest.raises(ValueError, match="at least one day"):
             await create_api_token(session, email=STAFF, days=0)
         short = await create_api_token(session, email=STAFF, days=7)
-    async with db.read() as session:
+    async with db.read(ALL_STORES) as session:
         expires = (
             await session.execute(select(ApiToken.expires_at).where(ApiToken.prefix == short[:12]))
         ).scalar_one()
@@ -154,7 +156,7 @@ async def test_a_token_stops_working_when_it_expires(
 async def test_the_api_lists_and_revokes_the_callers_own_tokens_without_showing_them(
     http: httpx.AsyncClient, db: Database, token: str
 ) -> None:
-    async with db.write() as session:
+    async with db.write(IN_DEFAULT_STORE) as session:
         reader = await create_api_token(
             session, email=STAFF, name="dashboard", scope=TokenScope.READ
         )
@@ -174,7 +176,7 @@ async def test_the_api_lists_and_revokes_the_callers_own_tokens_without_showing_
     assert all(row["staff_email"] == STAFF and row["expires_at"] for row in rows)
     # The token in use was just used, and says so.
     assert rows[1]["last_used_at"] is not None
-    async with db.read() as session:
+    async with db.read(ALL_STORES) as session:
         their_id = (
             await session.execute(select(ApiToken.id).where(ApiToken.prefix == theirs[:12]))
         ).scalar_one()
@@ -184,7 +186,7 @@ async def test_the_api_lists_and_revokes_the_callers_own_tokens_without_showing_
     assert revoked.status_code == 200
     assert (revoked.json()["state"], revoked.json()["id"]) == ("revoked", rows[0]["id"])
     assert await me(http, token=reader) == 401
-    async with db.read() as session:
+    async with db.read(ALL_STORES) as session:
         actions = (await session.execute(select(AuditEntry.action))).scalars().all()
     assert "revoke_api_token" in actions
     # A token can revoke itself; afterwards it is refused like any other revoked token.
@@ -196,7 +198,7 @@ async def test_the_api_lists_and_revokes_the_callers_own_tokens_without_showing_
 async def test_a_read_token_reads_but_every_change_is_refused(
     http: httpx.AsyncClient, db: Database
 ) -> None:
-    async with db.write() as session:
+    async with db.write(IN_DEFAULT_STORE) as session:
         await create_staff(session, email=STAFF, password=PASSWORD)
         reader = await create_api_token(session, email=STAFF, scope=TokenScope.READ)
     http.headers["Authorization"] = f"Bearer {reader}"
@@ -216,7 +218,7 @@ async def test_a_read_token_reads_but_every_change_is_refused(
         response = await http.request(method, path, json={"reason": "x"})
         assert response.status_code == 403, (method, path, response.text)
         assert response.json()["detail"] == "this API token may only read"
-    async with db.read() as session:
+    async with db.read(ALL_STORES) as session:
         assert (await session.execute(select(ApiToken.revoked_at))).scalar_one() is None
 
 
@@ -253,7 +255,7 @@ def check(url: str, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     async def go() -> T:
         db = Database.connect(url)
         try:
-            async with db.write() as session:
+            async with db.write(IN_DEFAULT_STORE) as session:
                 return await work(session)
         finally:
             await db.dispose()

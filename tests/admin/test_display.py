@@ -26,7 +26,7 @@ from app.jobs.worker import Worker
 from app.main import create_app
 from app.providers import Providers
 from app.replies.render import first_name
-from tests.builders import http_routes, verified_transport
+from tests.builders import IN_DEFAULT_STORE, http_routes, verified_transport
 from tests.conftest import BASIC_AUTH
 
 RLO = "\u202e"
@@ -125,7 +125,7 @@ async def staff_http(
     settings: Settings, db: Database, providers: Providers
 ) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(settings, db=db, providers=providers)
-    async with db.write() as session:
+    async with db.write(IN_DEFAULT_STORE) as session:
         user = await create_staff(session, email="ida@shop.test", password="long password 123")
         cookie, _ = await start_session(
             session, Staff(id=user.id, email=user.email, name="Ida"), hours=1

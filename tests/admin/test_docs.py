@@ -18,12 +18,13 @@ from app.admin.filters import QueueFilter
 from app.admin.staff import staff_for_token, start_session
 from app.db.engine import Database
 from app.db.statuses import MessageStatus
+from tests.builders import IN_DEFAULT_STORE
 
 
 @pytest.fixture
 async def session_cookie(db: Database, token: str) -> tuple[str, str]:
     """A logged-in browser's session cookie and its CSRF token."""
-    async with db.write() as session:
+    async with db.write(IN_DEFAULT_STORE) as session:
         staff = await staff_for_token(session, token)
         assert staff is not None
         return await start_session(session, staff, hours=1)

@@ -18,6 +18,7 @@ from app.db.engine import Database
 from app.main import create_app
 from app.providers import Providers
 from tests.admin.conftest import PASSWORD, STAFF
+from tests.builders import IN_DEFAULT_STORE
 from tests.conftest import SettingsFactory
 
 ATTACKER = "203.0.113.66"
@@ -134,7 +135,7 @@ def test_the_policy_never_refuses_an_account_and_caps_every_wait() -> None:
 
 @pytest.fixture
 async def account(db: Database) -> str:
-    async with db.write() as session:
+    async with db.write(IN_DEFAULT_STORE) as session:
         await create_staff(session, email=STAFF, password=PASSWORD)
     return STAFF
 

@@ -21,13 +21,14 @@ from app.agent.offline import OfflineModel
 from app.config import Settings
 from app.db.engine import Database
 from app.db.models import AuditEntry, Job, Message, ProposedAction, Reply, StaffSession, ToolCall
+from app.db.scope import ALL_STORES
 from app.demo.run import load_samples
 from app.demo.sendgrid_posts import Transport, raw_mode_post
 from app.jobs.worker import Worker
 from app.main import create_app
 from app.providers import Providers
 from app.store.demo import DemoShop
-from tests.builders import http_routes, make_eml, verified_transport
+from tests.builders import IN_DEFAULT_STORE, http_routes, make_eml, verified_transport
 from tests.conftest import BASIC_AUTH
 
 SAMPLES = Path(__file__).parents[2] / "app" / "demo" / "samples"
@@ -65,7 +66,7 @@ class Desk:
         return await Worker(db=self.db, settings=self.settings, providers=self.providers).drain()
 
     async def reply_of(self, message_pk: int) -> Reply:
-        async with self.db.read() as session:
+        async with self.db.read(ALL_STORES) as session:
             replies = (
                 await session.execute(
                     select(Reply).where(Reply.message_id == message_pk).order_by(Reply.id)
@@ -74,18 +75,18 @@ class Desk:
             return list(replies)[-1]
 
     async def message(self, message_pk: int) -> Message:
-        async with self.db.read() as session:
+        async with self.db.read(ALL_STORES) as session:
             message = await session.get(Message, message_pk)
             assert message is not None
             return message
 
     async def audit_actions(self) -> list[str]:
-        async with self.db.read() as session:
+        async with self.db.read(ALL_STORES) as session:
             rows = await session.execute(select(AuditEntry.action).order_by(AuditEntry.id))
             return [action for action in rows.scalars() if action not in ("login", "logout")]
 
     async def count(self, model: type[ToolCall] | type[Job]) -> int:
-        async with self.db.read() as session:
+        async with self.db.read(ALL_STORES) as session:
             return int(
                 (await session.execute(select(func.count()).select_from(model))).scalar_one()
             )
@@ -115,7 +116,7 @@ def persian_question() -> bytes:
 
 async def log_in(http: httpx.AsyncClient, db: Database) -> str:
     """Create the staff account, log in through the form; the page's CSRF token."""
-    async with db.write() as session:
+    async with db.write(IN_DEFAULT_STORE) as session:
         await create_staff(session, email=STAFF_EMAIL, password=STAFF_PASSWORD, name="Ana")
     response = await http.post(
         "/admin/login", data={"email": STAFF_EMAIL, "password": STAFF_PASSWORD}
@@ -203,7 +204,7 @@ async def test_the_login_form_remembers_the_page_asked_for(client: httpx.AsyncCl
 
 
 async def test_a_wrong_password_is_refused(client: httpx.AsyncClient, db: Database) -> None:
-    async with db.write() as session:
+    async with db.write(IN_DEFAULT_STORE) as session:
         await create_staff(session, email=STAFF_EMAIL, password=STAFF_PASSWORD)
     response = await client.post(
         "/admin/login", data={"email": STAFF_EMAIL, "password": "wrong password!!"}
@@ -221,7 +222,7 @@ async def test_a_wrong_password_is_refused(client: httpx.AsyncClient, db: Databa
 async def test_logging_in_sets_a_session_cookie_and_shows_the_queue(
     client: httpx.AsyncClient, db: Database
 ) -> None:
-    async with db.write() as session:
+    async with db.write(IN_DEFAULT_STORE) as session:
         await create_staff(session, email=STAFF_EMAIL, password=STAFF_PASSWORD)
     response = await client.post(
         "/admin/login",
@@ -245,7 +246,7 @@ async def test_logging_in_sets_a_session_cookie_and_shows_the_queue(
 async def test_over_https_the_cookie_is_secure(
     settings: Settings, db: Database, providers: Providers
 ) -> None:
-    async with db.write() as session:
+    async with db.write(IN_DEFAULT_STORE) as session:
         await create_staff(session, email=STAFF_EMAIL, password=STAFF_PASSWORD)
     app = create_app(settings, db=db, providers=providers)
     transport = httpx.ASGITransport(app=app)
@@ -260,7 +261,7 @@ async def test_over_https_the_cookie_is_secure(
 async def test_a_login_posted_from_another_site_is_refused(
     client: httpx.AsyncClient, db: Database
 ) -> None:
-    async with db.write() as session:
+    async with db.write(IN_DEFAULT_STORE) as session:
         await create_staff(session, email=STAFF_EMAIL, password=STAFF_PASSWORD)
     credentials = {"email": STAFF_EMAIL, "password": STAFF_PASSWORD}
     forged = await client.post(
@@ -315,7 +316,7 @@ async def test_logging_out_ends_the_session_on_the_server(desk: Desk) -> None:
     assert (await desk.http.get("/admin")).status_code == 401
     desk.http.cookies.set("support_admin_session", token, path="/admin")
     assert (await desk.http.get("/admin")).status_code == 401
-    async with desk.db.read() as session:
+    async with desk.db.read(ALL_STORES) as session:
         assert (await session.execute(select(func.count()).select_from(StaffSession))).scalar() == 1
 
 
@@ -400,7 +401,7 @@ async def test_every_sample_email_renders_in_the_queue_and_its_thread(desk: Desk
     assert queue.status_code == 200
     listed = [int(pk) for pk in re.findall(r'data-message-id="(\d+)"', queue.text)]
     assert len(listed) >= 10
-    async with desk.db.read() as session:
+    async with desk.db.read(ALL_STORES) as session:
         statuses = set((await session.execute(select(Message.status))).scalars())
     assert {"skipped", "drafted", "answered", "quarantined"} <= statuses
     for pk in listed:
@@ -610,7 +611,7 @@ async def test_rerunning_the_agent_replans_the_email(desk: Desk) -> None:
     response = await desk.post(f"/admin/messages/{pk}/rerun")
     assert response.status_code == 303
     assert response.headers["location"] == f"/admin/messages/{pk}?done=rerun"
-    async with desk.db.read() as session:
+    async with desk.db.read(ALL_STORES) as session:
         superseded = await session.get(Reply, first.id)
     assert superseded is not None
     assert superseded.status == "rejected"
@@ -625,7 +626,7 @@ async def test_rerunning_the_agent_replans_the_email(desk: Desk) -> None:
 
 
 async def _pending_proposal(desk: Desk, message_pk: int) -> ProposedAction:
-    async with desk.db.read() as session:
+    async with desk.db.read(ALL_STORES) as session:
         proposal = (
             await session.execute(
                 select(ProposedAction).where(ProposedAction.message_id == message_pk)
@@ -645,7 +646,7 @@ async def test_approving_a_store_action_from_the_list(desk: Desk) -> None:
     response = await desk.post(f"/admin/proposals/{proposal.id}/approve", {"back_to": "proposals"})
     assert response.status_code == 303
     assert response.headers["location"] == "/admin/proposals?done=proposal_executed"
-    async with desk.db.read() as session:
+    async with desk.db.read(ALL_STORES) as session:
         row = await session.get(ProposedAction, proposal.id)
     assert row is not None
     assert (row.status, row.decided_by) == ("executed", STAFF_EMAIL)
@@ -670,7 +671,7 @@ async def test_declining_a_store_action_from_the_thread(desk: Desk) -> None:
     )
     assert response.status_code == 303
     assert response.headers["location"] == f"/admin/messages/{pk}?done=proposal_rejected"
-    async with desk.db.read() as session:
+    async with desk.db.read(ALL_STORES) as session:
         row = await session.get(ProposedAction, proposal.id)
     assert row is not None
     assert row.status == "rejected"

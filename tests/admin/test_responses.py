@@ -25,6 +25,7 @@ from app.db.engine import Database
 from app.main import create_app
 from app.providers import Providers
 from app.store.demo import DemoShop
+from tests.builders import IN_DEFAULT_STORE
 
 PARAMETER = re.compile(r"\{[^}]+\}")
 # Too large for a 64-bit id column, one past its end, negative, zero, not a number.
@@ -77,7 +78,7 @@ class Staffed:
 
 
 async def staffed_client(app: FastAPI, db: Database) -> AsyncIterator[Staffed]:
-    async with db.write() as session:
+    async with db.write(IN_DEFAULT_STORE) as session:
         user = await create_staff(session, email="ida@shop.test", password="long password 123")
         cookie, csrf = await start_session(
             session, Staff(id=user.id, email=user.email, name="Ida"), hours=1

@@ -11,14 +11,16 @@ from app.admin.staff import StaffError, authenticate, create_staff
 from app.config import Settings
 from app.db.engine import Database
 from app.db.models import StaffUser
+from app.db.scope import ALL_STORES
 from app.main import create_app
 from app.providers import Providers
+from tests.builders import IN_DEFAULT_STORE
 
 PASSWORD = "correct horse battery staple"
 
 
 async def test_accounts_need_a_real_address_and_a_long_password(db: Database) -> None:
-    async with db.write() as session:
+    async with db.write(IN_DEFAULT_STORE) as session:
         with pytest.raises(StaffError, match="12 characters"):
             await create_staff(session, email="ava@shop.test", password="short")
         with pytest.raises(StaffError, match="email address"):
@@ -30,21 +32,21 @@ async def test_accounts_need_a_real_address_and_a_long_password(db: Database) ->
 
 
 async def test_login_checks_the_password_and_the_account_is_active(db: Database) -> None:
-    async with db.write() as session:
+    async with db.write(IN_DEFAULT_STORE) as session:
         await create_staff(session, email="ava@shop.test", password=PASSWORD, name="Ava")
     staff = await authenticate(db, "AVA@shop.test", PASSWORD)
     assert staff is not None
     assert (staff.email, staff.name) == ("ava@shop.test", "Ava")
     assert await authenticate(db, "ava@shop.test", PASSWORD + "!") is None
     assert await authenticate(db, "nobody@shop.test", PASSWORD) is None
-    async with db.read() as session:
+    async with db.read(ALL_STORES) as session:
         user = (await session.execute(select(StaffUser))).scalar_one()
     assert user.last_login_at is not None
-    async with db.write() as session:
+    async with db.write(IN_DEFAULT_STORE) as session:
         await session.execute(update(StaffUser).values(is_active=False))
     assert await authenticate(db, "ava@shop.test", PASSWORD) is None
     # create-admin again reactivates the account with the new password.
-    async with db.write() as session:
+    async with db.write(IN_DEFAULT_STORE) as session:
         await create_staff(session, email="ava@shop.test", password="another long password")
     assert await authenticate(db, "ava@shop.test", "another long password") is not None
 
@@ -58,7 +60,7 @@ async def test_the_login_page_answers_429_after_repeated_failures_even_with_the_
         """The account pauses are tested in test_login_throttle; here they only cost time."""
 
     app.state.login_throttle.sleep = no_pause
-    async with db.write() as session:
+    async with db.write(IN_DEFAULT_STORE) as session:
         await create_staff(session, email="ava@shop.test", password=PASSWORD)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://testserver"

@@ -11,6 +11,7 @@ from app.agent.budget import BudgetedLLM, SharedBudget, estimate_tokens
 from app.agent.llm import ModelRequest, UserText
 from app.db.engine import Database
 from app.db.models import RateWindow
+from app.db.scope import ALL_STORES
 from tests.fakes import ScriptedLLM, turn
 
 START = datetime(2026, 11, 22, 10, 0, 30, tzinfo=UTC)
@@ -43,7 +44,7 @@ def budget(db: Database, time: Minutes, *, rpm: int = 1000, tpm: int = 10**6) ->
 
 
 async def windows(db: Database) -> list[tuple[datetime, int, int]]:
-    async with db.read() as session:
+    async with db.read(ALL_STORES) as session:
         rows = (
             await session.execute(select(RateWindow).order_by(RateWindow.window_start))
         ).scalars()

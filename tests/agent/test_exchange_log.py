@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 
 from app.agent.exchange_log import SqlJournal, SqlTrace, finish_run, start_run
@@ -10,10 +11,17 @@ from app.agent.loop import AgentOutcome, TurnRecord
 from app.agent.plan import Intent, ReplyPlan
 from app.db.engine import Database
 from app.db.models import AgentRun, Message, ModelTurn, ProposedAction, ToolCall
+from app.db.stores import DEFAULT_STORE_ID
 from app.demo.sendgrid_posts import raw_mode_post
 from app.mail.formdata import parse_form_data
 from app.tools.kit.context import CallOutcome, CallRecord, ProposalRecord
 from tests.builders import make_eml
+
+
+@pytest.fixture
+def db(db: Database) -> Database:
+    """The log writes inside one store, as the pipeline does once an email is routed."""
+    return db.for_store(DEFAULT_STORE_ID)
 
 
 async def test_calls_and_proposals_are_written_as_they_happen(db: Database) -> None:

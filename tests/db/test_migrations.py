@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engin
 from app.db.engine import Database, create_engine, normalise_database_url
 from app.db.migrate import alembic_config
 from app.db.models import AgentRun, Base, Job, Message, ProposedAction, Reply
+from app.db.scope import ALL_STORES, bind_scope
 from app.db.statuses import (
     AgentRunStatus,
     JobKind,
@@ -31,6 +32,7 @@ from app.db.statuses import (
     ProposalStatus,
     ReplyStatus,
 )
+from tests.builders import IN_DEFAULT_STORE
 from tests.conftest import TEST_DATABASE_URL
 
 BEFORE_ENUMS = "0005"
@@ -76,6 +78,10 @@ def test_every_status_column_is_a_checked_enum_as_wide_as_its_old_string() -> No
         ("agent_runs", "status"): 16,
         ("proposed_actions", "status"): 16,
         ("api_tokens", "scope"): 16,
+        ("stores", "status"): 16,
+        ("store_memberships", "role"): 16,
+        ("privacy_requests", "topic"): 32,
+        ("privacy_requests", "status"): 16,
     }
     for table, column, kind in enum_columns():
         assert (kind.native_enum, kind.validate_strings) == (False, True)
@@ -109,8 +115,8 @@ async def test_the_database_refuses_a_status_no_enum_knows(db: Database) -> None
             await connection.execute(
                 sa.text(
                     "INSERT INTO agent_runs (llm_kind, model, prompt_version, tools_hash, status,"
-                    " steps, input_tokens, output_tokens, started_at)"
-                    " VALUES ('offline', 'm', 'p', 't', 'wandering', 0, 0, 0, :at)"
+                    " steps, input_tokens, output_tokens, started_at, store_id)"
+                    " VALUES ('offline', 'm', 'p', 't', 'wandering', 0, 0, 0, :at, 1)"
                 ),
                 {"at": datetime(2026, 11, 1, tzinfo=UTC)},
             )
@@ -118,7 +124,7 @@ async def test_the_database_refuses_a_status_no_enum_knows(db: Database) -> None
 
 async def test_code_cannot_store_a_status_no_enum_knows(db: Database) -> None:
     with pytest.raises(sa.exc.StatementError, match="not among the defined enum values"):
-        async with db.write() as session:
+        async with db.write(IN_DEFAULT_STORE) as session:
             await session.execute(sa.update(Job).values(status="finished"))
 
 
@@ -272,6 +278,7 @@ async def write_rows_as_before(engine: AsyncEngine, *, message_status: str = "dr
 
 async def read_statuses(engine: AsyncEngine) -> dict[str, Any]:
     async with AsyncSession(engine) as session:
+        bind_scope(session.sync_session, ALL_STORES)
         message = (await session.execute(select(Message))).scalar_one()
         reply = (await session.execute(select(Reply))).scalar_one()
         job = (await session.execute(select(Job))).scalar_one()

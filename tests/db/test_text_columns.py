@@ -11,7 +11,9 @@ from sqlalchemy import select
 
 from app.db.engine import Database
 from app.db.models import Base, Conversation
+from app.db.scope import ALL_STORES
 from app.db.text import SafeString, SafeText, storable
+from tests.builders import IN_DEFAULT_STORE
 
 _FORBIDDEN = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 
@@ -44,10 +46,10 @@ async def test_control_characters_are_removed_on_the_way_in_on_this_database(
 ) -> None:
     # PostgreSQL refuses NUL and asyncpg cannot encode a lone surrogate: without the safe
     # types this insert fails there.
-    async with db.write() as session:
+    async with db.write(IN_DEFAULT_STORE) as session:
         subject = "Order\x00 \x1b[31m#1001\ud800\tok\r\n"
         session.add(Conversation(customer_email="sara\x00@example.com", subject=subject))
-    async with db.read() as session:
+    async with db.read(ALL_STORES) as session:
         # Lookups clean their values the same way, so the stored text is found by what came in.
         by_address = Conversation.customer_email == "sara\x00@example.com"
         statement = select(Conversation).where(by_address)

@@ -21,13 +21,14 @@ from app.agent.offline import OfflineModel
 from app.config import Settings
 from app.db.engine import Database
 from app.db.models import AgentRun, Job, Message, Reply, utcnow
+from app.db.scope import ALL_STORES
 from app.db.statuses import JobStatus, MessageStatus, ReplyStatus
 from app.demo.sendgrid_posts import raw_mode_post
 from app.jobs.worker import Worker
 from app.main import create_app
 from app.providers import Providers
 from app.replies.senders import LogMailSender
-from tests.builders import make_eml, verified_transport
+from tests.builders import IN_DEFAULT_STORE, make_eml, verified_transport
 from tests.conftest import BASIC_AUTH, SettingsFactory
 
 ROOT = Path(__file__).parent.parent.parent
@@ -91,7 +92,7 @@ def crash_at(point: str, settings: Settings) -> None:
 
 async def recover(db: Database, settings: Settings, providers: Providers) -> None:
     """Time passes (the dead worker's leases lapse); a healthy worker takes over."""
-    async with db.write() as session:
+    async with db.write(IN_DEFAULT_STORE) as session:
         await session.execute(
             update(Job)
             .where(Job.status == "running")
@@ -103,7 +104,7 @@ async def recover(db: Database, settings: Settings, providers: Providers) -> Non
 async def facts(
     db: Database, message_pk: int
 ) -> tuple[MessageStatus, int, list[ReplyStatus], list[JobStatus]]:
-    async with db.read() as session:
+    async with db.read(ALL_STORES) as session:
         message = await session.get(Message, message_pk)
         assert message is not None
         runs = (

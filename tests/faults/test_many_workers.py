@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from app.config import Settings
 from app.db.engine import Database
 from app.db.models import AgentRun, Job, Message, Reply
+from app.db.scope import ALL_STORES
 from app.demo.sendgrid_posts import raw_mode_post
 from app.jobs.queue import count_unfinished
 from app.main import create_app
@@ -68,7 +69,7 @@ async def test_four_worker_processes_process_500_emails_exactly_once(
     try:
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline:
-            async with db.read() as session:
+            async with db.read(ALL_STORES) as session:
                 if await count_unfinished(session) == 0:
                     break
             await asyncio.sleep(0.25)
@@ -78,7 +79,7 @@ async def test_four_worker_processes_process_500_emails_exactly_once(
         errors = [await process.communicate() for process in workers]
     assert [process.returncode for process in workers] == [0] * WORKERS, errors[0][1][-2000:]
 
-    async with db.read() as session:
+    async with db.read(ALL_STORES) as session:
         statuses = dict(
             (
                 await session.execute(select(Message.status, func.count()).group_by(Message.status))

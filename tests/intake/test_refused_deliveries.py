@@ -24,13 +24,14 @@ from sqlalchemy.exc import OperationalError
 from app.config import Settings
 from app.db.engine import Database
 from app.db.models import Job, Message
+from app.db.scope import ALL_STORES
 from app.demo.sendgrid_posts import SendGridPost, parsed_mode_post, raw_mode_post
 from app.intake import writer
 from app.intake.writer import IntakeWriter
 from app.mail.mime import synthetic_message_id
 from app.main import create_app
 from app.providers import Providers
-from tests.builders import make_eml
+from tests.builders import IN_DEFAULT_STORE, make_eml
 from tests.intake.test_webhooks import count, post, stored_messages
 
 REFUSE = "refuse-me"
@@ -111,7 +112,7 @@ async def refuse_rows(db: Database) -> AsyncIterator[Callable[[str], Awaitable[N
 @contextlib.asynccontextmanager
 async def writes_held(db: Database) -> AsyncIterator[None]:
     """Hold the messages table in another transaction, so intake's first commit waits."""
-    async with db.write() as session:
+    async with db.write(IN_DEFAULT_STORE) as session:
         if db.dialect == "postgresql":
             await session.execute(text("LOCK TABLE messages IN EXCLUSIVE MODE"))
         else:
@@ -135,7 +136,7 @@ async def post_burst(
 
 
 async def jobs_for(db: Database) -> set[int | None]:
-    async with db.read() as session:
+    async with db.read(ALL_STORES) as session:
         return set((await session.execute(select(Job.message_id))).scalars())
 
 
@@ -267,7 +268,7 @@ class TestAnOutage:
         monkeypatch: pytest.MonkeyPatch,
         caplog: pytest.LogCaptureFixture,
     ) -> None:
-        def dropped(message_pk: int, now: Any) -> dict[str, Any]:
+        def dropped(message_pk: int, store_id: int | None, now: Any) -> dict[str, Any]:
             # The connection drops after the messages were inserted, inside the transaction.
             raise OperationalError("INSERT INTO jobs", {}, ConnectionResetError("server closed"))
 

@@ -24,6 +24,7 @@ from sqlalchemy.orm import undefer
 
 from app.db.engine import Database
 from app.db.models import Message
+from app.db.scope import ALL_STORES
 from app.demo.sendgrid_posts import SendGridPost, raw_mode_post
 from app.intake.auth import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from app.intake.body import SPOOL_MEMORY_BYTES
@@ -115,13 +116,13 @@ def basic(user: str, password: str) -> str:
 
 
 async def stored(db: Database) -> list[Message]:
-    async with db.read() as session:
+    async with db.read(ALL_STORES) as session:
         statement = select(Message).options(undefer(Message.raw)).order_by(Message.id)
         return list((await session.execute(statement)).scalars())
 
 
 async def count_messages(db: Database) -> int:
-    async with db.read() as session:
+    async with db.read(ALL_STORES) as session:
         return int((await session.execute(select(func.count(Message.id)))).scalar_one())
 
 

@@ -22,6 +22,7 @@ from sqlalchemy.orm import undefer
 
 from app.db.engine import Database
 from app.db.models import Job, Message
+from app.db.scope import ALL_STORES
 from app.demo.sendgrid_posts import SendGridPost, encode_form, parsed_mode_post, raw_mode_post
 from app.intake import writer
 from app.intake.auth import SIGNATURE_HEADER, TIMESTAMP_HEADER
@@ -54,12 +55,12 @@ async def post(
 
 
 async def count(db: Database, model: type[Any]) -> int:
-    async with db.read() as session:
+    async with db.read(ALL_STORES) as session:
         return int((await session.execute(select(func.count()).select_from(model))).scalar_one())
 
 
 async def stored_messages(db: Database) -> list[Message]:
-    async with db.read() as session:
+    async with db.read(ALL_STORES) as session:
         return list(
             (
                 await session.execute(
@@ -82,7 +83,7 @@ class TestAcceptance:
         assert message.payload_format == "sendgrid-raw"
         assert message.message_id == "<msg-1@example.com>"
         assert message.status == "received"
-        async with db.read() as session:
+        async with db.read(ALL_STORES) as session:
             [job] = (await session.execute(select(Job))).scalars()
         assert (job.kind, job.message_id, job.status) == ("process_inbound", message.id, "queued")
 
@@ -384,7 +385,7 @@ class TestOurOwnFailure:
     ) -> None:
         # An outage, not a refused row: a row the database refuses is stored quarantined and
         # acknowledged instead (tests/intake/test_refused_deliveries.py).
-        def dropped(message_pk: int, now: Any) -> dict[str, Any]:
+        def dropped(message_pk: int, store_id: int | None, now: Any) -> dict[str, Any]:
             # The connection drops after the message insert, inside the same transaction.
             raise OperationalError("INSERT INTO jobs", {}, ConnectionResetError("server closed"))
 

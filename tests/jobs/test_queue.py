@@ -9,12 +9,14 @@ from sqlalchemy import select, update
 
 from app.db.engine import Database
 from app.db.models import Job, utcnow
+from app.db.scope import ALL_STORES
 from app.db.statuses import JobKind, JobStatus
 from app.jobs import queue
+from tests.builders import IN_DEFAULT_STORE
 
 
 async def add_jobs(db: Database, n: int, *, run_after_offset: timedelta = timedelta()) -> None:
-    async with db.write() as session:
+    async with db.write(IN_DEFAULT_STORE) as session:
         for _ in range(n):
             await queue.enqueue(
                 session,
@@ -25,12 +27,12 @@ async def add_jobs(db: Database, n: int, *, run_after_offset: timedelta = timede
 
 
 async def claim(db: Database, owner: str, lease_seconds: int = 60) -> queue.ClaimedJob | None:
-    async with db.write() as session:
+    async with db.write(IN_DEFAULT_STORE) as session:
         return await queue.claim_next(session, owner=owner, lease_seconds=lease_seconds)
 
 
 async def job_row(db: Database, job_id: int) -> Job:
-    async with db.read() as session:
+    async with db.read(ALL_STORES) as session:
         job = await session.get(Job, job_id)
         assert job is not None
         return job
@@ -73,14 +75,14 @@ async def test_an_expired_lease_is_taken_over_by_another_worker(db: Database) ->
     assert job is not None
     assert await claim(db, "w2") is None
     # Rewind the lease instead of sleeping: the worker "died" long ago.
-    async with db.write() as session:
+    async with db.write(IN_DEFAULT_STORE) as session:
         await session.execute(update(Job).values(lease_expires_at=utcnow() - timedelta(seconds=1)))
     taken = await claim(db, "w2")
     assert taken is not None
     assert taken.id == job.id
     assert taken.attempts == 2
     # The crashed worker can no longer complete it.
-    async with db.write() as session:
+    async with db.write(IN_DEFAULT_STORE) as session:
         assert not await queue.complete(session, job.id, owner="crashed-worker")
         assert await queue.complete(session, job.id, owner="w2")
     assert (await job_row(db, job.id)).status == "done"
@@ -91,7 +93,7 @@ async def test_extending_a_lease_keeps_the_job(db: Database) -> None:
     job = await claim(db, "w1", lease_seconds=5)
     assert job is not None
     before = (await job_row(db, job.id)).lease_expires_at
-    async with db.write() as session:
+    async with db.write(IN_DEFAULT_STORE) as session:
         assert await queue.extend_lease(session, job.id, owner="w1", lease_seconds=600)
         assert not await queue.extend_lease(
             session, job.id, owner="someone-else", lease_seconds=600
@@ -108,19 +110,19 @@ async def test_a_failure_requeues_with_backoff_then_dead_letters(db: Database) -
         job = await claim(db, "w1")
         assert job is not None
         assert job.attempts == attempt
-        async with db.write() as session:
+        async with db.write(IN_DEFAULT_STORE) as session:
             status = await queue.fail(session, job, owner="w1", error="boom", max_attempts=3)
         assert status is JobStatus.QUEUED
         row = await job_row(db, job.id)
         assert row.last_error == "boom"
         assert row.run_after > utcnow()
         # Make it due again without waiting for the backoff.
-        async with db.write() as session:
+        async with db.write(IN_DEFAULT_STORE) as session:
             await session.execute(update(Job).values(run_after=utcnow()))
     job = await claim(db, "w1")
     assert job is not None
     assert job.attempts == 3
-    async with db.write() as session:
+    async with db.write(IN_DEFAULT_STORE) as session:
         status = await queue.fail(session, job, owner="w1", error="boom again", max_attempts=3)
     assert status is JobStatus.DEAD
     row = await job_row(db, job.id)
@@ -140,9 +142,9 @@ async def test_unfinished_jobs_are_counted(db: Database) -> None:
     await add_jobs(db, 2)
     job = await claim(db, "w1")
     assert job is not None
-    async with db.write() as session:
+    async with db.write(IN_DEFAULT_STORE) as session:
         await queue.complete(session, job.id, owner="w1")
-    async with db.read() as session:
+    async with db.read(ALL_STORES) as session:
         assert await queue.count_unfinished(session) == 1
         statuses = (await session.execute(select(Job.status).order_by(Job.id))).scalars().all()
     assert statuses == ["done", "queued"]

@@ -10,10 +10,12 @@ from sqlalchemy import select, update
 from app.config import Settings
 from app.db.engine import Database
 from app.db.models import Job, utcnow
+from app.db.scope import ALL_STORES
 from app.db.statuses import JobKind, JobStatus
 from app.jobs.queue import ClaimedJob
 from app.jobs.worker import Worker
 from app.providers import Providers
+from tests.builders import IN_DEFAULT_STORE
 from tests.conftest import SettingsFactory
 
 # The jobs table stores only known kinds; each test maps this one to the handler it tests.
@@ -21,12 +23,12 @@ KIND = JobKind.SEND_REPLY
 
 
 async def add_job(db: Database, kind: JobKind = KIND) -> None:
-    async with db.write() as session:
+    async with db.write(IN_DEFAULT_STORE) as session:
         session.add(Job(kind=kind, status=JobStatus.QUEUED, attempts=0, run_after=utcnow()))
 
 
 async def jobs(db: Database) -> list[Job]:
-    async with db.read() as session:
+    async with db.read(ALL_STORES) as session:
         return list((await session.execute(select(Job).order_by(Job.id))).scalars())
 
 
@@ -64,7 +66,7 @@ async def test_a_failing_job_is_retried_later_then_dead_lettered(
     assert job.run_after > utcnow()
     # Not due yet: the backoff holds it back instead of a hot retry loop.
     assert await worker.drain() == 0
-    async with db.write() as session:
+    async with db.write(IN_DEFAULT_STORE) as session:
         await session.execute(update(Job).values(run_after=utcnow()))
     assert await worker.drain() == 1
     [job] = await jobs(db)
@@ -148,7 +150,7 @@ async def test_jobs_enqueued_for_messages_run_the_pipeline(
     db: Database, settings: Settings, providers: Providers
 ) -> None:
     # The default handlers map process_inbound to the pipeline; a missing message fails loudly.
-    async with db.write() as session:
+    async with db.write(IN_DEFAULT_STORE) as session:
         session.add(
             Job(
                 kind="process_inbound",

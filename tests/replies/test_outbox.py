@@ -29,7 +29,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.config import Settings
 from app.db.engine import Database
 from app.db.models import Job, Message, Reply, utcnow
+from app.db.scope import ALL_STORES
 from app.db.statuses import JobKind, ReplyStatus
+from app.db.stores import DEFAULT_STORE_ID
 from app.jobs import queue
 from app.jobs.queue import RetryLater
 from app.jobs.worker import Worker
@@ -37,6 +39,7 @@ from app.providers import Providers
 from app.replies import outbox
 from app.replies.outbox import MAX_REFERENCES, threading_for
 from app.replies.senders import MailSender, OutgoingEmail, SendGridSender, SendResult
+from tests.builders import IN_DEFAULT_STORE
 from tests.conftest import SettingsFactory
 
 PAYLOADS = Path(__file__).parents[1] / "payloads" / "sendgrid"
@@ -82,7 +85,7 @@ SENDER = outbox.ReplyFrom(address="support@shop.test", name="Test Shop")
 
 async def add_message(db: Database) -> int:
     """A customer's email as the pipeline leaves it once it has queued an answer."""
-    async with db.write() as session:
+    async with db.write(IN_DEFAULT_STORE) as session:
         message = Message(
             provider="sendgrid",
             payload_format="raw",
@@ -124,7 +127,7 @@ async def add_reply(
         "attempts": 0,
         **values,
     }
-    async with db.write() as session:
+    async with db.write(IN_DEFAULT_STORE) as session:
         reply = Reply(**fields)
         session.add(reply)
         await session.flush()
@@ -141,28 +144,28 @@ async def queued_reply(db: Database) -> tuple[int, int]:
 
 
 async def load_reply(db: Database, reply_pk: int) -> Reply:
-    async with db.read() as session:
+    async with db.read(ALL_STORES) as session:
         reply = await session.get(Reply, reply_pk)
         assert reply is not None
         return reply
 
 
 async def load_message(db: Database, message_pk: int) -> Message:
-    async with db.read() as session:
+    async with db.read(ALL_STORES) as session:
         message = await session.get(Message, message_pk)
         assert message is not None
         return message
 
 
 async def the_job(db: Database) -> Job:
-    async with db.read() as session:
+    async with db.read(ALL_STORES) as session:
         [job] = (await session.execute(select(Job))).scalars()
         return job
 
 
 async def make_due(db: Database) -> None:
     """Skip the backoff: the job's retry time has come."""
-    async with db.write() as session:
+    async with db.write(IN_DEFAULT_STORE) as session:
         await session.execute(update(Job).values(run_after=utcnow()))
 
 
@@ -181,7 +184,11 @@ def worker(
 
 async def deliver(db: Database, reply_pk: int, mail: MailSender, max_attempts: int = 5) -> Any:
     return await outbox.deliver(
-        reply_pk, db=db, mail=mail, sender=SENDER, max_attempts=max_attempts
+        reply_pk,
+        db=db.for_store(DEFAULT_STORE_ID),
+        mail=mail,
+        sender=SENDER,
+        max_attempts=max_attempts,
     )
 
 
@@ -308,7 +315,7 @@ async def test_a_reply_whose_job_has_no_attempts_left_is_dead_not_stranded(
     """Job attempts used up elsewhere (e.g. database errors before sending): the reply ends."""
     respx_mock.post(MAIL_SEND).mock(return_value=httpx.Response(503))
     _, reply_pk = await queued_reply(db)
-    async with db.write() as session:
+    async with db.write(IN_DEFAULT_STORE) as session:
         await session.execute(update(Job).values(attempts=2))
     w = worker(db, make_settings(JOB_MAX_ATTEMPTS=3), providers, sendgrid)
 
@@ -406,7 +413,7 @@ async def test_a_worker_killed_after_the_202_is_reclaimed_after_its_lease_and_no
     # The lease still holds: nobody else touches the job yet.
     assert await survivor.drain() == 0
 
-    async with db.write() as session:
+    async with db.write(IN_DEFAULT_STORE) as session:
         await session.execute(update(Job).values(lease_expires_at=utcnow() - timedelta(seconds=1)))
     assert await survivor.drain() == 1
 
@@ -426,12 +433,15 @@ class SecondWriteFails:
         self.db = db
         self.writes = 0
 
+    def for_store(self, _store_id: int) -> SecondWriteFails:
+        return self
+
     @contextlib.asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
         self.writes += 1
         if self.writes == 2:
             raise OperationalError("COMMIT", {}, ConnectionResetError("server closed"))
-        async with self.db.write() as session:
+        async with self.db.write(IN_DEFAULT_STORE) as session:
             yield session
 
 
