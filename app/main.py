@@ -23,7 +23,7 @@ from app.intake.writer import IntakeWriter
 from app.jobs.worker import Worker
 from app.providers import Providers, build_providers
 from app.state import AppState
-from app.tenancy.directory import StoreDirectory
+from app.store.directory import StoreDirectory
 
 logger = logging.getLogger(__name__)
 
