@@ -112,7 +112,10 @@ class Footprint:
         """Add rows to `model`'s list, once each."""
         rows = self.rows.setdefault(model, [])
         known = {row.id for row in rows}
-        rows.extend(row for row in found if row.id not in known)
+        for row in found:
+            if row.id not in known:
+                known.add(row.id)
+                rows.append(row)
 
 
 async def find_customer(session: AsyncSession, email_hash: str | None) -> Footprint:
