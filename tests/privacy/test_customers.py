@@ -75,12 +75,16 @@ async def test_the_export_holds_the_customers_data_of_that_store_only(
     assert {m["status"] for m in data["messages"]} >= {"received"}
     assert any(SARA.phrase in (m["text"] or "") for m in data["messages"])
     assert data["conversations"][0]["customer_email"] == SARA.address
-    assert data["replies"] and all(r["to_address"] == SARA.address for r in data["replies"])
-    assert data["agent_runs"] and data["model_turns"] and data["tool_calls"]
+    assert data["replies"]
+    assert all(r["to_address"] == SARA.address for r in data["replies"])
+    assert data["agent_runs"]
+    assert data["model_turns"]
+    assert data["tool_calls"]
     assert all("raw" not in m for m in data["messages"])
     # Nothing of Reza, nothing of the second store.
     text = request.export.decode()
-    assert REZA.address not in text and REZA.phrase not in text
+    assert REZA.address not in text
+    assert REZA.phrase not in text
     assert "Sara.Ahmadi@Example.com" not in text
     assert {m["store_id"] for m in data["messages"]} == {DEFAULT}
     # The summary and the audit entry hold counts only.
@@ -149,7 +153,8 @@ async def test_redact_keeps_what_reports_count_and_stops_work_in_flight(
     assert [(m.id, m.intent) for m in messages] == intents
     sara = [m for m in messages if m.from_address != REZA.address]
     address = sara[0].from_address
-    assert address is not None and address.startswith("redacted-")
+    assert address is not None
+    assert address.startswith("redacted-")
     assert address.endswith("@invalid")
     # The email not yet parsed will never be: it is closed, its raw delivery empty.
     assert all(m.status is not MessageStatus.RECEIVED for m in sara)
@@ -180,7 +185,8 @@ async def test_redacting_twice_changes_nothing_more(db: Database, second: int) -
     assert await row_counts(db) == counts
     summary = (await get_request(db, again)).summary
     assert summary is not None
-    assert summary["erased"] == {} and summary["stopped"] == 0
+    assert summary["erased"] == {}
+    assert summary["stopped"] == 0
 
 
 async def test_a_customer_unknown_to_the_store_is_answered_with_an_empty_export(

@@ -48,9 +48,7 @@ async def test_staff_list_requests_and_download_an_export(
     # The list names no customer: no address, no export content.
     assert SARA.address not in listed.text
 
-    download = await client.get(
-        f"/admin/api/privacy-requests/{exported}/export", headers=headers
-    )
+    download = await client.get(f"/admin/api/privacy-requests/{exported}/export", headers=headers)
     assert download.status_code == 200
     assert download.headers["content-type"] == "application/json"
     assert download.headers["content-disposition"] == (
@@ -81,7 +79,9 @@ async def test_without_credentials_nothing_is_listed_or_downloaded(
         assert (await client.get(path)).status_code == 401
 
 
-async def test_another_stores_requests_are_not_seen(client: httpx.AsyncClient, db: Database) -> None:
+async def test_another_stores_requests_are_not_seen(
+    client: httpx.AsyncClient, db: Database
+) -> None:
     headers = await bearer(db)
     second = await add_second_store(db)
     pk = await add_request(db, second, PrivacyTopic.DATA_REQUEST, SARA)

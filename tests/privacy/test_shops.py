@@ -68,7 +68,8 @@ async def test_a_store_uninstalled_48_hours_ago_is_erased_and_no_other(db: Datab
     store = await store_row(db, second)
     assert store.status is StoreStatus.REDACTED
     assert store.redacted_at == now
-    assert store.credentials is None and store.policies_cache is None
+    assert store.credentials is None
+    assert store.policies_cache is None
     async with db.read(ALL_STORES) as session:
         members = (await session.execute(select(StoreMembership))).scalars().all()
         requests = (
