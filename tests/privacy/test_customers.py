@@ -50,6 +50,8 @@ async def second(
 ) -> int:
     """The world of these tests; the second store's id."""
     await sara_through_the_pipeline(client, db, settings, providers)
+    # And one more of hers inserted directly, with every kind of row (proposals, audit...).
+    await add_rows(db, DEFAULT, SARA)
     await add_rows(db, DEFAULT, REZA)
     store = await add_second_store(db)
     await add_rows(db, store, SARA, address="Sara.Ahmadi@Example.com")
@@ -70,8 +72,8 @@ async def test_the_export_holds_the_customers_data_of_that_store_only(
     data = document["data"]
     assert document["customer"]["addresses"] == [SARA.address]
     assert document["request"]["data_request_id"] == 9999
-    # Both of her emails (the answered one and the raw one), her conversation and its trace.
-    assert len(data["messages"]) == 2
+    # Her emails (answered, raw only, inserted), her conversations and their traces.
+    assert len(data["messages"]) == 3
     assert {m["status"] for m in data["messages"]} >= {"received"}
     assert any(SARA.phrase in (m["text"] or "") for m in data["messages"])
     assert data["conversations"][0]["customer_email"] == SARA.address
@@ -80,6 +82,8 @@ async def test_the_export_holds_the_customers_data_of_that_store_only(
     assert data["agent_runs"]
     assert data["model_turns"]
     assert data["tool_calls"]
+    assert data["proposed_actions"]
+    assert data["audit_log"]
     assert all("raw" not in m for m in data["messages"])
     # Nothing of Reza, nothing of the second store.
     text = request.export.decode()
@@ -128,7 +132,7 @@ async def test_after_redact_nothing_in_that_store_recognises_the_customer(
     request = await get_request(db, pk)
     assert request.status is PrivacyStatus.DONE
     assert request.summary is not None
-    assert request.summary["erased"]["messages"] == 2
+    assert request.summary["erased"]["messages"] == 3
     assert request.summary["exports_deleted"] == 1
     assert (await get_request(db, export)).export is None
 

@@ -174,6 +174,9 @@ async def add_rows(db: Database, store_id: int, person: Person, *, address: str 
             attachments=[{"filename": "photo.jpg", "content_type": "image/jpeg", "size": 10}],
             auth_results={"dkim": "pass", "envelope_from": address},
             reply_plan={"intent": "order_status", "paragraph": person.phrase, "confidence": 0.9},
+            # Columns of codes that happen to name the customer are cleared too.
+            identity_reason=f"dkim pass for {address}",
+            guard_decisions=[{"code": "reply_cap", "verdict": "pass", "detail": person.name}],
             intent="order_status",
         )
         session.add(message)
