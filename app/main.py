@@ -13,6 +13,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app.admin import api as admin_api
 from app.admin import pages
+from app.admin import privacy as admin_privacy
 from app.admin.errors import ApiHeaders, install_error_pages
 from app.admin.throttle import LoginThrottle
 from app.config import Settings
@@ -98,6 +99,7 @@ def create_app(
     app.include_router(routes.router)
     app.include_router(health.router)
     app.include_router(admin_api.router)
+    app.include_router(admin_privacy.router)
     # The staff page: the login form alone is public; every other page needs a session.
     app.include_router(pages.login_router)
     app.include_router(pages.router)
