@@ -203,7 +203,7 @@ async def _migrate(settings: Settings) -> None:
 
 async def _privacy(settings: Settings) -> int:
     from app.db.base import utcnow
-    from app.privacy.runner import process_due
+    from app.store.privacy.runner import process_due
 
     db = open_database(settings.DATABASE_URL)
     try:

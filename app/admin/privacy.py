@@ -3,7 +3,7 @@
 `GET /admin/api/privacy-requests` lists the current store's requests with counts only;
 `GET /admin/api/privacy-requests/{id}/export` downloads a data request's JSON file, to send on
 to the customer, and records who downloaded it in the audit log. The work itself happens in
-`app.privacy`. Until the admin scopes by staff member, the store is `AppState.store_db`.
+`app.store.privacy`. Until the admin scopes by staff member, the store is `AppState.store_db`.
 """
 
 from __future__ import annotations

@@ -25,9 +25,9 @@ from app.db.statuses import JobKind, JobStatus
 from app.jobs import queue
 from app.jobs.queue import ClaimedJob
 from app.pipeline import handle_inbound_email
-from app.privacy.runner import process_due
 from app.providers import Providers
 from app.replies import outbox
+from app.store.privacy.runner import process_due
 
 logger = logging.getLogger(__name__)
 

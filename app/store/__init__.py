@@ -6,7 +6,8 @@ demo store) and `shopify/` (the Admin GraphQL adapter: queries, auth, client, ma
 May import: `mail` (to reduce search words to plain words), `circuit`; never `agent`, `tools`,
 `replies` or `admin`, and no SQL (a contract checks it).
 
-Owns stores as data too: `directory` (each store's settings, mail routing by recipient) and
-`secrets` (credentials encrypted at rest). These may import `db` and `config`, never `admin`,
+Owns stores as data too: `directory` (each store's settings, mail routing by recipient),
+`secrets` (credentials encrypted at rest) and `privacy/` (Shopify's privacy requests carried out
+on our data). These may import `db` and `config`, never `admin`,
 `replies`, `tools` or the pipeline (a contract checks it).
 """

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Base, Message, PrivacyRequest, ProposedAction, Reply
 from app.db.statuses import MessageStatus, PrivacyTopic, ProposalStatus, ReplyStatus
-from app.privacy.footprint import Footprint, column_kind, find_customer, table_of
+from app.store.privacy.footprint import Footprint, column_kind, find_customer, table_of
 
 MARKER = "[redacted]"
 ERASED_BY = "shopify"

@@ -19,11 +19,11 @@ from app.db.models import AuditEntry, Job, PrivacyRequest
 from app.db.scope import ALL_STORES
 from app.db.statuses import JobKind, JobStatus, PrivacyStatus, PrivacyTopic
 from app.jobs.worker import Worker
-from app.privacy import runner
-from app.privacy.export import export_customer
 from app.providers import Providers
+from app.store.privacy import runner
+from app.store.privacy.export import export_customer
 from tests.builders import IN_DEFAULT_STORE
-from tests.privacy.world import DEFAULT, SARA, add_request, add_rows, get_request
+from tests.store.privacy.world import DEFAULT, SARA, add_request, add_rows, get_request
 from tests.test_cli import cli_env, run_cli
 
 

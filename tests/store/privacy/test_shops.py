@@ -11,8 +11,8 @@ from app.db.engine import Database
 from app.db.models import PrivacyRequest, StaffUser, Store, StoreMembership
 from app.db.scope import ALL_STORES
 from app.db.statuses import PrivacyStatus, PrivacyTopic, StoreRole, StoreStatus
-from app.privacy.runner import process_due
-from tests.privacy.world import (
+from app.store.privacy.runner import process_due
+from tests.store.privacy.world import (
     DEFAULT,
     REZA,
     SARA,

@@ -27,9 +27,9 @@ from app.db.statuses import (
     ProposalStatus,
     ReplyStatus,
 )
-from app.privacy.runner import process_due
 from app.providers import Providers
-from tests.privacy.world import (
+from app.store.privacy.runner import process_due
+from tests.store.privacy.world import (
     DEFAULT,
     REZA,
     SARA,

@@ -13,9 +13,9 @@ from app.db.engine import Database
 from app.db.models import AuditEntry
 from app.db.scope import ALL_STORES
 from app.db.statuses import PrivacyTopic
-from app.privacy.runner import process_due
+from app.store.privacy.runner import process_due
 from tests.builders import IN_DEFAULT_STORE
-from tests.privacy.world import DEFAULT, SARA, add_request, add_rows, add_second_store
+from tests.store.privacy.world import DEFAULT, SARA, add_request, add_rows, add_second_store
 
 STAFF = "agent@shop.test"
 

@@ -47,8 +47,8 @@ from app.db.statuses import (
 from app.db.stores import DEFAULT_STORE_ID
 from app.demo.sendgrid_posts import raw_mode_post
 from app.jobs.worker import Worker
-from app.privacy.footprint import address_hash, column_kind
 from app.providers import Providers
+from app.store.privacy.footprint import address_hash, column_kind
 from tests.builders import make_eml, verified_transport
 from tests.conftest import BASIC_AUTH
 

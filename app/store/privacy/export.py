@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Base, PrivacyRequest, Store
-from app.privacy.footprint import column_kind, find_customer, table_of
+from app.store.privacy.footprint import column_kind, find_customer, table_of
 
 EXPORT_FORMAT = "shop-support-mail/privacy-export/1"
 

@@ -26,9 +26,9 @@ from app.db.engine import Database
 from app.db.models import AuditEntry, PrivacyRequest
 from app.db.scope import ALL_STORES
 from app.db.statuses import PrivacyStatus, PrivacyTopic
-from app.privacy.erase import ERASED_BY, redact_customer
-from app.privacy.export import export_customer
-from app.privacy.shop import NotYet, redact_shop
+from app.store.privacy.erase import ERASED_BY, redact_customer
+from app.store.privacy.export import export_customer
+from app.store.privacy.shop import NotYet, redact_shop
 
 logger = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db.models import Base, PrivacyRequest, Store, StoreMembership
 from app.db.scope import scoped_tables
 from app.db.statuses import StoreStatus
-from app.privacy.footprint import table_of
+from app.store.privacy.footprint import table_of
 
 SHOP_REDACT_DELAY = timedelta(hours=48)
 """How long after an uninstall a shop's data is kept (Shopify sends `shop/redact` then)."""
