@@ -25,12 +25,11 @@ from app.db.statuses import StoreStatus
 from app.db.stores import Store
 from app.main import create_app
 from app.providers import Providers
-from app.shopify_app.oauth import SCOPES, SHOP_QUERY, WEBHOOK_SUBSCRIPTION_MUTATION
+from app.shopify_app.oauth import SCOPES
 from app.state import AppState
 from app.tenancy.secrets import SecretBox
 from tests.conftest import SettingsFactory
 from tests.shopify_app.conftest import (
-    APP_SETTINGS,
     APP_URL,
     CLIENT_ID,
     CLIENT_SECRET,
@@ -282,11 +281,19 @@ async def test_callback_installs_the_store_with_its_token_sealed(
     assert 'shopify_oauth_state=""' in response.headers["set-cookie"]
     assert "Max-Age=0" in response.headers["set-cookie"]
     assert shopify.token_requests == [
-        {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "code": "0907a61c0c8d55e99db179b68161bc00"}
+        {
+            "client_id": CLIENT_ID,
+            "client_secret": CLIENT_SECRET,
+            "code": "0907a61c0c8d55e99db179b68161bc00",
+        }
     ]
     store = await shop_store(db)
     assert store is not None
-    assert (store.slug, store.name, store.status) == ("mosaic-tiles", "Mosaic Tiles Co", StoreStatus.ACTIVE)
+    assert (store.slug, store.name, store.status) == (
+        "mosaic-tiles",
+        "Mosaic Tiles Co",
+        StoreStatus.ACTIVE,
+    )
     assert store.installed_at is not None
     assert store.uninstalled_at is None
     assert set(store.scopes.split(",")) >= set(SCOPES)
@@ -539,7 +546,9 @@ async def test_a_taken_slug_gets_a_number(
     FakeShopify(respx_mock)
     async with db.write(ALL_STORES) as session:
         session.add(
-            Store(slug="mosaic-tiles", shop_domain=None, name="Another", support_email="a@b.example")
+            Store(
+                slug="mosaic-tiles", shop_domain=None, name="Another", support_email="a@b.example"
+            )
         )
 
     state = await start_install(http)
@@ -548,4 +557,3 @@ async def test_a_taken_slug_gets_a_number(
     store = await shop_store(db)
     assert store is not None
     assert store.slug == "mosaic-tiles-2"
-

@@ -278,6 +278,8 @@ async def test_an_uninstalled_store_sends_nothing_it_had_queued(
     sent: list[OutgoingEmail] = []
 
     class Recording:
+        kind = "recording"
+
         async def send(self, email: OutgoingEmail) -> SendResult:
             sent.append(email)
             return SendResult(provider_message_id="x")
