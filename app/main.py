@@ -22,10 +22,10 @@ from app.intake.auth import InboundAuthenticator
 from app.intake.writer import IntakeWriter
 from app.jobs.worker import Worker
 from app.providers import Providers, build_providers
-from app.shopify_app import install as shopify_install
-from app.shopify_app import webhooks as shopify_webhooks
 from app.state import AppState
 from app.store.directory import StoreDirectory
+from app.store.shopify_app import install as shopify_install
+from app.store.shopify_app import webhooks as shopify_webhooks
 
 logger = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from app.config import Settings
 from app.db.engine import Database
 from app.main import create_app
 from app.providers import Providers
-from app.tenancy.secrets import new_key
+from app.store.secrets import new_key
 from tests.builders import PAYLOADS
 from tests.conftest import SettingsFactory
 

@@ -25,11 +25,11 @@ from app.db.statuses import StoreStatus
 from app.db.stores import Store
 from app.main import create_app
 from app.providers import Providers
-from app.shopify_app.oauth import SCOPES
 from app.state import AppState
-from app.tenancy.secrets import SecretBox
+from app.store.secrets import SecretBox
+from app.store.shopify_app.oauth import SCOPES
 from tests.conftest import SettingsFactory
-from tests.shopify_app.conftest import (
+from tests.store.shopify_app.conftest import (
     APP_URL,
     CLIENT_ID,
     CLIENT_SECRET,

@@ -25,9 +25,9 @@ from app.providers import Providers
 from app.replies import outbox
 from app.replies.senders import OutgoingEmail, SendResult
 from app.state import AppState
-from app.tenancy.secrets import SecretBox
+from app.store.secrets import SecretBox
 from tests.conftest import SettingsFactory
-from tests.shopify_app.conftest import (
+from tests.store.shopify_app.conftest import (
     APP_URL,
     SHOP,
     STORE_KEY,
@@ -430,7 +430,7 @@ async def test_an_authentic_delivery_nothing_is_done_for_is_answered_200(
 ) -> None:
     content = body if body is not None else body_of("customers_redact")
 
-    with caplog.at_level(logging.INFO, logger="app.shopify_app.webhooks"):
+    with caplog.at_level(logging.INFO, logger="app.store.shopify_app.webhooks"):
         response = await post(http, "", topic, "wh-x", body=content, shop=shop)
 
     assert response.status_code == 200

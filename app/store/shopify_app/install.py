@@ -24,8 +24,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from app.config import Settings
-from app.shopify_app import oauth, records, signing
 from app.state import AppState, get_state
+from app.store.shopify_app import oauth, records, signing
 
 logger = logging.getLogger(__name__)
 router = APIRouter(tags=["shopify app"], include_in_schema=False)

@@ -35,9 +35,9 @@ from starlette.datastructures import Headers
 
 from app.db.statuses import PrivacyTopic
 from app.db.stores import Store
-from app.shopify_app import records, signing
-from app.shopify_app.install import WEBHOOK_PATH
 from app.state import AppState, get_state
+from app.store.shopify_app import records, signing
+from app.store.shopify_app.install import WEBHOOK_PATH
 
 logger = logging.getLogger(__name__)
 router = APIRouter(tags=["shopify app"], include_in_schema=False)

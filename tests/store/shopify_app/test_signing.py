@@ -8,7 +8,7 @@ import hmac
 
 import pytest
 
-from app.shopify_app import oauth, signing
+from app.store.shopify_app import oauth, signing
 from tests.store.shopify.test_queries import admin_schema
 
 # The example in Shopify's "Implement authorization code grant manually" guide.
