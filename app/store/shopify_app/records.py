@@ -141,8 +141,8 @@ async def uninstall(session: AsyncSession, *, store_id: int, triggered_at: datet
     if triggered_at is not None and store.installed_at is not None:
         if triggered_at < store.installed_at:
             return "stale: the store was installed again after this uninstall"
-    if store.status is StoreStatus.UNINSTALLED:
-        return "already uninstalled"
+    if store.status in (StoreStatus.UNINSTALLED, StoreStatus.REDACTED):
+        return f"already {store.status.value}"
     store.status = StoreStatus.UNINSTALLED
     store.uninstalled_at = utcnow()
     store.credentials = None

@@ -196,9 +196,12 @@ async def apply(state: AppState, store: Store, delivery: Delivery) -> str:
             return await records.uninstall(
                 session, store_id=store.id, triggered_at=delivery.triggered_at
             )
+        # Read again in this transaction: an uninstall may have landed since (shop/redact's
+        # due time counts from it).
+        current = await session.get(Store, store.id, populate_existing=True)
         await records.add_privacy_request(
             session,
-            store=store,
+            store=current or store,
             topic=PRIVACY_TOPICS[delivery.topic],
             webhook_id=delivery.webhook_id,
             payload=delivery.payload,

@@ -439,3 +439,17 @@ async def test_an_authentic_delivery_nothing_is_done_for_is_answered_200(
     assert await privacy_requests(db) == []
     assert await count(db, ShopifyWebhook) == 0
     assert (await load_store(db, store_id)).status is StoreStatus.ACTIVE
+
+
+async def test_an_uninstall_of_a_redacted_store_leaves_it_redacted(
+    http: httpx.AsyncClient, db: Database, store_id: int
+) -> None:
+    async with db.write(ALL_STORES) as session:
+        store = await session.get(Store, store_id)
+        assert store is not None
+        store.status = StoreStatus.REDACTED
+
+    response = await post(http, "app_uninstalled", "app/uninstalled", "wh-after-redact")
+
+    assert response.json() == {"status": "already redacted"}
+    assert (await load_store(db, store_id)).status is StoreStatus.REDACTED
