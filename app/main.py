@@ -25,6 +25,8 @@ from app.jobs.worker import Worker
 from app.providers import Providers, build_providers
 from app.state import AppState
 from app.store.directory import StoreDirectory
+from app.store.shopify_app import install as shopify_install
+from app.store.shopify_app import webhooks as shopify_webhooks
 
 logger = logging.getLogger(__name__)
 
@@ -98,6 +100,9 @@ def create_app(
     # The webhook first: routes are matched in order, and it is the hot path.
     app.include_router(routes.router)
     app.include_router(health.router)
+    # The Shopify app: install (OAuth) and Shopify's webhooks; 404 unless configured as an app.
+    app.include_router(shopify_webhooks.router)
+    app.include_router(shopify_install.router)
     app.include_router(admin_api.router)
     app.include_router(admin_privacy.router)
     # The staff page: the login form alone is public; every other page needs a session.

@@ -10,4 +10,9 @@ Owns stores as data too: `directory` (each store's settings, mail routing by rec
 `secrets` (credentials encrypted at rest) and `privacy/` (Shopify's privacy requests carried out
 on our data). These may import `db` and `config`, never `admin`,
 `replies`, `tools` or the pipeline (a contract checks it).
+
+Owns the Shopify app too: `shopify_app/` (install by OAuth, Shopify's webhooks: uninstall and
+the privacy topics), which records stores and privacy requests and answers no mail; it may
+import `db`, `config`, `state` and stores as data, never the Shop adapters, `agent`, `tools`,
+`replies`, `jobs` or the pipeline (a contract checks it).
 """
