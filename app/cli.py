@@ -11,6 +11,7 @@ from app.config import ConfigError, Settings, load_settings
 from app.db.migrate import DatabaseUnreachable, ensure_reachable, open_database, upgrade_database
 from app.db.statuses import TokenScope
 from app.logs import configure_logging
+from app.tenancy.commands import add_store_commands, run_store_command
 
 DISTRIBUTION = "shop-support-mail"
 STAFF_COMMANDS = frozenset(
@@ -140,6 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Revoke an API token at once; the id is the first column of `list-api-tokens`.",
     )
     revoke.add_argument("token_id", type=int, metavar="ID", help="the token's id")
+    add_store_commands(commands)
     return parser
 
 
@@ -157,6 +159,12 @@ def main(argv: list[str] | None = None) -> None:
         from app.agent.evals import main as run_eval_command
 
         sys.exit(asyncio.run(run_eval_command()))
+    if args.command == "stores" and args.stores_command == "new-key":
+        # A key is made before anything is configured: it needs no settings and no database.
+        from app.tenancy.secrets import new_key
+
+        print(new_key())
+        return
     try:
         settings = load_settings()
     except ConfigError as exc:
@@ -180,6 +188,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> None:
         from app.admin.commands import run_staff_command
 
         run_staff_command(args, settings)
+    elif args.command == "stores":
+        run_store_command(args, settings)
 
 
 async def _migrate(settings: Settings) -> None:
