@@ -83,7 +83,9 @@ def check_new_store(
         raise StoreRefused(f"shop domain {domain!r} must look like your-store.myshopify.com")
     url = (store_url or "").strip().rstrip("/") or None
     if url is not None and not _STORE_URL.fullmatch(url):
-        raise StoreRefused(f"store URL {url!r} must be the shop's address, e.g. https://shop.example")
+        raise StoreRefused(
+            f"store URL {url!r} must be the shop's address, e.g. https://shop.example"
+        )
     locale = locale.strip()
     if not _LOCALE.fullmatch(locale):
         raise StoreRefused(f"locale {locale!r} must be a language tag such as en or de-CH")
@@ -175,16 +177,12 @@ def _refuse_taken(store: NewStore, others: Sequence[StoreConfig]) -> None:
         if other.slug == store.slug:
             raise StoreRefused(f"slug {store.slug!r} is already store {other.id}'s")
         if store.shop_domain is not None and other.shop_domain == store.shop_domain:
-            raise StoreRefused(
-                f"shop domain {store.shop_domain} is already store {other.slug!r}'s"
-            )
+            raise StoreRefused(f"shop domain {store.shop_domain} is already store {other.slug!r}'s")
         # The default store's addresses come from the environment (`store_config`), so mail
         # routing can never hesitate between it and a new store.
         for address in store.support_addresses:
             if address in other.support_addresses:
-                raise StoreRefused(
-                    f"address {address} already routes mail to store {other.slug!r}"
-                )
+                raise StoreRefused(f"address {address} already routes mail to store {other.slug!r}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
