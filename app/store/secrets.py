@@ -16,7 +16,6 @@ from typing import Any
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from pydantic import SecretStr
 
-
 _FERNET_KEY = re.compile(r"[A-Za-z0-9_-]{43}=")
 """A Fernet key: 32 bytes in url-safe base64, one padding character."""
 

@@ -27,6 +27,7 @@ from app.tenancy.secrets import SecretBox
 from tests.conftest import BASIC_AUTH, SettingsFactory
 
 ROOT = Path(__file__).parent.parent.parent
+SHOP = "acme.myshopify.com"
 TOKEN = "shpat_0123456789abcdef0123456789abcdef"
 T = TypeVar("T")
 
@@ -187,10 +188,10 @@ def test_auto_send_intents_given_empty_sends_nothing_on_its_own(
         (("--support-email", "help@@acme.test"), "--support-email 'help@@acme.test' is not an"),
         (("--support-email", "help@acme"), "is not an email address"),
         (("--address", "x"), "--address 'x' is not an email address"),
-        (("--support-email", "SUPPORT@shop.test"), "support@shop.test already routes mail to store 'default'"),
-        (("--address", "orders@shop.test"), "orders@shop.test already routes mail to store 'default'"),
-        (("--shop-domain", "acme.com"), "shop domain 'acme.com' must look like your-store.myshopify"),
-        (("--shop-domain", "evil.myshopify.com.example"), "must look like your-store.myshopify.com"),
+        (("--support-email", "SUPPORT@shop.test"), "support@shop.test already routes mail to"),
+        (("--address", "orders@shop.test"), "orders@shop.test already routes mail to"),
+        (("--shop-domain", "acme.com"), "shop domain 'acme.com' must look like"),
+        (("--shop-domain", "a.myshopify.com.example"), "must look like your-store.myshopify.com"),
         (("--shop-domain", "default-shop.myshopify.com"), "is already store 'default''s"),
         (("--store-url", "acme.example"), "store URL 'acme.example' must be the shop's address"),
         (("--timezone", "Mars/Olympus"), "time zone 'Mars/Olympus' is not an IANA time zone"),
@@ -221,13 +222,13 @@ def test_add_refuses_what_it_cannot_store_and_writes_nothing(
 def test_add_refuses_what_another_added_store_already_has(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], operator: str
 ) -> None:
-    run(monkeypatch, capsys, *ACME, "--address", "b@acme.test", "--shop-domain", "acme.myshopify.com")
+    run(monkeypatch, capsys, *ACME, "--address", "b@acme.test", "--shop-domain", SHOP)
     other = ["stores", "add", "--name", "Other", "--support-email"]
     assert "slug 'acme' is already store 2's" in refused(
         monkeypatch, capsys, *other, "x@other.test", "--slug", "acme"
     )
     assert "shop domain acme.myshopify.com is already store 'acme''s" in refused(
-        monkeypatch, capsys, *other, "x@other.test", "--slug", "o", "--shop-domain", "ACME.myshopify.com"
+        monkeypatch, capsys, *other, "x@other.test", "--slug", "o", "--shop-domain", SHOP.upper()
     )
     assert "address b@acme.test already routes mail to store 'acme'" in refused(
         monkeypatch, capsys, *other, "B@Acme.test", "--slug", "o"
@@ -276,7 +277,7 @@ def test_list_shows_every_store_without_credentials_and_counts_unrouted_mail(
     monkeypatch.setenv("SHOPIFY_ACCESS_TOKEN", TOKEN)
     monkeypatch.setenv("STORE_SECRET_KEYS", Fernet.generate_key().decode())
     monkeypatch.setenv("ACME_TOKEN", TOKEN)
-    run(monkeypatch, capsys, *ACME, "--shop-domain", "acme.myshopify.com", "--token-env", "ACME_TOKEN")
+    run(monkeypatch, capsys, *ACME, "--shop-domain", SHOP, "--token-env", "ACME_TOKEN")
 
     async def deliveries(session: AsyncSession) -> None:
         for number, store_id in enumerate([None, None, 1, 2]):
@@ -289,7 +290,7 @@ def test_list_shows_every_store_without_credentials_and_counts_unrouted_mail(
         ["ID", "SLUG", "NAME", "STATUS", "DOMAIN", "ADDRESSES", "CREDENTIALS"],
         ["1", "default", "Test", "Shop", "active", "default-shop.myshopify.com",
          "orders@shop.test,support@shop.test", "environment"],
-        ["2", "acme", "Acme", "Outdoor", "active", "acme.myshopify.com", "help@acme.test", "stored"],
+        ["2", "acme", "Acme", "Outdoor", "active", SHOP, "help@acme.test", "stored"],
         ["2", "email(s)", "not", "routed", "to", "any", "store"],
     ]  # fmt: skip
 
@@ -385,7 +386,7 @@ def test_rotate_key_re_encrypts_with_the_first_key_all_or_nothing(
         sealed = after[slug]
         assert sealed is not None
         assert sealed != before[slug]
-        assert Fernet(new.encode()).decrypt(sealed) == b'{"admin_api_token": "' + TOKEN.encode() + b'"}'
+        assert Fernet(new.encode()).decrypt(sealed) == f'{{"admin_api_token": "{TOKEN}"}}'.encode()
     assert after["none"] is None
 
     # Without the key that sealed them, nothing is rotated and nothing changes.

@@ -1,4 +1,4 @@
-"""Store credentials sealed with STORE_SECRET_KEYS: opened by any listed key, rotated to the first."""
+"""Store credentials sealed with STORE_SECRET_KEYS: any listed key opens, the first seals."""
 
 from __future__ import annotations
 
@@ -88,7 +88,7 @@ async def test_rotation_on_the_database_then_the_old_key_removed(
     assert directory.secrets.open(acme.sealed_credentials) == CREDENTIALS
     # A key that opens nothing stored: refused, and the row keeps what it had.
     async with db.read(ALL_STORES) as session:
-        before = (await session.execute(select(Store.credentials).where(Store.slug == "acme")))
+        before = await session.execute(select(Store.credentials).where(Store.slug == "acme"))
         stored = before.scalar_one()
     with pytest.raises(StoreRefused, match="credentials of store 'acme'"):
         async with db.write(ALL_STORES) as session:
