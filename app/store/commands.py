@@ -48,7 +48,9 @@ def add_store_commands(commands: Any) -> None:
         "its settings from the environment; the others are rows added here or by installing "
         "the Shopify app.",
     )
-    actions = stores.add_subparsers(dest="stores_command", required=True, metavar="ACTION")
+    actions = stores.add_subparsers(
+        dest="stores_command", required=True, metavar="ACTION", help="what to do"
+    )
     add = actions.add_parser(
         "add",
         help="add a store",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import io
 import os
@@ -397,6 +398,27 @@ def test_rotate_key_re_encrypts_with_the_first_key_all_or_nothing(
     assert {slug: row.credentials for slug, row in check(operator, stores).items()} == after
     monkeypatch.delenv("STORE_SECRET_KEYS")
     assert "STORE_SECRET_KEYS is not set" in refused(monkeypatch, capsys, "stores", "rotate-key")
+
+
+def test_every_stores_action_has_a_description_and_every_option_help(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    parser = cli.build_parser()
+    [commands] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    stores = commands.choices["stores"]
+    [actions] = [a for a in stores._actions if isinstance(a, argparse._SubParsersAction)]
+    summaries = {action.dest: action.help for action in actions._choices_actions}
+    assert set(actions.choices) == {"add", "list", "disable", "enable", "new-key", "rotate-key"}
+    for name, action_parser in actions.choices.items():
+        assert action_parser.description, name
+        assert summaries.get(name), name
+        for action in action_parser._actions:
+            assert action.help, f"stores {name} {'/'.join(action.option_strings)} has no help"
+        with pytest.raises(SystemExit) as exited:
+            cli.main(["stores", name, "--help"])
+        assert exited.value.code == 0
+        shown = " ".join(capsys.readouterr().out.split())
+        assert " ".join(action_parser.description.split()) in shown
 
 
 # --- through the real entry point ----------------------------------------------------------------
