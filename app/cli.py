@@ -11,7 +11,7 @@ from app.config import ConfigError, Settings, load_settings
 from app.db.migrate import DatabaseUnreachable, ensure_reachable, open_database, upgrade_database
 from app.db.statuses import TokenScope
 from app.logs import configure_logging
-from app.tenancy.commands import add_store_commands, run_store_command
+from app.store.commands import add_store_commands, run_store_command
 
 DISTRIBUTION = "shop-support-mail"
 STAFF_COMMANDS = frozenset(
@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(asyncio.run(run_eval_command()))
     if args.command == "stores" and args.stores_command == "new-key":
         # A key is made before anything is configured: it needs no settings and no database.
-        from app.tenancy.secrets import new_key
+        from app.store.secrets import new_key
 
         print(new_key())
         return

@@ -6,7 +6,9 @@ demo store) and `shopify/` (the Admin GraphQL adapter: queries, auth, client, ma
 May import: `mail` (to reduce search words to plain words), `circuit`; never `agent`, `tools`,
 `replies` or `admin`, and no SQL (a contract checks it).
 
-Owns stores as data too: `directory` (each store's settings, mail routing by recipient) and
-`secrets` (credentials encrypted at rest). These may import `db` and `config`, never `admin`,
-`replies`, `tools` or the pipeline (a contract checks it).
+Owns stores as data too: `directory` (each store's settings, mail routing by recipient),
+`secrets` (credentials encrypted at rest), `registry` (adding, listing, disabling and re-keying
+stores) and `commands` (`python -m app stores ...` over it). These may import `db`, `config` and
+`agent.plan` (the intent names), never `admin`, `replies`, `tools` or the pipeline (a contract
+checks it).
 """

@@ -23,7 +23,7 @@ from app.config import Settings
 from app.db.migrate import ensure_reachable, open_database
 from app.db.scope import ALL_STORES
 from app.db.statuses import StoreStatus
-from app.tenancy.registry import (
+from app.store.registry import (
     StoreListing,
     StoreRefused,
     add_store,
@@ -33,7 +33,7 @@ from app.tenancy.registry import (
     rotate_credentials,
     set_status,
 )
-from app.tenancy.secrets import SecretBox
+from app.store.secrets import SecretBox
 
 T = TypeVar("T")
 REFUSED_EXIT = 2

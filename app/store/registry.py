@@ -21,8 +21,8 @@ from app.agent.plan import Intent
 from app.config import Settings
 from app.db.models import AuditEntry, Message, Store
 from app.db.statuses import StoreStatus
-from app.tenancy.directory import StoreConfig, store_config
-from app.tenancy.secrets import SecretBox, SecretsUnavailable
+from app.store.directory import StoreConfig, store_config
+from app.store.secrets import SecretBox, SecretsUnavailable
 
 CLI_ACTOR = "cli"
 """Who the audit log names for a change made from the command line."""

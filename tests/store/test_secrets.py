@@ -13,9 +13,9 @@ from app.config import ConfigError, describe_errors, load_settings
 from app.db.engine import Database
 from app.db.models import Store
 from app.db.scope import ALL_STORES
-from app.tenancy.directory import StoreDirectory
-from app.tenancy.registry import StoreRefused, rotate_credentials
-from app.tenancy.secrets import SecretBox, SecretsUnavailable, new_key, parse_keys
+from app.store.directory import StoreDirectory
+from app.store.registry import StoreRefused, rotate_credentials
+from app.store.secrets import SecretBox, SecretsUnavailable, new_key, parse_keys
 from tests.conftest import SettingsFactory
 
 CREDENTIALS = {"admin_api_token": "shpat_secret-token-value", "client_secret": "shh-client"}

@@ -23,8 +23,8 @@ from app.db.engine import Database
 from app.db.models import AuditEntry, Message, Store
 from app.db.scope import ALL_STORES
 from app.db.statuses import MessageStatus, StoreStatus
-from app.tenancy.directory import StoreDirectory
-from app.tenancy.secrets import SecretBox
+from app.store.directory import StoreDirectory
+from app.store.secrets import SecretBox
 from tests.conftest import BASIC_AUTH, SettingsFactory
 
 ROOT = Path(__file__).parent.parent.parent
