@@ -179,6 +179,18 @@ def _check_written_store(state: ORMExecuteState, store_id: int) -> None:
         raise CrossStoreWrite(
             "INSERT ... FROM SELECT into a store's table cannot be checked in a store scope"
         )
+    batches = getattr(statement, "_multi_values", None) or ()
+    if batches:
+        # `insert().values([{...}, {...}])`: each row must name this store (nothing is stamped).
+        for row in (row for batch in batches for row in batch):
+            named = {_column_name(k): v for k, v in row.items()} if isinstance(row, dict) else {}
+            given = named.get("store_id")
+            if getattr(given, "value", given) != store_id:
+                raise CrossStoreWrite(
+                    f"a multi-row INSERT in the scope of store {store_id} names another store, "
+                    "or none, in a row"
+                )
+        return
     values = {_column_name(key): value for key, value in (statement._values or {}).items()}
     if "store_id" in values:
         given = getattr(values["store_id"], "value", values["store_id"])

@@ -211,9 +211,10 @@ async def test_new_rows_are_stamped_with_the_scopes_store(two_stores: Database) 
         )
         await session.execute(insert(Conversation).values(customer_email="new@customer.test"))
         await session.execute(insert(Conversation), [{"customer_email": "a@x.test"}])
+        await session.execute(insert(Conversation).values([{"store_id": 2}, {"store_id": 2}]))
     assert [store for _, store in await everything(two_stores, AgentRun)] == [2]
     assert [store for _, store in await everything(two_stores, ToolCall)] == [2]
-    assert [store for _, store in await everything(two_stores, Conversation)][-2:] == [2, 2]
+    assert [store for _, store in await everything(two_stores, Conversation)][-4:] == [2] * 4
 
 
 CROSSING: dict[str, Work] = {
@@ -221,6 +222,12 @@ CROSSING: dict[str, Work] = {
     "moved row": lambda s: _move(s),
     "insert values": lambda s: s.execute(insert(Conversation).values(store_id=2)),
     "bulk insert": lambda s: s.execute(insert(Conversation), [{"store_id": 2}]),
+    "multi-row insert": lambda s: s.execute(
+        insert(Conversation).values([{"store_id": 1}, {"store_id": 2}])
+    ),
+    "multi-row insert without store": lambda s: s.execute(
+        insert(Conversation).values([{"customer_email": "a@x.test"}])
+    ),
     "update moving rows": lambda s: s.execute(update(Conversation).values(store_id=2)),
     "bulk update by primary key": lambda s: s.execute(
         update(Conversation), [{"id": 3, "subject": "taken over"}]
