@@ -11,6 +11,7 @@ from app.config import ConfigError, Settings, load_settings
 from app.db.migrate import DatabaseUnreachable, ensure_reachable, open_database, upgrade_database
 from app.db.statuses import TokenScope
 from app.logs import configure_logging
+from app.store.commands import add_store_commands, run_store_command
 
 DISTRIBUTION = "shop-support-mail"
 STAFF_COMMANDS = frozenset(
@@ -147,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
         "erasure), as the worker does every minute; failed ones are tried again.",
     )
     privacy.add_argument("action", choices=["run"], help="run: carry out the due requests")
+    add_store_commands(commands)
     return parser
 
 
@@ -164,6 +166,12 @@ def main(argv: list[str] | None = None) -> None:
         from app.agent.evals import main as run_eval_command
 
         sys.exit(asyncio.run(run_eval_command()))
+    if args.command == "stores" and args.stores_command == "new-key":
+        # A key is made before anything is configured: it needs no settings and no database.
+        from app.store.secrets import new_key
+
+        print(new_key())
+        return
     try:
         settings = load_settings()
     except ConfigError as exc:
@@ -190,6 +198,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> None:
         from app.admin.commands import run_staff_command
 
         run_staff_command(args, settings)
+    elif args.command == "stores":
+        run_store_command(args, settings)
 
 
 async def _migrate(settings: Settings) -> None:

@@ -11,7 +11,8 @@ letter k), so an address that NFKC or case folding would change is never verifie
 
 Alignment is DMARC's relaxed mode: both domains must have the same organisational domain, found
 with the public suffix list (`mail.example.co.uk` and `example.co.uk` are aligned; two customers
-of `co.uk` or of `github.io` are not). A domain publishing strict alignment, `adkim=s`, would
+of `co.uk` or of `github.io` are not), and a domain is always aligned with itself, even one that
+is itself on the list (`hk.com`). A domain publishing strict alignment, `adkim=s`, would
 still reject a subdomain signature this accepts. Anything unexpected means unverified. Identity
 is never taken from the email body, Reply-To, or anything a model produced.
 """
@@ -161,20 +162,36 @@ def _has_deceptive_name(raw: str, display_name: str, address: str) -> bool:
     return any(found.lower() not in itself for found in _ADDRESS_LIKE.findall(shown))
 
 
+def _domain_name(domain: str) -> str | None:
+    """`domain` compared as DNS does (ASCII case, no root dot), or None unless it has two labels."""
+    name = ascii_lower(domain.strip().rstrip("."))
+    if not name or "." not in name or ".." in name:
+        return None
+    return name
+
+
 def organisational_domain(domain: str) -> str | None:
     """The registrable domain of `domain` by the public suffix list, or None for a suffix.
 
     `mail.example.co.uk` → `example.co.uk`; `co.uk`, `github.io` or a single label → None.
     """
-    name = ascii_lower(domain.strip().rstrip("."))
-    if not name or "." not in name or ".." in name:
+    name = _domain_name(domain)
+    if name is None:
         return None
     found = _PUBLIC_SUFFIXES.privatesuffix(name)
     return found if isinstance(found, str) else None
 
 
 def domains_aligned(authenticated: str, from_domain: str) -> bool:
-    """Whether an authenticated domain is aligned with the From domain (see module docstring)."""
+    """Whether an authenticated domain is aligned with the From domain (see module docstring).
+
+    The same domain is always aligned (RFC 7489 §3.1.1: strict mode's exact match, which relaxed
+    mode only widens), even one on the public suffix list such as `hk.com`: whoever signs for it
+    holds its DNS. Different domains are aligned when they share an organisational domain.
+    """
+    name = _domain_name(authenticated)
+    if name is not None and name == _domain_name(from_domain):
+        return True
     organisation = organisational_domain(authenticated)
     return organisation is not None and organisation == organisational_domain(from_domain)
 

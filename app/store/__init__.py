@@ -7,9 +7,10 @@ May import: `mail` (to reduce search words to plain words), `circuit`; never `ag
 `replies` or `admin`, and no SQL (a contract checks it).
 
 Owns stores as data too: `directory` (each store's settings, mail routing by recipient),
-`secrets` (credentials encrypted at rest) and `privacy/` (Shopify's privacy requests carried out
-on our data). These may import `db` and `config`, never `admin`,
-`replies`, `tools` or the pipeline (a contract checks it).
+`secrets` (credentials encrypted at rest), `registry` (adding, listing, disabling and re-keying
+stores), `commands` (`python -m app stores ...` over it) and `privacy/` (Shopify's privacy
+requests carried out on our data). These may import `db`, `config` and `agent.plan` (the intent
+names), never `admin`, `replies`, `tools` or the pipeline (a contract checks it).
 
 Owns the Shopify app too: `shopify_app/` (install by OAuth, Shopify's webhooks: uninstall and
 the privacy topics), which records stores and privacy requests and answers no mail; it may

@@ -9,11 +9,15 @@ mailbox passwords, provider signing keys); they are decrypted only where they ar
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from pydantic import SecretStr
+
+_FERNET_KEY = re.compile(r"[A-Za-z0-9_-]{43}=")
+"""A Fernet key: 32 bytes in url-safe base64, one padding character."""
 
 
 class SecretsUnavailable(RuntimeError):
@@ -30,6 +34,10 @@ def parse_keys(value: str) -> list[str]:
     keys = [key.strip() for key in value.split(",") if key.strip()]
     for number, key in enumerate(keys, start=1):
         try:
+            # Exactly the form `new_key` prints: base64 decoding alone would also accept a key
+            # with something pasted after its padding (`...=x`) and quietly drop the extra.
+            if not _FERNET_KEY.fullmatch(key):
+                raise ValueError(key)
             Fernet(key.encode("ascii"))
         except (ValueError, UnicodeEncodeError):
             raise ValueError(

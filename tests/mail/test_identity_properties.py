@@ -77,6 +77,9 @@ def signed_domains(written: str) -> list[str]:
 @example(local=f"{KELVIN}elvin", domain="example.com", bracketed=True)
 @example(local="sara", domain=f"{KELVIN}iosk.com", bracketed=False)
 @example(local="Sara", domain="EXAMPLE.com", bracketed=True)
+# `hk.com` is on the public suffix list (private section): it has no organisational domain, yet a
+# signature by hk.com for mail from hk.com is aligned (the same domain).
+@example(local="0", domain="HK.com", bracketed=False)
 def test_a_verified_address_is_the_raw_address_and_its_own_normal_form(
     local: str, domain: str, bracketed: bool
 ) -> None:
@@ -162,6 +165,11 @@ def test_an_internationalised_from_domain_aligns_with_its_ascii_form() -> None:
         ("alice.github.io", "bob.github.io", False),  # the list's private section counts too
         ("mail.alice.github.io", "alice.github.io", True),
         ("example.com", "example.co", False),
+        # A domain on the list is aligned with itself (strict mode's exact match), but not with
+        # a customer's domain under it.
+        ("hk.com", "HK.com.", True),
+        ("alice.hk.com", "hk.com", False),
+        ("hk.com", "alice.hk.com", False),
     ],
 )
 def test_alignment_uses_the_public_suffix_list(
