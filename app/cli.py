@@ -218,7 +218,7 @@ async def _work(settings: Settings, *, concurrency: int | None = None) -> None:
 
     from app.jobs.worker import Worker
     from app.providers import build_providers
-    from app.tenancy.directory import StoreDirectory
+    from app.store.directory import StoreDirectory
 
     # Only opening the database is checked here: once running, the worker rides out an
     # unreachable database by backing off, so a restart of PostgreSQL does not stop it.

@@ -60,9 +60,9 @@ from app.replies import outbox
 from app.replies.policy import Action, Decision, SendRules, decide
 from app.replies.render import RenderedReply, ReplyInputs, StoreIdentity, render_reply
 from app.replies.verify import Evidence, gather_evidence, verify_reply
+from app.store.directory import StoreConfig, StoreDirectory
 from app.store.protocol import Shop
-from app.tenancy.directory import StoreConfig, StoreDirectory
-from app.tenancy.secrets import SecretBox
+from app.store.secrets import SecretBox
 from app.tools import tool_registry
 from app.tools.kit.context import CallOutcome, Sender, ToolContext
 

@@ -25,8 +25,10 @@ from app.circuit import CircuitBreaker
 from app.config import Settings
 from app.db.stores import DEFAULT_STORE_ID
 from app.replies.senders import LogMailSender, MailSender, SendGridSender
+from app.store.directory import StoreConfig
 from app.store.models import PolicyKind
 from app.store.protocol import Shop, ShopError
+from app.store.secrets import SecretBox, SecretsUnavailable
 from app.store.shopify import (
     ClientCredentialsToken,
     ShopifyGraphQL,
@@ -34,8 +36,6 @@ from app.store.shopify import (
     StaticToken,
     TokenProvider,
 )
-from app.tenancy.directory import StoreConfig
-from app.tenancy.secrets import SecretBox, SecretsUnavailable
 
 POLICY_SUMMARY_TTL_SECONDS = 3600
 POLICY_SUMMARY_CHARS = 200

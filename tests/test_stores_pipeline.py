@@ -30,8 +30,8 @@ from app.intake.classify import NO_STORE
 from app.jobs.worker import Worker
 from app.providers import NoShop, Providers, build_providers
 from app.store.demo import DemoShop
-from app.tenancy.directory import StoreDirectory
-from app.tenancy.secrets import SecretBox, new_key
+from app.store.directory import StoreDirectory
+from app.store.secrets import SecretBox, new_key
 from tests.builders import make_eml, verified_transport
 from tests.conftest import BASIC_AUTH, SettingsFactory
 from tests.fakes import (

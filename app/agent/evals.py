@@ -43,7 +43,7 @@ from app.replies.policy import Action, SendRules, decide
 from app.replies.render import RenderedReply, ReplyInputs, StoreIdentity, render_reply
 from app.replies.verify import gather_evidence, verify_reply
 from app.store.demo import ANCHOR, DemoShop
-from app.tenancy.directory import default_store_config
+from app.store.directory import default_store_config
 from app.tools import tool_registry
 from app.tools.kit import MemoryJournal, Sender, ToolContext
 from app.tools.kit.context import CallOutcome, CallRecord

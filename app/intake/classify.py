@@ -35,7 +35,7 @@ from app.mail.guards import (
 from app.mail.identity import IdentityDecision, verify_sender
 from app.mail.models import InboundEmail
 from app.mail.sendgrid import Delivery, UnusableEmail, parse_stored_delivery
-from app.tenancy.directory import StoreConfig, StoreDirectory
+from app.store.directory import StoreConfig, StoreDirectory
 
 logger = logging.getLogger(__name__)
 

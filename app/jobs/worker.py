@@ -27,8 +27,8 @@ from app.jobs.queue import ClaimedJob
 from app.pipeline import handle_inbound_email
 from app.providers import Providers
 from app.replies import outbox
+from app.store.directory import StoreDirectory
 from app.store.privacy.runner import process_due
-from app.tenancy.directory import StoreDirectory
 
 logger = logging.getLogger(__name__)
 

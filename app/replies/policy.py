@@ -18,7 +18,7 @@ from app.agent.plan import Intent, ReplyPlan
 from app.replies.commitments import REASON as COMMITMENT
 
 if TYPE_CHECKING:
-    from app.tenancy.directory import StoreConfig
+    from app.store.directory import StoreConfig
 
 GROUNDS: Mapping[Intent, frozenset[str]] = {
     Intent.ORDER_STATUS: frozenset({"order"}),

@@ -12,7 +12,7 @@ import pytest
 
 from app.agent.plan import HandoverReason, Intent, ReplyPlan
 from app.replies.policy import GROUNDS, Action, Decision, SendRules, decide
-from app.tenancy.directory import default_store_config
+from app.store.directory import default_store_config
 from tests.conftest import SettingsFactory
 
 RULES = SendRules(
