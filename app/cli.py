@@ -228,6 +228,7 @@ async def _work(settings: Settings, *, concurrency: int | None = None) -> None:
 
     from app.jobs.worker import Worker
     from app.providers import build_providers
+    from app.store.directory import StoreDirectory
 
     # Only opening the database is checked here: once running, the worker rides out an
     # unreachable database by backing off, so a restart of PostgreSQL does not stop it.
@@ -240,7 +241,8 @@ async def _work(settings: Settings, *, concurrency: int | None = None) -> None:
         loop.add_signal_handler(signum, stop.set)
     providers = build_providers(settings)
     try:
-        await Worker(db=db, settings=settings, providers=providers).run(
+        stores = StoreDirectory(db, settings)
+        await Worker(db=db, settings=settings, providers=providers, stores=stores).run(
             stop, concurrency=concurrency
         )
     finally:

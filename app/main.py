@@ -71,7 +71,7 @@ def create_app(
         stop = asyncio.Event()
         worker_task: asyncio.Task[None] | None = None
         if settings.WORKER_IN_PROCESS:
-            worker = Worker(db=database, settings=settings, providers=services)
+            worker = Worker(db=database, settings=settings, providers=services, stores=state.stores)
             state.worker_wakeups.append(worker.wakeup.set)
             worker_task = asyncio.create_task(worker.run(stop), name="in-process-worker")
         try:

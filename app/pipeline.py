@@ -22,12 +22,16 @@ composes and queues the reply.
 
 Each step's duration and outcome is stored on the message (`steps`). Parsing and the agent run
 outside any transaction, so slow work never holds the database's write lock.
+
+Everything after routing runs inside the email's store: its rows only (`Database.for_store`),
+its settings (`StoreConfig`: name, addresses, signature, send rules) and its own shop.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -51,11 +55,14 @@ from app.jobs import queue
 from app.mail.guards import (
     Verdict,
 )
-from app.providers import Providers
+from app.providers import NoShop, Providers
 from app.replies import outbox
 from app.replies.policy import Action, Decision, SendRules, decide
 from app.replies.render import RenderedReply, ReplyInputs, StoreIdentity, render_reply
 from app.replies.verify import Evidence, gather_evidence, verify_reply
+from app.store.directory import StoreConfig, StoreDirectory
+from app.store.protocol import Shop
+from app.store.secrets import SecretBox
 from app.tools import tool_registry
 from app.tools.kit.context import CallOutcome, Sender, ToolContext
 
@@ -68,6 +75,7 @@ async def handle_inbound_email(
     db: Database,
     settings: Settings,
     providers: Providers,
+    stores: StoreDirectory | None = None,
     last_chance: bool = True,
 ) -> MessageStatus:
     """Process one stored inbound email up to a queued reply, a draft, or a skip.
@@ -75,23 +83,32 @@ async def handle_inbound_email(
     Idempotent: each stage runs only from the status before it, so a retried job resumes.
     With OUTAGE_MODE=retry, an email planned while a provider was down is put back for later
     (`RetryLater`) unless this is its `last_chance`; then it is drafted as "provider down".
+    `stores` is the process's store directory (a fresh one when None).
     """
-    status = await classify(message_pk, db=db, settings=settings)  # parse, guards, identity
+    stores = stores or StoreDirectory(db, settings)
+    # Parse, route, guards, identity.
+    status = await classify(message_pk, db=db, settings=settings, stores=stores)
     store_id = await _routed_store(db, message_pk)
-    if store_id is None:
+    store = await stores.get(store_id) if store_id is not None else None
+    if store is None:
         return status
     # Everything after routing happens inside the store: its rows only, stamped with its id.
-    db = db.for_store(store_id)
+    db = db.for_store(store.id)
+    if not store.active:
+        # Disabled after this email was classified (a retried job): it is not answered now.
+        return await _close_for_inactive_store(db, message_pk, store)
     if status in (MessageStatus.READY, MessageStatus.NEEDS_HUMAN):
         status = await plan_reply(
             message_pk,
             db=db,
             settings=settings,
             providers=providers,
+            store=store,
+            secrets=stores.secrets,
             may_defer=settings.OUTAGE_MODE == "retry" and not last_chance,
         )
     if status is MessageStatus.PLANNED:
-        status = await compose_reply(message_pk, db=db, settings=settings)  # render..outbox
+        status = await compose_reply(message_pk, db=db, settings=settings, store=store)
     return status
 
 
@@ -101,16 +118,56 @@ async def _routed_store(db: Database, message_pk: int) -> int | None:
         return await messages.store_of(session, message_pk)
 
 
+_OPEN = (MessageStatus.READY, MessageStatus.NEEDS_HUMAN, MessageStatus.PLANNED)
+
+
+async def _close_for_inactive_store(
+    db: Database, message_pk: int, store: StoreConfig
+) -> MessageStatus:
+    """Skip an email not yet answered whose store was disabled, uninstalled or redacted."""
+    async with db.write() as session:
+        message = await messages.get_message(session, message_pk)
+        if message is None:
+            return MessageStatus.QUARANTINED
+        if message.status not in _OPEN:
+            return MessageStatus(message.status)
+        message.status = MessageStatus.SKIPPED
+        message.status_reason = (
+            f"the store {store.slug!r} is {store.status.value}: its mail is not answered"
+        )
+        message.processed_at = utcnow()
+    return MessageStatus.SKIPPED
+
+
+async def _hold_for_person(db: Database, message_pk: int, reason: str) -> MessageStatus:
+    """Leave an email to a person, with why, when its store's shop cannot be asked."""
+    async with db.write() as session:
+        message = await messages.get_message(session, message_pk)
+        if message is None:
+            return MessageStatus.QUARANTINED
+        if message.status not in (MessageStatus.READY, MessageStatus.NEEDS_HUMAN):
+            return MessageStatus(message.status)
+        message.status = MessageStatus.NEEDS_HUMAN
+        message.status_reason = f"no shop to answer from, a person answers: {reason}"[:2000]
+        message.processed_at = utcnow()
+    logger.warning("email held: no shop", extra={"message_pk": message_pk, "reason": reason})
+    return MessageStatus.NEEDS_HUMAN
+
+
 async def plan_reply(
     message_pk: int,
     *,
     db: Database,
     settings: Settings,
     providers: Providers,
+    store: StoreConfig,
+    secrets: SecretBox,
     may_defer: bool = False,
 ) -> MessageStatus:
     """Step 7: run the agent on a cleared (or held) email and store its plan.
 
+    The agent asks the store's own shop; a store whose shop cannot be built (no credentials)
+    has its email held for a person instead, never answered from another store's shop.
     Raises `RetryLater` instead when a provider was down and `may_defer` allows waiting.
     """
     async with db.read() as session:
@@ -134,6 +191,10 @@ async def plan_reply(
             if message.sender_verified and message.from_address
             else None
         )
+    try:
+        shop: Shop = await providers.shop_for(store, secrets)
+    except NoShop as exc:
+        return await _hold_for_person(db, message_pk, str(exc))
     clock = StepClock()
     tools = offered_tools(tool_registry(), verified_sender=sender is not None)
     llm = budgeted(providers.llm, db=db, settings=settings)
@@ -145,14 +206,14 @@ async def plan_reply(
     trace = exchange_log.SqlTrace(
         db, run_pk=run_pk, message_pk=message_pk, tools_hash=tools_hash(tools), buffered=True
     )
-    ctx = ToolContext(shop=providers.shop, sender=sender, journal=journal)
+    ctx = ToolContext(shop=shop, sender=sender, journal=journal)
     outcome = await run_agent(
         email,
         ctx=ctx,
         llm=llm,
         trace=trace,
-        store_name=settings.STORE_NAME,
-        policy_summary=await providers.policy_summary(),
+        store_name=store.name,
+        policy_summary=await providers.policy_summary(shop, store_id=store.id),
         limits=agent_limits(settings),
         fallback=providers.fallback_llm,
     )
@@ -204,8 +265,13 @@ class _Composable:
     guard_holds: list[str]
 
 
-async def compose_reply(message_pk: int, *, db: Database, settings: Settings) -> MessageStatus:
-    """Steps 8 to 11: render the plan, verify the reply, decide, and put it in the outbox."""
+async def compose_reply(
+    message_pk: int, *, db: Database, settings: Settings, store: StoreConfig
+) -> MessageStatus:
+    """Steps 8 to 11: render the plan, verify the reply, decide, and put it in the outbox.
+
+    The reply is the store's: its name and signature, its links, its send rules, its address.
+    """
     async with db.read() as session:
         message = await messages.get_message(session, message_pk)
         if message is None or message.status != MessageStatus.PLANNED:
@@ -239,21 +305,23 @@ async def compose_reply(message_pk: int, *, db: Database, settings: Settings) ->
                 tool_registry().missed_order_lookup(c.tool, c.outcome) for c in found.calls
             ),
         ),
-        store=store_identity(settings),
+        store=store_identity(store),
     )
     clock.lap("render", rendered.template)
     recipient = found.sender_address
     problems = verify_reply(
         rendered,
-        evidence=reply_evidence(found.calls, customer_text=found.customer_text, settings=settings),
+        evidence=reply_evidence(
+            found.calls, customer_text=found.customer_text, store_hosts=store.store_hosts
+        ),
         recipient=recipient or "",
         verified_sender=found.sender_address if found.sender_verified else None,
-        own_addresses=settings.own_addresses,
+        own_addresses=store.support_addresses,
     )
     clock.lap("verify", "passed" if not problems else f"{len(problems)} problem(s)")
     decision = decide(
         plan,
-        rules=SendRules.from_settings(settings),
+        rules=SendRules.from_store(store),
         sender_verified=found.sender_verified,
         verification_problems=problems,
         guard_holds=found.guard_holds,
@@ -265,9 +333,7 @@ async def compose_reply(message_pk: int, *, db: Database, settings: Settings) ->
         message = await messages.get_message(session, message_pk)
         if message is None or message.status != MessageStatus.PLANNED:
             return MessageStatus(message.status) if message else MessageStatus.QUARANTINED
-        status = await _file_reply(
-            session, message, rendered, decision, problems, settings=settings
-        )
+        status = await _file_reply(session, message, rendered, decision, problems, store=store)
         clock.lap("outbox", status.value)
         clock.store(message)
     logger.info(
@@ -288,7 +354,7 @@ async def _file_reply(
     decision: Decision,
     problems: list[str],
     *,
-    settings: Settings,
+    store: StoreConfig,
 ) -> MessageStatus:
     """Write the outcome: no reply (spam), a draft, or a queued reply and its send job."""
     reasons = list(decision.reasons)
@@ -312,7 +378,7 @@ async def _file_reply(
             message_id=message.id,
             conversation_id=message.conversation_id,
             idempotency_key=key,
-            from_address=settings.SUPPORT_FROM_EMAIL,
+            from_address=store.support_email,
             # Always the From address (verified, or the draft says it is not): never Reply-To,
             # never an address from the body.
             to_address=message.from_address,
@@ -322,7 +388,7 @@ async def _file_reply(
             generated_text=rendered.text,
             language=rendered.language,
             template=rendered.template,
-            rfc_message_id=outbox.new_message_id(settings.SUPPORT_FROM_EMAIL),
+            rfc_message_id=outbox.new_message_id(store.support_email),
             in_reply_to=in_reply_to,
             references=list(references),
             is_automated=send,
@@ -358,12 +424,17 @@ def shown_facts(plan: ReplyPlan, calls: list[ToolCall]) -> tuple[BaseModel, ...]
     return tuple(f for f in facts if f is not None)
 
 
-def reply_evidence(calls: list[ToolCall], *, customer_text: str, settings: Settings) -> Evidence:
-    """What a reply to this email may state: its run's tool results and the customer's words."""
+def reply_evidence(
+    calls: list[ToolCall], *, customer_text: str, store_hosts: Iterable[str]
+) -> Evidence:
+    """What a reply to this email may state: its run's tool results and the customer's words.
+
+    Links may point at the store's own hosts (and tracking pages).
+    """
     return gather_evidence(
         [json.dumps(c.result, ensure_ascii=False) for c in calls if c.result],
         customer_text=customer_text,
-        store_hosts=settings.store_hosts,
+        store_hosts=store_hosts,
     )
 
 
@@ -372,13 +443,13 @@ def customer_words(message: Message) -> str:
     return f"{message.subject or ''}\n{message.clean_text or ''}"
 
 
-def store_identity(settings: Settings) -> StoreIdentity:
-    """Who replies come from, for the templates."""
+def store_identity(store: StoreConfig) -> StoreIdentity:
+    """Who the store's replies come from, for the templates."""
     return StoreIdentity(
-        name=settings.STORE_NAME,
-        support_email=settings.SUPPORT_FROM_EMAIL,
-        url=settings.STORE_URL,
-        signature=settings.REPLY_SIGNATURE,
+        name=store.name,
+        support_email=store.support_email,
+        url=store.store_url,
+        signature=store.signature,
     )
 
 

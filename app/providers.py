@@ -2,6 +2,10 @@
 
 Without Shopify credentials the bundled demo store answers; without an OpenAI key the offline
 rule-based model drives the agent; without a SendGrid key replies are written to MAIL_LOG_DIR.
+
+The default store's shop comes from the environment (`shop`); every other store's is built from
+its own domain and sealed Admin API token on first use (`shop_for`), and kept until its
+credentials change. A store is only ever answered from its own shop.
 """
 
 from __future__ import annotations
@@ -19,9 +23,12 @@ from app.agent.llm import LLM, GuardedLLM, OpenAIChatLLM, OpenAIResponsesLLM
 from app.agent.offline import OfflineModel
 from app.circuit import CircuitBreaker
 from app.config import Settings
+from app.db.stores import DEFAULT_STORE_ID
 from app.replies.senders import LogMailSender, MailSender, SendGridSender
+from app.store.directory import StoreConfig
 from app.store.models import PolicyKind
 from app.store.protocol import Shop, ShopError
+from app.store.secrets import SecretBox, SecretsUnavailable
 from app.store.shopify import (
     ClientCredentialsToken,
     ShopifyGraphQL,
@@ -34,6 +41,16 @@ POLICY_SUMMARY_TTL_SECONDS = 3600
 POLICY_SUMMARY_CHARS = 200
 _SENTENCE_END = re.compile(r"(?<=[^\d\s])[.!?](?:\s|$)")
 
+ShopFactory = Callable[[StoreConfig, str], Shop]
+"""Builds a store's shop from its settings and its decrypted Admin API token."""
+
+
+class NoShop(Exception):
+    """A store's shop cannot be reached with what is stored, so a person answers its mail.
+
+    The message names the store and what is missing, never a credential.
+    """
+
 
 @dataclass(kw_only=True)
 class Providers:
@@ -45,20 +62,61 @@ class Providers:
     """What finishes an email while `llm` is unreachable (None: hand it to a person)."""
     mail: MailSender = field(default_factory=lambda: LogMailSender(Path("var/outbox")))
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
-    _summary: tuple[float, str] | None = None
+    shop_factory: ShopFactory | None = None
+    """Builds the shops of stores other than the default (None: only the default has one)."""
+    _summaries: dict[int, tuple[float, str]] = field(default_factory=dict)
+    _shops: dict[int, tuple[tuple[str | None, bytes | None], Shop]] = field(default_factory=dict)
 
     async def aclose(self) -> None:
-        """Close connection pools."""
+        """Close connection pools (every store's shop shares the ones listed here)."""
         for close in self.closers:
             await close()
+        self._shops.clear()
 
-    async def policy_summary(self) -> str:
-        """The opening sentences of the refund and shipping policies, cached for an hour."""
-        now = time.monotonic()
-        if self._summary is not None and now - self._summary[0] < POLICY_SUMMARY_TTL_SECONDS:
-            return self._summary[1]
+    async def shop_for(self, store: StoreConfig, secrets: SecretBox) -> Shop:
+        """The store's own shop, never another store's.
+
+        The default store's comes from the environment; any other is built from its domain
+        and sealed Admin API token, and rebuilt when either changes.
+
+        Raises:
+            NoShop: the store has no domain or token, or its credentials cannot be opened.
+        """
+        if store.from_environment:
+            return self.shop
+        key = (store.shop_domain, store.sealed_credentials)
+        cached = self._shops.get(store.id)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        if not store.shop_domain or not store.sealed_credentials:
+            raise NoShop(f"the store {store.slug!r} has no Shopify domain and credentials")
+        if self.shop_factory is None:
+            raise NoShop(f"no shop can be built for the store {store.slug!r} in this process")
         try:
-            policies = await self.shop.get_policies()
+            token = secrets.open(store.sealed_credentials).get("admin_api_token")
+        except SecretsUnavailable as exc:
+            raise NoShop(
+                f"the credentials of the store {store.slug!r} cannot be opened: {exc}"
+            ) from None
+        if not token:
+            raise NoShop(f"the store {store.slug!r} has no Admin API token")
+        shop = self.shop_factory(store, token)
+        self._shops[store.id] = (key, shop)
+        return shop
+
+    async def policy_summary(
+        self, shop: Shop | None = None, *, store_id: int = DEFAULT_STORE_ID
+    ) -> str:
+        """The opening sentences of a store's refund and shipping policies, cached for an hour.
+
+        `shop` is the store's own (the default store's when None); each store has its summary.
+        """
+        now = time.monotonic()
+        cached = self._summaries.get(store_id)
+        if cached is not None and now - cached[0] < POLICY_SUMMARY_TTL_SECONDS:
+            return cached[1]
+        try:
+            policies = await (shop or self.shop).get_policies()
         except ShopError:
             return ""
         sentences = []
@@ -68,7 +126,7 @@ class Providers:
                 if opening:
                     sentences.append(f"{policy.title}: {opening}")
         summary = " ".join(sentences)
-        self._summary = (now, summary)
+        self._summaries[store_id] = (now, summary)
         return summary
 
 
@@ -95,10 +153,11 @@ def build_providers(settings: Settings) -> Providers:
     """Build real adapters where credentials are set, embedded defaults elsewhere."""
     closers: list[Callable[[], Awaitable[None]]] = []
     shop = _build_shop(settings, closers)
+    shops = store_shop_factory(settings, closers)
     mail = _build_mail(settings, closers)
     offline = OfflineModel()
     if settings.OPENAI_API_KEY is None:
-        return Providers(shop=shop, llm=offline, mail=mail, closers=closers)
+        return Providers(shop=shop, llm=offline, mail=mail, closers=closers, shop_factory=shops)
     client = AsyncOpenAI(
         api_key=settings.OPENAI_API_KEY.get_secret_value(),
         base_url=settings.OPENAI_BASE_URL,
@@ -117,7 +176,35 @@ def build_providers(settings: Settings) -> Providers:
         fallback_llm=offline if settings.AGENT_OFFLINE_FALLBACK else None,
         mail=mail,
         closers=closers,
+        shop_factory=shops,
     )
+
+
+def store_shop_factory(
+    settings: Settings, closers: list[Callable[[], Awaitable[None]]]
+) -> ShopFactory:
+    """Build stores' shops on Shopify's Admin GraphQL API, sharing one connection pool.
+
+    Each shop has its own circuit breaker, so one store's outage never stops another's mail.
+    """
+    http = httpx.AsyncClient(
+        timeout=httpx.Timeout(settings.SHOPIFY_TIMEOUT_SECONDS, connect=5.0),
+        headers={"User-Agent": "shop-support-mail"},
+    )
+    closers.append(http.aclose)
+
+    def build(store: StoreConfig, token: str) -> Shop:
+        domain = (store.shop_domain or "").strip().lower()
+        client = ShopifyGraphQL(
+            endpoint=f"https://{domain}/admin/api/{settings.SHOPIFY_API_VERSION}/graphql.json",
+            tokens=StaticToken(token),
+            http=http,
+            max_attempts=settings.SHOPIFY_MAX_ATTEMPTS,
+            breaker=_breaker(f"shopify:{store.slug}", settings),
+        )
+        return ShopifyShop(client)
+
+    return build
 
 
 def _build_mail(settings: Settings, closers: list[Callable[[], Awaitable[None]]]) -> MailSender:

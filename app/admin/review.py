@@ -111,7 +111,9 @@ async def approve_draft(
     # and every fact must still come from this email's tool results.
     problems = verify_reply(
         candidate,
-        evidence=reply_evidence(calls, customer_text=customer_text, settings=settings),
+        evidence=reply_evidence(
+            calls, customer_text=customer_text, store_hosts=settings.store_hosts
+        ),
         recipient=reply.to_address,
         verified_sender=sender_address or "",
         own_addresses=settings.own_addresses,

@@ -43,6 +43,7 @@ from app.replies.policy import Action, SendRules, decide
 from app.replies.render import RenderedReply, ReplyInputs, StoreIdentity, render_reply
 from app.replies.verify import gather_evidence, verify_reply
 from app.store.demo import ANCHOR, DemoShop
+from app.store.directory import default_store_config
 from app.tools import tool_registry
 from app.tools.kit import MemoryJournal, Sender, ToolContext
 from app.tools.kit.context import CallOutcome, CallRecord
@@ -453,7 +454,9 @@ async def main() -> int:
         return 2
     providers = build_providers(settings)
     try:
-        report = await run_eval(llm=providers.llm, rules=SendRules.from_settings(settings))
+        report = await run_eval(
+            llm=providers.llm, rules=SendRules.from_store(default_store_config(settings))
+        )
     finally:
         await providers.aclose()
     sys.stdout.write(format_report(report) + "\n\nmisses:\n" + format_misses(report) + "\n")

@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
 from app.db.engine import Database
-from app.db.models import Message
+from app.db.models import Message, utcnow
 from app.db.scope import ALL_STORES, StoreScope, bind_scope
 from app.db.statuses import MessageStatus
-from app.db.stores import DEFAULT_STORE_ID
 from app.intake import messages
 from app.intake.messages import StepClock
 from app.jobs import queue
@@ -35,8 +35,12 @@ from app.mail.guards import (
 from app.mail.identity import IdentityDecision, verify_sender
 from app.mail.models import InboundEmail
 from app.mail.sendgrid import Delivery, UnusableEmail, parse_stored_delivery
+from app.store.directory import StoreConfig, StoreDirectory
 
 logger = logging.getLogger(__name__)
+
+NO_STORE = "no store has the address it was sent to"
+"""Why mail to none of the stores' addresses is quarantined (it is never answered)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,14 +50,23 @@ class StoredDelivery:
     raw: bytes
     content_type: str
     delivery: Delivery
+    store_id: int | None
+    """The store intake routed it to by its envelope (None: routed here, by its headers)."""
 
 
 class MessageMissing(LookupError):
     """The job points at a message that does not exist."""
 
 
-async def classify(message_pk: int, *, db: Database, settings: Settings) -> MessageStatus:
-    """Pipeline steps 1 to 6: from a stored delivery to a decided status."""
+async def classify(
+    message_pk: int, *, db: Database, settings: Settings, stores: StoreDirectory
+) -> MessageStatus:
+    """Pipeline steps 1 to 6: from a stored delivery to a decided status.
+
+    Mail that reached intake unrouted is routed here by every recipient the email names; mail
+    for no store is quarantined, and mail for a store that is not active is skipped. Neither is
+    ever answered.
+    """
     status, stored = await _load(db, message_pk)
     if stored is None:
         return status
@@ -72,7 +85,10 @@ async def classify(message_pk: int, *, db: Database, settings: Settings) -> Mess
     except (FormDataError, UnusableEmail) as exc:
         return await _quarantine(db, message_pk, f"unparseable: {exc}")
     clock.lap("parse", "ok")
-    early = check_never_answer(email, own_identity(settings)) + check_sender(
+    store = await _route(stores, stored.store_id, email)
+    if store is None or not store.active:
+        return await _not_answered(db, message_pk, email, store)
+    early = check_never_answer(email, own_identity(settings, await stores.all())) + check_sender(
         email, spam_score_threshold=settings.SPAM_SCORE_THRESHOLD
     )
     identity = verify_sender(email)
@@ -81,18 +97,16 @@ async def classify(message_pk: int, *, db: Database, settings: Settings) -> Mess
         message = await messages.get_message(session, message_pk)
         if message is None or message.status != MessageStatus.RECEIVED:
             return MessageStatus(message.status) if message else MessageStatus.QUARANTINED
-        if message.store_id is None:
-            message.store_id = DEFAULT_STORE_ID
-            await queue.assign_store(session, message_id=message.id, store_id=message.store_id)
+        await _assign(session, message, store.id)
         # From here on the unit of work is the store's: threading and caps see only its rows.
         await session.flush()
-        bind_scope(session.sync_session, StoreScope.of(message.store_id))
+        bind_scope(session.sync_session, StoreScope.of(store.id))
         messages.store_normalised(message, email)
         message.message_id_reused = await messages.has_other_content_for_message_id(
             session, message_pk=message.id, message_id=message.message_id, checksum=message.checksum
         )
         await _thread(
-            session, message, email, identity=identity, own_addresses=settings.own_addresses
+            session, message, email, identity=identity, own_addresses=store.support_addresses
         )
         guards = early + await _reply_caps(session, message, email, settings)
         status, reason = decide_status(guards)
@@ -120,13 +134,66 @@ def mime_ceilings(settings: Settings) -> MimeCeilings:
     )
 
 
-def own_identity(settings: Settings) -> OwnIdentity:
-    """Our own addresses and domains as the guards need them."""
+def own_identity(settings: Settings, stores: Iterable[StoreConfig] = ()) -> OwnIdentity:
+    """Our own addresses and domains as the guards need them.
+
+    Every store's support addresses are ours: one store's auto-reply reaching another store
+    would otherwise start a loop between them. Only the deployment's domains (the default
+    support address's and OWN_EMAIL_DOMAINS) count whole; a store's support address may live
+    at a mail host its customers share, so its domain is not taken as ours.
+    """
+    addresses = set(settings.own_addresses)
+    for store in stores:
+        addresses |= store.support_addresses
     return OwnIdentity(
-        addresses=settings.own_addresses,
+        addresses=frozenset(addresses),
         domains=settings.own_domains,
         max_received_hops=settings.MAX_RECEIVED_HOPS,
     )
+
+
+async def _route(
+    stores: StoreDirectory, routed_id: int | None, email: InboundEmail
+) -> StoreConfig | None:
+    """The store this email is for: intake's routing, else the first store it was sent to."""
+    if routed_id is not None:
+        return await stores.get(routed_id)
+    return await stores.route(email.recipients())
+
+
+async def _assign(session: AsyncSession, message: Message, store_id: int) -> None:
+    """Give an email routed here (not at intake) its store, and its jobs too."""
+    if message.store_id is None:
+        message.store_id = store_id
+        await queue.assign_store(session, message_id=message.id, store_id=store_id)
+
+
+async def _not_answered(
+    db: Database, message_pk: int, email: InboundEmail, store: StoreConfig | None
+) -> MessageStatus:
+    """Close an email no store may answer: quarantined without a store, else skipped.
+
+    Mail for no store keeps its normalised fields (sender, subject) for whoever runs the
+    deployment; mail for a disabled, uninstalled or redacted store stays that store's, unread.
+    """
+    if store is None:
+        status, reason = MessageStatus.QUARANTINED, NO_STORE
+    else:
+        status = MessageStatus.SKIPPED
+        reason = f"the store {store.slug!r} is {store.status.value}: its mail is not answered"
+    async with db.write(ALL_STORES) as session:
+        message = await messages.get_message(session, message_pk)
+        if message is None or message.status != MessageStatus.RECEIVED:
+            return MessageStatus(message.status) if message else MessageStatus.QUARANTINED
+        if store is None:
+            messages.store_normalised(message, email)
+            messages.quarantine(message, reason)
+        else:
+            await _assign(session, message, store.id)
+            message.status, message.status_reason = status, reason
+            message.processed_at = utcnow()
+    logger.warning("inbound email not answered", extra={"message_pk": message_pk, "reason": reason})
+    return status
 
 
 def decide_status(guards: list[GuardDecision]) -> tuple[MessageStatus, str | None]:
@@ -158,6 +225,7 @@ async def _load(db: Database, message_pk: int) -> tuple[MessageStatus, StoredDel
                 message_id=message.message_id,
                 has_synthetic_message_id=message.has_synthetic_message_id,
             ),
+            store_id=message.store_id,
         )
 
 

@@ -21,6 +21,7 @@ intake budget, and a parser bug must never turn into a retry loop that loses mai
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -28,7 +29,6 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app.db.errors import describe
 from app.db.statuses import MessageStatus
-from app.db.stores import DEFAULT_STORE_ID
 from app.intake import messages
 from app.intake.auth import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from app.intake.body import BodyTooLarge, SpooledBody, read_body
@@ -84,7 +84,9 @@ async def receive_sendgrid_inbound(request: Request) -> JSONResponse:
             digest, request.headers.get(SIGNATURE_HEADER)
         ):
             return _unauthorized()
-        new = _delivery_from(body, request.headers.get("content-type") or "", state)
+        new, recipients = _delivery_from(body, request.headers.get("content-type") or "", state)
+    if new.status is MessageStatus.RECEIVED:
+        new = replace(new, store_id=await _store_for(state, recipients))
     try:
         stored = await state.intake.store(new)
     except (SQLAlchemyError, OSError) as exc:
@@ -103,8 +105,27 @@ def _declared_length(request: Request) -> int:
     return int(value) if value.isdigit() and len(value) <= 20 else 0
 
 
-def _delivery_from(body: SpooledBody, content_type: str, state: AppState) -> messages.NewDelivery:
-    """Decide what to store: a delivery for the worker, or a quarantined payload for staff."""
+async def _store_for(state: AppState, recipients: tuple[str, ...]) -> int | None:
+    """The store the envelope's recipients name, or None for the worker to route.
+
+    The directory is cached, so this is a lookup, not a query. Should reading the stores fail,
+    the delivery is still stored unrouted: the worker routes it from the parsed email.
+    """
+    try:
+        store = await state.stores.route(recipients)
+    except (SQLAlchemyError, OSError) as exc:
+        logger.warning("inbound delivery not routed at intake: %s", describe(exc))
+        return None
+    return store.id if store is not None else None
+
+
+def _delivery_from(
+    body: SpooledBody, content_type: str, state: AppState
+) -> tuple[messages.NewDelivery, tuple[str, ...]]:
+    """Decide what to store: a delivery for the worker, or a quarantined payload for staff.
+
+    The envelope's recipients come with it: they say whose store's mail it is.
+    """
     data = body.read()
     if body.truncated:
         return _quarantined(
@@ -112,13 +133,13 @@ def _delivery_from(body: SpooledBody, content_type: str, state: AppState) -> mes
             content_type,
             f"payload of {body.size} bytes is over INBOUND_MAX_BODY_BYTES; the first "
             f"{len(data)} bytes are kept",
-        )
+        ), ()
     try:
         form = parse_form_data(data, content_type, max_parts=state.settings.INBOUND_MAX_PARTS)
     except FormDataError as exc:
-        return _quarantined(data, content_type, f"unparseable payload: {exc}")
+        return _quarantined(data, content_type, f"unparseable payload: {exc}"), ()
     delivery = read_delivery(form)
-    return messages.NewDelivery(
+    new = messages.NewDelivery(
         provider=PROVIDER,
         payload_format=delivery.payload_format,
         content_type=content_type,
@@ -127,8 +148,8 @@ def _delivery_from(body: SpooledBody, content_type: str, state: AppState) -> mes
         message_id=delivery.message_id,
         has_synthetic_message_id=delivery.has_synthetic_message_id,
         status=MessageStatus.RECEIVED,
-        store_id=DEFAULT_STORE_ID,
     )
+    return new, delivery.recipients
 
 
 def _quarantined(data: bytes, content_type: str, reason: str) -> messages.NewDelivery:

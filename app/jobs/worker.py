@@ -27,6 +27,7 @@ from app.jobs.queue import ClaimedJob
 from app.pipeline import handle_inbound_email
 from app.providers import Providers
 from app.replies import outbox
+from app.store.directory import StoreDirectory
 from app.store.privacy.runner import process_due
 
 logger = logging.getLogger(__name__)
@@ -54,15 +55,18 @@ class Worker:
         handlers: Mapping[str, JobHandler] | None = None,
         name: str | None = None,
         privacy_every: float = PRIVACY_EVERY_SECONDS,
+        stores: StoreDirectory | None = None,
     ) -> None:
         self.db = db
         self.privacy_every = privacy_every
         self.settings = settings
         self.name = name or worker_name()
+        # Every store's settings: shared with the web process's when it runs in there.
+        self.stores = stores or StoreDirectory(db, settings)
         if handlers is None:
             if providers is None:
                 raise ValueError("a worker needs providers, or explicit handlers")
-            handlers = default_handlers(db, settings, providers)
+            handlers = default_handlers(db, settings, providers, self.stores)
         self.handlers: Mapping[str, JobHandler] = handlers
         self.wakeup = asyncio.Event()
 
@@ -188,7 +192,7 @@ class Worker:
 
 
 def default_handlers(
-    db: Database, settings: Settings, providers: Providers
+    db: Database, settings: Settings, providers: Providers, stores: StoreDirectory
 ) -> dict[str, JobHandler]:
     """The job kinds this service runs, each mapped to its handler."""
 
@@ -200,17 +204,28 @@ def default_handlers(
             db=db,
             settings=settings,
             providers=providers,
+            stores=stores,
             last_chance=job.attempts >= settings.JOB_MAX_ATTEMPTS,
         )
 
     async def send_reply(job: ClaimedJob) -> None:
         if job.reply_id is None or job.store_id is None:
             raise ValueError("send_reply job without a reply or a store")
+        store = await stores.get(job.store_id)
+        store_db = db.for_store(job.store_id)
+        if store is None or not store.active:
+            # A store disabled or uninstalled meanwhile sends nothing more.
+            state = store.status.value if store is not None else "gone"
+            await outbox.withdraw(
+                job.reply_id, db=store_db, reason=f"not sent: the store is {state}"
+            )
+            return
         await outbox.deliver(
             job.reply_id,
-            db=db.for_store(job.store_id),
+            db=store_db,
             mail=providers.mail,
-            sender=outbox.ReplyFrom(address=settings.SUPPORT_FROM_EMAIL, name=settings.STORE_NAME),
+            # From the store that answered, under its own name.
+            sender=outbox.ReplyFrom(address=store.support_email, name=store.name),
             max_attempts=settings.JOB_MAX_ATTEMPTS,
             last_chance=job.attempts >= settings.JOB_MAX_ATTEMPTS,
         )

@@ -7,6 +7,7 @@ untrusted sender; only `AuthResults` was asserted by our mail provider, never by
 from __future__ import annotations
 
 from datetime import datetime
+from email.utils import getaddresses
 
 from pydantic import BaseModel, ConfigDict
 
@@ -106,3 +107,26 @@ class InboundEmail(BaseModel):
         """Return every value of a header, case-insensitively, in message order."""
         wanted = name.lower()
         return [value for key, value in self.headers if key.lower() == wanted]
+
+    def recipients(self) -> list[str]:
+        """Every address this email was delivered or written to, lower case, most telling first.
+
+        The SMTP envelope says where the mail was actually delivered; Delivered-To and
+        X-Original-To are what a forwarding mailbox records of it; To and Cc are what the sender
+        wrote (a Bcc'd or forwarded copy names other addresses there).
+        """
+        found = list(self.envelope_to)
+        for name in ("delivered-to", "x-original-to"):
+            for value in self.header_values(name):
+                found += [address for _, address in _addresses(value)]
+        found += [mailbox.address for mailbox in (*self.to, *self.cc)]
+        return list(dict.fromkeys(a.strip().strip("<>").lower() for a in found if "@" in a))
+
+
+def _addresses(value: str) -> list[tuple[str, str]]:
+    """The addresses of one header value, or none when it is too odd to parse."""
+    try:
+        return getaddresses([value])
+    except RecursionError:
+        # Comments nested hundreds deep: no address worth routing by.
+        return []

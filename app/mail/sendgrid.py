@@ -73,10 +73,17 @@ class Delivery:
     checksum: str
     message_id: str
     has_synthetic_message_id: bool
+    recipients: tuple[str, ...] = ()
+    """The envelope's recipients (lower case): which store's mail this is, before any parse."""
 
 
 def read_delivery(form: FormData) -> Delivery:
-    """Detect the mode and compute the dedupe keys, without parsing the email itself."""
+    """Detect the mode, compute the dedupe keys and read the envelope's recipients.
+
+    The email itself is not parsed; the envelope is a small JSON field SendGrid adds, so the
+    webhook can route the delivery to its store before acknowledging it.
+    """
+    recipients = _envelope_to(_json_object(form.get("envelope"), "envelope", []))
     raw_email = form.get("email")
     if raw_email is not None:
         payload_format = FORMAT_RAW
@@ -87,8 +94,8 @@ def read_delivery(form: FormData) -> Delivery:
         checksum = _parsed_checksum(form)
         message_id = find_message_id(form.get("headers") or b"")
     if message_id is None or len(message_id) > MAX_MESSAGE_ID_LENGTH:
-        return Delivery(payload_format, checksum, synthetic_message_id(checksum), True)
-    return Delivery(payload_format, checksum, message_id, False)
+        return Delivery(payload_format, checksum, synthetic_message_id(checksum), True, recipients)
+    return Delivery(payload_format, checksum, message_id, False, recipients)
 
 
 def _parsed_checksum(form: FormData) -> str:

@@ -233,6 +233,23 @@ async def deliver(
     return outcome
 
 
+async def withdraw(reply_pk: int, *, db: Database, reason: str) -> ReplyStatus:
+    """End a reply that was queued but must not go out (its store stopped): `dead`, with why.
+
+    Only a reply not yet handed to the provider is withdrawn; any other keeps its status.
+    """
+    async with db.write() as session:
+        reply = await session.get(Reply, reply_pk)
+        if reply is None:
+            raise LookupError(f"reply {reply_pk} does not exist")
+        if reply.status not in (ReplyStatus.QUEUED, ReplyStatus.FAILED):
+            return ReplyStatus(reply.status)
+        reply.status = ReplyStatus.DEAD
+        reply.last_error = reason
+    logger.warning("reply withdrawn", extra={"reply_id": reply_pk, "reason": reason})
+    return ReplyStatus.DEAD
+
+
 def retry_delay(attempts: int, requested: float | None) -> timedelta:
     """How long to wait before sending again: what SendGrid asked for, else 30 s doubling.
 

@@ -12,10 +12,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from app.agent.plan import Intent, ReplyPlan
-from app.config import Settings
 from app.replies.commitments import REASON as COMMITMENT
+
+if TYPE_CHECKING:
+    from app.store.directory import StoreConfig
 
 GROUNDS: Mapping[Intent, frozenset[str]] = {
     Intent.ORDER_STATUS: frozenset({"order"}),
@@ -53,19 +56,25 @@ class Action(StrEnum):
 
 @dataclass(frozen=True, kw_only=True)
 class SendRules:
-    """The send policy's settings."""
+    """The send policy's settings (each store has its own)."""
 
     auto_send_intents: frozenset[Intent]
     min_confidence: float
     shadow_mode: bool
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> SendRules:
-        """The rules as configured."""
+    def from_store(cls, store: StoreConfig) -> SendRules:
+        """A store's rules as configured (the default store's come from the environment).
+
+        An intent name this version does not know never auto-sends; it is left out.
+        """
+        known = {intent.value: intent for intent in Intent}
         return cls(
-            auto_send_intents=frozenset(settings.AUTO_SEND_INTENTS),
-            min_confidence=settings.AUTO_SEND_MIN_CONFIDENCE,
-            shadow_mode=settings.SHADOW_MODE,
+            auto_send_intents=frozenset(
+                known[name] for name in store.auto_send_intents if name in known
+            ),
+            min_confidence=store.auto_send_min_confidence,
+            shadow_mode=store.shadow_mode,
         )
 
 

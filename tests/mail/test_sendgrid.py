@@ -500,6 +500,37 @@ def test_envelope_from_and_to() -> None:
     assert email.defects == ()
 
 
+def test_the_delivery_names_the_envelope_recipients_before_any_parse() -> None:
+    envelope = b'{"to": ["Help@North.Example", 7, "other@shop.test"], "from": "a@example.com"}'
+
+    delivery = read_delivery(form_of(fields_post([("headers", HEADERS), ("envelope", envelope)])))
+
+    assert delivery.recipients == ("help@north.example", "other@shop.test")
+
+
+def test_recipients_are_every_address_it_was_delivered_or_written_to() -> None:
+    headers = (
+        b"From: Sara <sara@example.com>\r\n"
+        b"To: Team <Team@Example.org>, help@north.example\r\n"
+        b"Cc: orders@north.example\r\n"
+        b"Delivered-To: <Alias@North.Example>\r\n"
+        b"X-Original-To: help@north.example\r\n"
+        b"Message-ID: <r-1@example.com>\r\n"
+    )
+    email = parse_post(
+        fields_post([("headers", headers), ("envelope", b'{"to": ["in@parse.shop.test"]}')])
+    )
+
+    # The envelope first, then what mailboxes recorded, then what the sender wrote; once each.
+    assert email.recipients() == [
+        "in@parse.shop.test",
+        "alias@north.example",
+        "help@north.example",
+        "team@example.org",
+        "orders@north.example",
+    ]
+
+
 @pytest.mark.parametrize("sender", ['""', '"<>"', '" <> "'])
 def test_the_null_sender_is_the_empty_string(sender: str) -> None:
     email = parse_with(("envelope", b'{"to": ["a@shop.test"], "from": %s}' % sender.encode()))

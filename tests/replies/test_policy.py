@@ -5,13 +5,14 @@ that does not is a reason on the draft; spam is closed without a reply only when
 from __future__ import annotations
 
 import inspect
-from dataclasses import FrozenInstanceError
+from dataclasses import FrozenInstanceError, replace
 from typing import Any
 
 import pytest
 
 from app.agent.plan import HandoverReason, Intent, ReplyPlan
 from app.replies.policy import GROUNDS, Action, Decision, SendRules, decide
+from app.store.directory import default_store_config
 from tests.conftest import SettingsFactory
 
 RULES = SendRules(
@@ -348,7 +349,7 @@ def test_rules_come_from_settings(make_settings: SettingsFactory) -> None:
         SHADOW_MODE=True,
     )
 
-    rules = SendRules.from_settings(settings)
+    rules = SendRules.from_store(default_store_config(settings))
 
     assert rules == SendRules(
         auto_send_intents=frozenset({Intent.ORDER_STATUS, Intent.REFUND}),
@@ -357,8 +358,25 @@ def test_rules_come_from_settings(make_settings: SettingsFactory) -> None:
     )
 
 
+def test_a_store_intent_this_version_does_not_know_never_auto_sends(
+    make_settings: SettingsFactory,
+) -> None:
+    store = replace(
+        default_store_config(make_settings()),
+        auto_send_intents=frozenset({"refund", "teleport_parcel"}),
+        auto_send_min_confidence=0.9,
+        shadow_mode=False,
+    )
+
+    rules = SendRules.from_store(store)
+
+    assert rules == SendRules(
+        auto_send_intents=frozenset({Intent.REFUND}), min_confidence=0.9, shadow_mode=False
+    )
+
+
 def test_default_rules_auto_send_only_answers_from_facts(make_settings: SettingsFactory) -> None:
-    rules = SendRules.from_settings(make_settings())
+    rules = SendRules.from_store(default_store_config(make_settings()))
 
     assert rules.auto_send_intents == {
         Intent.ORDER_STATUS,
