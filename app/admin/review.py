@@ -17,6 +17,7 @@ from rapidfuzz.distance import Levenshtein
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.admin.shops import NO_SHOP
 from app.admin.staff import Staff, audit
 from app.agent import exchange_log
 from app.config import Settings
@@ -27,10 +28,9 @@ from app.intake import messages
 from app.jobs import queue
 from app.mail.guards import Verdict
 from app.pipeline import customer_words, reply_evidence
-from app.providers import Providers
 from app.replies.render import RTL_LANGUAGES, RenderedReply, plain_text_html, template_language
 from app.replies.verify import verify_reply
-from app.store.protocol import ShopError
+from app.store.protocol import Shop, ShopError
 from app.tools import tool_registry
 from app.tools.kit.context import MemoryJournal, Sender, ToolContext, ToolMiss
 
@@ -232,13 +232,18 @@ async def rerun_agent(db: Database, message_pk: int, *, staff: Staff) -> Outcome
 
 
 async def approve_proposal(
-    db: Database, proposal_pk: int, *, staff: Staff, providers: Providers
+    db: Database, proposal_pk: int, *, staff: Staff, shop: Shop | None
 ) -> Outcome[ProposalStatus]:
-    """Carry out a proposed store change through its own tool, for the email's sender only."""
+    """Carry out a proposed store change through its own tool, for the email's sender only.
+
+    `shop` is the proposal's store's Shopify connection; without one nothing is claimed.
+    """
     async with db.write() as session:
         proposal = await session.get(ProposedAction, proposal_pk)
         if proposal is None:
             raise NotFound(f"no proposal {proposal_pk}")
+        if shop is None:
+            raise Conflict(NO_SHOP)
         message = (
             await messages.get_message(session, proposal.message_id)
             if proposal.message_id
@@ -265,7 +270,7 @@ async def approve_proposal(
             message_id=message.id,
             detail={"tool": tool, "arguments": arguments},
         )
-    ctx = ToolContext(shop=providers.shop, sender=Sender(email=sender), journal=MemoryJournal())
+    ctx = ToolContext(shop=shop, sender=Sender(email=sender), journal=MemoryJournal())
     result: dict[str, Any]
     try:
         action = await tool_registry().execute_approved(ctx, tool, arguments)
