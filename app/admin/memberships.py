@@ -94,9 +94,12 @@ async def default_stores(session: AsyncSession) -> list[Store]:
 
 
 async def grant(
-    session: AsyncSession, user: StaffUser, store: Store, role: StoreRole, *, by: str
+    session: AsyncSession, user: StaffUser, store: Store, role: StoreRole, *, by: str | None
 ) -> None:
-    """Make `user` a member of `store` with `role` (or change their role there); audited."""
+    """Make `user` a member of `store` with `role` (or change their role there).
+
+    Audited as done `by` someone (None: part of creating the account, which is not audited).
+    """
     membership = (
         await session.execute(
             select(StoreMembership).where(
@@ -109,7 +112,7 @@ async def grant(
         session.add(StoreMembership(staff_id=user.id, store_id=store.id, role=role))
     else:
         membership.role = role
-    if before != role:
+    if before != role and by is not None:
         _audit(
             session,
             by,

@@ -105,7 +105,6 @@ async def create_staff(
     name: str = "",
     stores: Sequence[str] | None = None,
     role: StoreRole = StoreRole.OWNER,
-    by: str = "cli",
 ) -> StaffUser:
     """Create an account, or reset the password and reactivate an existing one.
 
@@ -133,7 +132,7 @@ async def create_staff(
     if joining is None and not await _has_membership(session, user.id):
         joining = await default_stores(session)
     for store in joining or []:
-        await grant(session, user, store, role, by=by)
+        await grant(session, user, store, role, by=None)
     return user
 
 

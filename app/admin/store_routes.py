@@ -126,6 +126,8 @@ async def save_store(
     shadow_mode: Annotated[str, Form(max_length=8)] = "",
 ) -> Response:
     """Save an owner's changes to a store's settings (the whole form: unticked means off)."""
+    if not any(m.slug == slug.lower() for m in staff.memberships):
+        raise HTTPException(status_code=404, detail=f"There is no store {slug} of yours.")
     try:
         change = StoreUpdate.model_validate(
             {
