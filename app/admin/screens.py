@@ -65,7 +65,7 @@ def base_context(request: Request, staff: Staff | None) -> dict[str, Any]:
         "store_name": dict(stores).get(current.slug, "") if current else state.settings.STORE_NAME,
         "store_slug": current.slug if current else "",
         "store_role": current.role.value if current else "",
-        "stores": stores,
+        "store_choices": stores,
         "path": request.url.path,
     }
 
