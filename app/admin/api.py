@@ -171,7 +171,14 @@ async def approve(
 ) -> ApprovalOutcome | JSONResponse:
     """Send a draft as it is, or edited; the checks run again on the final text."""
     outcome = await _decide(
-        review.approve_draft(db, reply_pk, staff=staff, settings=state.settings, text=body.text)
+        review.approve_draft(
+            db,
+            reply_pk,
+            staff=staff,
+            settings=state.settings,
+            store=await state.stores.get(staff.store_id or 0),
+            text=body.text,
+        )
     )
     if isinstance(outcome, JSONResponse):
         return outcome

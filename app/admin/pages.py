@@ -266,7 +266,14 @@ async def approve(
         return not_found(request, staff, f"There is no reply {reply_pk}.")
     edited = None if text is None or same_text(text, reply.text_body or "") else text
     try:
-        await review.approve_draft(db, reply_pk, staff=staff, settings=state.settings, text=edited)
+        await review.approve_draft(
+            db,
+            reply_pk,
+            staff=staff,
+            settings=state.settings,
+            store=await state.stores.get(staff.store_id or 0),
+            text=edited,
+        )
     except review.ReviewError as exc:
         return await thread_page(
             request,

@@ -31,6 +31,7 @@ from app.pipeline import customer_words, reply_evidence
 from app.replies.render import RTL_LANGUAGES, RenderedReply, plain_text_html, template_language
 from app.replies.verify import verify_reply
 from app.store.protocol import Shop, ShopError
+from app.tenancy.directory import StoreConfig
 from app.tools import tool_registry
 from app.tools.kit.context import MemoryJournal, Sender, ToolContext, ToolMiss
 
@@ -81,9 +82,19 @@ class Outcome(Generic[S]):
 
 
 async def approve_draft(
-    db: Database, reply_pk: int, *, staff: Staff, settings: Settings, text: str | None = None
+    db: Database,
+    reply_pk: int,
+    *,
+    staff: Staff,
+    settings: Settings,
+    store: StoreConfig | None = None,
+    text: str | None = None,
 ) -> Outcome[ReplyStatus]:
-    """Send a draft as it is, or with `text` as staff edited it, after checking it again."""
+    """Send a draft as it is, or with `text` as staff edited it, after checking it again.
+
+    `store` is the draft's store: its name and signature are words the reply may use, and its
+    addresses are never a recipient.
+    """
     async with db.read() as session:
         reply, message = await _draft_and_message(session, reply_pk)
         calls = await exchange_log.latest_run_calls(session, message.id)
@@ -96,6 +107,12 @@ async def approve_draft(
     if len(final) > MAX_REPLY_CHARS:
         raise Blocked("the reply is too long", problems=[f"over {MAX_REPLY_CHARS} characters"])
     edited = final != original
+    store_words = (
+        (store.name, store.signature)
+        if store is not None
+        else (settings.STORE_NAME, settings.REPLY_SIGNATURE)
+    )
+    own_addresses = settings.own_addresses | (store.support_addresses if store else frozenset())
     language = reply.language or "en"
     html_body = plain_text_html(final, language=language) if edited else reply.html_body or ""
     candidate = RenderedReply(
@@ -105,7 +122,7 @@ async def approve_draft(
         language=language,
         direction="rtl" if template_language(language) in RTL_LANGUAGES else "ltr",
         template=reply.template or "",
-        store_text=tuple(w for w in (settings.STORE_NAME, settings.REPLY_SIGNATURE) if w.strip()),
+        store_text=tuple(w for w in store_words if w.strip()),
     )
     # Staff may answer an unverified sender (they see who it is), but only at the From address,
     # and every fact must still come from this email's tool results.
@@ -114,7 +131,7 @@ async def approve_draft(
         evidence=reply_evidence(calls, customer_text=customer_text, settings=settings),
         recipient=reply.to_address,
         verified_sender=sender_address or "",
-        own_addresses=settings.own_addresses,
+        own_addresses=own_addresses,
     )
     if not sender_address or reply.to_address.lower() != sender_address.lower():
         problems.append(f"recipient: {reply.to_address} is not the sender of the email")

@@ -9,13 +9,20 @@ among a member's own stores; only owners change a store's settings.
 
 from __future__ import annotations
 
+import asyncio
+import io
 import re
+import sys
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import httpx
 import pytest
 from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import cli
 from app.admin.memberships import grant, revoke
 from app.admin.staff import account, create_api_token, create_staff
 from app.config import Settings
@@ -23,7 +30,7 @@ from app.db.engine import Database
 from app.db.models import ApiToken, AuditEntry, Conversation, Job, Message, ProposedAction, Reply
 from app.db.scope import ALL_STORES, scoped_tables
 from app.db.statuses import StoreRole
-from app.db.stores import DEFAULT_STORE_ID, Store
+from app.db.stores import DEFAULT_STORE_ID, Store, StoreMembership
 from app.providers import Providers
 from tests.admin.test_api import post_email, work
 from tests.builders import make_eml
@@ -32,6 +39,7 @@ PASSWORD = "correct horse battery staple"
 AGENT_A = "ana@alpha.test"
 AGENT_B = "ben@beta.test"
 OWNER = "olga@both.test"
+T = TypeVar("T")
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
@@ -508,3 +516,114 @@ async def test_with_several_stores_a_new_account_must_name_its_stores(
     assert [(e.action, e.store_id, e.detail) for e in entries] == [
         ("grant_store", stores.beta.id, {"email": "new@shop.test", "role": "owner", "was": "agent"})
     ]
+
+
+# --- the command line ---------------------------------------------------------------------------
+
+
+def cli_run(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *argv: str) -> str:
+    """`python -m app ...` in this process, with the password on standard input."""
+    monkeypatch.setattr(sys, "stdin", io.StringIO(PASSWORD + "\n"))
+    cli.main(list(argv))
+    return capsys.readouterr().out
+
+
+def on_database(url: str, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Use the database from a synchronous test (the CLI runs its own event loops)."""
+
+    async def go() -> T:
+        db = Database.connect(url)
+        try:
+            async with db.write(ALL_STORES) as session:
+                return await work(session)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(go())
+
+
+async def _roles(session: AsyncSession, email: str) -> list[tuple[str, str]]:
+    user = await account(session, email)
+    rows = await session.execute(
+        select(Store.slug, StoreMembership.role)
+        .join(StoreMembership, StoreMembership.store_id == Store.id)
+        .where(StoreMembership.staff_id == user.id)
+        .order_by(Store.id)
+    )
+    return [(slug, role.value) for slug, role in rows.all()]
+
+
+def test_the_cli_gives_and_takes_store_roles(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    database_url: str,
+    db: Database,
+) -> None:
+    # `db` only empties the database first (PostgreSQL keeps rows between tests otherwise).
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("INBOUND_BASIC_AUTH_USER", "inbound")
+    monkeypatch.setenv("INBOUND_BASIC_AUTH_PASSWORD", "inbound-password-123")
+    monkeypatch.setattr(cli, "configure_logging", lambda level: None)
+    # Only the default store: a new account owns it, as a single-store deployment always had.
+    cli_run(monkeypatch, capsys, "create-admin", "--email", "first@shop.test")
+    assert on_database(database_url, lambda s: _roles(s, "first@shop.test")) == [
+        ("default", "owner")
+    ]
+
+    async def add_beta(session: AsyncSession) -> None:
+        session.add(Store(slug="beta", name="Beta", support_email="support@beta.test"))
+
+    on_database(database_url, add_beta)
+    with pytest.raises(SystemExit, match="several stores"):
+        cli_run(monkeypatch, capsys, "create-staff", "--email", "second@shop.test")
+    with pytest.raises(SystemExit, match="no store nowhere"):
+        cli_run(monkeypatch, capsys, "create-staff", "--email", "x@shop.test", "--store", "nowhere")
+    cli_run(
+        monkeypatch,
+        capsys,
+        *("create-staff", "--email", "second@shop.test", "--store", "beta", "--role", "agent"),
+    )
+    assert on_database(database_url, lambda s: _roles(s, "second@shop.test")) == [("beta", "agent")]
+    out = cli_run(
+        monkeypatch,
+        capsys,
+        *("grant-store", "--email", "second@shop.test", "--store", "default,beta"),
+    )
+    assert "owner of default, beta" in out
+    assert on_database(database_url, lambda s: _roles(s, "second@shop.test")) == [
+        ("default", "owner"),
+        ("beta", "owner"),
+    ]
+    token = cli_run(
+        monkeypatch, capsys, "create-api-token", "--email", "second@shop.test", "--store", "beta"
+    ).strip()
+
+    async def token_store(session: AsyncSession) -> int | None:
+        row = (await session.execute(select(ApiToken).where(ApiToken.prefix == token[:12]))).one()
+        return row[0].store_id
+
+    beta_id = on_database(database_url, lambda s: _store_id(s, "beta"))
+    assert on_database(database_url, token_store) == beta_id
+    cli_run(monkeypatch, capsys, "revoke-store", "--email", "second@shop.test", "--store", "beta")
+    with pytest.raises(SystemExit, match="not a member"):
+        cli_run(
+            monkeypatch, capsys, "revoke-store", "--email", "second@shop.test", "--store", "beta"
+        )
+    assert on_database(database_url, lambda s: _roles(s, "second@shop.test")) == [
+        ("default", "owner")
+    ]
+
+    async def audited(session: AsyncSession) -> list[tuple[str, int | None, str | None]]:
+        rows = (await session.execute(select(AuditEntry).order_by(AuditEntry.id))).scalars()
+        return [(e.action, e.store_id, (e.detail or {}).get("role")) for e in rows]
+
+    assert on_database(database_url, audited) == [
+        ("grant_store", DEFAULT_STORE_ID, "owner"),
+        ("grant_store", beta_id, "owner"),
+        ("revoke_store", beta_id, None),
+    ]
+
+
+async def _store_id(session: AsyncSession, slug: str) -> int:
+    found: int = (await session.execute(select(Store.id).where(Store.slug == slug))).scalar_one()
+    return found
