@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from app.admin import docs, figures, reporting, review
-from app.admin.auth import StoreDb, require_api_staff
+from app.admin.auth import CurrentStore, StoreDb, require_api_staff
 from app.admin.filters import QUEUE_FILTER_HELP, QueueFilter
 from app.admin.ids import CursorId, RowId
 from app.admin.schemas import (
@@ -167,7 +167,12 @@ async def rerun(
     f"{API}/replies/{{reply_pk}}/approve", response_model=ApprovalOutcome, responses=REFUSALS
 )
 async def approve(
-    reply_pk: RowId, body: ApproveBody, state: State, db: StoreDb, staff: CurrentStaff
+    reply_pk: RowId,
+    body: ApproveBody,
+    state: State,
+    db: StoreDb,
+    store: CurrentStore,
+    staff: CurrentStaff,
 ) -> ApprovalOutcome | JSONResponse:
     """Send a draft as it is, or edited; the checks run again on the final text."""
     outcome = await _decide(
@@ -176,7 +181,7 @@ async def approve(
             reply_pk,
             staff=staff,
             settings=state.settings,
-            store=await state.stores.get(staff.store_id or 0),
+            store=store,
             text=body.text,
         )
     )

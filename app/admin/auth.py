@@ -21,8 +21,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from app.admin.memberships import choose, memberships_of
 from app.admin.staff import Staff, staff_for_session, use_api_token
 from app.db.engine import Database
-from app.db.statuses import StoreRole, TokenScope
+from app.db.statuses import TokenScope
 from app.state import AppState, get_state
+from app.tenancy.directory import StoreConfig
 
 SESSION_COOKIE = "support_admin_session"
 CSRF_HEADER = "X-CSRF-Token"
@@ -148,10 +149,14 @@ async def store_db(request: Request, state: AppState = Depends(get_state)) -> Da
     return state.db.for_store(staff.store_id)
 
 
-def require_owner(staff: Staff) -> None:
-    """Refuse (403) a change only the store's owners may make."""
-    if staff.role is not StoreRole.OWNER:
-        raise HTTPException(status_code=403, detail="only the store's owners may do this")
+async def store_config(request: Request, state: AppState = Depends(get_state)) -> StoreConfig:
+    """Dependency: the settings of the store the request acts in (its name, addresses...)."""
+    db = await store_db(request, state)
+    found = await state.stores.get(db.scope.store_id) if db.scope and db.scope.store_id else None
+    if found is None:
+        raise HTTPException(status_code=403, detail=NO_STORE)
+    return found
 
 
 StoreDb = Annotated[Database, Depends(store_db)]
+CurrentStore = Annotated[StoreConfig, Depends(store_config)]

@@ -19,7 +19,7 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from app.admin import review
-from app.admin.auth import SESSION_COOKIE, StoreDb, require_page_staff
+from app.admin.auth import SESSION_COOKIE, CurrentStore, StoreDb, require_page_staff
 from app.admin.ids import CursorId, RowId
 from app.admin.screens import (
     HOME,
@@ -257,6 +257,7 @@ async def approve(
     reply_pk: RowId,
     state: State,
     db: StoreDb,
+    store: CurrentStore,
     staff: CurrentStaff,
     text: Annotated[str | None, Form()] = None,
 ) -> Response:
@@ -271,7 +272,7 @@ async def approve(
             reply_pk,
             staff=staff,
             settings=state.settings,
-            store=await state.stores.get(staff.store_id or 0),
+            store=store,
             text=edited,
         )
     except review.ReviewError as exc:
