@@ -168,6 +168,13 @@ def build_parser() -> argparse.ArgumentParser:
         "Revoke an API token at once; the id is the first column of `list-api-tokens`.",
     )
     revoke.add_argument("token_id", type=int, metavar="ID", help="the token's id")
+    privacy = command(
+        "privacy",
+        "carry out Shopify's privacy requests that are due",
+        "Carry out the due privacy requests of every store now (exports, customer and shop "
+        "erasure), as the worker does every minute; failed ones are tried again.",
+    )
+    privacy.add_argument("action", choices=["run"], help="run: carry out the due requests")
     return parser
 
 
@@ -221,6 +228,9 @@ def _run(args: argparse.Namespace, settings: Settings) -> None:
         asyncio.run(_work(settings, concurrency=args.concurrency))
     elif args.command == "serve":
         _serve(settings, host=args.host or settings.HOST, port=args.port or settings.PORT)
+    elif args.command == "privacy":
+        done = asyncio.run(_privacy(settings))
+        print(f"{done} privacy request(s) carried out")
     elif args.command in STAFF_COMMANDS:
         from app.admin.commands import run_staff_command
 
@@ -232,6 +242,18 @@ async def _migrate(settings: Settings) -> None:
     try:
         await ensure_reachable(db)
         await upgrade_database(db)
+    finally:
+        await db.dispose()
+
+
+async def _privacy(settings: Settings) -> int:
+    from app.db.base import utcnow
+    from app.store.privacy.runner import process_due
+
+    db = open_database(settings.DATABASE_URL)
+    try:
+        await ensure_reachable(db)
+        return await process_due(db, now=utcnow())
     finally:
         await db.dispose()
 

@@ -30,7 +30,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from app.agent.plan import Intent
-from app.tenancy.secrets import parse_keys
+from app.store.secrets import parse_keys
 
 MIN_PASSWORD_LENGTH = 12
 _PLACEHOLDER_SECRETS = frozenset({"change-me", "changeme", "changethis", "password"})
@@ -275,6 +275,19 @@ class Settings(BaseSettings):
             raise ValueError("must be the shop's address, e.g. https://shop.example")
         return value.strip().rstrip("/")
 
+    @field_validator("SHOPIFY_APP_URL")
+    @classmethod
+    def _check_app_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        # Shopify sends the merchant's browser (with the authorization code) and its webhooks
+        # here: only https, and no query or fragment to mangle the paths appended to it.
+        if not re.fullmatch(r"https://[A-Za-z0-9.-]+(:\d+)?(/[^\s?#]*)?", value.strip()):
+            raise ValueError(
+                "must be this service's public https address, e.g. https://support.example"
+            )
+        return value.strip().rstrip("/")
+
     @field_validator("INBOUND_SIGNING_PUBLIC_KEY")
     @classmethod
     def _check_public_key(cls, value: str | None) -> str | None:
@@ -316,6 +329,10 @@ class Settings(BaseSettings):
             ),
             None,
         )
+        if credential == "SHOPIFY_CLIENT_ID" and self.SHOPIFY_APP_URL:
+            # A Shopify app: the client id and secret are the app's, each store gets its own
+            # token at install, and the default store needs no shop of its own.
+            credential = None
         if credential and not (self.SHOPIFY_SHOP_DOMAIN or self.SHOPIFY_API_BASE_URL):
             problem(
                 credential,
@@ -334,8 +351,15 @@ class Settings(BaseSettings):
 
     @property
     def shopify_configured(self) -> bool:
-        """Whether real Shopify credentials are set (otherwise the demo store runs)."""
-        return self.SHOPIFY_ACCESS_TOKEN is not None or self.SHOPIFY_CLIENT_ID is not None
+        """Whether the default store has real Shopify credentials (otherwise the demo store runs).
+
+        A Shopify app's client id without a shop of its own (`SHOPIFY_APP_URL` set) does not
+        count: it installs other stores, each with its own token.
+        """
+        if self.SHOPIFY_ACCESS_TOKEN is not None:
+            return True
+        has_shop = bool(self.SHOPIFY_SHOP_DOMAIN or self.SHOPIFY_API_BASE_URL)
+        return self.SHOPIFY_CLIENT_ID is not None and has_shop
 
     @property
     def shopify_endpoint(self) -> str:

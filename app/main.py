@@ -13,6 +13,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app.admin import api as admin_api
 from app.admin import pages, store_routes
+from app.admin import privacy as admin_privacy
 from app.admin.errors import ApiHeaders, install_error_pages
 from app.admin.throttle import LoginThrottle
 from app.config import Settings
@@ -23,7 +24,9 @@ from app.intake.writer import IntakeWriter
 from app.jobs.worker import Worker
 from app.providers import Providers, build_providers
 from app.state import AppState
-from app.tenancy.directory import StoreDirectory
+from app.store.directory import StoreDirectory
+from app.store.shopify_app import install as shopify_install
+from app.store.shopify_app import webhooks as shopify_webhooks
 
 logger = logging.getLogger(__name__)
 
@@ -97,8 +100,12 @@ def create_app(
     # The webhook first: routes are matched in order, and it is the hot path.
     app.include_router(routes.router)
     app.include_router(health.router)
+    # The Shopify app: install (OAuth) and Shopify's webhooks; 404 unless configured as an app.
+    app.include_router(shopify_webhooks.router)
+    app.include_router(shopify_install.router)
     app.include_router(admin_api.router)
     app.include_router(store_routes.api_router)
+    app.include_router(admin_privacy.router)
     # The staff page: the login form alone is public; every other page needs a session.
     app.include_router(pages.login_router)
     app.include_router(pages.router)

@@ -12,7 +12,7 @@ from app.db.engine import Database
 from app.intake.auth import InboundAuthenticator
 from app.intake.writer import IntakeWriter
 from app.providers import Providers
-from app.tenancy.directory import StoreDirectory
+from app.store.directory import StoreDirectory
 
 
 @dataclass(kw_only=True)
@@ -25,7 +25,7 @@ class AppState:
     inbound_auth: InboundAuthenticator
     intake: IntakeWriter
     stores: StoreDirectory
-    """Every store's settings, and where inbound mail goes (`app.tenancy.directory`)."""
+    """Every store's settings, and where inbound mail goes (`app.store.directory`)."""
     worker_wakeups: list[Callable[[], None]] = field(default_factory=list)
 
     def notify_worker(self) -> None:

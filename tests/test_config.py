@@ -286,3 +286,45 @@ def test_forwarded_allow_ips_takes_addresses_and_networks_and_trusts_none_by_def
     [line] = problems(**VALID, FORWARDED_ALLOW_IPS="10.0.0.1,proxy.internal")
     assert line.startswith("FORWARDED_ALLOW_IPS=")
     assert "'proxy.internal' is not an IP address or network" in line
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://support.example",
+        "support.example",
+        "https://support.example/?next=x",
+        "https://support.example/#top",
+        "ftp://support.example",
+    ],
+)
+def test_the_shopify_app_url_is_an_https_address(url: str) -> None:
+    [line] = problems(**VALID, SHOPIFY_APP_URL=url)
+    assert line.endswith(
+        "must be this service's public https address, e.g. https://support.example"
+    )
+
+
+def test_the_shopify_app_url_loses_its_trailing_slash() -> None:
+    assert build(**VALID, SHOPIFY_APP_URL=" https://support.example/mail/ ").SHOPIFY_APP_URL == (
+        "https://support.example/mail"
+    )
+
+
+def test_a_shopify_apps_client_credentials_need_no_shop_of_their_own() -> None:
+    # The client id and secret are the app's: each installed store gets its own token, and the
+    # default store keeps running on the demo store (or its own SHOPIFY_ACCESS_TOKEN).
+    settings = build(
+        **VALID,
+        SHOPIFY_CLIENT_ID="app-id",
+        SHOPIFY_CLIENT_SECRET="shpss_app_secret",
+        SHOPIFY_APP_URL="https://support.example",
+    )
+    assert not settings.shopify_configured
+    with_shop = build(
+        **VALID,
+        SHOPIFY_CLIENT_ID="app-id",
+        SHOPIFY_CLIENT_SECRET="shpss_app_secret",
+        SHOPIFY_SHOP_DOMAIN="x.myshopify.com",
+    )
+    assert with_shop.shopify_configured

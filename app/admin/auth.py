@@ -23,7 +23,7 @@ from app.admin.staff import Staff, staff_for_session, use_api_token
 from app.db.engine import Database
 from app.db.statuses import TokenScope
 from app.state import AppState, get_state
-from app.tenancy.directory import StoreConfig
+from app.store.directory import StoreConfig
 
 SESSION_COOKIE = "support_admin_session"
 CSRF_HEADER = "X-CSRF-Token"

@@ -30,8 +30,8 @@ from app.mail.guards import Verdict
 from app.pipeline import customer_words, reply_evidence
 from app.replies.render import RTL_LANGUAGES, RenderedReply, plain_text_html, template_language
 from app.replies.verify import verify_reply
+from app.store.directory import StoreConfig
 from app.store.protocol import Shop, ShopError
-from app.tenancy.directory import StoreConfig
 from app.tools import tool_registry
 from app.tools.kit.context import MemoryJournal, Sender, ToolContext, ToolMiss
 

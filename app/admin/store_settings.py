@@ -20,7 +20,7 @@ from app.agent.plan import Intent
 from app.db.engine import Database
 from app.db.statuses import StoreRole, StoreStatus
 from app.db.stores import Store
-from app.tenancy.directory import StoreConfig, StoreDirectory
+from app.store.directory import StoreConfig, StoreDirectory
 
 MAX_ADDRESSES = 20
 FROM_ENVIRONMENT = (

@@ -82,7 +82,7 @@ class Store(Base):
     """The store's policies as last fetched, with `fetched_at`."""
     credentials: Mapped[bytes | None] = mapped_column(LargeBinary)
     """Secrets (Admin API token, client secret, mailbox passwords, provider signing keys) as one
-    JSON object encrypted with `STORE_SECRET_KEYS` (`app.tenancy.secrets`); never plain text."""
+    JSON object encrypted with `STORE_SECRET_KEYS` (`app.store.secrets`); never plain text."""
     scopes: Mapped[str] = mapped_column(SafeText, default="")
     """The Admin API access scopes the store granted at install."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

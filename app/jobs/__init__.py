@@ -2,6 +2,7 @@
 
 Owns: `queue` (enqueue in the caller's transaction, claim with priority and a lease, heartbeat,
 retry with backoff, dead letters) and `worker` (runs claimed jobs: an inbound email through the
-pipeline, a reply through the outbox).
-May import: `db`, `config`, and the process steps it runs (`pipeline`, `replies.outbox`).
+pipeline, a reply through the outbox, due privacy requests through `privacy`).
+May import: `db`, `config`, and the process steps it runs (`pipeline`, `replies.outbox`,
+`privacy`).
 """

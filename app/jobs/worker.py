@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.config import Settings
+from app.db.base import utcnow
 from app.db.engine import Database
 from app.db.scope import ALL_STORES
 from app.db.statuses import JobKind, JobStatus
@@ -26,11 +27,14 @@ from app.jobs.queue import ClaimedJob
 from app.pipeline import handle_inbound_email
 from app.providers import Providers
 from app.replies import outbox
+from app.store.privacy.runner import process_due
 
 logger = logging.getLogger(__name__)
 
 JobHandler = Callable[[ClaimedJob], Awaitable[None]]
 MAX_IDLE_BACKOFF_SECONDS = 30.0
+PRIVACY_EVERY_SECONDS = 60.0
+"""How often a running worker carries out due privacy requests (Shopify's privacy webhooks)."""
 
 
 def worker_name() -> str:
@@ -49,8 +53,10 @@ class Worker:
         providers: Providers | None = None,
         handlers: Mapping[str, JobHandler] | None = None,
         name: str | None = None,
+        privacy_every: float = PRIVACY_EVERY_SECONDS,
     ) -> None:
         self.db = db
+        self.privacy_every = privacy_every
         self.settings = settings
         self.name = name or worker_name()
         if handlers is None:
@@ -98,7 +104,7 @@ class Worker:
         """
         lanes = max(1, concurrency or self.settings.WORKER_CONCURRENCY)
         logger.info("worker started", extra={"worker": self.name, "concurrency": lanes})
-        await asyncio.gather(*(self._lane(stop) for _ in range(lanes)))
+        await asyncio.gather(*(self._lane(stop) for _ in range(lanes)), self._privacy(stop))
         logger.info("worker stopped", extra={"worker": self.name})
 
     async def _lane(self, stop: asyncio.Event) -> None:
@@ -116,6 +122,19 @@ class Worker:
             idle_delay = self.settings.WORKER_POLL_SECONDS
             if ran is None:
                 await self._sleep(stop, idle_delay)
+
+    async def _privacy(self, stop: asyncio.Event) -> None:
+        """Carry out due privacy requests now and every `privacy_every` seconds until stopped.
+
+        Beside the lanes rather than in them: its pauses must not clear the lanes' wake-ups.
+        """
+        while not stop.is_set():
+            try:
+                await process_due(self.db, now=utcnow())
+            except (SQLAlchemyError, OSError) as exc:
+                logger.error("privacy requests not processed: %s", type(exc).__name__)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=self.privacy_every)
 
     async def _sleep(self, stop: asyncio.Event, seconds: float) -> None:
         self.wakeup.clear()
@@ -196,7 +215,12 @@ def default_handlers(
             last_chance=job.attempts >= settings.JOB_MAX_ATTEMPTS,
         )
 
+    async def privacy_request(_job: ClaimedJob) -> None:
+        # The requests themselves say what is due; a job only asks for it sooner.
+        await process_due(db, now=utcnow())
+
     return {
         JobKind.PROCESS_INBOUND: process_inbound,
         JobKind.SEND_REPLY: send_reply,
+        JobKind.PRIVACY_REQUEST: privacy_request,
     }

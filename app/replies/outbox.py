@@ -27,7 +27,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.engine import Database
 from app.db.models import Message, Reply, utcnow
-from app.db.statuses import ReplyStatus
+from app.db.statuses import ReplyStatus, StoreStatus
+from app.db.stores import Store
 from app.jobs.queue import RetryLater
 from app.replies.senders import (
     MailSender,
@@ -161,6 +162,18 @@ async def deliver(
             return ReplyStatus.UNKNOWN
         if status not in (ReplyStatus.QUEUED, ReplyStatus.FAILED):
             return status
+        store = await session.get(Store, reply.store_id)
+        if store is not None and store.status is not StoreStatus.ACTIVE:
+            # An uninstalled or disabled store's mail is no longer handled: what it queued
+            # before stays visible to staff, but is never sent.
+            reply.status = ReplyStatus.DEAD
+            reply.last_error = f"not sent: the store is {store.status.value}"
+            await _record_step(session, reply, "send", 0.0, ReplyStatus.DEAD.value)
+            logger.warning(
+                "reply not sent: store not active",
+                extra={"reply_id": reply_pk, "store_id": store.id, "status": store.status.value},
+            )
+            return ReplyStatus.DEAD
         email = outgoing(reply, sender=sender)
         reply.rfc_message_id = email.message_id
         reply.status = ReplyStatus.SENDING

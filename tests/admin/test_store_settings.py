@@ -17,9 +17,9 @@ from app import cli
 from app.admin.memberships import grant
 from app.admin.staff import account, create_staff
 from app.db.engine import Database
-from app.db.models import ApiToken, AuditEntry
+from app.db.models import ApiToken, AuditEntry, PrivacyRequest
 from app.db.scope import ALL_STORES
-from app.db.statuses import StoreRole
+from app.db.statuses import PrivacyTopic, StoreRole
 from app.db.stores import DEFAULT_STORE_ID, Store, StoreMembership
 from tests.admin.two_stores import (
     AGENT_B,
@@ -271,3 +271,29 @@ def test_the_cli_gives_and_takes_store_roles(
 async def _store_id(session: AsyncSession, slug: str) -> int:
     found: int = (await session.execute(select(Store.id).where(Store.slug == slug))).scalar_one()
     return found
+
+
+async def test_privacy_requests_are_per_store_and_exports_for_owners(
+    client: httpx.AsyncClient, db: Database, stores: TwoStores
+) -> None:
+    async with db.write(ALL_STORES) as session:
+        request = PrivacyRequest(
+            store_id=stores.beta.id,
+            topic=PrivacyTopic.DATA_REQUEST,
+            export=b'{"format": "test"}',
+        )
+        session.add(request)
+        await session.flush()
+        request_id = request.id
+    export = f"/admin/api/privacy-requests/{request_id}/export"
+    agent_of_beta = await bearer(db, AGENT_B)
+    listed = (await client.get("/admin/api/privacy-requests", headers=agent_of_beta)).json()
+    assert [item["id"] for item in listed["items"]] == [request_id]
+    assert (await client.get(export, headers=agent_of_beta)).status_code == 403
+    owner_in_default = await bearer(db, OWNER)
+    listed = (await client.get("/admin/api/privacy-requests", headers=owner_in_default)).json()
+    assert listed["items"] == []
+    assert (await client.get(export, headers=owner_in_default)).status_code == 404
+    owner_in_beta = await bearer(db, OWNER, store="beta")
+    downloaded = await client.get(export, headers=owner_in_beta)
+    assert (downloaded.status_code, downloaded.content) == (200, b'{"format": "test"}')

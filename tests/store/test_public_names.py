@@ -13,24 +13,30 @@ APP = Path(__file__).parents[2] / "app"
 PACKAGE = APP / "store" / "shopify"
 
 
+def in_package(module: str) -> bool:
+    """Whether `module` is `app.store.shopify` or one of its modules (not `shopify_app`)."""
+    return module == "app.store.shopify" or module.startswith("app.store.shopify.")
+
+
 def shopify_imports(path: Path) -> list[tuple[str, str]]:
     """(module, name) for every name `path` imports from `app.store.shopify` or its modules."""
     found: list[tuple[str, str]] = []
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("app.store.shopify"):
+        if isinstance(node, ast.ImportFrom) and in_package(node.module or ""):
             found += [(str(node.module), alias.name) for alias in node.names]
         elif isinstance(node, ast.Import):
-            found += [
-                (alias.name, "*")
-                for alias in node.names
-                if alias.name.startswith("app.store.shopify")
-            ]
+            found += [(alias.name, "*") for alias in node.names if in_package(alias.name)]
     return found
 
 
 OUTSIDE = sorted(
     path for path in APP.rglob("*.py") if PACKAGE not in path.parents and shopify_imports(path)
 )
+
+
+def test_a_sibling_package_is_not_the_package() -> None:
+    assert in_package("app.store.shopify.queries")
+    assert not in_package("app.store.shopify_app.install")
 
 
 def test_the_demo_store_and_the_composition_root_are_found() -> None:

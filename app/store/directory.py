@@ -20,7 +20,7 @@ from app.config import Settings
 from app.db.engine import Database
 from app.db.statuses import StoreStatus
 from app.db.stores import DEFAULT_STORE_ID, Store
-from app.tenancy.secrets import SecretBox
+from app.store.secrets import SecretBox
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
