@@ -12,7 +12,7 @@ from app.db.stores import DEFAULT_STORE_ID
 from app.providers import Providers
 from app.store.protocol import Shop
 
-NO_SHOP = "this store's Shopify connection is not available to the admin"
+NO_SHOP = "the admin has no Shopify connection for this store"
 
 
 def store_shop(providers: Providers, store_id: int | None) -> Shop | None:

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select, update
 
 from app.admin.memberships import revoke
+from app.admin.shops import NO_SHOP
 from app.admin.staff import account, create_api_token
 from app.config import Settings
 from app.db.engine import Database
@@ -213,6 +214,10 @@ async def test_the_switcher_moves_only_among_the_members_stores(
     assert f"/admin/messages/{stores.beta.message}" in queue.text
     assert f"/admin/messages/{stores.alpha.message}" not in queue.text
     assert '<a class="brand" href="/admin">Beta Boots' in queue.text
+    # The default store's Shopify connection is never asked about another store's customer.
+    thread = await client.get(f"/admin/messages/{stores.beta.message}")
+    assert thread.status_code == 200
+    assert NO_SHOP in thread.text
     # Another store's id, an unknown store or no CSRF token: refused, and no switch.
     for data in (
         {"csrf_token": csrf, "store": "gamma"},
@@ -231,3 +236,17 @@ async def test_the_switcher_moves_only_among_the_members_stores(
     queue = await client.get("/admin")
     assert f"/admin/messages/{stores.alpha.message}" in queue.text
     assert settings.STORE_NAME in queue.text
+
+
+async def test_a_store_change_never_runs_against_another_stores_shop(
+    client: httpx.AsyncClient, db: Database, stores: TwoStores
+) -> None:
+    headers = await bearer(db, AGENT_B)
+    response = await client.post(
+        f"/admin/api/proposals/{stores.beta.proposal}/approve", headers=headers
+    )
+    assert (response.status_code, response.json()["detail"]) == (409, NO_SHOP)
+    async with db.read(ALL_STORES) as session:
+        proposal = await session.get(ProposedAction, stores.beta.proposal)
+    assert proposal is not None
+    assert proposal.status == "pending"
