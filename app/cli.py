@@ -9,7 +9,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from app.config import ConfigError, Settings, load_settings
 from app.db.migrate import DatabaseUnreachable, ensure_reachable, open_database, upgrade_database
-from app.db.statuses import TokenScope
+from app.db.statuses import StoreRole, TokenScope
 from app.logs import configure_logging
 from app.store.commands import add_store_commands, run_store_command
 
@@ -17,6 +17,9 @@ DISTRIBUTION = "shop-support-mail"
 STAFF_COMMANDS = frozenset(
     {
         "create-admin",
+        "create-staff",
+        "grant-store",
+        "revoke-store",
         "set-password",
         "disable-staff",
         "create-api-token",
@@ -89,15 +92,35 @@ def build_parser() -> argparse.ArgumentParser:
         "Run the configured model (the offline rules without OPENAI_API_KEY) on the labelled "
         "emails and print its scores and misses.",
     )
-    create_admin = command(
-        "create-admin",
-        "create a staff account for the admin (or reset its password)",
-        "Create a staff account for the admin, or reset its password and re-enable it; a reset "
-        "ends every session of the account. The password is read from the terminal, or from the "
-        "first line of standard input.",
+    for name in ("create-admin", "create-staff"):
+        create_admin = command(
+            name,
+            "create a staff account for the admin (or reset its password)",
+            "Create a staff account for the admin, or reset its password and re-enable it; a "
+            "reset ends every session of the account. The password is read from the terminal, "
+            "or from the first line of standard input. The account joins the stores named by "
+            "--store with --role; without --store, a new account becomes an owner of the default "
+            "store while it is the only store (with several stores --store is required).",
+        )
+        create_admin.add_argument("--email", required=True, help="the staff member's email address")
+        create_admin.add_argument("--name", default="", help="the name shown in the admin")
+        _store_arguments(create_admin, required=False)
+    grant = command(
+        "grant-store",
+        "give a staff account a role in a store (or change it)",
+        "Make a staff account a member of a store with a role, or change its role there "
+        "(audited in that store).",
     )
-    create_admin.add_argument("--email", required=True, help="the staff member's email address")
-    create_admin.add_argument("--name", default="", help="the name shown in the admin")
+    grant.add_argument("--email", required=True, help="the staff account")
+    _store_arguments(grant, required=True)
+    revoke_store = command(
+        "revoke-store",
+        "take a staff account out of a store",
+        "Take a staff account out of a store (audited in that store); its sessions and tokens "
+        "no longer reach that store.",
+    )
+    revoke_store.add_argument("--email", required=True, help="the staff account")
+    revoke_store.add_argument("--store", required=True, metavar="SLUG", help="the store's slug")
     set_password = command(
         "set-password",
         "give an existing staff account a new password (ends its sessions)",
@@ -129,6 +152,11 @@ def build_parser() -> argparse.ArgumentParser:
     create_token.add_argument(
         "--days", type=int, metavar="N", help="days until it expires (default: API_TOKEN_DAYS)"
     )
+    create_token.add_argument(
+        "--store",
+        metavar="SLUG",
+        help="the one store the token works in (default: the account's first store)",
+    )
     list_tokens = command(
         "list-api-tokens",
         "list the admin API tokens (never the tokens themselves)",
@@ -150,6 +178,23 @@ def build_parser() -> argparse.ArgumentParser:
     privacy.add_argument("action", choices=["run"], help="run: carry out the due requests")
     add_store_commands(commands)
     return parser
+
+
+def _store_arguments(parser: argparse.ArgumentParser, *, required: bool) -> None:
+    parser.add_argument(
+        "--store",
+        action="append",
+        required=required,
+        metavar="SLUG",
+        help="a store's slug (repeat it, or separate slugs with commas, for several)",
+    )
+    parser.add_argument(
+        "--role",
+        choices=[role.value for role in StoreRole],
+        default=StoreRole.OWNER.value,
+        help="owner: everything, the store's settings too; agent: the queue and decisions "
+        "(default: owner)",
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -9,7 +9,6 @@ from fastapi import Request
 
 from app.config import Settings
 from app.db.engine import Database
-from app.db.stores import DEFAULT_STORE_ID
 from app.intake.auth import InboundAuthenticator
 from app.intake.writer import IntakeWriter
 from app.providers import Providers
@@ -28,11 +27,6 @@ class AppState:
     stores: StoreDirectory
     """Every store's settings, and where inbound mail goes (`app.store.directory`)."""
     worker_wakeups: list[Callable[[], None]] = field(default_factory=list)
-
-    @property
-    def store_db(self) -> Database:
-        """The default store's view of the database (until the admin scopes by staff member)."""
-        return self.db.for_store(DEFAULT_STORE_ID)
 
     def notify_worker(self) -> None:
         """Tell in-process workers new work is queued, so they need not wait for the next poll."""

@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from app.admin import docs, figures, reporting, review
-from app.admin.auth import require_api_staff
+from app.admin.auth import CurrentStore, StoreDb, require_api_staff
 from app.admin.filters import QUEUE_FILTER_HELP, QueueFilter
 from app.admin.ids import CursorId, RowId
 from app.admin.schemas import (
@@ -38,7 +38,9 @@ from app.admin.schemas import (
     TokenList,
     TokenView,
 )
-from app.admin.staff import Staff, audit, list_api_tokens, revoke_api_token
+from app.admin.shops import store_shop
+from app.admin.staff import Staff, audit
+from app.admin.tokens import list_api_tokens, revoke_api_token
 from app.agent.plan import Intent
 from app.db.statuses import JobStatus, MessageStatus, ProposalStatus, ReplyStatus
 from app.state import AppState, get_state
@@ -100,7 +102,7 @@ async def me(staff: CurrentStaff) -> StaffView:
 
 @router.get(f"{API}/messages")
 async def list_messages(
-    state: State,
+    db: StoreDb,
     status: Annotated[QueueFilter | None, Query(description=QUEUE_FILTER_HELP)] = None,
     intent: Intent | None = None,
     verified: bool | None = None,
@@ -121,26 +123,26 @@ async def list_messages(
         before_id=before_id,
         limit=limit,
     )
-    async with state.store_db.read() as session:
+    async with db.read() as session:
         return await reporting.list_messages(session, wanted)
 
 
 @router.get(f"{API}/conversations")
 async def list_conversations(
-    state: State,
+    db: StoreDb,
     q: Annotated[str | None, Query(max_length=200)] = None,
     before_id: CursorId = None,
     limit: Annotated[int, Query(ge=1, le=reporting.MAX_PAGE)] = 50,
 ) -> ConversationPage:
     """Threads, newest first, searchable by customer address or subject."""
-    async with state.store_db.read() as session:
+    async with db.read() as session:
         return await reporting.list_conversations(session, text=q, before_id=before_id, limit=limit)
 
 
 @router.get(f"{API}/messages/{{message_pk}}", responses={404: REFUSALS[404]})
-async def message_trace(message_pk: RowId, state: State) -> MessageTrace:
+async def message_trace(message_pk: RowId, db: StoreDb) -> MessageTrace:
     """One email's whole trace."""
-    async with state.store_db.read() as session:
+    async with db.read() as session:
         trace = await reporting.message_trace(session, message_pk)
     if trace is None:
         raise HTTPException(status_code=404, detail=f"no message {message_pk}")
@@ -151,10 +153,10 @@ async def message_trace(message_pk: RowId, state: State) -> MessageTrace:
     f"{API}/messages/{{message_pk}}/rerun", response_model=MessageOutcome, responses=REFUSALS
 )
 async def rerun(
-    message_pk: RowId, state: State, staff: CurrentStaff
+    message_pk: RowId, state: State, db: StoreDb, staff: CurrentStaff
 ) -> MessageOutcome | JSONResponse:
     """Plan the email again with the current prompt and tools."""
-    outcome = await _decide(review.rerun_agent(state.store_db, message_pk, staff=staff))
+    outcome = await _decide(review.rerun_agent(db, message_pk, staff=staff))
     if isinstance(outcome, JSONResponse):
         return outcome
     state.notify_worker()
@@ -165,12 +167,22 @@ async def rerun(
     f"{API}/replies/{{reply_pk}}/approve", response_model=ApprovalOutcome, responses=REFUSALS
 )
 async def approve(
-    reply_pk: RowId, body: ApproveBody, state: State, staff: CurrentStaff
+    reply_pk: RowId,
+    body: ApproveBody,
+    state: State,
+    db: StoreDb,
+    store: CurrentStore,
+    staff: CurrentStaff,
 ) -> ApprovalOutcome | JSONResponse:
     """Send a draft as it is, or edited; the checks run again on the final text."""
     outcome = await _decide(
         review.approve_draft(
-            state.store_db, reply_pk, staff=staff, settings=state.settings, text=body.text
+            db,
+            reply_pk,
+            staff=staff,
+            settings=state.settings,
+            store=store,
+            text=body.text,
         )
     )
     if isinstance(outcome, JSONResponse):
@@ -183,12 +195,10 @@ async def approve(
 
 @router.post(f"{API}/replies/{{reply_pk}}/reject", response_model=ReplyOutcome, responses=REFUSALS)
 async def reject(
-    reply_pk: RowId, body: ReasonBody, state: State, staff: CurrentStaff
+    reply_pk: RowId, body: ReasonBody, db: StoreDb, staff: CurrentStaff
 ) -> ReplyOutcome | JSONResponse:
     """Reject a draft; nothing is sent."""
-    outcome = await _decide(
-        review.reject_draft(state.store_db, reply_pk, staff=staff, reason=body.reason)
-    )
+    outcome = await _decide(review.reject_draft(db, reply_pk, staff=staff, reason=body.reason))
     if isinstance(outcome, JSONResponse):
         return outcome
     return ReplyOutcome(id=outcome.id, status=outcome.status)
@@ -196,13 +206,13 @@ async def reject(
 
 @router.get(f"{API}/proposals")
 async def proposals(
-    state: State,
+    db: StoreDb,
     status: Annotated[
         ProposalStatus | Literal[""], Query(description="Empty for every status.")
     ] = ProposalStatus.PENDING,
 ) -> ProposalList:
     """Proposed store changes (pending ones unless `status` says otherwise)."""
-    async with state.store_db.read() as session:
+    async with db.read() as session:
         found = await reporting.list_proposals(session, status=status or None)
     return ProposalList(found)
 
@@ -213,11 +223,13 @@ async def proposals(
     responses=REFUSALS,
 )
 async def approve_proposal(
-    proposal_pk: RowId, state: State, staff: CurrentStaff
+    proposal_pk: RowId, state: State, db: StoreDb, staff: CurrentStaff
 ) -> ProposalResult | JSONResponse:
     """Carry out a proposed store change against the store; the result is recorded."""
     outcome = await _decide(
-        review.approve_proposal(state.store_db, proposal_pk, staff=staff, providers=state.providers)
+        review.approve_proposal(
+            db, proposal_pk, staff=staff, shop=store_shop(state.providers, staff.store_id)
+        )
     )
     if isinstance(outcome, JSONResponse):
         return outcome
@@ -230,11 +242,11 @@ async def approve_proposal(
     responses=REFUSALS,
 )
 async def reject_proposal(
-    proposal_pk: RowId, body: ReasonBody, state: State, staff: CurrentStaff
+    proposal_pk: RowId, body: ReasonBody, db: StoreDb, staff: CurrentStaff
 ) -> ProposalOutcome | JSONResponse:
     """Decline a proposed store change."""
     outcome = await _decide(
-        review.reject_proposal(state.store_db, proposal_pk, staff=staff, reason=body.reason)
+        review.reject_proposal(db, proposal_pk, staff=staff, reason=body.reason)
     )
     if isinstance(outcome, JSONResponse):
         return outcome
@@ -242,9 +254,11 @@ async def reject_proposal(
 
 
 @router.post(f"{API}/replies/{{reply_pk}}/resend", response_model=ReplyOutcome, responses=REFUSALS)
-async def resend(reply_pk: RowId, state: State, staff: CurrentStaff) -> ReplyOutcome | JSONResponse:
+async def resend(
+    reply_pk: RowId, state: State, db: StoreDb, staff: CurrentStaff
+) -> ReplyOutcome | JSONResponse:
     """Send an unknown or dead reply again, after checking the customer did not get it."""
-    outcome = await _decide(review.resend_reply(state.store_db, reply_pk, staff=staff))
+    outcome = await _decide(review.resend_reply(db, reply_pk, staff=staff))
     if isinstance(outcome, JSONResponse):
         return outcome
     state.notify_worker()
@@ -253,20 +267,22 @@ async def resend(reply_pk: RowId, state: State, staff: CurrentStaff) -> ReplyOut
 
 @router.get(f"{API}/jobs")
 async def jobs(
-    state: State,
+    db: StoreDb,
     status: Annotated[
         JobStatus | Literal[""], Query(description="Empty for every status.")
     ] = JobStatus.DEAD,
 ) -> JobList:
     """Background jobs (dead-lettered ones unless `status` says otherwise)."""
-    async with state.store_db.read() as session:
+    async with db.read() as session:
         return JobList(await reporting.list_jobs(session, status=status or None))
 
 
 @router.post(f"{API}/jobs/{{job_pk}}/retry", response_model=JobOutcome, responses=REFUSALS)
-async def retry_job(job_pk: RowId, state: State, staff: CurrentStaff) -> JobOutcome | JSONResponse:
+async def retry_job(
+    job_pk: RowId, state: State, db: StoreDb, staff: CurrentStaff
+) -> JobOutcome | JSONResponse:
     """Put a dead-lettered job back in the queue."""
-    outcome = await _decide(review.retry_dead_job(state.store_db, job_pk, staff=staff))
+    outcome = await _decide(review.retry_dead_job(db, job_pk, staff=staff))
     if isinstance(outcome, JSONResponse):
         return outcome
     state.notify_worker()
@@ -274,20 +290,22 @@ async def retry_job(job_pk: RowId, state: State, staff: CurrentStaff) -> JobOutc
 
 
 @router.get(f"{API}/summary")
-async def summary(state: State, days: Annotated[int, Query(ge=1, le=366)] = 30) -> Summary:
+async def summary(
+    state: State, db: StoreDb, days: Annotated[int, Query(ge=1, le=366)] = 30
+) -> Summary:
     """Volume, automation rate, first-response time, approvals as is, tokens and cost per day."""
     prices = figures.Prices(
         input_per_million=state.settings.OPENAI_PRICE_INPUT_PER_MILLION,
         output_per_million=state.settings.OPENAI_PRICE_OUTPUT_PER_MILLION,
     )
-    async with state.store_db.read() as session:
+    async with db.read() as session:
         return await figures.summary(session, days=days, prices=prices)
 
 
 @router.get(f"{API}/tokens")
 async def tokens(state: State, staff: CurrentStaff) -> TokenList:
     """The caller's own API tokens (any state); the secrets themselves are never shown again."""
-    async with state.store_db.read() as session:
+    async with state.db.read() as session:
         found = await list_api_tokens(session, staff_id=staff.id)
     return TokenList([TokenView.model_validate(token) for token in found])
 
@@ -295,7 +313,8 @@ async def tokens(state: State, staff: CurrentStaff) -> TokenList:
 @router.delete(f"{API}/tokens/{{token_pk}}", responses={404: REFUSALS[404]})
 async def revoke_token(token_pk: RowId, state: State, staff: CurrentStaff) -> TokenView:
     """Revoke one of the caller's tokens (it may be the one in use); revoking twice is harmless."""
-    async with state.store_db.write() as session:
+    # Tokens belong to the account, not a store: the audit entry names no store.
+    async with state.db.write() as session:
         revoked = await revoke_api_token(session, token_pk, staff_id=staff.id)
         if revoked is not None:
             audit(session, staff, "revoke_api_token", target_type="api_token", target_id=token_pk)

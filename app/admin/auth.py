@@ -2,23 +2,37 @@
 
 The dependencies here are attached to whole routers, so a new admin route cannot forget them.
 A read-scoped token is refused (403) on every request that is not a read, whatever the route.
+
+They also decide the one store the request acts in (`Staff.store`): a token's bound store, else
+an `X-Store: <slug>` header naming one of the caller's stores (API only), else the session's
+switcher choice while it is still a membership, else the member's first store. A member of no
+store is refused (403) everything. Handlers reach the database only through `StoreDb`, the
+database as that store sees it, so the store filter comes from `app.db.scope`, never a handler.
 """
 
 from __future__ import annotations
 
 import hmac
+from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from app.admin.memberships import choose, memberships_of
 from app.admin.staff import Staff, staff_for_session, use_api_token
+from app.db.engine import Database
 from app.db.statuses import TokenScope
 from app.state import AppState, get_state
+from app.store.directory import StoreConfig
 
 SESSION_COOKIE = "support_admin_session"
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
+STORE_HEADER = "X-Store"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Where the auth dependencies leave the resolved staff member for `store_db`.
+_STAFF_KEY = "admin_staff"
+NO_STORE = "you are a member of no store: ask an owner to grant you one"
 # Reads `Authorization: Bearer <token>` and declares the scheme in the OpenAPI schema, so the
 # interactive docs offer to send a token. Its absence is not an error: a session may do instead.
 BEARER = HTTPBearer(
@@ -60,6 +74,31 @@ def check_csrf(staff: Staff, supplied: str | None) -> None:
         raise HTTPException(status_code=403, detail="missing or wrong CSRF token")
 
 
+async def _in_store(state: AppState, staff: Staff, header: str | None = None) -> Staff:
+    """The staff member acting in the store their credentials (or `header`) choose."""
+    async with state.db.read() as session:
+        memberships = await memberships_of(session, staff.id)
+    if not memberships:
+        raise HTTPException(status_code=403, detail=NO_STORE)
+    if staff.token_id is not None and staff.chosen_store_id is not None:
+        # A store-bound token works in its store only, whatever the header asks.
+        current = choose([m for m in memberships if m.store_id == staff.chosen_store_id], None)
+        if current is None:
+            raise HTTPException(status_code=403, detail="this token's store is no longer yours")
+    elif header:
+        current = choose([m for m in memberships if m.slug == header.strip().lower()], None)
+        if current is None:
+            raise HTTPException(status_code=403, detail=f"{STORE_HEADER} names no store of yours")
+    else:
+        current = choose(memberships, staff.chosen_store_id)
+    return staff.in_store(memberships, current)
+
+
+def _keep(request: Request, staff: Staff) -> Staff:
+    setattr(request.state, _STAFF_KEY, staff)
+    return staff
+
+
 async def require_api_staff(
     request: Request,
     state: AppState = Depends(get_state),
@@ -73,13 +112,13 @@ async def require_api_staff(
     if staff is not None:
         if staff.scope is TokenScope.READ and request.method not in SAFE_METHODS:
             raise HTTPException(status_code=403, detail="this API token may only read")
-        return staff
-    staff = await _session_staff(request, state)
-    if staff is None:
-        raise LoginRequired("send an API token as `Authorization: Bearer <token>`")
-    if request.method not in SAFE_METHODS:
-        check_csrf(staff, request.headers.get(CSRF_HEADER))
-    return staff
+    else:
+        staff = await _session_staff(request, state)
+        if staff is None:
+            raise LoginRequired("send an API token as `Authorization: Bearer <token>`")
+        if request.method not in SAFE_METHODS:
+            check_csrf(staff, request.headers.get(CSRF_HEADER))
+    return _keep(request, await _in_store(state, staff, request.headers.get(STORE_HEADER)))
 
 
 async def require_page_staff(request: Request, state: AppState = Depends(get_state)) -> Staff:
@@ -95,4 +134,29 @@ async def require_page_staff(request: Request, state: AppState = Depends(get_sta
             field = form.get(CSRF_FIELD)
             supplied = field if isinstance(field, str) else None
         check_csrf(staff, supplied)
-    return staff
+    return _keep(request, await _in_store(state, staff))
+
+
+async def store_db(request: Request, state: AppState = Depends(get_state)) -> Database:
+    """Dependency: the database as the request's store sees it (`Database.for_store`).
+
+    The router's auth dependency runs first and leaves the staff member here; without one (a
+    route outside those routers) the answer is a refusal, never an unscoped database.
+    """
+    staff = getattr(request.state, _STAFF_KEY, None)
+    if not isinstance(staff, Staff) or staff.store_id is None:
+        raise HTTPException(status_code=403, detail=NO_STORE)
+    return state.db.for_store(staff.store_id)
+
+
+async def store_config(request: Request, state: AppState = Depends(get_state)) -> StoreConfig:
+    """Dependency: the settings of the store the request acts in (its name, addresses...)."""
+    db = await store_db(request, state)
+    found = await state.stores.get(db.scope.store_id) if db.scope and db.scope.store_id else None
+    if found is None:
+        raise HTTPException(status_code=403, detail=NO_STORE)
+    return found
+
+
+StoreDb = Annotated[Database, Depends(store_db)]
+CurrentStore = Annotated[StoreConfig, Depends(store_config)]

@@ -16,32 +16,50 @@ from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.admin.memberships import MembershipError, grant, parse_slugs, revoke, stores_by_slug
 from app.admin.staff import (
     StaffError,
-    TokenInfo,
+    account,
     create_api_token,
     create_staff,
     disable_staff,
-    list_api_tokens,
-    revoke_api_token,
     set_password,
 )
+from app.admin.tokens import TokenInfo, list_api_tokens, revoke_api_token
 from app.config import Settings
 from app.db.migrate import ensure_reachable, open_database
-from app.db.statuses import TokenScope
+from app.db.statuses import StoreRole, TokenScope
 
 T = TypeVar("T")
 
 
 def run_staff_command(args: argparse.Namespace, settings: Settings) -> None:
     """Run one of the staff and token commands; a refusal exits with its reason."""
-    if args.command == "create-admin":
+    if args.command in ("create-admin", "create-staff"):
         password = _read_password()
         _in_transaction(
             settings,
-            lambda s: create_staff(s, email=args.email, password=password, name=args.name),
+            lambda s: create_staff(
+                s,
+                email=args.email,
+                password=password,
+                name=args.name,
+                stores=parse_slugs(args.store),
+                role=StoreRole(args.role),
+            ),
         )
         print(f"staff account {args.email.strip().lower()} is ready; log in at /admin")
+    elif args.command == "grant-store":
+        slugs = parse_slugs(args.store)
+        _in_transaction(
+            settings, lambda s: grant_stores(s, args.email, slugs, StoreRole(args.role))
+        )
+        print(f"{args.email.strip().lower()} is {args.role} of {', '.join(slugs)}")
+    elif args.command == "revoke-store":
+        slug = args.store.strip().lower()
+        if not _in_transaction(settings, lambda s: revoke_store(s, args.email, slug)):
+            sys.exit(f"{args.email.strip().lower()} is not a member of store {slug}")
+        print(f"{args.email.strip().lower()} is no longer a member of {slug}")
     elif args.command == "set-password":
         password = _read_password()
         ended = _in_transaction(
@@ -59,7 +77,12 @@ def run_staff_command(args: argparse.Namespace, settings: Settings) -> None:
         token = _in_transaction(
             settings,
             lambda s: create_api_token(
-                s, email=args.email, name=args.name, scope=TokenScope(args.scope), days=days
+                s,
+                email=args.email,
+                name=args.name,
+                scope=TokenScope(args.scope),
+                days=days,
+                store=args.store.strip().lower() if args.store else None,
             ),
         )
         print(token)
@@ -71,6 +94,22 @@ def run_staff_command(args: argparse.Namespace, settings: Settings) -> None:
         if revoked is None:
             sys.exit(f"no API token {args.token_id}")
         print(f"API token {revoked.id} ({revoked.prefix}…, {revoked.staff_email}) is revoked")
+
+
+async def grant_stores(
+    session: AsyncSession, email: str, slugs: list[str], role: StoreRole
+) -> None:
+    """Give an account `role` in each store of `slugs` (audited in each store)."""
+    user = await account(session, email)
+    for store in await stores_by_slug(session, slugs):
+        await grant(session, user, store, role, by="cli")
+
+
+async def revoke_store(session: AsyncSession, email: str, slug: str) -> bool:
+    """Take an account out of a store; False if it was not a member."""
+    user = await account(session, email)
+    (store,) = await stores_by_slug(session, [slug])
+    return await revoke(session, user, store, by="cli")
 
 
 def _in_transaction(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
@@ -85,7 +124,7 @@ def _in_transaction(settings: Settings, work: Callable[[AsyncSession], Awaitable
 
     try:
         return asyncio.run(run())
-    except StaffError as exc:
+    except (StaffError, MembershipError) as exc:
         sys.exit(f"refused: {exc}")
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
+from app.admin.shops import NO_SHOP
 from app.store.protocol import Shop
 from app.tools import tool_registry
 from app.tools.customers import CustomerProfileFacts
@@ -40,10 +41,17 @@ def _note(outcome: CallOutcome, what: str) -> str:
     return f"{what}: lookup failed ({outcome.value})"
 
 
-async def load_customer_card(shop: Shop, *, address: str | None, verified: bool) -> CustomerCard:
-    """The sender's profile and recent orders, for a verified sender only."""
+async def load_customer_card(
+    shop: Shop | None, *, address: str | None, verified: bool
+) -> CustomerCard:
+    """The sender's profile and recent orders, for a verified sender only.
+
+    `shop` is the email's store's Shopify connection (None: the admin has none for that store).
+    """
     if not verified or not address:
         return CustomerCard(address=address, verified=False, notes=[NOT_VERIFIED])
+    if shop is None:
+        return CustomerCard(address=address, verified=True, notes=[NO_SHOP])
     ctx = ToolContext(shop=shop, sender=Sender(email=address), journal=MemoryJournal())
     profile_result, orders_result = await asyncio.gather(
         tool_registry().invoke(ctx, "get_customer_profile", {}),

@@ -19,7 +19,7 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from app.admin import review
-from app.admin.auth import SESSION_COOKIE, require_page_staff
+from app.admin.auth import SESSION_COOKIE, CurrentStore, StoreDb, require_page_staff
 from app.admin.ids import CursorId, RowId
 from app.admin.screens import (
     HOME,
@@ -32,8 +32,10 @@ from app.admin.screens import (
     safe_next,
     thread_page,
 )
+from app.admin.shops import store_shop
 from app.admin.staff import AccountChanged, Staff, audit, authenticate, end_session, start_session
 from app.admin.throttle import LoginThrottle
+from app.db.engine import Database
 from app.db.models import ProposedAction, Reply
 from app.db.statuses import ProposalStatus
 from app.state import AppState, get_state
@@ -158,7 +160,9 @@ def _login_refused(request: Request, *, next_path: str, email: str) -> Response:
 
 
 @router.post("/logout")
-async def logout(request: Request, state: State, staff: CurrentStaff) -> RedirectResponse:
+async def logout(
+    request: Request, state: State, db: StoreDb, staff: CurrentStaff
+) -> RedirectResponse:
     """End the session (server side too: the cookie no longer works anywhere)."""
     token = request.cookies.get(SESSION_COOKIE, "")
     async with state.db.write() as session:
@@ -176,6 +180,7 @@ async def logout(request: Request, state: State, staff: CurrentStaff) -> Redirec
 async def queue(
     request: Request,
     state: State,
+    db: StoreDb,
     staff: CurrentStaff,
     status: Annotated[str, Query(max_length=32)] = "",
     intent: Annotated[str, Query(max_length=32)] = "",
@@ -191,6 +196,7 @@ async def queue(
     return await queue_page(
         request,
         state,
+        db,
         staff,
         status=status,
         intent=intent,
@@ -205,24 +211,27 @@ async def thread(
     request: Request,
     message_pk: RowId,
     state: State,
+    db: StoreDb,
     staff: CurrentStaff,
     done: Annotated[str, Query(max_length=40)] = "",
 ) -> HTMLResponse:
     """One email with everything the service did about it."""
-    return await thread_page(request, state, staff, message_pk, notice=NOTICES.get(done))
+    return await thread_page(request, state, db, staff, message_pk, notice=NOTICES.get(done))
 
 
 # --- decisions on drafts ------------------------------------------------------------------------
 
 
 @router.post("/messages/{message_pk}/rerun", response_model=None)
-async def rerun(request: Request, message_pk: RowId, state: State, staff: CurrentStaff) -> Response:
+async def rerun(
+    request: Request, message_pk: RowId, state: State, db: StoreDb, staff: CurrentStaff
+) -> Response:
     """Plan the email again with the current prompt and tools (a pending draft is superseded)."""
     try:
-        await review.rerun_agent(state.store_db, message_pk, staff=staff)
+        await review.rerun_agent(db, message_pk, staff=staff)
     except review.ReviewError as exc:
         return await thread_page(
-            request, state, staff, message_pk, error=review_error(exc), status_code=exc.status
+            request, state, db, staff, message_pk, error=review_error(exc), status_code=exc.status
         )
     state.notify_worker()
     return _see_other(f"{HOME}/messages/{message_pk}?done=rerun")
@@ -237,8 +246,8 @@ def same_text(submitted: str, original: str) -> bool:
     return canonical(submitted) == canonical(original)
 
 
-async def _reply(state: AppState, reply_pk: int) -> Reply | None:
-    async with state.store_db.read() as session:
+async def _reply(db: Database, reply_pk: int) -> Reply | None:
+    async with db.read() as session:
         return await session.get(Reply, reply_pk)
 
 
@@ -247,22 +256,30 @@ async def approve(
     request: Request,
     reply_pk: RowId,
     state: State,
+    db: StoreDb,
+    store: CurrentStore,
     staff: CurrentStaff,
     text: Annotated[str | None, Form()] = None,
 ) -> Response:
     """Send the draft: as it is when the editor is unchanged, otherwise as edited (re-checked)."""
-    reply = await _reply(state, reply_pk)
+    reply = await _reply(db, reply_pk)
     if reply is None:
         return not_found(request, staff, f"There is no reply {reply_pk}.")
     edited = None if text is None or same_text(text, reply.text_body or "") else text
     try:
         await review.approve_draft(
-            state.store_db, reply_pk, staff=staff, settings=state.settings, text=edited
+            db,
+            reply_pk,
+            staff=staff,
+            settings=state.settings,
+            store=store,
+            text=edited,
         )
     except review.ReviewError as exc:
         return await thread_page(
             request,
             state,
+            db,
             staff,
             reply.message_id,
             error=review_error(exc),
@@ -279,18 +296,25 @@ async def reject(
     request: Request,
     reply_pk: RowId,
     state: State,
+    db: StoreDb,
     staff: CurrentStaff,
     reason: Annotated[str, Form()] = "",
 ) -> Response:
     """Reject the draft: nothing is sent."""
-    reply = await _reply(state, reply_pk)
+    reply = await _reply(db, reply_pk)
     if reply is None:
         return not_found(request, staff, f"There is no reply {reply_pk}.")
     try:
-        await review.reject_draft(state.store_db, reply_pk, staff=staff, reason=reason)
+        await review.reject_draft(db, reply_pk, staff=staff, reason=reason)
     except review.ReviewError as exc:
         return await thread_page(
-            request, state, staff, reply.message_id, error=review_error(exc), status_code=exc.status
+            request,
+            state,
+            db,
+            staff,
+            reply.message_id,
+            error=review_error(exc),
+            status_code=exc.status,
         )
     return _see_other(f"{HOME}/messages/{reply.message_id}?done=rejected")
 
@@ -302,16 +326,17 @@ async def reject(
 async def proposals(
     request: Request,
     state: State,
+    db: StoreDb,
     staff: CurrentStaff,
     status: Annotated[str, Query(max_length=32)] = ProposalStatus.PENDING,
     done: Annotated[str, Query(max_length=40)] = "",
 ) -> HTMLResponse:
     """Pending store actions (or those in another status; `status=` for all)."""
-    return await proposals_page(request, state, staff, status=status, notice=NOTICES.get(done))
+    return await proposals_page(request, state, db, staff, status=status, notice=NOTICES.get(done))
 
 
-async def _proposal_message(state: AppState, proposal_pk: int) -> int | None:
-    async with state.store_db.read() as session:
+async def _proposal_message(db: Database, proposal_pk: int) -> int | None:
+    async with db.read() as session:
         proposal = await session.get(ProposedAction, proposal_pk)
         return proposal.message_id if proposal is not None else None
 
@@ -319,6 +344,7 @@ async def _proposal_message(state: AppState, proposal_pk: int) -> int | None:
 async def _decided(
     request: Request,
     state: AppState,
+    db: Database,
     staff: Staff,
     *,
     message_pk: int | None,
@@ -330,12 +356,18 @@ async def _decided(
     if back_to == "thread" and message_pk is not None:
         if exc is not None:
             return await thread_page(
-                request, state, staff, message_pk, error=review_error(exc), status_code=exc.status
+                request,
+                state,
+                db,
+                staff,
+                message_pk,
+                error=review_error(exc),
+                status_code=exc.status,
             )
         return _see_other(f"{HOME}/messages/{message_pk}?done={done}")
     if exc is not None:
         return await proposals_page(
-            request, state, staff, error=review_error(exc), status_code=exc.status
+            request, state, db, staff, error=review_error(exc), status_code=exc.status
         )
     return _see_other(f"{HOME}/proposals?done={done}")
 
@@ -345,22 +377,24 @@ async def approve_proposal(
     request: Request,
     proposal_pk: RowId,
     state: State,
+    db: StoreDb,
     staff: CurrentStaff,
     back_to: Annotated[str, Form(max_length=16)] = "proposals",
 ) -> Response:
     """Carry out a proposed store change for the email's verified sender."""
-    message_pk = await _proposal_message(state, proposal_pk)
+    message_pk = await _proposal_message(db, proposal_pk)
     try:
         outcome = await review.approve_proposal(
-            state.store_db, proposal_pk, staff=staff, providers=state.providers
+            db, proposal_pk, staff=staff, shop=store_shop(state.providers, staff.store_id)
         )
     except review.ReviewError as exc:
         return await _decided(
-            request, state, staff, message_pk=message_pk, back_to=back_to, exc=exc
+            request, state, db, staff, message_pk=message_pk, back_to=back_to, exc=exc
         )
     return await _decided(
         request,
         state,
+        db,
         staff,
         message_pk=message_pk,
         back_to=back_to,
@@ -373,20 +407,21 @@ async def reject_proposal(
     request: Request,
     proposal_pk: RowId,
     state: State,
+    db: StoreDb,
     staff: CurrentStaff,
     reason: Annotated[str, Form()] = "",
     back_to: Annotated[str, Form(max_length=16)] = "proposals",
 ) -> Response:
     """Decline a proposed store change; nothing happens in the store."""
-    message_pk = await _proposal_message(state, proposal_pk)
+    message_pk = await _proposal_message(db, proposal_pk)
     try:
         if not reason.strip():
             raise review.ReviewError("say why the store change is declined")
-        await review.reject_proposal(state.store_db, proposal_pk, staff=staff, reason=reason)
+        await review.reject_proposal(db, proposal_pk, staff=staff, reason=reason)
     except review.ReviewError as exc:
         return await _decided(
-            request, state, staff, message_pk=message_pk, back_to=back_to, exc=exc
+            request, state, db, staff, message_pk=message_pk, back_to=back_to, exc=exc
         )
     return await _decided(
-        request, state, staff, message_pk=message_pk, back_to=back_to, done="proposal_rejected"
+        request, state, db, staff, message_pk=message_pk, back_to=back_to, done="proposal_rejected"
     )

@@ -3,7 +3,8 @@
 `GET /admin/api/privacy-requests` lists the current store's requests with counts only;
 `GET /admin/api/privacy-requests/{id}/export` downloads a data request's JSON file, to send on
 to the customer, and records who downloaded it in the audit log. The work itself happens in
-`app.store.privacy`. Until the admin scopes by staff member, the store is `AppState.store_db`.
+`app.store.privacy`. Both see the store the request acts in only (`StoreDb`); downloading an
+export, which holds a customer's data, is for the store's owners.
 """
 
 from __future__ import annotations
@@ -15,13 +16,12 @@ from fastapi.responses import Response
 from sqlalchemy import select
 from sqlalchemy.orm import undefer
 
-from app.admin.auth import require_api_staff
+from app.admin.auth import StoreDb, require_api_staff
 from app.admin.ids import RowId
 from app.admin.schemas import FromRow, JsonObject, Problem, Schema, Timestamp
 from app.admin.staff import Staff, audit
 from app.db.models import PrivacyRequest
-from app.db.statuses import PrivacyStatus, PrivacyTopic
-from app.state import AppState, get_state
+from app.db.statuses import PrivacyStatus, PrivacyTopic, StoreRole
 
 MAX_LISTED = 200
 
@@ -34,7 +34,6 @@ router = APIRouter(
         403: {"model": Problem, "description": "A session without the CSRF header."},
     },
 )
-State = Annotated[AppState, Depends(get_state)]
 CurrentStaff = Annotated[Staff, Depends(require_api_staff)]
 
 
@@ -78,13 +77,13 @@ class PrivacyExport(Schema):
 
 
 @router.get("/privacy-requests")
-async def list_privacy_requests(state: State) -> PrivacyRequestList:
+async def list_privacy_requests(db: StoreDb) -> PrivacyRequestList:
     """The store's privacy requests, newest first, with counts of what was done."""
     has_export = PrivacyRequest.export.is_not(None).label("has_export")
     statement = (
         select(PrivacyRequest, has_export).order_by(PrivacyRequest.id.desc()).limit(MAX_LISTED)
     )
-    async with state.store_db.read() as session:
+    async with db.read() as session:
         rows = (await session.execute(statement)).all()
     return PrivacyRequestList(items=[_view(request, bool(flag)) for request, flag in rows])
 
@@ -92,11 +91,16 @@ async def list_privacy_requests(state: State) -> PrivacyRequestList:
 @router.get(
     "/privacy-requests/{request_id}/export",
     response_model=PrivacyExport,
-    responses={404: {"model": Problem, "description": "No such request, or no export (yet)."}},
+    responses={
+        403: {"model": Problem, "description": "Only the store's owners download exports."},
+        404: {"model": Problem, "description": "No such request, or no export (yet)."},
+    },
 )
-async def download_privacy_export(request_id: RowId, state: State, staff: CurrentStaff) -> Response:
-    """Download a data request's export as a JSON file; the download is audited."""
-    async with state.store_db.write() as session:
+async def download_privacy_export(request_id: RowId, db: StoreDb, staff: CurrentStaff) -> Response:
+    """Download a data request's export as a JSON file (owners only); the download is audited."""
+    if staff.role is not StoreRole.OWNER:
+        raise HTTPException(status_code=403, detail="only the store's owners download exports")
+    async with db.write() as session:
         statement = (
             select(PrivacyRequest)
             .where(PrivacyRequest.id == request_id)

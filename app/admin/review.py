@@ -17,6 +17,7 @@ from rapidfuzz.distance import Levenshtein
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.admin.shops import NO_SHOP
 from app.admin.staff import Staff, audit
 from app.agent import exchange_log
 from app.config import Settings
@@ -27,10 +28,10 @@ from app.intake import messages
 from app.jobs import queue
 from app.mail.guards import Verdict
 from app.pipeline import customer_words, reply_evidence
-from app.providers import Providers
 from app.replies.render import RTL_LANGUAGES, RenderedReply, plain_text_html, template_language
 from app.replies.verify import verify_reply
-from app.store.protocol import ShopError
+from app.store.directory import StoreConfig
+from app.store.protocol import Shop, ShopError
 from app.tools import tool_registry
 from app.tools.kit.context import MemoryJournal, Sender, ToolContext, ToolMiss
 
@@ -81,9 +82,19 @@ class Outcome(Generic[S]):
 
 
 async def approve_draft(
-    db: Database, reply_pk: int, *, staff: Staff, settings: Settings, text: str | None = None
+    db: Database,
+    reply_pk: int,
+    *,
+    staff: Staff,
+    settings: Settings,
+    store: StoreConfig | None = None,
+    text: str | None = None,
 ) -> Outcome[ReplyStatus]:
-    """Send a draft as it is, or with `text` as staff edited it, after checking it again."""
+    """Send a draft as it is, or with `text` as staff edited it, after checking it again.
+
+    `store` is the draft's store: its name and signature are words the reply may use, and its
+    addresses are never a recipient.
+    """
     async with db.read() as session:
         reply, message = await _draft_and_message(session, reply_pk)
         calls = await exchange_log.latest_run_calls(session, message.id)
@@ -96,6 +107,12 @@ async def approve_draft(
     if len(final) > MAX_REPLY_CHARS:
         raise Blocked("the reply is too long", problems=[f"over {MAX_REPLY_CHARS} characters"])
     edited = final != original
+    store_words = (
+        (store.name, store.signature)
+        if store is not None
+        else (settings.STORE_NAME, settings.REPLY_SIGNATURE)
+    )
+    own_addresses = settings.own_addresses | (store.support_addresses if store else frozenset())
     language = reply.language or "en"
     html_body = plain_text_html(final, language=language) if edited else reply.html_body or ""
     candidate = RenderedReply(
@@ -105,7 +122,7 @@ async def approve_draft(
         language=language,
         direction="rtl" if template_language(language) in RTL_LANGUAGES else "ltr",
         template=reply.template or "",
-        store_text=tuple(w for w in (settings.STORE_NAME, settings.REPLY_SIGNATURE) if w.strip()),
+        store_text=tuple(w for w in store_words if w.strip()),
     )
     # Staff may answer an unverified sender (they see who it is), but only at the From address,
     # and every fact must still come from this email's tool results.
@@ -116,7 +133,7 @@ async def approve_draft(
         ),
         recipient=reply.to_address,
         verified_sender=sender_address or "",
-        own_addresses=settings.own_addresses,
+        own_addresses=own_addresses,
     )
     if not sender_address or reply.to_address.lower() != sender_address.lower():
         problems.append(f"recipient: {reply.to_address} is not the sender of the email")
@@ -234,13 +251,18 @@ async def rerun_agent(db: Database, message_pk: int, *, staff: Staff) -> Outcome
 
 
 async def approve_proposal(
-    db: Database, proposal_pk: int, *, staff: Staff, providers: Providers
+    db: Database, proposal_pk: int, *, staff: Staff, shop: Shop | None
 ) -> Outcome[ProposalStatus]:
-    """Carry out a proposed store change through its own tool, for the email's sender only."""
+    """Carry out a proposed store change through its own tool, for the email's sender only.
+
+    `shop` is the proposal's store's Shopify connection; without one nothing is claimed.
+    """
     async with db.write() as session:
         proposal = await session.get(ProposedAction, proposal_pk)
         if proposal is None:
             raise NotFound(f"no proposal {proposal_pk}")
+        if shop is None:
+            raise Conflict(NO_SHOP)
         message = (
             await messages.get_message(session, proposal.message_id)
             if proposal.message_id
@@ -267,7 +289,7 @@ async def approve_proposal(
             message_id=message.id,
             detail={"tool": tool, "arguments": arguments},
         )
-    ctx = ToolContext(shop=providers.shop, sender=Sender(email=sender), journal=MemoryJournal())
+    ctx = ToolContext(shop=shop, sender=Sender(email=sender), journal=MemoryJournal())
     result: dict[str, Any]
     try:
         action = await tool_registry().execute_approved(ctx, tool, arguments)

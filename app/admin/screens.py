@@ -20,10 +20,13 @@ from app.admin.auth import CSRF_FIELD
 from app.admin.customer_card import load_customer_card
 from app.admin.filters import PROPOSAL_TABS, QueueFilter
 from app.admin.schemas import QueuePage
+from app.admin.shops import store_shop
 from app.admin.staff import Staff
 from app.admin.templating import render
 from app.agent.plan import Intent
+from app.db.engine import Database
 from app.db.statuses import MessageStatus, ProposalStatus, ReplyStatus
+from app.db.stores import DEFAULT_STORE_ID
 from app.state import AppState
 
 E = TypeVar("E", bound=StrEnum)
@@ -49,11 +52,20 @@ REPLY_IN_FLIGHT = frozenset({ReplyStatus.QUEUED, ReplyStatus.SENDING})
 def base_context(request: Request, staff: Staff | None) -> dict[str, Any]:
     """What every page template needs: who is logged in, the CSRF token, the store's name."""
     state: AppState = request.app.state.services
+    stores = [
+        (m.slug, state.settings.STORE_NAME if m.store_id == DEFAULT_STORE_ID else m.name)
+        for m in (staff.memberships if staff else ())
+    ]
+    current = staff.store if staff else None
     return {
         "staff": staff,
         "csrf_field": CSRF_FIELD,
         "csrf_token": (staff.csrf_token or "") if staff else "",
-        "store_name": state.settings.STORE_NAME,
+        # Before login (and for a member of no store) the deployment's own name.
+        "store_name": dict(stores).get(current.slug, "") if current else state.settings.STORE_NAME,
+        "store_slug": current.slug if current else "",
+        "store_role": current.role.value if current else "",
+        "store_choices": stores,
         "path": request.url.path,
     }
 
@@ -116,6 +128,7 @@ def login_page(
 async def queue_page(
     request: Request,
     state: AppState,
+    db: Database,
     staff: Staff,
     *,
     status: str,
@@ -135,7 +148,7 @@ async def queue_page(
         problems.append("verified must be yes or no")
     filters = {"status": status, "intent": intent, "verified": verified, "q": q}
     page = QueuePage(items=[], next_before_id=None)
-    async with state.store_db.read() as session:
+    async with db.read() as session:
         counts = await reporting.count_by_status(session)
         if not problems:
             page = await reporting.list_messages(
@@ -179,6 +192,7 @@ async def queue_page(
 async def thread_page(
     request: Request,
     state: AppState,
+    db: Database,
     staff: Staff,
     message_pk: int,
     *,
@@ -188,13 +202,13 @@ async def thread_page(
     status_code: int = 200,
 ) -> HTMLResponse:
     """The thread view: the email, the customer, the draft and its buttons, the whole trace."""
-    async with state.store_db.read() as session:
+    async with db.read() as session:
         trace = await reporting.message_trace(session, message_pk)
     if trace is None:
         return not_found(request, staff, f"There is no email {message_pk}.")
     message = trace.message
     card = await load_customer_card(
-        state.providers.shop,
+        store_shop(state.providers, staff.store_id),
         address=message.from_address,
         verified=bool(message.sender_verified),
     )
@@ -226,6 +240,7 @@ async def thread_page(
 async def proposals_page(
     request: Request,
     state: AppState,
+    db: Database,
     staff: Staff,
     *,
     status: str = ProposalStatus.PENDING,
@@ -240,7 +255,7 @@ async def proposals_page(
         problems.append(f"unknown status {status!r}")
         status, wanted = ProposalStatus.PENDING, ProposalStatus.PENDING
         status_code = 422
-    async with state.store_db.read() as session:
+    async with db.read() as session:
         proposals = await reporting.list_proposals(session, status=wanted)
     context = base_context(request, staff)
     context.update(

@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import secrets
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,9 +21,18 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.admin.memberships import (
+    Membership,
+    choose,
+    default_stores,
+    grant,
+    memberships_of,
+    stores_by_slug,
+)
 from app.db.engine import Database
 from app.db.models import ApiToken, AuditEntry, StaffSession, StaffUser, utcnow
-from app.db.statuses import TokenScope
+from app.db.statuses import StoreRole, TokenScope
+from app.db.stores import StoreMembership
 
 MIN_PASSWORD_LENGTH = 12
 TOKEN_PREFIX = "ssm_"  # noqa: S105 - a label that makes leaked tokens recognisable, not a secret.
@@ -49,6 +59,27 @@ class Staff:
     login_hash: str | None = field(default=None, repr=False)
     """For a password login: the hash it verified. A session opens only while it is still the
     account's, so a password set during the login's check ends that login too."""
+    chosen_store_id: int | None = None
+    """The store the credentials name: the session's switcher choice, or the token's store."""
+    memberships: tuple[Membership, ...] = ()
+    """Every store the member works in (set by the auth dependencies)."""
+    store: Membership | None = None
+    """The store this request acts in, and the member's role there (set by the auth
+    dependencies; a request with none is refused before any handler runs)."""
+
+    @property
+    def store_id(self) -> int | None:
+        """The id of the store this request acts in."""
+        return self.store.store_id if self.store is not None else None
+
+    @property
+    def role(self) -> StoreRole | None:
+        """The member's role in the store this request acts in."""
+        return self.store.role if self.store is not None else None
+
+    def in_store(self, memberships: tuple[Membership, ...], store: Membership | None) -> Staff:
+        """This staff member acting in `store` (one of `memberships`)."""
+        return replace(self, memberships=memberships, store=store)
 
 
 class StaffError(ValueError):
@@ -67,13 +98,25 @@ def _digest(secret: str) -> str:
 
 
 async def create_staff(
-    session: AsyncSession, *, email: str, password: str, name: str = ""
+    session: AsyncSession,
+    *,
+    email: str,
+    password: str,
+    name: str = "",
+    stores: Sequence[str] | None = None,
+    role: StoreRole = StoreRole.OWNER,
 ) -> StaffUser:
-    """Create an account, or reset the password and reactivate an existing one."""
+    """Create an account, or reset the password and reactivate an existing one.
+
+    The account becomes a member of `stores` (slugs) with `role`. Without `stores`, a new account
+    (or one in no store yet) joins the default store, but only while it is the deployment's only
+    store; an existing member keeps the stores they have.
+    """
     address = email.strip().lower()
     if "@" not in address or len(address) > 320:
         raise StaffError("a staff account needs a valid email address")
     hashed = hash_password(password)
+    joining = await stores_by_slug(session, list(stores)) if stores else None
     user = (
         await session.execute(select(StaffUser).where(StaffUser.email == address))
     ).scalar_one_or_none()
@@ -86,10 +129,22 @@ async def create_staff(
         user.name = name.strip() or user.name
         await end_all_sessions(session, user.id)
     await session.flush()
+    if joining is None and not await _has_membership(session, user.id):
+        joining = await default_stores(session)
+    for store in joining or []:
+        await grant(session, user, store, role, by=None)
     return user
 
 
-async def _account(session: AsyncSession, email: str) -> StaffUser:
+async def _has_membership(session: AsyncSession, staff_id: int) -> bool:
+    found = await session.execute(
+        select(StoreMembership.id).where(StoreMembership.staff_id == staff_id).limit(1)
+    )
+    return found.first() is not None
+
+
+async def account(session: AsyncSession, email: str) -> StaffUser:
+    """The staff account with this email address (refused if there is none)."""
     user = (
         await session.execute(select(StaffUser).where(StaffUser.email == email.strip().lower()))
     ).scalar_one_or_none()
@@ -101,7 +156,7 @@ async def _account(session: AsyncSession, email: str) -> StaffUser:
 async def set_password(session: AsyncSession, *, email: str, password: str) -> int:
     """Give an existing account a new password; every session it had ends. Returns how many."""
     hashed = hash_password(password)
-    user = await _account(session, email)
+    user = await account(session, email)
     user.password_hash = hashed
     return await end_all_sessions(session, user.id)
 
@@ -120,7 +175,7 @@ async def disable_staff(session: AsyncSession, *, email: str) -> Disabled:
     Revoking (not only refusing while disabled) means re-enabling the account with
     `create-admin` brings back the person, not the tokens that may have leaked meanwhile.
     """
-    user = await _account(session, email)
+    user = await account(session, email)
     user.is_active = False
     sessions = await end_all_sessions(session, user.id)
     revoked = await session.execute(
@@ -235,7 +290,22 @@ async def staff_for_session(session: AsyncSession, token: str) -> Staff | None:
     login, user = row
     if login.expires_at <= utcnow() or not user.is_active:
         return None
-    return Staff(id=user.id, email=user.email, name=user.name, csrf_token=login.csrf_token)
+    return Staff(
+        id=user.id,
+        email=user.email,
+        name=user.name,
+        csrf_token=login.csrf_token,
+        chosen_store_id=login.store_id,
+    )
+
+
+async def switch_store(session: AsyncSession, token: str, store_id: int) -> None:
+    """Make `store_id` the store a browser session acts in (the caller checked membership)."""
+    await session.execute(
+        update(StaffSession)
+        .where(StaffSession.token_hash == _digest(token))
+        .values(store_id=store_id)
+    )
 
 
 async def end_session(session: AsyncSession, token: str) -> None:
@@ -254,8 +324,13 @@ async def create_api_token(
     name: str = "",
     scope: TokenScope = TokenScope.REVIEW,
     days: int = 90,
+    store: str | None = None,
 ) -> str:
-    """A new API token for an active account; the token itself is shown only this once."""
+    """A new API token for an active account; the token itself is shown only this once.
+
+    The token works in one store: `store` (a slug the account is a member of), or by default
+    the account's first store.
+    """
     if days < 1:
         raise StaffError("a token must last at least one day")
     user = (
@@ -263,12 +338,21 @@ async def create_api_token(
     ).scalar_one_or_none()
     if user is None or not user.is_active:
         raise StaffError(f"no active staff account {email!r}")
+    stores = await memberships_of(session, user.id)
+    bound = next((m for m in stores if m.slug == store), None) if store else choose(stores, None)
+    if bound is None:
+        raise StaffError(
+            f"{user.email} is not a member of store {store!r}"
+            if store
+            else f"{user.email} is a member of no store: grant one with `grant-store`"
+        )
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     session.add(
         ApiToken(
             token_hash=_digest(token),
             prefix=token[:12],
             staff_id=user.id,
+            store_id=bound.store_id,
             name=name.strip(),
             scope=scope,
             expires_at=utcnow() + timedelta(days=days),
@@ -292,7 +376,12 @@ async def _token_lookup(session: AsyncSession, token: str) -> tuple[Staff, datet
     if api_token.revoked_at is not None or api_token.expires_at <= utcnow() or not user.is_active:
         return None
     staff = Staff(
-        id=user.id, email=user.email, name=user.name, scope=api_token.scope, token_id=api_token.id
+        id=user.id,
+        email=user.email,
+        name=user.name,
+        scope=api_token.scope,
+        token_id=api_token.id,
+        chosen_store_id=api_token.store_id,
     )
     return staff, api_token.last_used_at
 
@@ -319,83 +408,6 @@ async def use_api_token(db: Database, token: str) -> Staff | None:
     return staff
 
 
-@dataclass(frozen=True, slots=True)
-class TokenInfo:
-    """An API token as listed: never the token itself, only the prefix it starts with."""
-
-    id: int
-    prefix: str
-    staff_email: str
-    name: str
-    scope: TokenScope
-    created_at: datetime
-    expires_at: datetime
-    last_used_at: datetime | None
-    revoked_at: datetime | None
-
-    @property
-    def state(self) -> str:
-        """`active`, `expired` or `revoked`."""
-        if self.revoked_at is not None:
-            return "revoked"
-        return "expired" if self.expires_at <= utcnow() else "active"
-
-
-async def list_api_tokens(
-    session: AsyncSession, *, staff_id: int | None = None, email: str | None = None
-) -> list[TokenInfo]:
-    """The tokens, newest first, of one account (by id or email) or of every account."""
-    query = (
-        select(ApiToken, StaffUser.email)
-        .join(StaffUser, StaffUser.id == ApiToken.staff_id)
-        .order_by(ApiToken.id.desc())
-    )
-    if staff_id is not None:
-        query = query.where(ApiToken.staff_id == staff_id)
-    if email is not None:
-        query = query.where(StaffUser.email == email.strip().lower())
-    rows = (await session.execute(query)).all()
-    return [_info(api_token, owner) for api_token, owner in rows]
-
-
-def _info(api_token: ApiToken, owner: str) -> TokenInfo:
-    return TokenInfo(
-        id=api_token.id,
-        prefix=api_token.prefix,
-        staff_email=owner,
-        name=api_token.name,
-        scope=api_token.scope,
-        created_at=api_token.created_at,
-        expires_at=api_token.expires_at,
-        last_used_at=api_token.last_used_at,
-        revoked_at=api_token.revoked_at,
-    )
-
-
-async def revoke_api_token(
-    session: AsyncSession, token_id: int, *, staff_id: int | None = None
-) -> TokenInfo | None:
-    """Revoke a token (of `staff_id` only, when given); None if there is no such token.
-
-    Revoking twice is not an error: the first revocation time is kept.
-    """
-    query = (
-        select(ApiToken, StaffUser.email)
-        .join(StaffUser, StaffUser.id == ApiToken.staff_id)
-        .where(ApiToken.id == token_id)
-    )
-    if staff_id is not None:
-        query = query.where(ApiToken.staff_id == staff_id)
-    row = (await session.execute(query)).one_or_none()
-    if row is None:
-        return None
-    api_token, owner = row
-    if api_token.revoked_at is None:
-        api_token.revoked_at = utcnow()
-        await session.flush()
-    return _info(api_token, owner)
-
-
 def audit(
     session: AsyncSession,
     staff: Staff,
@@ -405,10 +417,16 @@ def audit(
     target_id: int | None,
     message_id: int | None = None,
     detail: dict[str, Any] | None = None,
+    store_id: int | None = None,
 ) -> None:
-    """Record a staff action in the caller's transaction (it commits with the change itself)."""
+    """Record a staff action in the caller's transaction (it commits with the change itself).
+
+    In a store's unit of work the entry is that store's (`app.db.scope` stamps it); elsewhere
+    it names `store_id`, or no store for account-wide actions (logins, passwords, tokens).
+    """
     session.add(
         AuditEntry(
+            store_id=store_id,
             staff_email=staff.email,
             action=action,
             target_type=target_type,

@@ -13,6 +13,7 @@ from app.config import Settings
 from app.db.engine import Database
 from app.main import create_app
 from app.providers import Providers
+from tests.admin.two_stores import TwoStores, build_two_stores
 from tests.builders import IN_DEFAULT_STORE
 
 PASSWORD = "correct horse battery staple"
@@ -36,3 +37,11 @@ async def token(db: Database) -> str:
     async with db.write(IN_DEFAULT_STORE) as session:
         await create_staff(session, email=STAFF, password=PASSWORD, name="Ava")
         return await create_api_token(session, email=STAFF, name="tests")
+
+
+@pytest.fixture
+async def stores(
+    client: httpx.AsyncClient, db: Database, settings: Settings, providers: Providers
+) -> TwoStores:
+    """Two stores with look-alike data, and staff of each (`tests.admin.two_stores`)."""
+    return await build_two_stores(client, db, settings, providers)

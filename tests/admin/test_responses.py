@@ -47,7 +47,8 @@ def routes_with_path_parameters() -> list[tuple[str, str]]:
                 found.extend((method, route.path) for method in sorted(route.methods))
 
     walk(app.routes)
-    return [(m, p) for m, p in found if p.startswith("/admin/")]
+    # A store's slug is a name, not a row id: the stores tests cover unknown slugs.
+    return [(m, p) for m, p in found if p.startswith("/admin/") and "{slug}" not in p]
 
 
 ID_ROUTES = routes_with_path_parameters()
