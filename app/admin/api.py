@@ -228,7 +228,7 @@ async def approve_proposal(
     """Carry out a proposed store change against the store; the result is recorded."""
     outcome = await _decide(
         review.approve_proposal(
-            db, proposal_pk, staff=staff, shop=store_shop(state.providers, staff.store_id)
+            db, proposal_pk, staff=staff, shop=await store_shop(state, staff.store_id)
         )
     )
     if isinstance(outcome, JSONResponse):

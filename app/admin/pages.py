@@ -385,7 +385,7 @@ async def approve_proposal(
     message_pk = await _proposal_message(db, proposal_pk)
     try:
         outcome = await review.approve_proposal(
-            db, proposal_pk, staff=staff, shop=store_shop(state.providers, staff.store_id)
+            db, proposal_pk, staff=staff, shop=await store_shop(state, staff.store_id)
         )
     except review.ReviewError as exc:
         return await _decided(

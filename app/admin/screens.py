@@ -208,7 +208,7 @@ async def thread_page(
         return not_found(request, staff, f"There is no email {message_pk}.")
     message = trace.message
     card = await load_customer_card(
-        store_shop(state.providers, staff.store_id),
+        await store_shop(state, staff.store_id),
         address=message.from_address,
         verified=bool(message.sender_verified),
     )
