@@ -13,6 +13,7 @@ import respx
 
 from app.agent.llm import LLMError, ModelRequest, ModelResponse, ToolCallRequest
 from app.agent.loop import SUBMIT_TOOL
+from app.demo.sendgrid_posts import raw_mode_post
 from app.store.demo import DemoShop
 from tests.store.demo_nodes import DemoNodes, graphql_response
 
@@ -168,3 +169,20 @@ def fake_shopify_and_sendgrid(router: respx.MockRouter) -> tuple[FakeShopify, re
         return_value=httpx.Response(202, headers={"X-Message-Id": "sg-msg-1"})
     )
     return shopify, sendgrid
+
+
+async def post_email(http: httpx.AsyncClient, eml: bytes, domain: str) -> int:
+    """Post one email to the real webhook as SendGrid would (DKIM-verified for `domain`)."""
+    from tests.builders import verified_transport
+    from tests.conftest import BASIC_AUTH
+
+    post = raw_mode_post(eml, verified_transport(domain))
+    response = await http.post(
+        "/webhooks/sendgrid/inbound",
+        content=post.body,
+        headers={"content-type": post.content_type},
+        auth=BASIC_AUTH,
+    )
+    assert response.status_code == 200, response.text
+    pk: int = response.json()["id"]
+    return pk

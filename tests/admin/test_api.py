@@ -23,31 +23,18 @@ from app.config import Settings
 from app.db.engine import Database
 from app.db.models import AuditEntry, Job, Message, ProposedAction, Reply, utcnow
 from app.db.scope import ALL_STORES
-from app.demo.sendgrid_posts import raw_mode_post
 from app.jobs.worker import Worker
 from app.providers import Providers
 from tests.admin.conftest import PASSWORD, STAFF
-from tests.builders import IN_DEFAULT_STORE, http_routes, make_eml, verified_transport
-from tests.conftest import BASIC_AUTH, SettingsFactory
+from tests.builders import IN_DEFAULT_STORE, http_routes, make_eml
+from tests.conftest import SettingsFactory
+from tests.fakes import post_email
 
 
 @pytest.fixture
 async def staff_api(http: httpx.AsyncClient, token: str) -> httpx.AsyncClient:
     http.headers["Authorization"] = f"Bearer {token}"
     return http
-
-
-async def post_email(http: httpx.AsyncClient, eml: bytes, domain: str) -> int:
-    payload = raw_mode_post(eml, verified_transport(domain))
-    response = await http.post(
-        "/webhooks/sendgrid/inbound",
-        content=payload.body,
-        headers={"content-type": payload.content_type},
-        auth=BASIC_AUTH,
-    )
-    assert response.status_code == 200, response.text
-    pk: int = response.json()["id"]
-    return pk
 
 
 async def work(db: Database, settings: Settings, providers: Providers) -> None:

@@ -20,31 +20,16 @@ from app.db.models import Conversation, Job, Message, ProposedAction, Reply
 from app.db.scope import ALL_STORES, scoped_tables
 from app.db.statuses import StoreRole
 from app.db.stores import DEFAULT_STORE_ID, Store
-from app.demo.sendgrid_posts import raw_mode_post
 from app.jobs.worker import Worker
 from app.providers import Providers
-from tests.builders import make_eml, verified_transport
-from tests.conftest import BASIC_AUTH
+from tests.builders import make_eml
+from tests.fakes import post_email
 
 PASSWORD = "correct horse battery staple"
 AGENT_A = "ana@alpha.test"
 AGENT_B = "ben@beta.test"
 OWNER = "olga@both.test"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-async def post_email(http: httpx.AsyncClient, eml: bytes, domain: str) -> int:
-    """Post an email to the real webhook; its message id."""
-    payload = raw_mode_post(eml, verified_transport(domain))
-    response = await http.post(
-        "/webhooks/sendgrid/inbound",
-        content=payload.body,
-        headers={"content-type": payload.content_type},
-        auth=BASIC_AUTH,
-    )
-    assert response.status_code == 200, response.text
-    pk: int = response.json()["id"]
-    return pk
 
 
 def return_request(subject: str, message_id: str) -> bytes:

@@ -45,12 +45,11 @@ from app.db.statuses import (
     StoreStatus,
 )
 from app.db.stores import DEFAULT_STORE_ID
-from app.demo.sendgrid_posts import raw_mode_post
 from app.jobs.worker import Worker
 from app.providers import Providers
 from app.store.privacy.footprint import address_hash, column_kind
-from tests.builders import make_eml, verified_transport
-from tests.conftest import BASIC_AUTH
+from tests.builders import make_eml
+from tests.fakes import post_email
 
 
 @dataclass(frozen=True)
@@ -82,20 +81,6 @@ REZA = Person(
     phrase="my cousin in Tabriz signs for parcels",
 )
 OTHER_STORE_DOMAIN = "second-shop.myshopify.com"
-
-
-async def post_email(http: httpx.AsyncClient, eml: bytes, domain: str) -> int:
-    """Post one email to the real webhook as SendGrid would; its message id."""
-    post = raw_mode_post(eml, verified_transport(domain))
-    response = await http.post(
-        "/webhooks/sendgrid/inbound",
-        content=post.body,
-        headers={"content-type": post.content_type},
-        auth=BASIC_AUTH,
-    )
-    assert response.status_code == 200, response.text
-    pk: int = response.json()["id"]
-    return pk
 
 
 async def sara_through_the_pipeline(
