@@ -378,16 +378,6 @@ class Settings(BaseSettings):
         return f"{origin.group(1) if origin else ''}/admin/oauth/access_token"
 
     @property
-    def store_hosts(self) -> frozenset[str]:
-        """Hosts a reply may link to besides tracking pages: the store's own."""
-        hosts = set()
-        if self.STORE_URL:
-            hosts.add(self.STORE_URL.split("://", 1)[1].split("/", 1)[0].lower())
-        if self.SHOPIFY_SHOP_DOMAIN:
-            hosts.add(self.SHOPIFY_SHOP_DOMAIN.strip().lower())
-        return frozenset(hosts)
-
-    @property
     def own_addresses(self) -> frozenset[str]:
         """Addresses that are ours: mail from them is never answered (loop prevention)."""
         return frozenset({self.SUPPORT_FROM_EMAIL.lower()})

@@ -46,7 +46,6 @@ from app.agent.plan import HandoverReason, ReplyPlan
 from app.config import Settings
 from app.db.engine import Database
 from app.db.models import Message, Reply, ToolCall, utcnow
-from app.db.scope import ALL_STORES
 from app.db.statuses import JobKind, MessageStatus, ReplyStatus
 from app.intake import messages
 from app.intake.classify import classify
@@ -87,9 +86,9 @@ async def handle_inbound_email(
     """
     stores = stores or StoreDirectory(db, settings)
     # Parse, route, guards, identity.
-    status = await classify(message_pk, db=db, settings=settings, stores=stores)
-    store_id = await _routed_store(db, message_pk)
-    store = await stores.get(store_id) if store_id is not None else None
+    classified = await classify(message_pk, db=db, settings=settings, stores=stores)
+    status = classified.status
+    store = await stores.get(classified.store_id) if classified.store_id is not None else None
     if store is None:
         return status
     # Everything after routing happens inside the store: its rows only, stamped with its id.
@@ -110,12 +109,6 @@ async def handle_inbound_email(
     if status is MessageStatus.PLANNED:
         status = await compose_reply(message_pk, db=db, settings=settings, store=store)
     return status
-
-
-async def _routed_store(db: Database, message_pk: int) -> int | None:
-    """The store the email was routed to (None: unrouted, so quarantined)."""
-    async with db.read(ALL_STORES) as session:
-        return await messages.store_of(session, message_pk)
 
 
 _OPEN = (MessageStatus.READY, MessageStatus.NEEDS_HUMAN, MessageStatus.PLANNED)

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from app.db.scope import StoreScope
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.engine import Database
+from app.db.scope import ALL_STORES, StoreScope
 from app.db.stores import DEFAULT_STORE_ID
 from app.demo.sendgrid_posts import SendGridPost, Transport, raw_mode_post
 from app.mail.formdata import parse_form_data
@@ -17,6 +22,7 @@ from app.mail.models import InboundEmail
 from app.mail.sendgrid import parse_delivery, read_delivery
 
 PAYLOADS = Path(__file__).parent / "payloads"
+T = TypeVar("T")
 
 
 def payload(name: str) -> bytes:
@@ -93,3 +99,22 @@ def http_routes(app: Any) -> list[tuple[str, str]]:
 
 IN_DEFAULT_STORE = StoreScope.of(DEFAULT_STORE_ID)
 """The scope tests write their rows in: the store the single-store settings describe."""
+
+
+def on_database(
+    url: str,
+    work: Callable[[AsyncSession], Awaitable[T]],
+    *,
+    scope: StoreScope = ALL_STORES,
+) -> T:
+    """Use the database from a synchronous test (the CLI runs its own event loops)."""
+
+    async def go() -> T:
+        db = Database.connect(url)
+        try:
+            async with db.write(scope) as session:
+                return await work(session)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(go())

@@ -30,7 +30,7 @@ from app.mail.guards import Verdict
 from app.pipeline import customer_words, reply_evidence
 from app.replies.render import RTL_LANGUAGES, RenderedReply, plain_text_html, template_language
 from app.replies.verify import verify_reply
-from app.store.directory import StoreConfig
+from app.store.directory import StoreConfig, default_store_config
 from app.store.protocol import Shop, ShopError
 from app.tools import tool_registry
 from app.tools.kit.context import MemoryJournal, Sender, ToolContext, ToolMiss
@@ -107,12 +107,9 @@ async def approve_draft(
     if len(final) > MAX_REPLY_CHARS:
         raise Blocked("the reply is too long", problems=[f"over {MAX_REPLY_CHARS} characters"])
     edited = final != original
-    store_words = (
-        (store.name, store.signature)
-        if store is not None
-        else (settings.STORE_NAME, settings.REPLY_SIGNATURE)
-    )
-    own_addresses = settings.own_addresses | (store.support_addresses if store else frozenset())
+    store = store or default_store_config(settings)
+    store_words = (store.name, store.signature)
+    own_addresses = settings.own_addresses | store.support_addresses
     language = reply.language or "en"
     html_body = plain_text_html(final, language=language) if edited else reply.html_body or ""
     candidate = RenderedReply(
@@ -128,9 +125,7 @@ async def approve_draft(
     # and every fact must still come from this email's tool results.
     problems = verify_reply(
         candidate,
-        evidence=reply_evidence(
-            calls, customer_text=customer_text, store_hosts=settings.store_hosts
-        ),
+        evidence=reply_evidence(calls, customer_text=customer_text, store_hosts=store.store_hosts),
         recipient=reply.to_address,
         verified_sender=sender_address or "",
         own_addresses=own_addresses,

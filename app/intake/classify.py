@@ -50,8 +50,14 @@ class StoredDelivery:
     raw: bytes
     content_type: str
     delivery: Delivery
+
+
+@dataclass(frozen=True, slots=True)
+class Classified:
+    """Where classifying left an email: its status, and the store it was routed to (if any)."""
+
+    status: MessageStatus
     store_id: int | None
-    """The store intake routed it to by its envelope (None: routed here, by its headers)."""
 
 
 class MessageMissing(LookupError):
@@ -60,16 +66,16 @@ class MessageMissing(LookupError):
 
 async def classify(
     message_pk: int, *, db: Database, settings: Settings, stores: StoreDirectory
-) -> MessageStatus:
-    """Pipeline steps 1 to 6: from a stored delivery to a decided status.
+) -> Classified:
+    """Pipeline steps 1 to 6: from a stored delivery to a decided status and its store.
 
     Mail that reached intake unrouted is routed here by every recipient the email names; mail
     for no store is quarantined, and mail for a store that is not active is skipped. Neither is
     ever answered.
     """
-    status, stored = await _load(db, message_pk)
+    status, store_id, stored = await _load(db, message_pk)
     if stored is None:
-        return status
+        return Classified(status, store_id)
     clock = StepClock()
     try:
         email = await asyncio.to_thread(
@@ -81,13 +87,16 @@ async def classify(
             ceilings=mime_ceilings(settings),
         )
     except OverCeiling as exc:
-        return await _quarantine(db, message_pk, f"over a ceiling: {exc}")
+        status = await _quarantine(db, message_pk, f"over a ceiling: {exc}")
+        return Classified(status, store_id)
     except (FormDataError, UnusableEmail) as exc:
-        return await _quarantine(db, message_pk, f"unparseable: {exc}")
+        status = await _quarantine(db, message_pk, f"unparseable: {exc}")
+        return Classified(status, store_id)
     clock.lap("parse", "ok")
-    store = await _route(stores, stored.store_id, email)
+    store = await _route(stores, store_id, email)
     if store is None or not store.active:
-        return await _not_answered(db, message_pk, email, store)
+        status = await _not_answered(db, message_pk, email, store)
+        return Classified(status, store.id if store is not None else None)
     early = check_never_answer(email, own_identity(settings, await stores.all())) + check_sender(
         email, spam_score_threshold=settings.SPAM_SCORE_THRESHOLD
     )
@@ -96,7 +105,8 @@ async def classify(
     async with db.write(ALL_STORES) as session:
         message = await messages.get_message(session, message_pk)
         if message is None or message.status != MessageStatus.RECEIVED:
-            return MessageStatus(message.status) if message else MessageStatus.QUARANTINED
+            found = MessageStatus(message.status) if message else MessageStatus.QUARANTINED
+            return Classified(found, message.store_id if message else None)
         await _assign(session, message, store.id)
         # From here on the unit of work is the store's: threading and caps see only its rows.
         await session.flush()
@@ -119,7 +129,7 @@ async def classify(
         "inbound email processed",
         extra={"message_pk": message_pk, "status": status.value, "reason": reason},
     )
-    return status
+    return Classified(status, store.id)
 
 
 def mime_ceilings(settings: Settings) -> MimeCeilings:
@@ -207,25 +217,30 @@ def decide_status(guards: list[GuardDecision]) -> tuple[MessageStatus, str | Non
     return MessageStatus.READY, None
 
 
-async def _load(db: Database, message_pk: int) -> tuple[MessageStatus, StoredDelivery | None]:
-    """Read what parsing needs; None when the message was already processed."""
+async def _load(
+    db: Database, message_pk: int
+) -> tuple[MessageStatus, int | None, StoredDelivery | None]:
+    """Read the status, the store and what parsing needs (None: the message was processed)."""
     async with db.read(ALL_STORES) as session:
         message = await messages.get_message(session, message_pk, with_raw=True)
         if message is None:
             raise MessageMissing(f"message {message_pk} does not exist")
         status = MessageStatus(message.status)
         if status is not MessageStatus.RECEIVED:
-            return status, None
-        return status, StoredDelivery(
-            raw=message.raw,
-            content_type=message.content_type,
-            delivery=Delivery(
-                payload_format=message.payload_format,
-                checksum=message.checksum,
-                message_id=message.message_id,
-                has_synthetic_message_id=message.has_synthetic_message_id,
+            return status, message.store_id, None
+        return (
+            status,
+            message.store_id,
+            StoredDelivery(
+                raw=message.raw,
+                content_type=message.content_type,
+                delivery=Delivery(
+                    payload_format=message.payload_format,
+                    checksum=message.checksum,
+                    message_id=message.message_id,
+                    has_synthetic_message_id=message.has_synthetic_message_id,
+                ),
             ),
-            store_id=message.store_id,
         )
 
 

@@ -54,11 +54,6 @@ async def get_message(
     return message
 
 
-async def store_of(session: AsyncSession, message_pk: int) -> int | None:
-    """The store a stored email was routed to, if any."""
-    return await session.scalar(select(Message.store_id).where(Message.id == message_pk))
-
-
 async def has_other_content_for_message_id(
     session: AsyncSession, *, message_pk: int, message_id: str, checksum: str
 ) -> bool:

@@ -3,7 +3,6 @@ listing, revocation and scopes, through the functions, the JSON API and the comm
 
 from __future__ import annotations
 
-import asyncio
 import io
 import re
 import sys
@@ -36,7 +35,7 @@ from app.db.models import ApiToken, AuditEntry, StaffUser, utcnow
 from app.db.scope import ALL_STORES
 from app.db.statuses import TokenScope
 from tests.admin.conftest import PASSWORD, STAFF
-from tests.builders import IN_DEFAULT_STORE
+from tests.builders import IN_DEFAULT_STORE, on_database
 from tests.conftest import BASIC_AUTH
 from tests.db.test_migrations import empty_database, migrate
 
@@ -249,20 +248,6 @@ def operator(monkeypatch: pytest.MonkeyPatch, database_url: str) -> str:
 T = TypeVar("T")
 
 
-def check(url: str, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
-    """Use the database from a synchronous test (the CLI runs its own event loops)."""
-
-    async def go() -> T:
-        db = Database.connect(url)
-        try:
-            async with db.write(IN_DEFAULT_STORE) as session:
-                return await work(session)
-        finally:
-            await db.dispose()
-
-    return asyncio.run(go())
-
-
 def test_the_cli_resets_passwords_disables_accounts_and_manages_tokens(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
@@ -377,3 +362,8 @@ async def test_tokens_made_before_the_upgrade_keep_their_access_for_a_grace_peri
             ).one()
         assert scope is TokenScope.REVIEW
         assert abs(expires - (utcnow() + timedelta(days=90))) < timedelta(hours=1)
+
+
+def check(url: str, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Use the database from a synchronous test, writing in the default store."""
+    return on_database(url, work, scope=IN_DEFAULT_STORE)

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
 import sys
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
 
 import httpx
 import pytest
@@ -29,9 +26,7 @@ from tests.admin.two_stores import (
     bearer,
     log_in,
 )
-
-T = TypeVar("T")
-
+from tests.builders import on_database
 
 # --- the stores page ----------------------------------------------------------------------------
 
@@ -170,20 +165,6 @@ def cli_run(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
     monkeypatch.setattr(sys, "stdin", io.StringIO(PASSWORD + "\n"))
     cli.main(list(argv))
     return capsys.readouterr().out
-
-
-def on_database(url: str, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
-    """Use the database from a synchronous test (the CLI runs its own event loops)."""
-
-    async def go() -> T:
-        db = Database.connect(url)
-        try:
-            async with db.write(ALL_STORES) as session:
-                return await work(session)
-        finally:
-            await db.dispose()
-
-    return asyncio.run(go())
 
 
 async def _roles(session: AsyncSession, email: str) -> list[tuple[str, str]]:

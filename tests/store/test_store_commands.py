@@ -8,9 +8,7 @@ import io
 import os
 import subprocess
 import sys
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
 from cryptography.fernet import Fernet
@@ -21,16 +19,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import cli
 from app.db.engine import Database
 from app.db.models import AuditEntry, Message, Store
-from app.db.scope import ALL_STORES
 from app.db.statuses import MessageStatus, StoreStatus
 from app.store.directory import StoreDirectory
 from app.store.secrets import SecretBox
+from tests.builders import on_database
 from tests.conftest import BASIC_AUTH, SettingsFactory
 
 ROOT = Path(__file__).parent.parent.parent
 SHOP = "acme.myshopify.com"
 TOKEN = "shpat_0123456789abcdef0123456789abcdef"
-T = TypeVar("T")
 
 
 @pytest.fixture
@@ -73,20 +70,6 @@ def refused(
     [line] = capsys.readouterr().err.splitlines()
     assert line.startswith("refused: ")
     return line
-
-
-def check(url: str, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
-    """Use the database from a synchronous test (the CLI runs its own event loops)."""
-
-    async def go() -> T:
-        db = Database.connect(url)
-        try:
-            async with db.write(ALL_STORES) as session:
-                return await work(session)
-        finally:
-            await db.dispose()
-
-    return asyncio.run(go())
 
 
 async def stores(session: AsyncSession) -> dict[str, Store]:
@@ -136,7 +119,7 @@ def test_add_stores_every_setting_and_audits_it(
         "--shadow",
     )
     assert out == "store 'acme' added as id 2, without credentials\n"
-    store = check(operator, stores)["acme"]
+    store = on_database(operator, stores)["acme"]
     assert (store.id, store.name, store.status) == (2, "Acme Outdoor", StoreStatus.ACTIVE)
     assert store.support_email == "Help@acme.test"
     assert store.support_addresses == ["help@acme.test", "orders@acme.test"]
@@ -144,7 +127,7 @@ def test_add_stores_every_setting_and_audits_it(
     assert (store.locale, store.timezone) == ("de-CH", "Europe/Zurich")
     assert store.auto_send_intents == ["order_status", "refund", "cancel_order"]
     assert (store.shadow_mode, store.credentials) == (True, None)
-    assert check(operator, audit) == [(2, "cli", "store_added", 2)]
+    assert on_database(operator, audit) == [(2, "cli", "store_added", 2)]
 
 
 def test_a_new_store_gets_its_mail_and_the_deployments_send_rules_by_default(
@@ -167,7 +150,7 @@ def test_a_new_store_gets_its_mail_and_the_deployments_send_rules_by_default(
     # With two stores, mail to neither is nobody's (quarantined).
     assert asyncio.run(route(["nobody@nowhere.test"])) is None
     # The deployment's send rules (AUTO_SEND_INTENTS, as the CLI read it) apply unless given.
-    store = check(operator, stores)["acme"]
+    store = on_database(operator, stores)["acme"]
     assert store.auto_send_intents == ["order_status", "stock_or_price", "product_question"]
     assert store.shadow_mode is False
 
@@ -176,7 +159,7 @@ def test_auto_send_intents_given_empty_sends_nothing_on_its_own(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], operator: str
 ) -> None:
     run(monkeypatch, capsys, *ACME, "--auto-send-intents")
-    assert check(operator, stores)["acme"].auto_send_intents == []
+    assert on_database(operator, stores)["acme"].auto_send_intents == []
 
 
 @pytest.mark.parametrize(
@@ -216,8 +199,8 @@ def test_add_refuses_what_it_cannot_store_and_writes_nothing(
     else:
         argv += [option, value]
     assert reason in refused(monkeypatch, capsys, *argv)
-    assert list(check(operator, stores)) == ["default"]
-    assert check(operator, audit) == []
+    assert list(on_database(operator, stores)) == ["default"]
+    assert on_database(operator, audit) == []
 
 
 def test_add_refuses_what_another_added_store_already_has(
@@ -234,7 +217,7 @@ def test_add_refuses_what_another_added_store_already_has(
     assert "address b@acme.test already routes mail to store 'acme'" in refused(
         monkeypatch, capsys, *other, "B@Acme.test", "--slug", "o"
     )
-    assert list(check(operator, stores)) == ["default", "acme"]
+    assert list(on_database(operator, stores)) == ["default", "acme"]
 
 
 def test_a_token_is_read_from_stdin_and_stored_sealed(
@@ -244,7 +227,7 @@ def test_a_token_is_read_from_stdin_and_stored_sealed(
     monkeypatch.setenv("STORE_SECRET_KEYS", key)
     out = run(monkeypatch, capsys, *ACME, "--token-stdin", stdin=f"{TOKEN}\n")
     assert out == "store 'acme' added as id 2, with its Admin API token (encrypted)\n"
-    sealed = check(operator, stores)["acme"].credentials
+    sealed = on_database(operator, stores)["acme"].credentials
     assert sealed is not None
     assert TOKEN.encode() not in sealed
     assert SecretBox.from_setting(SecretStr(key)).open(sealed) == {"admin_api_token": TOKEN}
@@ -269,7 +252,7 @@ def test_a_token_needs_a_key_a_value_and_never_comes_from_the_command_line(
     with pytest.raises(SystemExit) as stopped:
         run(monkeypatch, capsys, *ACME, "--token", TOKEN)
     assert stopped.value.code == 2
-    assert list(check(operator, stores)) == ["default"]
+    assert list(on_database(operator, stores)) == ["default"]
 
 
 def test_list_shows_every_store_without_credentials_and_counts_unrouted_mail(
@@ -284,7 +267,7 @@ def test_list_shows_every_store_without_credentials_and_counts_unrouted_mail(
         for number, store_id in enumerate([None, None, 1, 2]):
             session.add(unrouted_message(number, store_id))
 
-    check(operator, deliveries)
+    on_database(operator, deliveries)
     listing = run(monkeypatch, capsys, "stores", "list")
     assert TOKEN not in listing
     assert [line.split() for line in listing.splitlines()] == [
@@ -314,23 +297,23 @@ def test_disable_and_enable_keep_history_and_are_audited(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], operator: str
 ) -> None:
     run(monkeypatch, capsys, *ACME)
-    check(operator, deliveries_of_acme)
+    on_database(operator, deliveries_of_acme)
     assert run(monkeypatch, capsys, "stores", "disable", "--slug", "acme") == (
         "store 'acme' (id 2) is disabled\n"
     )
     assert run(monkeypatch, capsys, "stores", "disable", "--slug", "acme") == (
         "store 'acme' was already disabled\n"
     )
-    assert check(operator, stores)["acme"].status is StoreStatus.DISABLED
-    assert check(operator, count_messages) == 1  # its history stays
+    assert on_database(operator, stores)["acme"].status is StoreStatus.DISABLED
+    assert on_database(operator, count_messages) == 1  # its history stays
     # The default store can be disabled too (a deployment that only serves added stores).
     run(monkeypatch, capsys, "stores", "disable", "--slug", "default")
-    assert check(operator, stores)["default"].status is StoreStatus.DISABLED
+    assert on_database(operator, stores)["default"].status is StoreStatus.DISABLED
     assert run(monkeypatch, capsys, "stores", "enable", "--slug", "acme") == (
         "store 'acme' (id 2) is enabled\n"
     )
-    assert check(operator, stores)["acme"].status is StoreStatus.ACTIVE
-    assert check(operator, audit) == [
+    assert on_database(operator, stores)["acme"].status is StoreStatus.ACTIVE
+    assert on_database(operator, audit) == [
         (2, "cli", "store_added", 2),
         (2, "cli", "store_disabled", 2),
         (1, "cli", "store_disabled", 1),
@@ -357,7 +340,7 @@ def test_an_uninstalled_store_is_not_enabled_by_the_cli(
     async def uninstall(session: AsyncSession) -> None:
         (await stores(session))["acme"].status = StoreStatus.UNINSTALLED
 
-    check(operator, uninstall)
+    on_database(operator, uninstall)
     assert "store 'acme' is uninstalled, not disabled" in refused(
         monkeypatch, capsys, "stores", "enable", "--slug", "acme"
     )
@@ -377,12 +360,12 @@ def test_rotate_key_re_encrypts_with_the_first_key_all_or_nothing(
         "--support-email", "help@bolt.test", "--token-env", "ACME_TOKEN")  # fmt: skip
     run(monkeypatch, capsys, "stores", "add", "--slug", "none", "--name", "None",
         "--support-email", "help@none.test")  # fmt: skip
-    before = {slug: row.credentials for slug, row in check(operator, stores).items()}
+    before = {slug: row.credentials for slug, row in on_database(operator, stores).items()}
 
     monkeypatch.setenv("STORE_SECRET_KEYS", f"{new},{old}")
     out = run(monkeypatch, capsys, "stores", "rotate-key")
     assert out == "credentials of 2 store(s) re-encrypted with the first key\n"
-    after = {slug: row.credentials for slug, row in check(operator, stores).items()}
+    after = {slug: row.credentials for slug, row in on_database(operator, stores).items()}
     for slug in ("acme", "bolt"):
         sealed = after[slug]
         assert sealed is not None
@@ -395,7 +378,7 @@ def test_rotate_key_re_encrypts_with_the_first_key_all_or_nothing(
     assert "no key in STORE_SECRET_KEYS opens the credentials of store 'acme'" in refused(
         monkeypatch, capsys, "stores", "rotate-key"
     )
-    assert {slug: row.credentials for slug, row in check(operator, stores).items()} == after
+    assert {slug: row.credentials for slug, row in on_database(operator, stores).items()} == after
     monkeypatch.delenv("STORE_SECRET_KEYS")
     assert "STORE_SECRET_KEYS is not set" in refused(monkeypatch, capsys, "stores", "rotate-key")
 
