@@ -586,7 +586,7 @@ async def test_a_verified_order_question_is_answered_from_shopify_and_sent_once(
     assert reply.rfc_message_id == headers["Message-ID"]
     steps = [step["step"] for step in message.steps or []]
     assert steps == [
-        "parse", "identity", "guards", "agent", "render", "verify", "policy", "outbox", "send"
+        "parse", "identity", "guards", "agent", "render", "verify", "policy", "database", "send"
     ]  # fmt: skip
     assert all(isinstance(step["ms"], float | int) for step in message.steps or [])
     assert world.shopify.operations == ["query SupportPolicies", "query SupportOrders"]
@@ -844,9 +844,13 @@ async def test_with_outage_mode_retry_the_email_waits_for_the_store_to_come_back
     )
     await process(db, settings, world.use(model))
     message = await load(db, pk)
-    assert (message.status, message.reply_plan) == ("ready", None)
+    # Nothing of the email is filed while it waits (it is filed with its plan, in one unit of
+    # work); the agent's run is kept in the trace.
+    assert (message.status, message.reply_plan) == ("received", None)
     async with db.read(ALL_STORES) as session:
         [job] = (await session.execute(select(Job))).scalars()
+        [run] = (await session.execute(select(AgentRun))).scalars()
+    assert (run.status, run.handover_reason) == ("finished", "provider_down")
     assert (job.status, job.attempts) == ("queued", 1)
     assert "provider is down" in (job.last_error or "")
     assert job.run_after > utcnow()

@@ -21,7 +21,16 @@ from sqlalchemy import select, update
 
 from app.config import Settings
 from app.db.engine import Database
-from app.db.models import AgentRun, Conversation, Job, Message, ModelTurn, Reply, ToolCall
+from app.db.models import (
+    AgentRun,
+    Conversation,
+    Job,
+    Message,
+    ModelTurn,
+    Reply,
+    ToolCall,
+    utcnow,
+)
 from app.db.scope import ALL_STORES
 from app.db.statuses import MessageStatus, StoreStatus
 from app.db.stores import DEFAULT_STORE_ID, Store
@@ -440,15 +449,21 @@ async def test_mail_to_a_store_that_is_not_active_is_never_answered(
 async def test_a_reply_queued_before_its_store_was_disabled_is_not_sent(
     client: httpx.AsyncClient, db: Database, stores: TwoStores
 ) -> None:
+    # SendGrid is busy at the first attempt: the reply waits in the outbox for its retry.
+    stores.sendgrid.side_effect = [httpx.Response(429, headers={"Retry-After": "1"})]
     pk = await deliver(client, to=NORTH_ADDRESS)
     worker = Worker(db=db, settings=stores.settings, providers=stores.use(order_answers(1)))
-    assert await worker.run_once() is not None  # planned, composed, queued to send
+    assert await worker.run_once() is not None  # planned, filed, sent once: deferred
+    [reply] = await replies_to(db, pk)
+    assert reply.status == "failed"
     await set_north_status(db, stores.north_id, StoreStatus.UNINSTALLED)
+    async with db.write(ALL_STORES) as session:
+        await session.execute(update(Job).values(run_after=utcnow()))
     await worker.drain()
 
     [reply] = await replies_to(db, pk)
     assert (reply.status, reply.last_error) == ("dead", "not sent: the store is uninstalled")
-    assert stores.sendgrid.call_count == 0
+    assert stores.sendgrid.call_count == 1
 
 
 async def test_mail_from_another_stores_address_is_never_answered(

@@ -253,7 +253,7 @@ async def test_an_unverified_sender_gets_no_history_even_from_the_customers_addr
     # Even placed in the customer's conversation, an unverified email is given no history.
     message.conversation_id = first.conversation_id
     async with world.db.read(ALL_STORES) as session:
-        assert await messages.thread_history(session, message) == []
+        assert await session.run_sync(messages.thread_history, message) == []
 
 
 async def test_the_customers_reply_to_our_reply_joins_their_conversation(world: World) -> None:

@@ -27,7 +27,7 @@ from app.db.statuses import JobKind, JobStatus, MessageStatus, ProposalStatus, R
 from app.intake import messages
 from app.jobs import queue
 from app.mail.guards import Verdict
-from app.pipeline import customer_words, reply_evidence
+from app.planning import customer_words, reply_evidence
 from app.replies.render import RTL_LANGUAGES, RenderedReply, plain_text_html, template_language
 from app.replies.verify import verify_reply
 from app.store.directory import StoreConfig, default_store_config

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from app.agent.calls import UNUSABLE_CHARS
 from app.agent.llm import request_for_trace, tools_hash
@@ -33,35 +34,49 @@ async def start_run(
 ) -> int:
     """Record that a run started; earlier unfinished runs of the message become abandoned."""
     async with db.write() as session:
-        if message_pk is not None:
-            await session.execute(
-                update(AgentRun)
-                .where(AgentRun.message_id == message_pk, AgentRun.status == AgentRunStatus.RUNNING)
-                .values(status=AgentRunStatus.ABANDONED, finished_at=utcnow())
-            )
-        run = AgentRun(
-            message_id=message_pk,
-            llm_kind=llm_kind,
-            model=model,
-            prompt_version=PROMPT_VERSION,
-            tools_hash=tools_hash(tools),
-            status=AgentRunStatus.RUNNING,
+        return await session.run_sync(
+            start_run_in, message_pk=message_pk, llm_kind=llm_kind, model=model, tools=tools
         )
-        session.add(run)
-        await session.flush()
-        return run.id
+
+
+def start_run_in(
+    session: Session,
+    *,
+    message_pk: int | None,
+    llm_kind: str,
+    model: str,
+    tools: tuple[dict[str, Any], ...],
+) -> int:
+    """`start_run` in the caller's unit of work."""
+    if message_pk is not None:
+        session.execute(
+            update(AgentRun)
+            .where(AgentRun.message_id == message_pk, AgentRun.status == AgentRunStatus.RUNNING)
+            .values(status=AgentRunStatus.ABANDONED, finished_at=utcnow())
+        )
+    run = AgentRun(
+        message_id=message_pk,
+        llm_kind=llm_kind,
+        model=model,
+        prompt_version=PROMPT_VERSION,
+        tools_hash=tools_hash(tools),
+        status=AgentRunStatus.RUNNING,
+    )
+    session.add(run)
+    session.flush()
+    return run.id
 
 
 async def finish_run(db: Database, run_pk: int, outcome: AgentOutcome) -> None:
     """Record how a run ended: its plan, steps and tokens."""
     async with db.write() as session:
-        await finish_run_in(session, run_pk, outcome)
+        await session.run_sync(finish_run_in, run_pk, outcome)
 
 
-async def finish_run_in(session: AsyncSession, run_pk: int, outcome: AgentOutcome) -> None:
-    """`finish_run` in the caller's transaction."""
+def finish_run_in(session: Session, run_pk: int, outcome: AgentOutcome) -> None:
+    """`finish_run` in the caller's unit of work."""
     plan = outcome.plan
-    await session.execute(
+    session.execute(
         update(AgentRun)
         .where(AgentRun.id == run_pk)
         .values(
@@ -99,7 +114,7 @@ class SqlTrace:
         self._tools_hash = tools_hash
         self._buffer: list[ModelTurn] | None = [] if buffered else None
 
-    def flush_into(self, session: AsyncSession) -> None:
+    def flush_into(self, session: Session) -> None:
         """Add the buffered turns to the caller's transaction."""
         if self._buffer:
             session.add_all(self._buffer)
@@ -165,7 +180,12 @@ class SqlJournal:
         self._run_pk = run_pk
         self._buffer: list[ToolCall] | None = [] if buffered else None
 
-    def flush_into(self, session: AsyncSession) -> None:
+    @property
+    def buffered_calls(self) -> list[ToolCall]:
+        """The tool calls recorded and not yet flushed, in order (their results included)."""
+        return list(self._buffer or [])
+
+    def flush_into(self, session: Session) -> None:
         """Add the buffered tool calls to the caller's transaction."""
         if self._buffer:
             session.add_all(self._buffer)

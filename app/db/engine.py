@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import Session
 
 from app.db.scope import CrossStoreWrite, StoreScope, bind_scope
 
@@ -179,6 +180,28 @@ class Database:
         def transaction() -> T:
             with engine.begin() as connection:
                 return work(connection)
+
+        async with lock:
+            return await asyncio.get_running_loop().run_in_executor(executor, transaction)
+
+    async def unit(self, work: Callable[[Session], T], scope: StoreScope | None = None) -> T:
+        """Run `work` (synchronous ORM or Core on a `Session`) as one write unit of work.
+
+        The pipeline's units of work go through here: on SQLite the whole transaction is one hop
+        to the writer thread (`BEGIN IMMEDIATE` ... `COMMIT`), not one event-loop round trip per
+        statement; on PostgreSQL it runs on the async connection through `run_sync`. `scope`
+        works as in `write`. `work` must return plain values, not ORM objects.
+        """
+        scope = self._narrowed(scope)
+        engine, executor, lock = self.blocking_engine, self.blocking_executor, self.write_lock
+        if engine is None or executor is None or lock is None:
+            async with self.write(scope) as session:
+                return await session.run_sync(work)
+
+        def transaction() -> T:
+            with Session(engine, expire_on_commit=False) as session, session.begin():
+                bind_scope(session, scope)
+                return work(session)
 
         async with lock:
             return await asyncio.get_running_loop().run_in_executor(executor, transaction)

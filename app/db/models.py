@@ -19,9 +19,11 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
+    SmallInteger,
     UniqueConstraint,
 )
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.engine.default import DefaultExecutionContext
+from sqlalchemy.orm import Mapped, mapped_column, validates
 
 from app.db.base import Base, BigId, UTCDateTime, stored_enum, utcnow
 from app.db.statuses import (
@@ -161,6 +163,13 @@ class Message(StoreRouted, Base):
     """The plan's intent, once planned (for filtering the queue)."""
 
 
+def _lowercase_recipient(context: DefaultExecutionContext) -> str | None:
+    """`to_address` as written by a Core INSERT, lower-cased (ORM writes go through `_key`)."""
+    parameters: dict[str, Any] = context.get_current_parameters()  # type: ignore[no-untyped-call]
+    address = parameters.get("to_address")
+    return address.lower() if isinstance(address, str) else None
+
+
 class Reply(StoreOwned, Base):
     """An email we send (or hold as a draft) in answer to an inbound message: the outbox row.
 
@@ -171,8 +180,9 @@ class Reply(StoreOwned, Base):
 
     __tablename__ = "replies"
     __table_args__ = (
-        Index("ix_replies_to_address_created_at", "to_address", "created_at"),
         Index("ix_replies_status_created_at", "status", "created_at"),
+        # The per-sender reply cap compares addresses case-insensitively, on this column.
+        Index("ix_replies_to_address_key_created_at", "to_address_key", "created_at"),
         Index("uq_replies_idempotency_key", "idempotency_key", unique=True),
     )
 
@@ -183,6 +193,8 @@ class Reply(StoreOwned, Base):
     """One reply per purpose and message ("auto:<message id>"): a retried step finds it."""
     from_address: Mapped[str | None] = mapped_column(SafeString(320))
     to_address: Mapped[str] = mapped_column(SafeString(320))
+    to_address_key: Mapped[str] = mapped_column(SafeString(320), default=_lowercase_recipient)
+    """`to_address` lower-cased, for the per-sender reply cap's indexed lookup."""
     subject: Mapped[str | None] = mapped_column(SafeText)
     text_body: Mapped[str | None] = mapped_column(SafeText)
     html_body: Mapped[str | None] = mapped_column(SafeText)
@@ -216,12 +228,17 @@ class Reply(StoreOwned, Base):
     """Words inserted, deleted or replaced by staff before approving (0: approved as is)."""
     reject_reason: Mapped[str | None] = mapped_column(SafeText)
 
+    @validates("to_address")
+    def _key(self, _key: str, address: str) -> str:
+        self.to_address_key = address.lower()
+        return address
+
 
 class Job(StoreRouted, Base):
     """A unit of background work, claimed with a lease so a crashed worker's job comes back."""
 
     __tablename__ = "jobs"
-    __table_args__ = (Index("ix_jobs_claim", "status", "run_after"),)
+    __table_args__ = (Index("ix_jobs_claim", "status", "priority", "run_after"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     kind: Mapped[JobKind] = mapped_column(
@@ -233,6 +250,8 @@ class Job(StoreRouted, Base):
         stored_enum(JobStatus, length=16, constraint="ck_jobs_status")
     )
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    priority: Mapped[int] = mapped_column(SmallInteger, default=100, server_default="100")
+    """Lower runs first: sends (0) before inbound work (100), so replies never wait on a backlog."""
     run_after: Mapped[datetime] = mapped_column(default=utcnow)
     lease_owner: Mapped[str | None] = mapped_column(SafeString(128))
     lease_expires_at: Mapped[datetime | None]

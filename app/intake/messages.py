@@ -1,7 +1,9 @@
 """Every SQL read and write about inbound email, conversations and the replies they got.
 
 Functions take the caller's session and never commit: the unit of work belongs to the caller
-(a webhook request, a job).
+(a webhook request, a job). The pipeline's statements take a synchronous `Session`, so that its
+unit of work runs in one hop (`Database.unit`); an `AsyncSession` caller runs them through
+`session.run_sync`.
 """
 
 from __future__ import annotations
@@ -9,11 +11,11 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import func, inspect, select, union_all, update
+from sqlalchemy import Select, func, inspect, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import undefer
+from sqlalchemy.orm import Session, undefer
 
 from app.db.models import Conversation, Message, Reply, utcnow
 from app.db.statuses import MessageStatus
@@ -54,8 +56,8 @@ async def get_message(
     return message
 
 
-async def has_other_content_for_message_id(
-    session: AsyncSession, *, message_pk: int, message_id: str, checksum: str
+def has_other_content_for_message_id(
+    session: Session, *, message_pk: int, message_id: str, checksum: str
 ) -> bool:
     """Whether another stored email has this Message-ID but different content."""
     statement = select(func.count(Message.id)).where(
@@ -63,7 +65,7 @@ async def has_other_content_for_message_id(
         Message.checksum != checksum,
         Message.id != message_pk,
     )
-    return bool((await session.execute(statement)).scalar_one())
+    return bool(session.execute(statement).scalar_one())
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,8 +78,8 @@ class ThreadMatch:
     """Another sender's conversation it named and did not join, for staff to see."""
 
 
-async def match_thread(
-    session: AsyncSession, referenced_ids: list[str], *, owners: frozenset[str]
+def match_thread(
+    session: Session, referenced_ids: list[str], *, owners: frozenset[str]
 ) -> ThreadMatch:
     """Find the conversation an email may join: only one whose customer is among `owners`.
 
@@ -102,7 +104,7 @@ async def match_thread(
     rank = {ref: n for n, ref in enumerate(referenced_ids)}
     rows = [
         (rank.get(str(ref), len(rank)), int(pk), (customer or "").lower())
-        for ref, pk, customer in await session.execute(statement)
+        for ref, pk, customer in session.execute(statement)
     ]
     # The most relevant reference first; for a Message-ID reused in two threads, the newest.
     rows.sort(key=lambda row: (row[0], -row[1]))
@@ -114,44 +116,44 @@ async def match_thread(
     )
 
 
-async def start_conversation(
-    session: AsyncSession, *, customer_email: str | None, subject: str
-) -> int:
+def start_conversation(session: Session, *, customer_email: str | None, subject: str) -> int:
     """Create a conversation and return its id."""
     conversation = Conversation(customer_email=customer_email, subject=subject[:MAX_SUBJECT_CHARS])
     session.add(conversation)
-    await session.flush()
+    session.flush()
     return conversation.id
 
 
-async def touch_conversation(session: AsyncSession, conversation_id: int, at: datetime) -> None:
+def touch_conversation(session: Session, conversation_id: int, at: datetime) -> None:
     """Record that a conversation just got a message."""
-    await session.execute(
+    session.execute(
         update(Conversation).where(Conversation.id == conversation_id).values(last_message_at=at)
     )
 
 
-async def count_automated_replies_to(
-    session: AsyncSession, address: str, *, since: datetime
-) -> int:
+def count_automated_replies_to(session: Session, address: str, *, since: datetime) -> int:
     """Count automated replies created for `address` since a moment (sent or on their way)."""
-    statement = select(func.count(Reply.id)).where(
-        func.lower(Reply.to_address) == address.lower(),
+    return int(session.execute(reply_cap_query(address, since=since)).scalar_one())
+
+
+def reply_cap_query(address: str, *, since: datetime) -> Select[Any]:
+    """The per-sender cap's count, on the lower-cased recipient its index is on."""
+    return select(func.count(Reply.id)).where(
+        Reply.to_address_key == address.lower(),
         Reply.is_automated.is_(True),
         Reply.created_at >= since,
         Reply.status.in_(sorted(OUTGOING)),
     )
-    return int((await session.execute(statement)).scalar_one())
 
 
-async def count_automated_replies_in(session: AsyncSession, conversation_id: int) -> int:
+def count_automated_replies_in(session: Session, conversation_id: int) -> int:
     """Count automated replies in one conversation."""
     statement = select(func.count(Reply.id)).where(
         Reply.conversation_id == conversation_id,
         Reply.is_automated.is_(True),
         Reply.status.in_(sorted(OUTGOING)),
     )
-    return int((await session.execute(statement)).scalar_one())
+    return int(session.execute(statement).scalar_one())
 
 
 def reply_cap_window_start(hours: int) -> datetime:
@@ -159,47 +161,73 @@ def reply_cap_window_start(hours: int) -> datetime:
     return utcnow() - timedelta(hours=hours)
 
 
+def normalised_values(email: InboundEmail) -> dict[str, Any]:
+    """A normalised email as the stored row's column values."""
+    return {
+        "from_header": email.from_header,
+        "from_name": email.from_.name if email.from_ else None,
+        "from_address": email.from_.address if email.from_ else None,
+        "envelope_from": email.envelope_from,
+        "subject": email.subject[:MAX_SUBJECT_CHARS],
+        "sent_date": email.date,
+        "in_reply_to": list(email.in_reply_to),
+        "references": list(email.references),
+        "recipients": {
+            "to": [m.address for m in email.to],
+            "cc": [m.address for m in email.cc],
+            "reply_to": [m.address for m in email.reply_to],
+            "envelope_to": list(email.envelope_to),
+        },
+        "text": email.text,
+        "html": email.html,
+        "clean_text": email.clean_text,
+        "headers": [list(pair) for pair in email.headers],
+        "attachments": [a.model_dump() for a in email.attachments],
+        "auth_results": email.auth.model_dump(),
+        "spam_score": email.auth.spam_score,
+        "defects": list(email.defects),
+    }
+
+
 def store_normalised(message: Message, email: InboundEmail) -> None:
     """Copy a normalised email onto its stored row."""
-    message.from_header = email.from_header
-    message.from_name = email.from_.name if email.from_ else None
-    message.from_address = email.from_.address if email.from_ else None
-    message.envelope_from = email.envelope_from
-    message.subject = email.subject[:MAX_SUBJECT_CHARS]
-    message.sent_date = email.date
-    message.in_reply_to = list(email.in_reply_to)
-    message.references = list(email.references)
-    message.recipients = {
-        "to": [m.address for m in email.to],
-        "cc": [m.address for m in email.cc],
-        "reply_to": [m.address for m in email.reply_to],
-        "envelope_to": list(email.envelope_to),
-    }
-    message.text = email.text
-    message.html = email.html
-    message.clean_text = email.clean_text
-    message.headers = [list(pair) for pair in email.headers]
-    message.attachments = [a.model_dump() for a in email.attachments]
-    message.auth_results = email.auth.model_dump()
-    message.spam_score = email.auth.spam_score
-    message.defects = list(email.defects)
+    for column, value in normalised_values(email).items():
+        setattr(message, column, value)
 
 
-def store_decisions(
-    message: Message,
+def decision_values(
     *,
     guards: list[GuardDecision],
     identity: IdentityDecision,
     status: MessageStatus,
     reason: str | None,
-) -> None:
-    """Record the guard and identity decisions and the resulting status on a message."""
-    message.guard_decisions = [decision.as_record() for decision in guards]
-    message.sender_verified = identity.verified
-    message.identity_reason = identity.reason
-    message.status = status
-    message.status_reason = reason
-    message.processed_at = utcnow()
+) -> dict[str, Any]:
+    """The guard and identity decisions and the resulting status, as column values."""
+    return {
+        "guard_decisions": [decision.as_record() for decision in guards],
+        "sender_verified": identity.verified,
+        "identity_reason": identity.reason,
+        "status": status,
+        "status_reason": reason,
+        "processed_at": utcnow(),
+    }
+
+
+def update_if(
+    session: Session, message_pk: int, status: MessageStatus, values: dict[str, Any]
+) -> bool:
+    """Write `values` on a message still in `status`, in one statement; False if it was not.
+
+    The status in the WHERE clause is what makes a retried or concurrent job harmless: only
+    one unit of work moves an email out of `received` (or files a re-run's plan).
+    """
+    statement = (
+        update(Message)
+        .where(Message.id == message_pk, Message.status == status)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(session.execute(statement).rowcount)  # type: ignore[attr-defined]
 
 
 def quarantine(message: Message, reason: str) -> None:
@@ -217,7 +245,20 @@ async def get_messages(session: AsyncSession, message_pks: list[int]) -> dict[in
     return {message.id: message for message in result.scalars()}
 
 
-async def thread_history(session: AsyncSession, message: Message, *, limit: int = 3) -> list[str]:
+class HistoryOf(Protocol):
+    """What `thread_history` needs to know of an email (a stored `Message` has it)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def conversation_id(self) -> int | None: ...
+    @property
+    def sender_verified(self) -> bool | None: ...
+    @property
+    def from_address(self) -> str | None: ...
+
+
+def thread_history(session: Session, message: HistoryOf, *, limit: int = 3) -> list[str]:
     """The clean text of the sender's own earlier emails in the conversation, oldest first.
 
     Only a verified sender gets history, and only of emails verified as theirs: a conversation
@@ -238,26 +279,47 @@ async def thread_history(session: AsyncSession, message: Message, *, limit: int 
         .order_by(Message.id.desc())
         .limit(limit)
     )
-    texts = [text for text in (await session.execute(statement)).scalars() if text]
+    texts = [text for text in session.execute(statement).scalars() if text]
     return list(reversed(texts))
 
 
 class StepClock:
-    """Times consecutive pipeline steps for the message's `steps` record."""
+    """Times the pipeline's steps for the message's `steps` record, database time apart.
+
+    `lap` closes a step of the pipeline's own work (parsing, the agent, rendering ...);
+    `start`/`lap` around a unit of work would charge the database to a step, so the units are
+    timed with `database` instead and recorded as one `database` entry (time and transactions).
+    """
 
     def __init__(self) -> None:
         self.steps: list[dict[str, Any]] = []
+        self.db_ms = 0.0
+        self.transactions = 0
         self._mark = time.perf_counter()
 
-    def lap(self, step: str, outcome: str) -> None:
-        """Close the step that just ran, with what it decided."""
-        now = time.perf_counter()
-        self.steps.append(
-            {"step": step, "ms": round((now - self._mark) * 1000, 2), "outcome": outcome}
-        )
-        self._mark = now
+    def start(self) -> None:
+        """Begin timing a step here (what happened since the last lap is not charged to it)."""
+        self._mark = time.perf_counter()
 
-    def store(self, message: Message) -> None:
-        """Append the timed steps to the message (a new list, so the JSON column updates)."""
-        message.steps = [*(message.steps or []), *self.steps]
-        self.steps = []
+    def lap(self, step: str, outcome: str) -> float:
+        """Close the step that just ran, with what it decided; return its seconds."""
+        now = time.perf_counter()
+        seconds = now - self._mark
+        self.steps.append({"step": step, "ms": round(seconds * 1000, 2), "outcome": outcome})
+        self._mark = now
+        return seconds
+
+    def database(self, seconds: float) -> None:
+        """Add one unit of work's time to the database entry."""
+        self.db_ms += seconds * 1000
+        self.transactions += 1
+        self._mark = time.perf_counter()
+
+    def record(self) -> list[dict[str, Any]]:
+        """The steps so far and the database entry, as stored on the message."""
+        database = {
+            "step": "database",
+            "ms": round(self.db_ms, 2),
+            "outcome": f"{self.transactions} transaction(s)",
+        }
+        return [*self.steps, database]

@@ -36,6 +36,7 @@ from app.db.models import Base, Job, Message, utcnow
 from app.db.statuses import JobKind, JobStatus, MessageStatus
 from app.db.text import storable
 from app.intake.messages import NewDelivery
+from app.jobs.queue import PRIORITY
 from app.mail.mime import synthetic_message_id
 
 logger = logging.getLogger(__name__)
@@ -57,7 +58,16 @@ _MESSAGE_KEYS = (
     "received_at",
     "store_id",
 )
-_JOB_KEYS = ("kind", "message_id", "status", "attempts", "run_after", "created_at", "store_id")
+_JOB_KEYS = (
+    "kind",
+    "message_id",
+    "status",
+    "priority",
+    "attempts",
+    "run_after",
+    "created_at",
+    "store_id",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -364,6 +374,7 @@ def _job_row(message_pk: int, store_id: int | None, now: datetime) -> dict[str, 
         "kind": JobKind.PROCESS_INBOUND,
         "message_id": message_pk,
         "status": JobStatus.QUEUED,
+        "priority": PRIORITY[JobKind.PROCESS_INBOUND],
         "attempts": 0,
         "run_after": now,
         "created_at": now,

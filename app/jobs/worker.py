@@ -1,27 +1,33 @@
 """The worker: claims jobs, runs them under a renewed lease, retries with backoff, dead-letters.
 
-It runs inside the API process by default (woken the moment a webhook commits) or standalone with
-`python -m app worker`. A worker that dies mid-job loses its lease, and the job comes back to
-whichever worker claims next; every job handler is therefore idempotent.
+It runs standalone (`python -m app worker`, which `serve` starts beside the web process) or
+inside the API process, woken the moment a webhook commits. A job is claimed, and what it needs
+read, in one unit of work; one claim loop keeps up to WORKER_CONCURRENCY jobs in flight. A
+worker that dies mid-job loses its lease, and the job comes back to whichever worker claims
+next; every job handler is therefore idempotent.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import socket
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.db.base import utcnow
 from app.db.engine import Database
 from app.db.scope import ALL_STORES
 from app.db.statuses import JobKind, JobStatus
+from app.intake.classify import Loaded, load_inbound
 from app.jobs import queue
 from app.jobs.queue import ClaimedJob
 from app.pipeline import handle_inbound_email
@@ -33,6 +39,7 @@ from app.store.privacy.runner import process_due
 logger = logging.getLogger(__name__)
 
 JobHandler = Callable[[ClaimedJob], Awaitable[None]]
+Loader = Callable[[Session, ClaimedJob], Any]
 MAX_IDLE_BACKOFF_SECONDS = 30.0
 PRIVACY_EVERY_SECONDS = 60.0
 """How often a running worker carries out due privacy requests (Shopify's privacy webhooks)."""
@@ -56,6 +63,7 @@ class Worker:
         name: str | None = None,
         privacy_every: float = PRIVACY_EVERY_SECONDS,
         stores: StoreDirectory | None = None,
+        loaders: Mapping[str, Loader] | None = None,
     ) -> None:
         self.db = db
         self.privacy_every = privacy_every
@@ -68,30 +76,63 @@ class Worker:
                 raise ValueError("a worker needs providers, or explicit handlers")
             handlers = default_handlers(db, settings, providers, self.stores)
         self.handlers: Mapping[str, JobHandler] = handlers
+        # What a job kind reads in its claim's own transaction (none for custom handlers).
+        self.loaders: Mapping[str, Loader] = (
+            loaders if loaders is not None else (DEFAULT_LOADERS if providers is not None else {})
+        )
         self.wakeup = asyncio.Event()
+
+    async def claim(self) -> ClaimedJob | None:
+        """Claim the most urgent due job and read what it needs, in one unit of work.
+
+        A loader that finds its row gone (LookupError) leaves `loaded` empty: the handler then
+        reads, and fails, on its own, so the failure is recorded on the job instead of undoing
+        the claim over and over.
+        """
+        owner, lease_seconds, loaders = self.name, self.settings.JOB_LEASE_SECONDS, self.loaders
+
+        def work(session: Session) -> ClaimedJob | None:
+            job = queue.claim_next_in(session, owner=owner, lease_seconds=lease_seconds)
+            load = loaders.get(job.kind) if job is not None else None
+            if job is None or load is None:
+                return job
+            try:
+                loaded = load(session, job)
+            except LookupError:
+                logger.warning("job data could not be read at claim", extra={"job_id": job.id})
+                return job
+            return dataclasses.replace(job, loaded=loaded)
+
+        return await self.db.unit(work, ALL_STORES)
 
     async def run_once(self) -> ClaimedJob | None:
         """Claim one due job and run it to completion; return it, or None if none was due."""
-        async with self.db.write(ALL_STORES) as session:
-            job = await queue.claim_next(
-                session, owner=self.name, lease_seconds=self.settings.JOB_LEASE_SECONDS
-            )
+        job = await self.claim()
         if job is None:
             return None
+        await self.execute(job)
+        return job
+
+    async def execute(self, job: ClaimedJob) -> None:
+        """Run a claimed job under a renewed lease; record its failure, or complete it.
+
+        A handler that completed the job in its own last unit of work (`job.lease`) saves the
+        separate commit here.
+        """
         heartbeat = asyncio.create_task(self._heartbeat(job))
         try:
             await self._dispatch(job)
         except Exception as exc:
             await self._record_failure(job, exc)
         else:
-            async with self.db.write(ALL_STORES) as session:
-                if not await queue.complete(session, job.id, owner=self.name):
-                    logger.warning("job lease lost before completion", extra={"job_id": job.id})
+            if not job.lease.completed and not await self.db.unit(
+                job.lease.complete_in, ALL_STORES
+            ):
+                logger.warning("job lease lost before completion", extra={"job_id": job.id})
         finally:
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
-        return job
 
     async def drain(self) -> int:
         """Run jobs until none is due; return how many ran (tests and benchmarks drain backlogs)."""
@@ -103,29 +144,53 @@ class Worker:
     async def run(self, stop: asyncio.Event, *, concurrency: int | None = None) -> None:
         """Work until `stop` is set, on up to `concurrency` jobs at once (WORKER_CONCURRENCY).
 
-        Each lane claims and runs one job at a time; jobs wait mostly on the model and the
-        store, so a few lanes keep one process busy. Stopping lets running jobs finish.
+        One loop claims a job whenever a slot is free and runs it as its own task: jobs wait
+        mostly on the model and the store, so one process keeps many in flight, while an idle
+        worker polls the queue once per WORKER_POLL_SECONDS, not once per slot. Stopping lets
+        running jobs finish.
         """
-        lanes = max(1, concurrency or self.settings.WORKER_CONCURRENCY)
-        logger.info("worker started", extra={"worker": self.name, "concurrency": lanes})
-        await asyncio.gather(*(self._lane(stop) for _ in range(lanes)), self._privacy(stop))
+        slots = max(1, concurrency or self.settings.WORKER_CONCURRENCY)
+        logger.info("worker started", extra={"worker": self.name, "concurrency": slots})
+        await asyncio.gather(self._claim_loop(stop, asyncio.Semaphore(slots)), self._privacy(stop))
         logger.info("worker stopped", extra={"worker": self.name})
 
-    async def _lane(self, stop: asyncio.Event) -> None:
-        """Claim and run jobs one after another; sleep between polls unless woken by new work."""
+    async def _claim_loop(self, stop: asyncio.Event, slots: asyncio.Semaphore) -> None:
         idle_delay = self.settings.WORKER_POLL_SECONDS
+        running: set[asyncio.Task[None]] = set()
         while not stop.is_set():
+            await slots.acquire()
+            # Cleared before claiming, so a wake-up that comes while claiming is not lost.
+            self.wakeup.clear()
             try:
-                ran = await self.run_once()
+                job = await self.claim()
             except (SQLAlchemyError, OSError) as exc:
+                slots.release()
                 # The database is unreachable: back off instead of spinning on errors.
                 logger.error("worker cannot reach the database: %s", type(exc).__name__)
                 idle_delay = min(idle_delay * 2, MAX_IDLE_BACKOFF_SECONDS)
                 await self._sleep(stop, idle_delay)
                 continue
             idle_delay = self.settings.WORKER_POLL_SECONDS
-            if ran is None:
+            if job is None:
+                slots.release()
                 await self._sleep(stop, idle_delay)
+                continue
+            task = asyncio.create_task(self._execute_in_slot(job, slots))
+            running.add(task)
+            task.add_done_callback(running.discard)
+        if running:
+            await asyncio.gather(*running)
+
+    async def _execute_in_slot(self, job: ClaimedJob, slots: asyncio.Semaphore) -> None:
+        try:
+            await self.execute(job)
+        except (SQLAlchemyError, OSError) as exc:
+            # Even the failure could not be recorded: the lease runs out and the job comes back.
+            logger.error(
+                "job outcome not recorded: %s", type(exc).__name__, extra={"job_id": job.id}
+            )
+        finally:
+            slots.release()
 
     async def _privacy(self, stop: asyncio.Event) -> None:
         """Carry out due privacy requests now and every `privacy_every` seconds until stopped.
@@ -141,7 +206,8 @@ class Worker:
                 await asyncio.wait_for(stop.wait(), timeout=self.privacy_every)
 
     async def _sleep(self, stop: asyncio.Event, seconds: float) -> None:
-        self.wakeup.clear()
+        if self.wakeup.is_set():
+            return
         waiters = [asyncio.create_task(stop.wait()), asyncio.create_task(self.wakeup.wait())]
         _, pending = await asyncio.wait(waiters, timeout=seconds, return_when="FIRST_COMPLETED")
         for task in pending:
@@ -206,6 +272,8 @@ def default_handlers(
             providers=providers,
             stores=stores,
             last_chance=job.attempts >= settings.JOB_MAX_ATTEMPTS,
+            loaded=job.loaded if isinstance(job.loaded, Loaded) else None,
+            lease=job.lease,
         )
 
     async def send_reply(job: ClaimedJob) -> None:
@@ -239,3 +307,11 @@ def default_handlers(
         JobKind.SEND_REPLY: send_reply,
         JobKind.PRIVACY_REQUEST: privacy_request,
     }
+
+
+def _load_inbound(session: Session, job: ClaimedJob) -> Loaded | None:
+    return load_inbound(session, job.message_id) if job.message_id is not None else None
+
+
+DEFAULT_LOADERS: Mapping[str, Loader] = {JobKind.PROCESS_INBOUND: _load_inbound}
+"""An inbound email is read in the same unit of work that claims its job."""

@@ -35,13 +35,15 @@ def arm(point: str) -> None:
 
         worker.Worker._dispatch = dispatch  # type: ignore[method-assign]
     elif point == "drafted":
-        compose = pipeline.compose_reply
+        # The email, its plan and its draft are committed in one unit of work; the worker dies
+        # right after, before its job is completed.
+        file_email = pipeline.file_email
 
-        async def compose_then_die(*args: Any, **kwargs: Any) -> Any:
-            await compose(*args, **kwargs)
+        async def file_then_die(*args: Any, **kwargs: Any) -> Any:
+            await file_email(*args, **kwargs)
             die()
 
-        pipeline.compose_reply = compose_then_die
+        pipeline.file_email = file_then_die
     elif point == "after_send":
         send = LogMailSender.send
 

@@ -13,10 +13,10 @@ import dataclasses
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import httpx
 import pytest
@@ -24,7 +24,7 @@ import respx
 from pydantic import SecretStr
 from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.db.engine import Database
@@ -41,6 +41,8 @@ from app.replies.outbox import MAX_REFERENCES, threading_for
 from app.replies.senders import MailSender, OutgoingEmail, SendGridSender, SendResult
 from tests.builders import IN_DEFAULT_STORE
 from tests.conftest import SettingsFactory
+
+T = TypeVar("T")
 
 PAYLOADS = Path(__file__).parents[1] / "payloads" / "sendgrid"
 API_KEY = "SG.outbox-test.secret"
@@ -436,13 +438,11 @@ class SecondWriteFails:
     def for_store(self, _store_id: int) -> SecondWriteFails:
         return self
 
-    @contextlib.asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncSession]:
+    async def unit(self, work: Callable[[Session], T], scope: object = None) -> T:
         self.writes += 1
         if self.writes == 2:
             raise OperationalError("COMMIT", {}, ConnectionResetError("server closed"))
-        async with self.db.write(IN_DEFAULT_STORE) as session:
-            yield session
+        return await self.db.unit(work, IN_DEFAULT_STORE)
 
 
 async def test_a_database_failure_after_the_202_logs_sendgrids_id_and_never_resends(
