@@ -171,7 +171,8 @@ def use_directory(directory: str | None, *, temporary_if_unset: bool = False) ->
     Call it before anything records a metric. An inherited PROMETHEUS_MULTIPROC_DIR wins (the
     worker `serve` started shares `serve`'s); else `directory` (METRICS_DIR) is created if
     missing; else, with `temporary_if_unset`, a fresh directory removed when the process exits.
-    Returns the directory, or None when values stay in this process.
+    Returns the directory, or None when values stay in this process. Called after the first
+    value, it warns: this process's values stay in memory.
     """
     path = os.environ.get(MULTIPROC_ENV)
     if not path:
@@ -185,9 +186,12 @@ def use_directory(directory: str | None, *, temporary_if_unset: bool = False) ->
             return None
         os.environ[MULTIPROC_ENV] = path
     if "prometheus_client" in sys.modules and multiprocess_directory() is None:
-        raise RuntimeError(
-            "prometheus_client was imported before the metrics directory was chosen; "
-            "call app.metrics.use_directory first"
+        # Too late for this process (a command run inside another program, such as a test);
+        # the processes it starts still share the directory.
+        logger.warning(
+            "metrics of this process stay in memory: prometheus_client was imported before "
+            "app.metrics.use_directory",
+            extra={"directory": path},
         )
     return path
 
