@@ -49,6 +49,7 @@ CIRCUIT_VALUES = {"closed": 0.0, "half_open": 0.5, "open": 1.0}
 """The circuit gauge's value for each `app.circuit.CircuitState`."""
 STEP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 DB_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
+_TEMPORARY_PREFIX = "shopmail-metrics-"
 _LIVE_GAUGE_FILE = re.compile(r"gauge_live[a-z]+_(\d+)\.db$")
 
 
@@ -180,8 +181,7 @@ def use_directory(directory: str | None, *, temporary_if_unset: bool = False) ->
             os.makedirs(directory, exist_ok=True)
             path = directory
         elif temporary_if_unset:
-            path = tempfile.mkdtemp(prefix="shopmail-metrics-")
-            atexit.register(shutil.rmtree, path, ignore_errors=True)
+            path = _temporary_directory()
         else:
             return None
         os.environ[MULTIPROC_ENV] = path
@@ -269,6 +269,22 @@ def serve_port(host: str, port: int, scrape: Scrape) -> Callable[[], None]:
         thread.join(timeout=5)
 
     return stop
+
+
+def _temporary_directory() -> str:
+    """A fresh directory named after this process, removed at exit.
+
+    A process killed by a signal runs no exit handlers (uvicorn ends by re-raising SIGTERM), so
+    the directories of processes that no longer run are removed here too.
+    """
+    root = tempfile.gettempdir()
+    for leftover in glob.glob(os.path.join(root, f"{_TEMPORARY_PREFIX}*-*")):
+        owner = os.path.basename(leftover)[len(_TEMPORARY_PREFIX) :].split("-", 1)[0]
+        if owner.isdigit() and not _running(int(owner)):
+            shutil.rmtree(leftover, ignore_errors=True)
+    path = tempfile.mkdtemp(prefix=f"{_TEMPORARY_PREFIX}{os.getpid()}-")
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
 
 
 def _gone_processes(directory: str) -> set[int]:

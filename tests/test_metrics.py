@@ -395,3 +395,22 @@ def test_log_format_is_text_or_json(make_settings: SettingsFactory) -> None:
     assert make_settings(LOG_FORMAT="json").LOG_FORMAT == "json"
     with pytest.raises(ValueError, match="LOG_FORMAT"):
         make_settings(LOG_FORMAT="xml")
+
+
+def test_a_killed_servers_temporary_directory_is_removed_by_the_next(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != metrics.MULTIPROC_ENV}
+    env.update(PYTHONPATH=str(ROOT), TMPDIR=str(tmp_path))
+    script = (
+        "import os, signal\n"
+        "from app import metrics\n"
+        "print(metrics.use_directory(None, temporary_if_unset=True), flush=True)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    killed = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, cwd=ROOT)
+    left = Path(killed.stdout.decode().strip())
+    assert left.parent == tmp_path
+    assert left.is_dir()
+    script = "from app import metrics; print(metrics.use_directory(None, temporary_if_unset=True))"
+    subprocess.run([sys.executable, "-c", script], env=env, check=True, cwd=ROOT)
+    assert not left.exists()
+    assert list(tmp_path.iterdir()) == []
