@@ -178,13 +178,13 @@ def use_directory(directory: str | None, *, temporary_if_unset: bool = False) ->
     path = os.environ.get(MULTIPROC_ENV)
     if not path:
         if directory:
-            os.makedirs(directory, exist_ok=True)
             path = directory
         elif temporary_if_unset:
             path = _temporary_directory()
         else:
             return None
         os.environ[MULTIPROC_ENV] = path
+    os.makedirs(path, exist_ok=True)
     if "prometheus_client" in sys.modules and multiprocess_directory() is None:
         # Too late for this process (a command run inside another program, such as a test);
         # the processes it starts still share the directory.
