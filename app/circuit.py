@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TypeVar
 
+from app import metrics
+
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -44,6 +46,9 @@ class CircuitBreaker:
     opened_at: float | None = None
     probing: bool = field(default=False)
 
+    def __post_init__(self) -> None:
+        self._publish()
+
     @property
     def state(self) -> CircuitState:
         """Closed, open, or half-open (the reset time has passed; the next call is a probe)."""
@@ -57,7 +62,7 @@ class CircuitBreaker:
         self, action: Callable[[], Awaitable[T]], *, failure: tuple[type[BaseException], ...]
     ) -> T:
         """Run `action` unless the circuit is open; exceptions in `failure` count against it."""
-        state = self.state
+        state = self._publish()
         if state is CircuitState.OPEN or (state is CircuitState.HALF_OPEN and self.probing):
             raise CircuitOpen(f"{self.name} is failing; calls paused for {self.reset_seconds:g} s")
         if state is CircuitState.HALF_OPEN:
@@ -78,9 +83,17 @@ class CircuitBreaker:
             if self.opened_at is None:
                 logger.error("circuit opened", extra={"provider": self.name})
             self.opened_at = self.clock()
+        self._publish()
 
     def _succeeded(self) -> None:
         if self.opened_at is not None:
             logger.warning("circuit closed again", extra={"provider": self.name})
         self.failures = 0
         self.opened_at = None
+        self._publish()
+
+    def _publish(self) -> CircuitState:
+        """Show the current state on `/metrics` (a half-open state shows once a call probes)."""
+        state = self.state
+        metrics.set_circuit(self.name, state.value)
+        return state

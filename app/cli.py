@@ -7,6 +7,7 @@ import asyncio
 import sys
 from importlib.metadata import PackageNotFoundError, version
 
+from app import metrics
 from app.config import ConfigError, Settings, load_settings
 from app.db.migrate import DatabaseUnreachable, ensure_reachable, open_database, upgrade_database
 from app.db.statuses import StoreRole, TokenScope
@@ -221,7 +222,10 @@ def main(argv: list[str] | None = None) -> None:
         settings = load_settings()
     except ConfigError as exc:
         sys.exit(str(exc))
-    configure_logging(settings.LOG_LEVEL)
+    configure_logging(settings.LOG_LEVEL, settings.LOG_FORMAT)
+    if args.command in {"serve", "worker"}:
+        # Before anything records a metric; a worker `serve` starts inherits the directory.
+        metrics.use_directory(settings.METRICS_DIR, temporary_if_unset=args.command == "serve")
     try:
         _run(args, settings)
     except DatabaseUnreachable as exc:

@@ -67,6 +67,7 @@ class Settings(BaseSettings):
     HOST: str = "127.0.0.1"
     PORT: int = Field(default=8000, ge=1, le=65535)
     LOG_LEVEL: str = "INFO"
+    LOG_FORMAT: Literal["text", "json"] = "text"
     WORKER_IN_PROCESS: bool = True
     WORKER_POLL_SECONDS: float = Field(default=1.0, gt=0)
     WORKER_CONCURRENCY: int = Field(default=4, ge=1, le=256)
@@ -180,6 +181,14 @@ class Settings(BaseSettings):
     SPAM_SCORE_THRESHOLD: float = 5.0
     MAX_RECEIVED_HOPS: int = Field(default=30, ge=1)
 
+    # Prometheus metrics: GET /metrics needs `Authorization: Bearer <METRICS_TOKEN>` (404 while
+    # unset); METRICS_PORT (0: off) serves them without a token on METRICS_HOST. METRICS_DIR is
+    # where each process writes its values for the one that answers (default: a temporary one).
+    METRICS_TOKEN: SecretStr | None = None
+    METRICS_PORT: int = Field(default=0, ge=0, le=65535)
+    METRICS_HOST: str = "127.0.0.1"
+    METRICS_DIR: str | None = None
+
     @field_validator("DATABASE_URL")
     @classmethod
     def _check_database_url(cls, value: str) -> str:
@@ -212,7 +221,7 @@ class Settings(BaseSettings):
             raise ValueError("must look like your-store.myshopify.com")
         return value
 
-    @field_validator("INBOUND_BASIC_AUTH_PASSWORD")
+    @field_validator("INBOUND_BASIC_AUTH_PASSWORD", "METRICS_TOKEN")
     @classmethod
     def _check_inbound_password(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and (

@@ -68,6 +68,7 @@ def create_app(
         # it out of the garbage collector's full scans, which otherwise pause every request for
         # tens of milliseconds (measured with bench/intake.py).
         gc.freeze()
+        stop_metrics = health.serve_metrics_port(state, asyncio.get_running_loop())
         stop = asyncio.Event()
         worker_task: asyncio.Task[None] | None = None
         if settings.WORKER_IN_PROCESS:
@@ -77,6 +78,8 @@ def create_app(
         try:
             yield
         finally:
+            if stop_metrics is not None:
+                await asyncio.to_thread(stop_metrics)
             stop.set()
             if worker_task is not None:
                 await worker_task

@@ -6,5 +6,6 @@ the per-turn and per-email caps, repeated calls, output that cannot be sent back
 talks to the `openai` SDK for completions), `offline` (the keyless rule-based model), `budget`
 (per-minute model budgets shared by workers), `exchange_log` (agent runs, model turns and tool
 calls in SQL), `evals` (the labelled set and its runner).
-May import: `tools`, `store` (through tools), `mail` models, `db` (exchange log and budget only).
+May import: `tools`, `store` (through tools), `mail` models, `db` (exchange log and budget only),
+`metrics` (model turns).
 """

@@ -6,7 +6,7 @@ model may call the registered tools (only those the context allows) and must fin
 `submit_reply_plan`. Code, not the prompt, enforces the rest: the step, tool-call (`calls`) and
 token caps, the handover rules, which facts a plan may show, and the proposals attached to it.
 Output that cannot be sent back to the API ends the run as a handover (`model_error`).
-Every model turn is handed to a `TraceSink`, whatever happens next.
+Every model turn is handed to a `TraceSink`, whatever happens next, and counted (`app.metrics`).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from pydantic import Field, ValidationError
 
+from app import metrics
 from app.agent.calls import CallBook, unusable
 from app.agent.llm import (
     LLM,
@@ -348,6 +349,7 @@ class _Loop:
         try:
             response = await self.llm.complete(request)
         except (LLMUnavailable, LLMRejected) as exc:
+            self._count_turn(None, "error")
             await self.trace.record_turn(
                 TurnRecord(
                     step=self.steps,
@@ -360,6 +362,7 @@ class _Loop:
             )
             raise
         problem = unusable(response)
+        self._count_turn(response, "unusable" if problem else "ok")
         await self.trace.record_turn(
             TurnRecord(
                 step=self.steps,
@@ -371,6 +374,15 @@ class _Loop:
             )
         )
         return response, problem
+
+    def _count_turn(self, response: ModelResponse | None, outcome: str) -> None:
+        metrics.record_model_turn(
+            self.llm.kind,
+            response.model if response is not None and response.model else self.llm.model,
+            outcome=outcome,
+            prompt_tokens=response.input_tokens if response is not None else 0,
+            completion_tokens=response.output_tokens if response is not None else 0,
+        )
 
     def _plan_from(self, call: ToolCallRequest) -> tuple[ReplyPlan | None, str | None]:
         try:

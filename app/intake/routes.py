@@ -27,11 +27,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 
+from app import metrics
 from app.db.errors import describe
 from app.db.statuses import MessageStatus
 from app.intake import messages
 from app.intake.auth import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from app.intake.body import BodyTooLarge, SpooledBody, read_body
+from app.logs import log_context
 from app.mail.formdata import FormDataError, parse_form_data
 from app.mail.mime import content_checksum, synthetic_message_id
 from app.mail.sendgrid import PROVIDER, read_delivery
@@ -42,6 +44,7 @@ router = APIRouter(tags=["webhooks"])
 
 
 def _unauthorized() -> JSONResponse:
+    metrics.record_delivery(PROVIDER, "unauthorized")
     return JSONResponse(
         {"detail": "authentication required"},
         status_code=401,
@@ -50,6 +53,7 @@ def _unauthorized() -> JSONResponse:
 
 
 def _too_large(limit: int) -> JSONResponse:
+    metrics.record_delivery(PROVIDER, "too_large")
     return JSONResponse({"detail": f"payload over {limit} bytes"}, status_code=413)
 
 
@@ -91,10 +95,16 @@ async def receive_sendgrid_inbound(request: Request) -> JSONResponse:
         stored = await state.intake.store(new)
     except (SQLAlchemyError, OSError) as exc:
         logger.error("inbound delivery not stored: %s", describe(exc))
+        metrics.record_delivery(PROVIDER, "error")
         return JSONResponse({"detail": "temporarily unavailable, retry"}, status_code=503)
     if stored.message_pk is None:
+        metrics.record_delivery(PROVIDER, "duplicate")
         return JSONResponse({"status": "duplicate"})
-    state.notify_worker()
+    with log_context(message_pk=stored.message_pk):
+        quarantined = stored.status is MessageStatus.QUARANTINED
+        metrics.record_delivery(PROVIDER, "quarantined" if quarantined else "stored")
+        logger.debug("inbound delivery stored", extra={"status": stored.status.value})
+        state.notify_worker()
     return JSONResponse({"status": stored.status.value, "id": stored.message_pk})
 
 

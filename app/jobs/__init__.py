@@ -2,7 +2,8 @@
 
 Owns: `queue` (enqueue in the caller's transaction, claim with priority and a lease, heartbeat,
 retry with backoff, dead letters) and `worker` (runs claimed jobs: an inbound email through the
-pipeline, a reply through the outbox, due privacy requests through `privacy`).
-May import: `db`, `config`, and the process steps it runs (`pipeline`, `replies.outbox`,
-`privacy`).
+pipeline, a reply through the outbox, due privacy requests through `privacy`), and `stats`
+(the queue's depth and age per kind, for `/metrics`).
+May import: `db`, `config`, `logs`, `metrics`, and the process steps it runs (`pipeline`,
+`replies.outbox`, `privacy`).
 """

@@ -30,6 +30,7 @@ from app.db.statuses import JobKind, JobStatus
 from app.intake.classify import Loaded, load_inbound
 from app.jobs import queue
 from app.jobs.queue import ClaimedJob
+from app.logs import log_context
 from app.pipeline import handle_inbound_email
 from app.providers import Providers
 from app.replies import outbox
@@ -220,7 +221,9 @@ class Worker:
         handler = self.handlers.get(job.kind)
         if handler is None:
             raise LookupError(f"no handler for job kind '{job.kind}'")
-        await handler(job)
+        # Every line logged while the job runs names it and its email (`app.logs`).
+        with log_context(job_id=job.id, message_pk=job.message_id):
+            await handler(job)
 
     async def _heartbeat(self, job: ClaimedJob) -> None:
         interval = self.settings.JOB_LEASE_SECONDS / 3

@@ -8,7 +8,8 @@ sentence; store changes are `needs_approval=True` and only ever proposed. See "A
 the README.
 
 May import: `store` (through the `Shop` protocol), `replies.facts` (the `Facts` base class), the
-`openai` SDK's schema helper in `kit/registry.py` only; never `agent`, `admin` or SQL.
+`openai` SDK's schema helper in `kit/registry.py` only, `metrics` (tool calls); never `agent`,
+`admin` or SQL.
 """
 
 import functools

@@ -241,7 +241,7 @@ def operator(monkeypatch: pytest.MonkeyPatch, database_url: str) -> str:
     monkeypatch.setenv("INBOUND_BASIC_AUTH_PASSWORD", BASIC_AUTH[1])
     monkeypatch.setenv("API_TOKEN_DAYS", "30")
     # The test's own logging stays as pytest set it up.
-    monkeypatch.setattr(cli, "configure_logging", lambda level: None)
+    monkeypatch.setattr(cli, "configure_logging", lambda *_args: None)
     return database_url
 
 

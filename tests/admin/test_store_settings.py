@@ -188,7 +188,7 @@ def test_the_cli_gives_and_takes_store_roles(
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.setenv("INBOUND_BASIC_AUTH_USER", "inbound")
     monkeypatch.setenv("INBOUND_BASIC_AUTH_PASSWORD", "inbound-password-123")
-    monkeypatch.setattr(cli, "configure_logging", lambda level: None)
+    monkeypatch.setattr(cli, "configure_logging", lambda *_args: None)
     # Only the default store: a new account owns it, as a single-store deployment always had.
     cli_run(monkeypatch, capsys, "create-admin", "--email", "first@shop.test")
     assert on_database(database_url, lambda s: _roles(s, "first@shop.test")) == [

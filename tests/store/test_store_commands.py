@@ -41,7 +41,7 @@ def operator(monkeypatch: pytest.MonkeyPatch, db: Database, database_url: str) -
     monkeypatch.setenv("SUPPORT_ADDRESSES", "orders@shop.test")
     monkeypatch.setenv("SHOPIFY_SHOP_DOMAIN", "default-shop.myshopify.com")
     # The test's own logging stays as pytest set it up.
-    monkeypatch.setattr(cli, "configure_logging", lambda level: None)
+    monkeypatch.setattr(cli, "configure_logging", lambda *_args: None)
     return database_url
 
 

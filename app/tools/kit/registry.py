@@ -28,6 +28,7 @@ from typing import Any
 import openai
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from app import metrics
 from app.store.models import ActionResult
 from app.store.protocol import ShopAuthError, ShopError, ShopUnavailable
 from app.tools.kit.context import CallOutcome, CallRecord, ProposalRecord, ToolContext, ToolMiss
@@ -189,7 +190,7 @@ class ToolRegistry:
                 outcome=CallOutcome.INVALID_ARGUMENTS,
                 content=f"There is no tool named {name!r}; use one of the tools offered.",
             )
-            await _record(ctx, result, arguments, started, call_id)
+            await _record(ctx, result, arguments, started, call_id, known=False)
             return result
         validated = _validate(tool, arguments)
         if isinstance(validated, ToolResult):
@@ -359,7 +360,13 @@ def _model_text(facts: Any) -> str:
 
 
 async def _record(
-    ctx: ToolContext, result: ToolResult, arguments: Any, started: float, call_id: str | None
+    ctx: ToolContext,
+    result: ToolResult,
+    arguments: Any,
+    started: float,
+    call_id: str | None,
+    *,
+    known: bool = True,
 ) -> None:
     summary = result.content if result.outcome is not CallOutcome.OK else _summary(result)
     record = CallRecord(
@@ -377,6 +384,8 @@ async def _record(
     )
     # No answer goes out unrecorded: if the journal cannot write, the job fails and retries.
     await ctx.journal.record_call(record)
+    # A name the model made up is counted as "unknown": it must not become a series of its own.
+    metrics.record_tool_call(result.tool if known else "unknown", result.outcome.value)
 
 
 def _summary(result: ToolResult) -> str:
