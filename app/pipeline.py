@@ -38,6 +38,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from app import metrics
 from app.config import Settings
 from app.db.engine import Database
 from app.db.models import utcnow
@@ -151,6 +152,7 @@ async def _not_answered(units: Units, loaded: Loaded, outcome: NotAnswered) -> M
         status = await units.run(lambda s: file_not_answered(s, loaded, outcome), everywhere=True)
     except AlreadyFiled:
         return MessageStatus.QUARANTINED
+    metrics.record_email(status.value, None)
     logger.warning(
         "inbound email not answered",
         extra={"message_pk": loaded.message_pk, "status": status.value, "reason": outcome.reason},
@@ -180,6 +182,8 @@ async def file_email(
     except AlreadyFiled:
         logger.warning("email filed by another worker", extra={"message_pk": loaded.message_pk})
         return Filed(status=loaded.status)
+    intent = planned.outcome.plan.intent.value if isinstance(planned, Planned) else None
+    metrics.record_email(filed.status.value, intent)
     logger.info(
         "inbound email filed",
         extra={

@@ -130,7 +130,7 @@ async def test_every_line_of_a_job_names_its_email_in_json(
         if entry["message"] == "job ends":
             job = None
     # The pipeline's own lines were among them, not only the test's.
-    assert {"app.intake.classify", "app.pipeline"} <= {entry["logger"] for entry in inside}
+    assert {"app.planning", "app.pipeline"} <= {entry["logger"] for entry in inside}
 
 
 async def test_the_webhook_names_the_email_it_stored(

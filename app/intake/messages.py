@@ -17,6 +17,7 @@ from sqlalchemy import Select, func, inspect, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, undefer
 
+from app import metrics
 from app.db.models import Conversation, Message, Reply, utcnow
 from app.db.statuses import MessageStatus
 from app.mail.guards import GuardDecision
@@ -307,12 +308,14 @@ class StepClock:
         seconds = now - self._mark
         self.steps.append({"step": step, "ms": round(seconds * 1000, 2), "outcome": outcome})
         self._mark = now
+        metrics.observe_step(step, seconds)
         return seconds
 
     def database(self, seconds: float) -> None:
         """Add one unit of work's time to the database entry."""
         self.db_ms += seconds * 1000
         self.transactions += 1
+        metrics.observe_db(seconds)
         self._mark = time.perf_counter()
 
     def record(self) -> list[dict[str, Any]]:

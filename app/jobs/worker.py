@@ -121,10 +121,14 @@ class Worker:
         separate commit here.
         """
         heartbeat = asyncio.create_task(self._heartbeat(job))
+        # Every line logged while the job runs, its failure included, names it and its email.
+        names = {"job_id": job.id, "message_pk": job.message_id}
         try:
-            await self._dispatch(job)
+            with log_context(**names):
+                await self._dispatch(job)
         except Exception as exc:
-            await self._record_failure(job, exc)
+            with log_context(**names):
+                await self._record_failure(job, exc)
         else:
             if not job.lease.completed and not await self.db.unit(
                 job.lease.complete_in, ALL_STORES
@@ -221,9 +225,7 @@ class Worker:
         handler = self.handlers.get(job.kind)
         if handler is None:
             raise LookupError(f"no handler for job kind '{job.kind}'")
-        # Every line logged while the job runs names it and its email (`app.logs`).
-        with log_context(job_id=job.id, message_pk=job.message_id):
-            await handler(job)
+        await handler(job)
 
     async def _heartbeat(self, job: ClaimedJob) -> None:
         interval = self.settings.JOB_LEASE_SECONDS / 3

@@ -27,6 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
+from app import metrics
 from app.db.engine import Database
 from app.db.models import Message, Reply, utcnow
 from app.db.statuses import ReplyStatus, StoreStatus
@@ -387,6 +388,7 @@ def log_unrecorded(reply_pk: int, attempt: Attempt) -> None:
 
 def log_delivery(reply_pk: int, outcome: ReplyStatus, attempts: int, error: str | None) -> None:
     """One line per delivery attempt: info when sent, warning otherwise."""
+    metrics.record_send(outcome.value)
     log = logger.info if outcome is ReplyStatus.SENT else logger.warning
     log(
         "reply delivery",
