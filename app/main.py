@@ -21,6 +21,7 @@ from app.db.engine import Database
 from app.intake import health, routes
 from app.intake.auth import InboundAuthenticator
 from app.intake.writer import IntakeWriter
+from app.jobs.process import WorkerProcess
 from app.jobs.worker import Worker
 from app.providers import Providers, build_providers
 from app.state import AppState
@@ -68,9 +69,16 @@ def create_app(
         # it out of the garbage collector's full scans, which otherwise pause every request for
         # tens of milliseconds (measured with bench/intake.py).
         gc.freeze()
+        gc.enable()  # `python -m app` pauses it for startup (app/__main__.py).
         stop = asyncio.Event()
         worker_task: asyncio.Task[None] | None = None
-        if settings.WORKER_IN_PROCESS:
+        worker_process: WorkerProcess | None = None
+        if settings.WORKER_MODE == "process":
+            # The pipeline in its own process: the webhook's loop only acknowledges mail.
+            worker_process = WorkerProcess(settings)
+            await worker_process.start()
+            state.worker_wakeups.append(worker_process.wake)
+        elif settings.WORKER_MODE == "inline":
             worker = Worker(db=database, settings=settings, providers=services, stores=state.stores)
             state.worker_wakeups.append(worker.wakeup.set)
             worker_task = asyncio.create_task(worker.run(stop), name="in-process-worker")
@@ -80,6 +88,8 @@ def create_app(
             stop.set()
             if worker_task is not None:
                 await worker_task
+            if worker_process is not None:
+                await worker_process.stop()
             if owns_providers:
                 await services.aclose()
             if owns_db:

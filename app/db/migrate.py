@@ -46,10 +46,14 @@ async def upgrade_database(db: Database, revision: str = "head") -> None:
         await connection.run_sync(_upgrade)
 
 
-def open_database(database_url: str, *, sqlite_busy_timeout_ms: int = 5000) -> Database:
+def open_database(
+    database_url: str, *, sqlite_busy_timeout_ms: int = 5000, concurrency: int | None = None
+) -> Database:
     """`Database.connect`, raising `DatabaseUnreachable` when a SQLite file's folder can't exist."""
     try:
-        return Database.connect(database_url, sqlite_busy_timeout_ms=sqlite_busy_timeout_ms)
+        return Database.connect(
+            database_url, sqlite_busy_timeout_ms=sqlite_busy_timeout_ms, concurrency=concurrency
+        )
     except OSError as exc:
         # Creating the engine touches nothing but a SQLite file's directory, which it creates.
         reason = f"cannot create the folder {exc.filename} ({exc.strerror})"
