@@ -72,8 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument(
         "--concurrency", type=int, metavar="K", help="jobs at once (default: WORKER_CONCURRENCY)"
     )
-    # Started so by `serve`: settings, wake-ups and the parent's end come on standard input.
-    worker.add_argument(SUPERVISED_FLAG, action="store_true", help=argparse.SUPPRESS)
+    worker.add_argument(
+        SUPERVISED_FLAG,
+        action="store_true",
+        help="how `serve` starts its worker process (WORKER_MODE=process): settings, wake-ups "
+        "and the end of serve come on standard input; not for use by hand",
+    )
     command(
         "migrate",
         "apply database migrations",
