@@ -222,9 +222,11 @@ async def test_serve_with_worker_mode_off_starts_no_worker(
         await asyncio.sleep(1)
         assert children(serve.pid) == []
     finally:
-        serve.send_signal(signal.SIGTERM)
+        # Ctrl-C: a graceful shutdown and a clean exit, without a KeyboardInterrupt traceback.
+        serve.send_signal(signal.SIGINT)
         await asyncio.wait_for(serve.wait(), timeout=WAIT_SECONDS)
-    assert serve.returncode == 0
+    assert serve.returncode == 0, logged(log)
+    assert "Traceback" not in logged(log)
 
 
 async def test_the_app_hands_its_worker_process_the_settings_it_was_built_with(
@@ -244,6 +246,20 @@ async def test_the_app_hands_its_worker_process_the_settings_it_was_built_with(
             pk = await post(http, "<from-code@example.com>")
         assert await wait_done(db, pk, within=20) in DONE
     assert not alive(worker)
+
+
+async def test_the_app_collects_garbage_again_once_started_and_frozen(
+    make_settings: SettingsFactory, db: Database
+) -> None:
+    app = create_app(make_settings(), db=db)
+    gc.disable()  # As `python -m app` leaves it for startup.
+    try:
+        async with app.router.lifespan_context(app):
+            assert gc.isenabled()
+            assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+        gc.enable()
 
 
 # --- WorkerProcess with stand-in children --------------------------------------------------------
