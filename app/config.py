@@ -22,7 +22,6 @@ from pydantic import (
     Field,
     SecretBytes,
     SecretStr,
-    TypeAdapter,
     ValidationError,
     field_validator,
     model_validator,
@@ -68,12 +67,9 @@ class Settings(BaseSettings):
     HOST: str = "127.0.0.1"
     PORT: int = Field(default=8000, ge=1, le=65535)
     LOG_LEVEL: str = "INFO"
-    # Who works through the queue for `serve`: a child process it starts, restarts and stops
-    # (process), a worker on the web app's own event loop (inline: tests and the demo), or
-    # nobody (off: run `python -m app worker` yourself).
+    # Who works for `serve`: its child process, a worker on its loop, or none (app/jobs/process.py).
     WORKER_MODE: Literal["process", "inline", "off"] = "process"
-    # Deprecated, read only when WORKER_MODE is not set: true is WORKER_MODE=process, false off.
-    WORKER_IN_PROCESS: bool | None = None
+    WORKER_IN_PROCESS: bool | None = None  # Deprecated: see `app.jobs.process.worker_mode`.
     WORKER_POLL_SECONDS: float = Field(default=1.0, gt=0)
     WORKER_CONCURRENCY: int = Field(default=64, ge=1, le=1024)
     WORKER_STOP_SECONDS: float = Field(default=30.0, gt=0)
@@ -186,20 +182,6 @@ class Settings(BaseSettings):
     REPLY_CAP_PER_THREAD: int = Field(default=2, ge=0)
     SPAM_SCORE_THRESHOLD: float = 5.0
     MAX_RECEIVED_HOPS: int = Field(default=30, ge=1)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _worker_mode_from_deprecated_setting(cls, data: Any) -> Any:
-        # `WORKER_IN_PROCESS=true` meant "serve runs the worker": it now runs as its process.
-        if not isinstance(data, dict) or data.get("WORKER_MODE") is not None:
-            return data
-        if data.get("WORKER_IN_PROCESS") is None:
-            return data
-        try:
-            in_process = TypeAdapter(bool).validate_python(data["WORKER_IN_PROCESS"])
-        except ValidationError:
-            return data  # Reported on WORKER_IN_PROCESS itself.
-        return {**data, "WORKER_MODE": "process" if in_process else "off"}
 
     @field_validator("DATABASE_URL")
     @classmethod

@@ -21,7 +21,7 @@ from app.db.engine import Database
 from app.intake import health, routes
 from app.intake.auth import InboundAuthenticator
 from app.intake.writer import IntakeWriter
-from app.jobs.process import WorkerProcess
+from app.jobs.process import WorkerProcess, worker_mode
 from app.jobs.worker import Worker
 from app.providers import Providers, build_providers
 from app.state import AppState
@@ -73,12 +73,13 @@ def create_app(
         stop = asyncio.Event()
         worker_task: asyncio.Task[None] | None = None
         worker_process: WorkerProcess | None = None
-        if settings.WORKER_MODE == "process":
+        mode = worker_mode(settings)
+        if mode == "process":
             # The pipeline in its own process: the webhook's loop only acknowledges mail.
             worker_process = WorkerProcess(settings)
             await worker_process.start()
             state.worker_wakeups.append(worker_process.wake)
-        elif settings.WORKER_MODE == "inline":
+        elif mode == "inline":
             worker = Worker(db=database, settings=settings, providers=services, stores=state.stores)
             state.worker_wakeups.append(worker.wakeup.set)
             worker_task = asyncio.create_task(worker.run(stop), name="in-process-worker")

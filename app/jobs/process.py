@@ -34,6 +34,7 @@ import struct
 import sys
 import time
 from collections.abc import Sequence
+from typing import Literal
 
 from app.config import Settings
 
@@ -50,6 +51,18 @@ _LENGTH = struct.Struct(">Q")
 _WAKE = b"w"
 _MAX_UNREAD_WAKES = 1024
 """Bytes left unread in the pipe beyond which more wake-ups would tell the child nothing."""
+
+
+def worker_mode(settings: Settings) -> Literal["process", "inline", "off"]:
+    """Who works through the queue for `serve`: `WORKER_MODE`, unless only the old setting is set.
+
+    `WORKER_IN_PROCESS=true` meant "serve runs the worker": now as its child process; `false`
+    meant "run workers yourself": `off`.
+    """
+    legacy = settings.WORKER_IN_PROCESS
+    if legacy is None or "WORKER_MODE" in settings.model_fields_set:
+        return settings.WORKER_MODE
+    return "process" if legacy else "off"
 
 
 def encode_settings(settings: Settings) -> bytes:

@@ -31,7 +31,7 @@ from app.db.engine import Database, pool_sizes
 from app.db.models import Message
 from app.db.scope import ALL_STORES
 from app.demo.sendgrid_posts import raw_mode_post
-from app.jobs.process import WorkerProcess
+from app.jobs.process import WorkerProcess, worker_mode
 from app.jobs.worker import Worker
 from app.main import create_app
 from tests.builders import make_eml, verified_transport
@@ -454,13 +454,15 @@ def test_the_deprecated_worker_in_process_maps_onto_worker_mode(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     base: dict[str, Any] = {"_env_file": None, "INBOUND_ALLOW_UNAUTHENTICATED": True}
+    assert worker_mode(Settings(**base)) == "process"
     monkeypatch.setenv("WORKER_IN_PROCESS", "false")
-    assert Settings(**base).WORKER_MODE == "off"
+    assert worker_mode(Settings(**base)) == "off"
     monkeypatch.setenv("WORKER_IN_PROCESS", "true")
-    assert Settings(**base).WORKER_MODE == "process"
+    assert worker_mode(Settings(**base)) == "process"
     # WORKER_MODE, when set, wins.
     monkeypatch.setenv("WORKER_MODE", "inline")
-    assert Settings(**base).WORKER_MODE == "inline"
+    assert worker_mode(Settings(**base)) == "inline"
+    assert worker_mode(Settings(**base, WORKER_MODE="process")) == "process"
     monkeypatch.delenv("WORKER_MODE")
     monkeypatch.setenv("WORKER_IN_PROCESS", "perhaps")
     with pytest.raises(ConfigError, match="WORKER_IN_PROCESS='perhaps': not a boolean"):
