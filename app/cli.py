@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
+import signal
 import sys
 from importlib.metadata import PackageNotFoundError, version
 
@@ -11,6 +13,7 @@ from app import metrics
 from app.config import ConfigError, Settings, load_settings
 from app.db.migrate import DatabaseUnreachable, ensure_reachable, open_database, upgrade_database
 from app.db.statuses import StoreRole, TokenScope
+from app.jobs.process import SUPERVISED_FLAG, read_settings
 from app.logs import configure_logging
 from app.store.commands import add_store_commands, run_store_command
 
@@ -53,9 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = command(
         "serve",
-        "run the HTTP service (with the in-process worker)",
-        "Serve the inbound webhook, the admin and the JSON API. Unless WORKER_IN_PROCESS=false, "
-        "the same process also works through queued jobs. Run `migrate` first.",
+        "run the HTTP service (and its worker process)",
+        "Serve the inbound webhook, the admin and the JSON API. With WORKER_MODE=process (the "
+        "default) it also starts a worker process, wakes it when mail arrives, restarts it if it "
+        "dies and stops it on shutdown; with WORKER_MODE=off run workers yourself. Run `migrate` "
+        "first.",
     )
     serve.add_argument("--host", help="interface to bind (default: HOST)")
     serve.add_argument("--port", type=int, help="port to bind (default: PORT)")
@@ -67,6 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     worker.add_argument(
         "--concurrency", type=int, metavar="K", help="jobs at once (default: WORKER_CONCURRENCY)"
+    )
+    worker.add_argument(
+        SUPERVISED_FLAG,
+        action="store_true",
+        help="how `serve` starts its worker process (WORKER_MODE=process): settings, wake-ups "
+        "and the end of serve come on standard input; not for use by hand",
     )
     command(
         "migrate",
@@ -201,6 +212,8 @@ def _store_arguments(parser: argparse.ArgumentParser, *, required: bool) -> None
 def main(argv: list[str] | None = None) -> None:
     """Parse the command line and run the chosen command."""
     args = build_parser().parse_args(argv)
+    if args.command not in ("serve", "worker"):
+        gc.enable()  # Paused for startup by `python -m app`; serve and worker resume it later.
     if args.command == "demo":
         from app.demo.run import run_demo
 
@@ -219,7 +232,7 @@ def main(argv: list[str] | None = None) -> None:
         print(new_key())
         return
     try:
-        settings = load_settings()
+        settings = read_settings() if getattr(args, "supervised", False) else load_settings()
     except ConfigError as exc:
         sys.exit(str(exc))
     configure_logging(settings.LOG_LEVEL, settings.LOG_FORMAT)
@@ -237,7 +250,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> None:
         asyncio.run(_migrate(settings))
         print("database is at the latest revision")
     elif args.command == "worker":
-        asyncio.run(_work(settings, concurrency=args.concurrency))
+        asyncio.run(_work(settings, concurrency=args.concurrency, supervised=args.supervised))
     elif args.command == "serve":
         _serve(settings, host=args.host or settings.HOST, port=args.port or settings.PORT)
     elif args.command == "privacy":
@@ -272,29 +285,45 @@ async def _privacy(settings: Settings) -> int:
         await db.dispose()
 
 
-async def _work(settings: Settings, *, concurrency: int | None = None) -> None:
-    import signal
-
+async def _work(
+    settings: Settings, *, concurrency: int | None = None, supervised: bool = False
+) -> None:
+    from app.jobs.process import follow_parent
     from app.jobs.worker import Worker
     from app.providers import build_providers
     from app.store.directory import StoreDirectory
+    from app.tools import tool_registry
 
+    lanes = concurrency or settings.WORKER_CONCURRENCY
     # Only opening the database is checked here: once running, the worker rides out an
     # unreachable database by backing off, so a restart of PostgreSQL does not stop it.
     db = open_database(
-        settings.DATABASE_URL, sqlite_busy_timeout_ms=settings.SQLITE_BUSY_TIMEOUT_MS
+        settings.DATABASE_URL,
+        sqlite_busy_timeout_ms=settings.SQLITE_BUSY_TIMEOUT_MS,
+        concurrency=lanes,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     providers = build_providers(settings)
+    parent: asyncio.Task[None] | None = None
     try:
         stores = StoreDirectory(db, settings)
-        await Worker(db=db, settings=settings, providers=providers, stores=stores).run(
-            stop, concurrency=concurrency
-        )
+        worker = Worker(db=db, settings=settings, providers=providers, stores=stores)
+        if supervised:
+            parent = asyncio.create_task(follow_parent(worker.wakeup, stop), name="parent")
+        # Built now rather than for the first email: the tools' schemas (the OpenAI SDK's helper).
+        for tool in tool_registry().all():
+            tool.function_schema()
+        # Everything imported and built so far lives as long as the process: out of the
+        # collector's full scans, which would otherwise pause every lane.
+        gc.freeze()
+        gc.enable()
+        await worker.run(stop, concurrency=lanes)
     finally:
+        if parent is not None:
+            parent.cancel()
         await providers.aclose()
         await db.dispose()
 
@@ -304,6 +333,15 @@ def _serve(settings: Settings, *, host: str, port: int) -> None:
 
     from app.main import create_app
 
+    # uvicorn shuts down gracefully on SIGINT/SIGTERM (the worker process too), then raises the
+    # signal again for its default action; after that shutdown, or before serving, it is a clean
+    # exit (status 0, no KeyboardInterrupt traceback).
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _exit_cleanly)
     # Only `create_app` decides whom to believe about X-Forwarded-For (FORWARDED_ALLOW_IPS):
     # uvicorn's own handling would trust 127.0.0.1 by default.
     uvicorn.run(create_app(settings), host=host, port=port, log_config=None, proxy_headers=False)
+
+
+def _exit_cleanly(_signum: int, _frame: object) -> None:
+    sys.exit(0)

@@ -68,9 +68,12 @@ class Settings(BaseSettings):
     PORT: int = Field(default=8000, ge=1, le=65535)
     LOG_LEVEL: str = "INFO"
     LOG_FORMAT: Literal["text", "json"] = "text"
-    WORKER_IN_PROCESS: bool = True
+    # Who works for `serve`: its child process, a worker on its loop, or none (app/jobs/process.py).
+    WORKER_MODE: Literal["process", "inline", "off"] = "process"
+    WORKER_IN_PROCESS: bool | None = None  # Deprecated: see `app.jobs.process.worker_mode`.
     WORKER_POLL_SECONDS: float = Field(default=1.0, gt=0)
-    WORKER_CONCURRENCY: int = Field(default=4, ge=1, le=256)
+    WORKER_CONCURRENCY: int = Field(default=64, ge=1, le=1024)
+    WORKER_STOP_SECONDS: float = Field(default=30.0, gt=0)
     JOB_LEASE_SECONDS: int = Field(default=120, ge=5)
     JOB_MAX_ATTEMPTS: int = Field(default=5, ge=1)
 
@@ -181,9 +184,7 @@ class Settings(BaseSettings):
     SPAM_SCORE_THRESHOLD: float = 5.0
     MAX_RECEIVED_HOPS: int = Field(default=30, ge=1)
 
-    # Prometheus metrics: GET /metrics needs `Authorization: Bearer <METRICS_TOKEN>` (404 while
-    # unset); METRICS_PORT (0: off) serves them without a token on METRICS_HOST. METRICS_DIR is
-    # where each process writes its values for the one that answers (default: a temporary one).
+    # Prometheus metrics (app/metrics.py; each setting's meaning is in .env.example).
     METRICS_TOKEN: SecretStr | None = None
     METRICS_PORT: int = Field(default=0, ge=0, le=65535)
     METRICS_HOST: str = "127.0.0.1"

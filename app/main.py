@@ -21,6 +21,7 @@ from app.db.engine import Database
 from app.intake import health, routes
 from app.intake.auth import InboundAuthenticator
 from app.intake.writer import IntakeWriter
+from app.jobs.process import WorkerProcess, worker_mode
 from app.jobs.worker import Worker
 from app.providers import Providers, build_providers
 from app.state import AppState
@@ -68,10 +69,18 @@ def create_app(
         # it out of the garbage collector's full scans, which otherwise pause every request for
         # tens of milliseconds (measured with bench/intake.py).
         gc.freeze()
+        gc.enable()  # `python -m app` pauses it for startup (app/__main__.py).
         stop_metrics = health.serve_metrics_port(state, asyncio.get_running_loop())
         stop = asyncio.Event()
         worker_task: asyncio.Task[None] | None = None
-        if settings.WORKER_IN_PROCESS:
+        worker_process: WorkerProcess | None = None
+        mode = worker_mode(settings)
+        if mode == "process":
+            # The pipeline in its own process: the webhook's loop only acknowledges mail.
+            worker_process = WorkerProcess(settings)
+            await worker_process.start()
+            state.worker_wakeups.append(worker_process.wake)
+        elif mode == "inline":
             worker = Worker(db=database, settings=settings, providers=services, stores=state.stores)
             state.worker_wakeups.append(worker.wakeup.set)
             worker_task = asyncio.create_task(worker.run(stop), name="in-process-worker")
@@ -83,6 +92,8 @@ def create_app(
             stop.set()
             if worker_task is not None:
                 await worker_task
+            if worker_process is not None:
+                await worker_process.stop()
             if owns_providers:
                 await services.aclose()
             if owns_db:

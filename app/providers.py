@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from openai import AsyncOpenAI  # noqa: TID251 - the composition root builds the client for app/agent/llm.py.
 
 from app.agent.llm import LLM, GuardedLLM, OpenAIChatLLM, OpenAIResponsesLLM
 from app.agent.offline import OfflineModel
@@ -158,6 +157,9 @@ def build_providers(settings: Settings) -> Providers:
     offline = OfflineModel()
     if settings.OPENAI_API_KEY is None:
         return Providers(shop=shop, llm=offline, mail=mail, closers=closers, shop_factory=shops)
+    # Imported only with a key: the SDK costs a third of a second and tens of MB at startup.
+    from openai import AsyncOpenAI  # noqa: TID251 - the composition root builds the client for app/agent/llm.py.
+
     client = AsyncOpenAI(
         api_key=settings.OPENAI_API_KEY.get_secret_value(),
         base_url=settings.OPENAI_BASE_URL,

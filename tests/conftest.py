@@ -107,7 +107,7 @@ def make_settings(database_url: str, tmp_path: Path) -> SettingsFactory:
             "DATABASE_URL": database_url,
             "INBOUND_BASIC_AUTH_USER": BASIC_AUTH[0],
             "INBOUND_BASIC_AUTH_PASSWORD": BASIC_AUTH[1],
-            "WORKER_IN_PROCESS": False,
+            "WORKER_MODE": "off",
             "STORE_NAME": "Test Shop",
             "SUPPORT_FROM_EMAIL": "support@shop.test",
             "OWN_EMAIL_DOMAINS": "parse.shop.test",

@@ -79,7 +79,7 @@ def test_compose_runs_migrations_once_before_the_api_and_the_workers() -> None:
         environment = services[name]["environment"]
         assert environment["DATABASE_URL"].startswith("postgresql+asyncpg://")
         # Workers are separate processes, so the API must not run one too.
-        assert environment["WORKER_IN_PROCESS"] == "false"
+        assert environment["WORKER_MODE"] == "off"
         # Every setting the services set is one the application reads.
         assert set(environment) <= set(Settings.model_fields)
     assert services["worker"]["command"] == ["python", "-m", "app", "worker"]

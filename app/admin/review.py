@@ -28,7 +28,7 @@ from app.intake import messages
 from app.jobs import queue
 from app.mail.guards import Verdict
 from app.planning import customer_words, reply_evidence
-from app.replies.render import RTL_LANGUAGES, RenderedReply, plain_text_html, template_language
+from app.replies.render import RenderedReply, plain_text_html, rtl_languages, template_language
 from app.replies.verify import verify_reply
 from app.store.directory import StoreConfig, default_store_config
 from app.store.protocol import Shop, ShopError
@@ -117,7 +117,7 @@ async def approve_draft(
         text=final,
         html=html_body,
         language=language,
-        direction="rtl" if template_language(language) in RTL_LANGUAGES else "ltr",
+        direction="rtl" if template_language(language) in rtl_languages() else "ltr",
         template=reply.template or "",
         store_text=tuple(w for w in store_words if w.strip()),
     )

@@ -9,6 +9,7 @@ disabling an account also revokes its tokens, and tokens expire, are listed and 
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import secrets
 from collections.abc import Sequence
@@ -37,10 +38,17 @@ from app.db.stores import StoreMembership
 MIN_PASSWORD_LENGTH = 12
 TOKEN_PREFIX = "ssm_"  # noqa: S105 - a label that makes leaked tokens recognisable, not a secret.
 _HASHER = PasswordHasher()
-# Verifying against this keeps a login for an unknown email as slow as one for a known email.
-_DUMMY_HASH = _HASHER.hash(secrets.token_urlsafe(16))
 # A token's last use is written at most this often, so API reads rarely cost a write.
 TOKEN_USE_RESOLUTION = timedelta(minutes=5)
+
+
+@functools.cache
+def dummy_hash() -> str:
+    """A hash of a random password, made on first use (a tenth of a second) and kept.
+
+    Verifying against it keeps a login for an unknown email as slow as one for a known email.
+    """
+    return _HASHER.hash(secrets.token_urlsafe(16))
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,7 +210,15 @@ async def end_all_sessions(session: AsyncSession, staff_id: int) -> int:
     return _rowcount(result)
 
 
-def _password_matches(hashed: str, password: str) -> bool:
+def _password_matches(hashed: str | None, password: str) -> bool:
+    """Whether the password matches the hash (runs in a thread: it takes a tenth of a second).
+
+    Without a hash (an unknown email) the password is checked against `dummy_hash()` all the
+    same, so the answer takes as long, and it is False.
+    """
+    if hashed is None:
+        _password_matches(dummy_hash(), password)
+        return False
     try:
         return bool(_HASHER.verify(hashed, password))
     except (VerificationError, InvalidHashError):
@@ -220,10 +236,10 @@ async def authenticate(db: Database, email: str, password: str) -> Staff | None:
         user = (
             await session.execute(select(StaffUser).where(StaffUser.email == address))
         ).scalar_one_or_none()
-        hashed = user.password_hash if user is not None else _DUMMY_HASH
+        hashed = user.password_hash if user is not None else None
         active = user is not None and user.is_active
     matches = await asyncio.to_thread(_password_matches, hashed, password)
-    if user is None or not active or not matches:
+    if user is None or hashed is None or not active or not matches:
         return None
     rehash = (
         await asyncio.to_thread(_HASHER.hash, password)

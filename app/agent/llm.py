@@ -3,11 +3,12 @@
 OpenAI's Responses API by default; Chat Completions for OpenAI-compatible servers (vLLM, Ollama,
 LiteLLM, Azure); the offline rule-based model lives in `app/offline_model.py`.
 
-Only this module talks to the `openai` SDK. The SDK owns HTTP retries (429 with Retry-After,
-5xx, timeouts; `OPENAI_MAX_RETRIES`) so nothing here retries on top of it; what still fails is
-raised as `LLMUnavailable`, and the agent hands the email to a person. So is a reply that is
-not the JSON the API promises (a proxy's HTML page, a cut-off body, a wrong shape): the adapters
-raise nothing but `LLMError`.
+Only this module talks to the `openai` SDK, and it imports the SDK on first use (a third of a
+second and tens of MB), so a process without an OpenAI key never loads it. The SDK owns HTTP
+retries (429 with Retry-After, 5xx, timeouts; `OPENAI_MAX_RETRIES`) so nothing here retries on
+top of it; what still fails is raised as `LLMUnavailable`, and the agent hands the email to a
+person. So is a reply that is not the JSON the API promises (a proxy's HTML page, a cut-off
+body, a wrong shape): the adapters raise nothing but `LLMError`.
 """
 
 from __future__ import annotations
@@ -16,14 +17,15 @@ import hashlib
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Any, Protocol
-
-import openai
-from openai import AsyncOpenAI
-from openai.types.chat import ChatCompletion
-from openai.types.responses import Response
+from typing import TYPE_CHECKING, Any, Protocol
 
 from app.circuit import CircuitBreaker, CircuitOpen
+
+if TYPE_CHECKING:
+    import openai
+    from openai import AsyncOpenAI
+    from openai.types.chat import ChatCompletion
+    from openai.types.responses import Response
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -122,6 +124,8 @@ _TRANSIENT_STATUSES = frozenset({408, 409})
 
 
 def _translate(exc: openai.APIError) -> LLMError:
+    import openai
+
     name = type(exc).__name__
     status = getattr(exc, "status_code", None)
     described = f"{name}{f' (HTTP {status})' if status else ''}"
@@ -144,6 +148,8 @@ def _translate(exc: openai.APIError) -> LLMError:
 
 async def _send(create: Any, **params: Any) -> Any:
     """Call the SDK; its errors, and a body that is not JSON, become `LLMError`s."""
+    import openai  # Loaded by the client that `create` belongs to: only a lookup here.
+
     try:
         return await create(**params)
     except openai.APIError as exc:
@@ -191,6 +197,8 @@ class OpenAIResponsesLLM:
             **options,
         )
         latency = (time.perf_counter() - started) * 1000
+        from openai.types.responses import Response
+
         if not isinstance(response, Response):
             raise LLMUnavailable("the response was not a Responses API response")
         try:
@@ -314,6 +322,8 @@ class OpenAIChatLLM:
             **options,
         )
         latency = (time.perf_counter() - started) * 1000
+        from openai.types.chat import ChatCompletion
+
         if not isinstance(completion, ChatCompletion):
             raise LLMUnavailable("the response was not a chat completion")
         try:

@@ -31,6 +31,28 @@ from app.db.scope import CrossStoreWrite, StoreScope, bind_scope
 
 T = TypeVar("T")
 _WRITE_OPTION = "app_write_transaction"
+WEB_POOL = (10, 20)
+"""PostgreSQL pool of a process that is no worker (the web app): kept open, and extra in bursts."""
+MIN_WORKER_POOL = 5
+MAX_WORKER_POOL = 32
+MAX_WORKER_CONNECTIONS = 128
+
+
+def pool_sizes(concurrency: int | None) -> tuple[int, int]:
+    """PostgreSQL's `(pool_size, max_overflow)` for a worker running `concurrency` jobs at once.
+
+    A job holds a connection only inside a unit of work, never while the model or the store
+    answers, so far fewer connections than jobs are busy at once: a quarter of the lanes are
+    kept open (5 to 32), and bursts may open one per lane plus a few for lease renewals, up to
+    128 in all (beyond that, lanes queue for a connection: the database is the limit then).
+    PostgreSQL's `max_connections` must cover every process's total. Without a concurrency
+    (the web app): `WEB_POOL`.
+    """
+    if concurrency is None:
+        return WEB_POOL
+    kept = min(max(concurrency // 4, MIN_WORKER_POOL), MAX_WORKER_POOL)
+    total = min(concurrency + 4, MAX_WORKER_CONNECTIONS)
+    return kept, max(total - kept, 0)
 
 
 def normalise_database_url(url: str) -> URL:
@@ -44,11 +66,20 @@ def normalise_database_url(url: str) -> URL:
     return make_url(url)
 
 
-def create_engine(database_url: str, *, sqlite_busy_timeout_ms: int = 5000) -> AsyncEngine:
-    """Create the async engine, configured for safe concurrent use of the chosen database."""
+def create_engine(
+    database_url: str, *, sqlite_busy_timeout_ms: int = 5000, concurrency: int | None = None
+) -> AsyncEngine:
+    """Create the async engine, configured for safe concurrent use of the chosen database.
+
+    `concurrency` is how many jobs a worker opening it runs at once; it sizes PostgreSQL's
+    connection pool (`pool_sizes`).
+    """
     url = normalise_database_url(database_url)
     if url.get_backend_name() != "sqlite":
-        return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        pool_size, max_overflow = pool_sizes(concurrency)
+        return create_async_engine(
+            url, pool_pre_ping=True, pool_size=pool_size, max_overflow=max_overflow
+        )
     if url.database and url.database != ":memory:" and not url.database.startswith("file:"):
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_async_engine(url, connect_args={"timeout": sqlite_busy_timeout_ms / 1000})
@@ -101,9 +132,20 @@ class Database:
     """The store this handle's units of work see (`for_store`); None: name it per unit of work."""
 
     @classmethod
-    def connect(cls, database_url: str, *, sqlite_busy_timeout_ms: int = 5000) -> Database:
-        """Create the engines and session factories (connections open lazily)."""
-        engine = create_engine(database_url, sqlite_busy_timeout_ms=sqlite_busy_timeout_ms)
+    def connect(
+        cls,
+        database_url: str,
+        *,
+        sqlite_busy_timeout_ms: int = 5000,
+        concurrency: int | None = None,
+    ) -> Database:
+        """Create the engines and session factories (connections open lazily).
+
+        A worker passes `concurrency`, the jobs it runs at once, to size the pool for them.
+        """
+        engine = create_engine(
+            database_url, sqlite_busy_timeout_ms=sqlite_busy_timeout_ms, concurrency=concurrency
+        )
         writer = engine.execution_options(**{_WRITE_OPTION: True})
         blocking_engine: Engine | None = None
         if engine.dialect.name == "sqlite":

@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import socket
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import DBAPIError
 
 from app.db.engine import Database, normalise_database_url
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -24,6 +26,9 @@ class DatabaseUnreachable(Exception):
 
 def alembic_config(database_url: str | None = None) -> Config:
     """Return an Alembic config pointing at the bundled migrations."""
+    # Alembic is imported when it is used: `serve` and `worker` never need it (0.15 s of startup).
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     if database_url:
@@ -34,6 +39,7 @@ def alembic_config(database_url: str | None = None) -> Config:
 
 async def upgrade_database(db: Database, revision: str = "head") -> None:
     """Apply migrations up to `revision` on the given database."""
+    from alembic import command
 
     def _upgrade(connection: Connection) -> None:
         config = alembic_config()
@@ -46,10 +52,14 @@ async def upgrade_database(db: Database, revision: str = "head") -> None:
         await connection.run_sync(_upgrade)
 
 
-def open_database(database_url: str, *, sqlite_busy_timeout_ms: int = 5000) -> Database:
+def open_database(
+    database_url: str, *, sqlite_busy_timeout_ms: int = 5000, concurrency: int | None = None
+) -> Database:
     """`Database.connect`, raising `DatabaseUnreachable` when a SQLite file's folder can't exist."""
     try:
-        return Database.connect(database_url, sqlite_busy_timeout_ms=sqlite_busy_timeout_ms)
+        return Database.connect(
+            database_url, sqlite_busy_timeout_ms=sqlite_busy_timeout_ms, concurrency=concurrency
+        )
     except OSError as exc:
         # Creating the engine touches nothing but a SQLite file's directory, which it creates.
         reason = f"cannot create the folder {exc.filename} ({exc.strerror})"

@@ -94,7 +94,7 @@ async def run_demo(*, serve_port: int | None = None) -> int:
         INBOUND_BASIC_AUTH_USER="sendgrid",
         INBOUND_BASIC_AUTH_PASSWORD=password,
         INBOUND_SIGNING_PUBLIC_KEY=None,
-        WORKER_IN_PROCESS=True,
+        WORKER_MODE="inline",
         WORKER_POLL_SECONDS=0.2,
         MAIL_LOG_DIR=str(DEMO_OUTBOX),
     )

@@ -19,6 +19,7 @@ is never taken from the email body, Reply-To, or anything a model produced.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -38,9 +39,17 @@ from publicsuffixlist import PublicSuffixList
 from app.mail.charsets import storable_as_written, storable_text
 from app.mail.models import InboundEmail, Mailbox
 
-# Loaded once, from the copy of the list bundled with the package: no network, and the same
-# answer in every process of one release.
-_PUBLIC_SUFFIXES = PublicSuffixList()
+
+@functools.cache
+def _public_suffixes() -> PublicSuffixList:
+    """The public suffix list, loaded on first use (30 ms) and kept.
+
+    From the copy bundled with the package: no network, and the same answer in every process of
+    one release.
+    """
+    return PublicSuffixList()
+
+
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 # Tried only where a token starts, so a long header cannot make the search quadratic.
@@ -178,7 +187,7 @@ def organisational_domain(domain: str) -> str | None:
     name = _domain_name(domain)
     if name is None:
         return None
-    found = _PUBLIC_SUFFIXES.privatesuffix(name)
+    found = _public_suffixes().privatesuffix(name)
     return found if isinstance(found, str) else None
 
 

@@ -32,8 +32,6 @@ from app.replies.draw import Drawing, collapse_blank_lines, markup
 from app.replies.facts import Block, Facts, Ident, Presenter
 
 TEMPLATES = Path(__file__).parent / "templates"
-RTL_LANGUAGES = frozenset(language for language in languages() if direction(language) == "rtl")
-"""The shipped languages written right to left (from their Babel locales)."""
 _REPLY_PREFIX = re.compile(
     r"^\s*(?:(?:re|aw|sv|antw|vs|odp|wg|fw|fwd|回复|答复|پاسخ)\s*(?:\[\d+\])?\s*[:：]\s*)+", re.I
 )
@@ -43,6 +41,15 @@ _DIRECTION_CONTROL = re.compile("[\u202a-\u202e\u2066-\u2069]")
 _DOMAIN_LIKE = re.compile(r"[/:]|[A-Za-z0-9]\.[A-Za-z]{2,}")
 _MAX_SUBJECT_CHARS = 200
 _URL = re.compile(r"https?://\S+|www\.\S+", re.I)
+
+
+@functools.cache
+def rtl_languages() -> frozenset[str]:
+    """The shipped languages written right to left, from their Babel locales.
+
+    Found on first use, not at import: it reads every locale (20 ms of startup).
+    """
+    return frozenset(language for language in languages() if direction(language) == "rtl")
 
 
 @dataclass(frozen=True, kw_only=True)

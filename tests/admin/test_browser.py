@@ -110,7 +110,7 @@ async def service(
 ) -> AsyncIterator[LiveService]:
     outbox = tmp_path / "sent"
     settings = make_settings(
-        WORKER_IN_PROCESS=True, WORKER_POLL_SECONDS=0.1, MAIL_LOG_DIR=str(outbox)
+        WORKER_MODE="inline", WORKER_POLL_SECONDS=0.1, MAIL_LOG_DIR=str(outbox)
     )
     providers = Providers(shop=DemoShop(), llm=OfflineModel(), mail=LogMailSender(outbox))
     app = create_app(settings, db=db, providers=providers)

@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-import openai
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from app import metrics
@@ -97,7 +96,10 @@ class Tool:
     @functools.cached_property
     def _schema(self) -> dict[str, Any]:
         # Derived once per tool and kept on it (it takes milliseconds): a cache beside the tools
-        # would outlive tools built on the fly and grow with every one.
+        # would outlive tools built on the fly and grow with every one. The SDK is imported
+        # here, on first use, so a process that never builds a schema never loads it.
+        import openai
+
         param = openai.pydantic_function_tool(
             self.args_model, name=self.name, description=self.description
         )
