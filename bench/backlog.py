@@ -19,7 +19,7 @@ from app.demo.sendgrid_posts import Transport, raw_mode_post
 from app.intake.messages import NewDelivery
 from app.intake.writer import IntakeWriter
 from app.mail.formdata import parse_form_data
-from app.mail.sendgrid import read_delivery
+from app.mail.providers.sendgrid import read_delivery
 from app.store.demo import DemoShop
 from app.store.models import Order
 

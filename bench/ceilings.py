@@ -27,7 +27,7 @@ from app.demo.sendgrid_posts import SendGridPost, Transport, encode_form
 from app.intake.classify import mime_ceilings
 from app.mail.ceilings import OverCeiling
 from app.mail.formdata import parse_form_data
-from app.mail.sendgrid import parse_stored_delivery, read_delivery
+from app.mail.providers.sendgrid import parse_stored_delivery, read_delivery
 
 MiB = 1024 * 1024
 MAX_SECONDS = 5.0

@@ -19,7 +19,7 @@ from app.db.stores import DEFAULT_STORE_ID
 from app.demo.sendgrid_posts import SendGridPost, Transport, raw_mode_post
 from app.mail.formdata import parse_form_data
 from app.mail.models import InboundEmail
-from app.mail.sendgrid import parse_delivery, read_delivery
+from app.mail.providers.sendgrid import parse_delivery, read_delivery
 
 PAYLOADS = Path(__file__).parent / "payloads"
 T = TypeVar("T")

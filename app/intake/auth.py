@@ -69,7 +69,8 @@ class InboundAuthenticator:
         if timestamp is None or not timestamp.strip().isdigit():
             return None
         age = abs((now if now is not None else time.time()) - int(timestamp.strip()))
-        if age > self._max_age:
+        # A window of 0 is off: recorded deliveries can be replayed.
+        if self._max_age and age > self._max_age:
             return None
         digest = hashlib.sha256()
         digest.update(timestamp.strip().encode("ascii"))

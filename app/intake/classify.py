@@ -38,7 +38,7 @@ from app.mail.guards import (
 )
 from app.mail.identity import IdentityDecision, verify_sender
 from app.mail.models import InboundEmail
-from app.mail.sendgrid import Delivery, UnusableEmail, parse_stored_delivery
+from app.mail.providers.sendgrid import Delivery, UnusableEmail, parse_stored_delivery
 from app.replies import outbox
 from app.store.directory import StoreConfig, StoreDirectory
 

@@ -36,7 +36,7 @@ from app.intake.body import BodyTooLarge, SpooledBody, read_body
 from app.logs import log_context
 from app.mail.formdata import FormDataError, parse_form_data
 from app.mail.mime import content_checksum, synthetic_message_id
-from app.mail.sendgrid import PROVIDER, read_delivery
+from app.mail.providers.sendgrid import PROVIDER, read_delivery
 from app.state import AppState, app_state
 
 logger = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ from app.demo.sendgrid_posts import Transport
 from app.mail import identity
 from app.mail.identity import IdentityDecision, domains_aligned, single_mailbox, verify_sender
 from app.mail.models import DkimResult, InboundEmail, Mailbox
-from app.mail.sendgrid import parse_dkim_field
+from app.mail.providers.sendgrid import parse_dkim_field
 from tests.builders import inbound
 
 ATTACKER_DKIM = "{@evil.example.net : pass}"

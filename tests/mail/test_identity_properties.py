@@ -18,7 +18,7 @@ from app.demo.sendgrid_posts import Transport
 from app.mail.identity import IdentityDecision, domains_aligned, organisational_domain
 from app.mail.identity import verify_sender as decide
 from app.mail.models import DkimResult, InboundEmail
-from app.mail.sendgrid import parse_dkim_field
+from app.mail.providers.sendgrid import parse_dkim_field
 from tests.builders import inbound
 
 KELVIN = "\u212a"

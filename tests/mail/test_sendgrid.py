@@ -20,7 +20,7 @@ from app.demo.sendgrid_posts import (
 )
 from app.mail.formdata import FormData, FormDataError, parse_form_data
 from app.mail.models import DkimResult, InboundEmail
-from app.mail.sendgrid import (
+from app.mail.providers.sendgrid import (
     FORMAT_PARSED,
     FORMAT_RAW,
     Delivery,

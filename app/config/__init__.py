@@ -30,6 +30,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from app.agent.plan import Intent
+from app.config.mail import MailSettings
 from app.store.secrets import parse_keys
 
 MIN_PASSWORD_LENGTH = 12
@@ -50,7 +51,7 @@ def _split_csv(value: object) -> object:
     return value
 
 
-class Settings(BaseSettings):
+class Settings(MailSettings, BaseSettings):
     """The service's configuration; field names are the environment variable names."""
 
     model_config = SettingsConfigDict(
@@ -144,31 +145,6 @@ class Settings(BaseSettings):
     SHOPIFY_MAX_ATTEMPTS: int = Field(default=4, ge=1, le=10)
     # The public https address of this service, for the Shopify app's OAuth redirect.
     SHOPIFY_APP_URL: str | None = None
-
-    # SendGrid sending; without a key replies go to the logging transport.
-    SENDGRID_API_KEY: SecretStr | None = None
-    SENDGRID_API_BASE_URL: str = "https://api.sendgrid.com"
-    SENDGRID_TIMEOUT_SECONDS: float = Field(default=15.0, gt=0)
-    SENDGRID_SANDBOX_MODE: bool = False
-    MAIL_LOG_DIR: str = "var/outbox"
-
-    # Inbound webhook authentication and limits.
-    INBOUND_BASIC_AUTH_USER: str | None = None
-    INBOUND_BASIC_AUTH_PASSWORD: SecretStr | None = None
-    INBOUND_SIGNING_PUBLIC_KEY: str | None = None
-    INBOUND_SIGNATURE_MAX_AGE_SECONDS: int = Field(default=600, ge=1)
-    INBOUND_ALLOW_UNAUTHENTICATED: bool = False
-    INBOUND_MAX_BODY_BYTES: int = Field(default=40 * 1024 * 1024, ge=1024)
-    INBOUND_MAX_PARTS: int = Field(default=1000, ge=1)
-
-    # Ceilings on one email's MIME structure, counted while it is parsed; past one, the email is
-    # quarantined for staff (app/mail/ceilings.py).
-    MIME_MAX_PARTS: int = Field(default=500, ge=1)
-    MIME_MAX_DEPTH: int = Field(default=20, ge=1, le=200)
-    MIME_MAX_LINES: int = Field(default=1_000_000, ge=1000)
-    MIME_MAX_HEADER_LINES: int = Field(default=5000, ge=100)
-    MIME_MAX_HEADER_BYTES: int = Field(default=128 * 1024, ge=16 * 1024)
-    MIME_MAX_DECODED_BYTES: int = Field(default=50 * 1024 * 1024, ge=1024 * 1024)
 
     # Admin for support staff.
     ADMIN_SESSION_HOURS: int = Field(default=12, ge=1, le=24 * 30)

@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
-from email.utils import getaddresses
 from typing import Any
 
+from app.mail.adapter import (
+    Delivery,
+    InboundAdapter,
+    InboundRequest,
+    NotAnEmail,
+    ReadError,
+    UnusableEmail,
+)
 from app.mail.ceilings import MimeCeilings
-from app.mail.charsets import decode_bytes, safe_filename, storable_as_written, storable_text
-from app.mail.cleantext import clean_text
-from app.mail.formdata import FormData, parse_form_data
-from app.mail.identity import single_mailbox
+from app.mail.charsets import decode_bytes, safe_filename, storable_text
+from app.mail.formdata import FormData, FormDataError, parse_form_data
 from app.mail.mime import (
     MAX_MESSAGE_ID_LENGTH,
     ParsedMime,
@@ -28,11 +32,10 @@ from app.mail.mime import (
     header_block,
     parse_date,
     parse_header_block,
-    parse_message_ids,
-    parse_mime,
     synthetic_message_id,
 )
-from app.mail.models import AttachmentMeta, AuthResults, DkimResult, InboundEmail, Mailbox
+from app.mail.models import AttachmentMeta, AuthResults, DkimResult, InboundEmail
+from app.mail.normalise import build_email, from_raw, raw_from_values
 
 PROVIDER = "sendgrid"
 FORMAT_RAW = "sendgrid-raw"
@@ -53,28 +56,7 @@ _DKIM_NOT_UNDERSTOOD = "dkim field not understood; no DKIM result trusted"
 _SPF_RESULTS = frozenset(
     {"pass", "fail", "softfail", "neutral", "none", "temperror", "permerror", "policy"}
 )
-# A From header line and its folded continuations; line breaks may be CRLF, LF or a lone CR.
-_FROM_LINE = re.compile(
-    rb"(?i)(?:\A|(?<=[\r\n]))from[ \t]*:([^\r\n]*(?:(?:\r\n|\r|\n)[ \t][^\r\n]*)*)"
-)
-_FOLD = re.compile(rb"(?:\r\n|\r|\n)(?=[ \t])")
 _LINE_BREAKS = re.compile(r"[ \t]*[\r\n]+[ \t]*")
-
-
-class UnusableEmail(ValueError):
-    """The delivery is authentic but holds no email we can work with (it is quarantined)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Delivery:
-    """The cheap facts the webhook needs before it acknowledges: format and dedupe keys."""
-
-    payload_format: str
-    checksum: str
-    message_id: str
-    has_synthetic_message_id: bool
-    recipients: tuple[str, ...] = ()
-    """The envelope's recipients (lower case): which store's mail this is, before any parse."""
 
 
 def read_delivery(form: FormData) -> Delivery:
@@ -138,40 +120,21 @@ def parse_delivery(
     if any(d.startswith("duplicate form field") for d in defects):
         # Two answers to "did SPF pass" are no answer: nothing here may verify the sender.
         auth = AuthResults(spam_score=auth.spam_score, sender_ip=auth.sender_ip)
-    headers = tuple(mime.headers)
-    sender = _single_mailbox(raw_from, defects)
-    return InboundEmail(
-        message_id=delivery.message_id,
-        has_synthetic_message_id=delivery.has_synthetic_message_id,
-        in_reply_to=parse_message_ids(first_header(headers, "in-reply-to")),
-        references=parse_message_ids(first_header(headers, "references")),
-        from_header=storable_as_written(raw_from[0]) if raw_from else "",
-        from_=sender,
-        reply_to=_mailboxes(first_header(headers, "reply-to")),
-        to=_mailboxes(first_header(headers, "to")),
-        cc=_mailboxes(first_header(headers, "cc")),
-        envelope_from=_envelope_from(envelope),
+    return build_email(
+        mime,
+        raw_from,
+        delivery,
+        envelope_from=envelope.get("from") if isinstance(envelope.get("from"), str) else None,
         envelope_to=_envelope_to(envelope),
-        subject=mime.subject,
-        date=mime.date,
-        content_type=mime.content_type,
-        text=mime.text,
-        html=mime.html,
-        clean_text=clean_text(text=mime.text, html=mime.html),
-        headers=headers,
-        attachments=tuple(mime.attachments),
         auth=auth,
-        defects=tuple(mime.defects + defects),
+        defects=defects,
     )
 
 
 def _from_raw(raw_email: bytes, ceilings: MimeCeilings) -> tuple[ParsedMime, list[str]]:
     if not raw_email.strip():
         raise UnusableEmail("raw-mode post with an empty email field")
-    if not header_block(raw_email).strip() or b":" not in header_block(raw_email):
-        raise UnusableEmail("the email has no header section")
-    mime = parse_mime(raw_email, ceilings)
-    return mime, _raw_from_values(header_block(raw_email))
+    return from_raw(raw_email, ceilings)
 
 
 def _from_fields(
@@ -179,7 +142,7 @@ def _from_fields(
 ) -> tuple[ParsedMime, list[str]]:
     headers_field = form.get("headers") or b""
     headers = parse_header_block(headers_field, ceilings) if headers_field.strip() else []
-    raw_from = _raw_from_values(headers_field)
+    raw_from = raw_from_values(headers_field)
     if not raw_from and form.get("from"):
         # Not normalised: identity compares the address exactly as the sender wrote it.
         charset = charsets.get("from")
@@ -211,19 +174,6 @@ def _field_text(form: FormData, name: str, charsets: dict[str, Any]) -> str:
         return ""
     charset = charsets.get(name)
     return storable_text(decode_bytes(value, charset if isinstance(charset, str) else None))
-
-
-def _raw_from_values(block: bytes) -> list[str]:
-    """Return every From header's raw value (unfolded), so identity sees duplicates too.
-
-    The values are decoded but neither cleaned nor normalised: identity refuses a header whose
-    text would change on the way to the database, and compares the address as it was written.
-    """
-    values: list[str] = []
-    for match in _FROM_LINE.finditer(block):
-        raw = _FOLD.sub(b"", match.group(1)).strip()
-        values.append(decode_bytes(raw, "utf-8"))
-    return values
 
 
 def _content_type_of(headers: list[tuple[str, str]]) -> str:
@@ -267,13 +217,6 @@ def _json_object(value: bytes | None, name: str, defects: list[str]) -> dict[str
         defects.append(f"{name} is not a JSON object")
         return {}
     return loaded
-
-
-def _envelope_from(envelope: dict[str, Any]) -> str | None:
-    sender = envelope.get("from")
-    if not isinstance(sender, str):
-        return None
-    return storable_text(sender.strip().strip("<>").strip().lower())
 
 
 def _envelope_to(envelope: dict[str, Any]) -> tuple[str, ...]:
@@ -345,29 +288,6 @@ def _spam_score(value: bytes | None) -> float | None:
     return score if score == score and abs(score) != float("inf") else None
 
 
-def _single_mailbox(raw_from: list[str], defects: list[str]) -> Mailbox | None:
-    try:
-        return single_mailbox(raw_from)
-    except RecursionError:
-        # The stdlib address parsers recurse once per nested comment: "((((...)))) a@b".
-        defects.append("From header nested too deep; no sender")
-        return None
-
-
-def _mailboxes(value: str) -> tuple[Mailbox, ...]:
-    """Parse an address list leniently (display only: never used to decide who someone is)."""
-    try:
-        found = getaddresses([value]) if value else []
-    except RecursionError:
-        # Comments nested hundreds deep: nothing to display.
-        return ()
-    return tuple(
-        Mailbox(name=storable_text(name), address=storable_text(address.lower()))
-        for name, address in found
-        if "@" in address
-    )
-
-
 def parse_stored_delivery(
     raw: bytes,
     content_type: str,
@@ -384,3 +304,37 @@ def parse_stored_delivery(
     """
     form = parse_form_data(raw, content_type, max_parts=max_parts)
     return parse_delivery(form, delivery, ceilings)
+
+
+class SendGridAdapter(InboundAdapter):
+    """SendGrid Inbound Parse; its own route checks Basic auth or its signature."""
+
+    name = PROVIDER
+
+    def read(self, request: InboundRequest, *, max_parts: int) -> Delivery | NotAnEmail:
+        """Read the form's dedupe keys and envelope (`read_delivery`)."""
+        try:
+            form = parse_form_data(request.body, request.content_type, max_parts=max_parts)
+        except FormDataError as exc:
+            raise ReadError(f"unparseable payload: {exc}") from exc
+        return read_delivery(form)
+
+    def parse(
+        self,
+        raw: bytes,
+        content_type: str,
+        delivery: Delivery,
+        *,
+        max_parts: int,
+        ceilings: MimeCeilings,
+    ) -> InboundEmail:
+        """Parse the stored form (`parse_stored_delivery`)."""
+        try:
+            return parse_stored_delivery(
+                raw, content_type, delivery, max_parts=max_parts, ceilings=ceilings
+            )
+        except FormDataError as exc:
+            raise ReadError(f"unparseable: {exc}") from exc
+
+
+ADAPTER = SendGridAdapter()
