@@ -18,8 +18,8 @@ from app.admin.errors import ApiHeaders, install_error_pages
 from app.admin.throttle import LoginThrottle
 from app.config import Settings
 from app.db.engine import Database
-from app.intake import health, routes
-from app.intake.auth import InboundAuthenticator
+from app.intake import health, routes, webhooks
+from app.intake.auth import InboundAuthenticator, inbound_secrets
 from app.intake.writer import IntakeWriter
 from app.jobs.process import WorkerProcess, worker_mode
 from app.jobs.worker import Worker
@@ -59,6 +59,7 @@ def create_app(
         db=database,
         providers=services,
         inbound_auth=InboundAuthenticator(settings),
+        inbound_secrets=inbound_secrets(settings),
         intake=IntakeWriter(database),
         stores=StoreDirectory(database, settings),
     )
@@ -113,6 +114,8 @@ def create_app(
     app.state.login_throttle = LoginThrottle(database)
     # The webhook first: routes are matched in order, and it is the hot path.
     app.include_router(routes.router)
+    # After SendGrid's own route, which it must not shadow.
+    app.include_router(webhooks.router)
     app.include_router(health.router)
     # The Shopify app: install (OAuth) and Shopify's webhooks; 404 unless configured as an app.
     app.include_router(shopify_webhooks.router)

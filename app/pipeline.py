@@ -114,7 +114,13 @@ async def handle_inbound_email(
     if loaded.stored is None:
         return await _resume(units, loaded)
     reading = await read_delivery(
-        loaded.stored, store_id=loaded.store_id, settings=settings, stores=stores, clock=units.clock
+        loaded.stored,
+        store_id=loaded.store_id,
+        settings=settings,
+        stores=stores,
+        clock=units.clock,
+        http=providers.http_get,
+        last_chance=last_chance,
     )
     if isinstance(reading, NotAnswered):
         return await _not_answered(units, loaded, reading)

@@ -23,6 +23,8 @@ from app.agent.offline import OfflineModel
 from app.circuit import CircuitBreaker
 from app.config import Settings
 from app.db.stores import DEFAULT_STORE_ID
+from app.intake.fetching import HttpxGet
+from app.mail.adapter import HttpGet
 from app.replies.senders import LogMailSender, MailSender, SendGridSender
 from app.store.directory import StoreConfig
 from app.store.models import PolicyKind
@@ -63,6 +65,8 @@ class Providers:
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     shop_factory: ShopFactory | None = None
     """Builds the shops of stores other than the default (None: only the default has one)."""
+    http_get: HttpGet | None = None
+    """Fetches content an inbound provider sent by reference (None: such mail is quarantined)."""
     _summaries: dict[int, tuple[float, str]] = field(default_factory=dict)
     _shops: dict[int, tuple[tuple[str | None, bytes | None], Shop]] = field(default_factory=dict)
 
@@ -154,9 +158,18 @@ def build_providers(settings: Settings) -> Providers:
     shop = _build_shop(settings, closers)
     shops = store_shop_factory(settings, closers)
     mail = _build_mail(settings, closers)
+    http_get = HttpxGet(timeout=settings.INBOUND_FETCH_TIMEOUT_SECONDS)
+    closers.append(http_get.aclose)
     offline = OfflineModel()
     if settings.OPENAI_API_KEY is None:
-        return Providers(shop=shop, llm=offline, mail=mail, closers=closers, shop_factory=shops)
+        return Providers(
+            shop=shop,
+            llm=offline,
+            mail=mail,
+            closers=closers,
+            shop_factory=shops,
+            http_get=http_get,
+        )
     # Imported only with a key: the SDK costs a third of a second and tens of MB at startup.
     from openai import AsyncOpenAI  # noqa: TID251 - the composition root builds the client for app/agent/llm.py.
 
@@ -179,6 +192,7 @@ def build_providers(settings: Settings) -> Providers:
         mail=mail,
         closers=closers,
         shop_factory=shops,
+        http_get=http_get,
     )
 
 

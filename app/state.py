@@ -11,6 +11,7 @@ from app.config import Settings
 from app.db.engine import Database
 from app.intake.auth import InboundAuthenticator
 from app.intake.writer import IntakeWriter
+from app.mail.adapter import InboundSecrets
 from app.providers import Providers
 from app.store.directory import StoreDirectory
 
@@ -23,6 +24,8 @@ class AppState:
     db: Database
     providers: Providers
     inbound_auth: InboundAuthenticator
+    inbound_secrets: InboundSecrets
+    """Every inbound provider's credentials (`app.mail.adapter`)."""
     intake: IntakeWriter
     stores: StoreDirectory
     """Every store's settings, and where inbound mail goes (`app.store.directory`)."""

@@ -136,7 +136,9 @@ def test_a_bad_list_item_is_named() -> None:
                 "both INBOUND_BASIC_AUTH_USER and INBOUND_BASIC_AUTH_PASSWORD, or neither",
                 "INBOUND_ALLOW_UNAUTHENTICATED=False: the inbound webhook has no authentication: "
                 "set INBOUND_BASIC_AUTH_USER and INBOUND_BASIC_AUTH_PASSWORD (and/or "
-                "INBOUND_SIGNING_PUBLIC_KEY), or set INBOUND_ALLOW_UNAUTHENTICATED=true for a "
+                "INBOUND_SIGNING_PUBLIC_KEY, or a provider's signing key: MAILGUN_SIGNING_KEY, "
+                "MAILERSEND_SIGNING_SECRET, RESEND_SIGNING_SECRET), or set "
+                "INBOUND_ALLOW_UNAUTHENTICATED=true for a "
                 "local experiment",
             ],
         ),

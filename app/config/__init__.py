@@ -304,7 +304,9 @@ class Settings(MailSettings, BaseSettings):
             problem(
                 "INBOUND_ALLOW_UNAUTHENTICATED",
                 "the inbound webhook has no authentication: set INBOUND_BASIC_AUTH_USER and "
-                "INBOUND_BASIC_AUTH_PASSWORD (and/or INBOUND_SIGNING_PUBLIC_KEY), or set "
+                "INBOUND_BASIC_AUTH_PASSWORD (and/or INBOUND_SIGNING_PUBLIC_KEY, or a provider's "
+                "signing key: MAILGUN_SIGNING_KEY, MAILERSEND_SIGNING_SECRET, "
+                "RESEND_SIGNING_SECRET), or set "
                 "INBOUND_ALLOW_UNAUTHENTICATED=true for a local experiment",
             )
         credential = next(
@@ -330,9 +332,20 @@ class Settings(MailSettings, BaseSettings):
 
     @property
     def inbound_auth_configured(self) -> bool:
-        """Whether the webhook checks anything at all (basic auth or a signature)."""
-        return (
-            self.INBOUND_BASIC_AUTH_USER is not None or self.INBOUND_SIGNING_PUBLIC_KEY is not None
+        """Whether some inbound route checks something (Basic auth or a signature).
+
+        Each route refuses every post while its own provider's authentication is unset (unless
+        INBOUND_ALLOW_UNAUTHENTICATED); this is only the startup check that one is set.
+        """
+        return any(
+            getattr(self, name) is not None
+            for name in (
+                "INBOUND_BASIC_AUTH_USER",
+                "INBOUND_SIGNING_PUBLIC_KEY",
+                "MAILGUN_SIGNING_KEY",
+                "MAILERSEND_SIGNING_SECRET",
+                "RESEND_SIGNING_SECRET",
+            )
         )
 
     @property

@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, utils
 
 from app.config import Settings, load_signing_key
+from app.mail.adapter import InboundSecrets
 
 SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
 TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
@@ -37,6 +38,9 @@ class InboundAuthenticator:
         key = settings.INBOUND_SIGNING_PUBLIC_KEY
         self._key: ec.EllipticCurvePublicKey | None = load_signing_key(key) if key else None
         self._max_age = settings.INBOUND_SIGNATURE_MAX_AGE_SECONDS
+        # With neither set (another provider's key is), SendGrid's route is open only when
+        # unauthenticated posts are explicitly allowed.
+        self._open = self._key is None and settings.INBOUND_ALLOW_UNAUTHENTICATED
 
     @property
     def signature_required(self) -> bool:
@@ -51,7 +55,7 @@ class InboundAuthenticator:
     def basic_auth_ok(self, authorization: str | None) -> bool:
         """Check an `Authorization: Basic ...` header against the configured credentials."""
         if not self._basic_required:
-            return True
+            return self._key is not None or self._open
         if not authorization or not authorization[:6].lower() == "basic ":
             return False
         try:
@@ -96,3 +100,28 @@ class InboundAuthenticator:
         except (binascii.Error, ValueError, InvalidSignature):
             return False
         return True
+
+
+def _secret(value: Any) -> str | None:
+    return value.get_secret_value() if value is not None else None
+
+
+def inbound_secrets(settings: Settings) -> InboundSecrets:
+    """Every inbound provider's credentials from settings, for the adapters (`app.mail`)."""
+    return InboundSecrets(
+        basic_user=settings.INBOUND_BASIC_AUTH_USER,
+        basic_password=_secret(settings.INBOUND_BASIC_AUTH_PASSWORD),
+        allow_unauthenticated=settings.INBOUND_ALLOW_UNAUTHENTICATED,
+        max_age_seconds=settings.INBOUND_SIGNATURE_MAX_AGE_SECONDS,
+        mailgun_signing_key=_secret(settings.MAILGUN_SIGNING_KEY),
+        mailersend_signing_secret=_secret(settings.MAILERSEND_SIGNING_SECRET),
+        resend_signing_secret=_secret(settings.RESEND_SIGNING_SECRET),
+        sns_cert_hosts=tuple(settings.SES_SNS_CERT_HOSTS),
+        resend_api_key=_secret(settings.RESEND_API_KEY),
+        resend_api_base_url=settings.RESEND_API_BASE_URL,
+        brevo_api_key=_secret(settings.BREVO_API_KEY),
+        brevo_api_base_url=settings.BREVO_API_BASE_URL,
+        aws_access_key_id=settings.AWS_ACCESS_KEY_ID,
+        aws_secret_access_key=_secret(settings.AWS_SECRET_ACCESS_KEY),
+        aws_region=settings.AWS_REGION,
+    )

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -24,8 +24,10 @@ from app.db.models import Message, utcnow
 from app.db.scope import StoreScope, bind_scope
 from app.db.statuses import MessageStatus
 from app.intake import messages
+from app.intake.auth import inbound_secrets
 from app.intake.messages import StepClock
 from app.jobs import queue
+from app.mail.adapter import Delivery, FetchFailed, HttpGet, ReadError, UnusableEmail
 from app.mail.ceilings import MimeCeilings, OverCeiling
 from app.mail.formdata import FormDataError
 from app.mail.guards import (
@@ -38,7 +40,7 @@ from app.mail.guards import (
 )
 from app.mail.identity import IdentityDecision, verify_sender
 from app.mail.models import InboundEmail
-from app.mail.providers.sendgrid import Delivery, UnusableEmail, parse_stored_delivery
+from app.mail.providers import adapter_for
 from app.replies import outbox
 from app.store.directory import StoreConfig, StoreDirectory
 
@@ -63,6 +65,8 @@ class StoredDelivery:
     raw: bytes
     content_type: str
     delivery: Delivery
+    provider: str = "sendgrid"
+    """Whose format the body is in (`app.mail.providers`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +158,7 @@ def load_inbound(session: Session, message_pk: int) -> Loaded:
             Message.received_at,
             Message.raw,
             Message.content_type,
+            Message.provider,
             Message.payload_format,
             Message.checksum,
             Message.message_id,
@@ -181,6 +186,7 @@ def load_inbound(session: Session, message_pk: int) -> Loaded:
         stored=StoredDelivery(
             raw=row.raw,
             content_type=row.content_type,
+            provider=row.provider,
             delivery=Delivery(
                 payload_format=row.payload_format,
                 checksum=row.checksum,
@@ -228,26 +234,49 @@ async def read_delivery(
     settings: Settings,
     stores: StoreDirectory,
     clock: StepClock,
+    http: HttpGet | None = None,
+    last_chance: bool = True,
 ) -> Reading | NotAnswered:
     """Parse, route, guard and verify one delivery, with no transaction open.
 
+    Content a provider sent by reference is fetched first (`http`); while that fails the job
+    is retried (`RetryLater`), and on its `last_chance` the email is quarantined for staff.
     Mail that reached intake unrouted is routed here by every recipient the email names; mail
     for no store is quarantined, and mail for a store that is not active is skipped. Neither is
     ever answered.
     """
     clock.start()
+    adapter = adapter_for(stored.provider)
+    if adapter is None:
+        reason = f"no adapter for the provider {stored.provider!r}"
+        return NotAnswered(MessageStatus.QUARANTINED, reason)
+    raw, content_type, delivery = stored.raw, stored.content_type, stored.delivery
+    if adapter.needs_fetch(delivery.payload_format):
+        try:
+            if http is None:
+                raise FetchFailed("no HTTP client to fetch the content with")
+            fetched = await adapter.fetch(
+                raw, content_type, delivery.payload_format, inbound_secrets(settings), http
+            )
+        except FetchFailed as exc:
+            if not last_chance:
+                raise queue.RetryLater(f"content not fetched: {exc}") from exc
+            return NotAnswered(MessageStatus.QUARANTINED, f"content could not be fetched: {exc}")
+        raw, content_type = fetched.raw, fetched.content_type
+        delivery = replace(delivery, payload_format=fetched.payload_format)
+        clock.lap("fetch", "ok")
     try:
         email = await asyncio.to_thread(
-            parse_stored_delivery,
-            stored.raw,
-            stored.content_type,
-            stored.delivery,
+            adapter.parse,
+            raw,
+            content_type,
+            delivery,
             max_parts=settings.INBOUND_MAX_PARTS,
             ceilings=mime_ceilings(settings),
         )
     except OverCeiling as exc:
         return NotAnswered(MessageStatus.QUARANTINED, f"over a ceiling: {exc}")
-    except (FormDataError, UnusableEmail) as exc:
+    except (FormDataError, ReadError, UnusableEmail) as exc:
         return NotAnswered(MessageStatus.QUARANTINED, f"unparseable: {exc}")
     clock.lap("parse", "ok")
     store = await _route(stores, store_id, email)

@@ -75,7 +75,7 @@ async def receive_sendgrid_inbound(request: Request) -> JSONResponse:
     limit = state.settings.INBOUND_MAX_BODY_BYTES
     # Only a sender the headers prove authentic may have an oversized post kept for staff.
     refuse_over_limit = auth.signature_required and not auth.headers_authenticate
-    if refuse_over_limit and _declared_length(request) > limit:
+    if refuse_over_limit and declared_length(request) > limit:
         return _too_large(limit)
     try:
         body = await read_body(
@@ -90,7 +90,7 @@ async def receive_sendgrid_inbound(request: Request) -> JSONResponse:
             return _unauthorized()
         new, recipients = _delivery_from(body, request.headers.get("content-type") or "", state)
     if new.status is MessageStatus.RECEIVED:
-        new = replace(new, store_id=await _store_for(state, recipients))
+        new = replace(new, store_id=await store_for(state, recipients))
     try:
         stored = await state.intake.store(new)
     except (SQLAlchemyError, OSError) as exc:
@@ -108,14 +108,14 @@ async def receive_sendgrid_inbound(request: Request) -> JSONResponse:
     return JSONResponse({"status": stored.status.value, "id": stored.message_pk})
 
 
-def _declared_length(request: Request) -> int:
+def declared_length(request: Request) -> int:
     """The Content-Length the client announced, or 0 when absent or unreadable."""
     value = (request.headers.get("content-length") or "").strip()
     # Twenty digits are more than any real length; longer strings are not worth converting.
     return int(value) if value.isdigit() and len(value) <= 20 else 0
 
 
-async def _store_for(state: AppState, recipients: tuple[str, ...]) -> int | None:
+async def store_for(state: AppState, recipients: tuple[str, ...]) -> int | None:
     """The store the envelope's recipients name, or None for the worker to route.
 
     The directory is cached, so this is a lookup, not a query. Should reading the stores fail,
@@ -138,7 +138,7 @@ def _delivery_from(
     """
     data = body.read()
     if body.truncated:
-        return _quarantined(
+        return quarantined(
             data,
             content_type,
             f"payload of {body.size} bytes is over INBOUND_MAX_BODY_BYTES; the first "
@@ -147,7 +147,7 @@ def _delivery_from(
     try:
         form = parse_form_data(data, content_type, max_parts=state.settings.INBOUND_MAX_PARTS)
     except FormDataError as exc:
-        return _quarantined(data, content_type, f"unparseable payload: {exc}"), ()
+        return quarantined(data, content_type, f"unparseable payload: {exc}"), ()
     delivery = read_delivery(form)
     new = messages.NewDelivery(
         provider=PROVIDER,
@@ -162,10 +162,13 @@ def _delivery_from(
     return new, delivery.recipients
 
 
-def _quarantined(data: bytes, content_type: str, reason: str) -> messages.NewDelivery:
+def quarantined(
+    data: bytes, content_type: str, reason: str, provider: str = PROVIDER
+) -> messages.NewDelivery:
+    """A delivery stored for staff only: authentic, but not something the worker can read."""
     checksum = content_checksum(data)
     return messages.NewDelivery(
-        provider=PROVIDER,
+        provider=provider,
         payload_format="unknown",
         content_type=content_type,
         raw=data,

@@ -18,13 +18,12 @@ from app.demo.sendgrid_posts import (
     parsed_mode_post,
     raw_mode_post,
 )
+from app.mail.adapter import Delivery, UnusableEmail
 from app.mail.formdata import FormData, FormDataError, parse_form_data
 from app.mail.models import DkimResult, InboundEmail
 from app.mail.providers.sendgrid import (
     FORMAT_PARSED,
     FORMAT_RAW,
-    Delivery,
-    UnusableEmail,
     parse_delivery,
     parse_dkim_field,
     parse_stored_delivery,
