@@ -16,7 +16,7 @@ from collections.abc import Mapping
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from app.agent.offline import OfflineModel
 from app.config import Settings
@@ -112,9 +112,10 @@ def inline(eml: bytes) -> bytes:
 async def post(
     client: httpx.AsyncClient, body: bytes, *, auth: tuple[str, str] | None = BASIC_AUTH
 ) -> httpx.Response:
-    return await client.post(
-        URL, content=body, headers={"content-type": "application/json"}, auth=auth
-    )
+    headers = {"content-type": "application/json"}
+    if auth is None:
+        return await client.post(URL, content=body, headers=headers)
+    return await client.post(URL, content=body, headers=headers, auth=auth)
 
 
 async def count(db: Database) -> tuple[int, int]:
@@ -256,7 +257,7 @@ async def test_a_fetch_that_fails_is_retried_then_quarantined_never_lost(
     assert (await message(db, pk)).status == "received"
     async with db.write(ALL_STORES) as session:
         # The retry's back-off, skipped.
-        await session.execute(Job.__table__.update().values(run_after=func.now()))
+        await session.execute(update(Job).values(run_after=func.now()))
     assert await worker(db, settings, http).drain() == 1
     stored = await message(db, pk)
     assert stored.status == "quarantined"
