@@ -1,6 +1,7 @@
 """Mail settings: sending, inbound webhooks and their providers, MIME ceilings.
 
-Part of `Settings` (`app.config`); kept apart so each mail provider's settings sit together.
+The mail half of `Settings` (`app.config`, which adds these fields to its own): each mail
+provider's settings sit together, beside the adapters that use them.
 """
 
 from __future__ import annotations

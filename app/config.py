@@ -30,7 +30,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from app.agent.plan import Intent
-from app.config.mail import MailSettings
+from app.mail.settings import MailSettings
 from app.store.secrets import parse_keys
 
 MIN_PASSWORD_LENGTH = 12
