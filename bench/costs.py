@@ -61,7 +61,7 @@ from app.store.directory import default_store_config
 from app.tools import tool_registry
 from app.tools.kit.context import Sender, ToolContext
 from bench.backlog import ScriptLLM, bench_providers, delivery, store_backlog
-from bench.harness import Say, bench_settings, counting, fresh_database, kind_of, quiet
+from bench.harness import Say, Span, bench_settings, counting, fresh_database, kind_of, quiet
 
 RATIO_TARGET = 2.0
 TRANSACTIONS_TARGET = 4
@@ -73,17 +73,17 @@ NO_DATABASE = cast(Database, None)
 
 
 async def pipeline_cost(
-    postgres: str | None, workdir: Path, *, emails: int, say: Say = quiet
+    postgres: str | None, workdir: Path, *, emails: int, warmup: int = WARMUP, say: Say = quiet
 ) -> dict[str, Any]:
     """Milliseconds, transactions and statements per email through the worker."""
     url = await fresh_database(postgres, workdir)
     db = Database.connect(url)
     settings = bench_settings(url, workdir)
     try:
-        say(f"storing {WARMUP + emails} emails")
-        await store_backlog(db, WARMUP + emails)
+        say(f"storing {warmup + emails} emails")
+        await store_backlog(db, warmup + emails)
         worker = Worker(db=db, settings=settings, providers=bench_providers(workdir / "outbox"))
-        for _ in range(WARMUP):
+        for _ in range(warmup):
             await worker.run_once()
         say(f"pipeline: {emails} emails, one at a time")
         with counting(db) as counter:
@@ -91,7 +91,7 @@ async def pipeline_cost(
             for _ in range(emails):
                 await worker.run_once()
             elapsed = time.perf_counter() - started
-        outcomes, sent, steps = await _outcomes(db, first_measured=WARMUP + 1)
+        outcomes, sent, steps = await _outcomes(db, first_measured=warmup + 1)
     finally:
         await db.dispose()
     return {
@@ -100,6 +100,7 @@ async def pipeline_cost(
         "transactions_per_email": round(counter.count / emails, 2),
         "statements_per_email": round(counter.statements / emails, 2),
         "ms_in_transactions_per_email": round(counter.seconds * 1000 / emails, 2),
+        "ms_in_statements_per_email": round(counter.statement_seconds * 1000 / emails, 2),
         "units": by_unit(counter.spans, emails),
         "outcomes": outcomes,
         "replies_sent": sent,
@@ -135,20 +136,23 @@ async def _outcomes(
     return outcomes, int(sent), means
 
 
-def by_unit(spans: list[tuple[float, int]], emails: int) -> dict[str, dict[str, float]]:
-    """Mean milliseconds and statements of each of an email's units of work, in order.
+def by_unit(spans: list[Span], emails: int) -> dict[str, dict[str, float]]:
+    """Each of an email's units of work, in order: mean milliseconds inside the transaction,
+    statements, and milliseconds executing them.
 
     Empty unless every email took exactly the auto-send path's units (`UNITS`).
     """
     if not spans or len(spans) != len(UNITS) * emails:
         return {}
-    return {
-        name: {
-            "ms": round(statistics.fmean(s for s, _ in spans[i :: len(UNITS)]) * 1000, 2),
-            "statements": round(statistics.fmean(n for _, n in spans[i :: len(UNITS)]), 1),
+    found = {}
+    for i, name in enumerate(UNITS):
+        mine = spans[i :: len(UNITS)]
+        found[name] = {
+            "ms": round(statistics.fmean(s.seconds for s in mine) * 1000, 2),
+            "statements": round(statistics.fmean(s.statements for s in mine), 1),
+            "statement_ms": round(statistics.fmean(s.statement_seconds for s in mine) * 1000, 2),
         }
-        for i, name in enumerate(UNITS)
-    }
+    return found
 
 
 @dataclass(frozen=True)
@@ -161,7 +165,7 @@ class _Answered:
 
 
 async def no_database_cost(
-    emails: int, settings: Settings, outbox: Path, *, say: Say = quiet
+    emails: int, settings: Settings, outbox: Path, *, warmup: int = WARMUP, say: Say = quiet
 ) -> dict[str, Any]:
     """The same emails through the pipeline's own functions, no database: ms per email and part."""
     store = default_store_config(settings)
@@ -170,14 +174,15 @@ async def no_database_cost(
     ceilings = mime_ceilings(settings)
     shop = DemoShop()
     summary = await Providers(shop=shop, llm=ScriptLLM()).policy_summary(shop)
-    stored = [delivery(n) for n in range(emails + WARMUP)]
+    stored = [delivery(n) for n in range(emails + warmup)]
     parts: dict[str, float] = defaultdict(float)
     await asyncio.to_thread(outbox.mkdir, parents=True, exist_ok=True)
     say(f"no database: {emails} emails")
     sent = 0
     for index, new in enumerate(stored):
-        if index == WARMUP:
+        if index == warmup:
             parts.clear()
+            sent = 0
         clock = _Clock(parts)
         found = Delivery(
             payload_format=new.payload_format,
@@ -287,7 +292,7 @@ async def no_database_cost(
         "emails": emails,
         "ms_per_email": round(total * 1000 / emails, 2),
         "part_ms": {name: round(s * 1000 / emails, 3) for name, s in parts.items()},
-        "would_send": sent - min(WARMUP, sent),
+        "would_send": sent,
     }
 
 
@@ -305,12 +310,16 @@ class _Clock:
 
 
 async def measure_costs(
-    postgres: str | None, workdir: Path, *, emails: int, say: Say = quiet
+    postgres: str | None, workdir: Path, *, emails: int, warmup: int = WARMUP, say: Say = quiet
 ) -> dict[str, Any]:
     """b on one database: the pipeline, the baseline, the ratio and the transaction count."""
-    pipeline = await pipeline_cost(postgres, workdir / "pipeline", emails=emails, say=say)
+    pipeline = await pipeline_cost(
+        postgres, workdir / "pipeline", emails=emails, warmup=warmup, say=say
+    )
     settings = bench_settings("sqlite+aiosqlite:///:memory:", workdir)
-    baseline = await no_database_cost(emails, settings, workdir / "no-db-outbox", say=say)
+    baseline = await no_database_cost(
+        emails, settings, workdir / "no-db-outbox", warmup=warmup, say=say
+    )
     ratio = pipeline["ms_per_email"] / baseline["ms_per_email"]
     answered = pipeline["outcomes"].get("answered", 0) == emails == pipeline["replies_sent"]
     return {

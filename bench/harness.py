@@ -147,30 +147,49 @@ def quiet_logs() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
 
+@dataclass(frozen=True)
+class Span:
+    """One finished transaction: its seconds, its statements and their seconds."""
+
+    seconds: float
+    statements: int
+    statement_seconds: float
+
+
 @dataclass
 class Transactions:
-    """Transactions begun, statements executed and seconds spent inside transactions."""
+    """Transactions begun, statements executed, and the time inside both."""
 
     count: int = 0
     statements: int = 0
     seconds: float = 0.0
-    spans: list[tuple[float, int]] = field(default_factory=list)
-    """Each finished transaction's seconds and statements, in the order they ended."""
-    _open: dict[int, tuple[float, int]] = field(default_factory=dict)
+    statement_seconds: float = 0.0
+    spans: list[Span] = field(default_factory=list)
+    """Each finished transaction, in the order they ended."""
+    _open: dict[int, tuple[float, int, float]] = field(default_factory=dict)
+    _running: dict[int, float] = field(default_factory=dict)
 
     def begun(self, connection: Any, *_args: Any) -> None:
         self.count += 1
-        self._open[id(connection)] = (time.perf_counter(), self.statements)
+        opened = (time.perf_counter(), self.statements, self.statement_seconds)
+        self._open[id(connection)] = opened
 
     def ended(self, connection: Any, *_args: Any) -> None:
         opened = self._open.pop(id(connection), None)
         if opened is not None:
             seconds = time.perf_counter() - opened[0]
             self.seconds += seconds
-            self.spans.append((seconds, self.statements - opened[1]))
+            statements = self.statements - opened[1]
+            self.spans.append(Span(seconds, statements, self.statement_seconds - opened[2]))
 
-    def executed(self, *_args: Any) -> None:
+    def executing(self, connection: Any, *_args: Any) -> None:
         self.statements += 1
+        self._running[id(connection)] = time.perf_counter()
+
+    def executed(self, connection: Any, *_args: Any) -> None:
+        started = self._running.pop(id(connection), None)
+        if started is not None:
+            self.statement_seconds += time.perf_counter() - started
 
 
 @contextlib.contextmanager
@@ -179,7 +198,8 @@ def counting(db: Database) -> Iterator[Transactions]:
 
     SQLAlchemy's `begin` and `before_cursor_execute` events, on the async engine and on
     SQLite's writer-thread engine (as `tests/test_transactions.py` counts them); the time
-    from `begin` to `commit` or `rollback` is added up too.
+    from `begin` to `commit` or `rollback`, and from each statement's start to its result, is
+    added up too.
     """
     counter = Transactions()
     engines: list[Engine] = [db.engine.sync_engine]
@@ -189,7 +209,8 @@ def counting(db: Database) -> Iterator[Transactions]:
         ("begin", counter.begun),
         ("commit", counter.ended),
         ("rollback", counter.ended),
-        ("before_cursor_execute", counter.executed),
+        ("before_cursor_execute", counter.executing),
+        ("after_cursor_execute", counter.executed),
     ]
     for engine in engines:
         for name, listener in listeners:

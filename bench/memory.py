@@ -17,6 +17,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -25,6 +28,7 @@ from typing import Any
 from app.db.engine import Database
 from bench.backlog import store_backlog
 from bench.harness import (
+    ROOT,
     Say,
     bench_env,
     fresh_database,
@@ -101,10 +105,29 @@ def memory_figures(
 
 
 def measure_startup_on(postgres: str | None, *, runs: int, say: Say = quiet) -> dict[str, Any]:
-    """`bench.startup` on one database (a fresh SQLite file, or the PostgreSQL database)."""
+    """`bench.startup` on one database (a fresh SQLite file, or the PostgreSQL database), and
+    what part of it is the interpreter alone and importing what serve imports."""
     say(f"{runs} starts of `python -m app serve`")
     result = measure_startup(runs=runs, database_url=postgres)
-    return {"database": kind_of(postgres)} | result
+    say("the interpreter alone, and importing the app")
+    parts = {
+        "python_alone_s": _median_run(["-c", "pass"], runs),
+        "imports_s": _median_run(["-c", IMPORTS], runs),
+    }
+    return {"database": kind_of(postgres)} | result | parts
+
+
+IMPORTS = "import app.cli, app.main, app.jobs.process, uvicorn"
+"""What `python -m app serve` imports before it builds the app and listens."""
+
+
+def _median_run(args: list[str], runs: int) -> float:
+    seconds = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        subprocess.run([sys.executable, *args], check=True, cwd=ROOT)
+        seconds.append(time.perf_counter() - started)
+    return round(statistics.median(seconds), 3)
 
 
 def main() -> None:

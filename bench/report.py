@@ -188,12 +188,15 @@ def _intake_limits(db: str, r: dict[str, Any], cores: int) -> list[str]:
         f"{_x(r['throughput_ratio_vs_empty_while_draining'])} (p99 "
         f"{_x(r['p99_ratio_vs_empty_while_draining'])})."
     )
-    if db == "sqlite" and intake["cpu_percent"]["server"] < 80:
-        text += (
-            f" The server is not CPU-bound ({intake['cpu_percent']['server']}%): its group "
-            "commits wait for SQLite's write lock, which the worker process takes for each of "
-            "its units of work (one writer at a time per database file)."
+    if intake["cpu_percent"]["server"] < 80:
+        waits = (
+            "its group commits wait for SQLite's write lock, which the worker process takes "
+            "for each of its units of work (one writer at a time per database file)"
+            if db == "sqlite"
+            else "its group commits wait for PostgreSQL, which shares the cores with the "
+            "worker and the load generator"
         )
+        text += f" The server is not CPU-bound ({intake['cpu_percent']['server']}%): {waits}."
     peaks = [p["peak_connections"] for p in r["phases"] if "peak_connections" in p]
     if peaks:
         text += f" At most {max(peaks)} connections were open to the database."
@@ -204,13 +207,20 @@ def _costs_limits(db: str, r: dict[str, Any]) -> list[str]:
     notes = []
     pipe, base = r["pipeline"], r["no_database"]
     if not r["ratio_met"]:
-        own = {k: v for k, v in pipe["step_ms"].items() if k != "database"}
+        # The policy step is timed inside the filing transaction (it files the reply row).
+        own = {k: v for k, v in pipe["step_ms"].items() if k not in ("database", "policy")}
         own_ms = sum(own.values())
         inside = pipe["ms_in_transactions_per_email"]
         rest = pipe["ms_per_email"] - own_ms - inside
         units = ", ".join(
             f"{name} {u['ms']:g} ms ({u['statements']:g} statements)"
             for name, u in pipe["units"].items()
+        )
+        largest = max(pipe["units"].items(), key=lambda u: float(u[1]["ms"]), default=None)
+        around = (
+            "the hops to SQLite's writer thread and back to the event loop"
+            if db == "sqlite"
+            else "the event loop between the awaited statements"
         )
         steps = ", ".join(f"{name} {ms:g}" for name, ms in own.items())
         parts = ", ".join(f"{name} {ms:g}" for name, ms in base["part_ms"].items())
@@ -219,11 +229,20 @@ def _costs_limits(db: str, r: dict[str, Any]) -> list[str]:
             f"against {base['ms_per_email']:g} ms for the same work with no database ({parts}). "
             f"Of the {pipe['ms_per_email']:g} ms, {inside:g} ms are spent inside its "
             f"{pipe['transactions_per_email']:g} transactions ({units or 'units not told apart'})"
-            f"; the steps' own work adds up to {own_ms:.2f} ms ({steps}); the remaining "
-            f"{rest:.2f} ms is the worker around them: the hops to the writer thread, the "
-            "thread pool and back to the event loop, the job's lease heartbeat, logging and "
-            "metrics. The largest unit of work is what to make cheaper first."
+            f"; the steps' own work outside them adds up to {own_ms:.2f} ms ({steps}); the "
+            f"remaining {rest:.2f} ms is the worker around them: {around}, the thread pool "
+            "(parse, the reply's file), the job's lease heartbeat task, logging and metrics."
         )
+        if largest is not None:
+            name, unit = largest
+            notes[-1] += (
+                f" The largest unit is {name}: {unit['ms']:g} ms for {unit['statements']:g} "
+                f"statements, which take {unit['statement_ms']:g} ms from being sent to their "
+                f"result; the other {unit['ms'] - unit['statement_ms']:.2f} ms is Python inside "
+                "the unit of work: building the rows (the run's turns and tool calls, the "
+                "reply), the ORM flushing them, and on PostgreSQL the event loop between "
+                "statements."
+            )
     if not r["transactions_met"]:
         notes.append(
             f"**b. Transactions per email ({db}).** {pipe['transactions_per_email']:g} per "
@@ -327,11 +346,18 @@ def _memory_limits(report: dict[str, Any]) -> list[str]:
         )
     for db, r in _each(report, "startup"):
         if not r["met"]:
-            notes.append(
-                f"**e. Startup ({db}).** {r['median_s']} s to the first 200 (runs: "
-                f"{r['runs_s']}): serve imports the app, builds it and opens the database "
-                "before uvicorn listens; the worker process starts beside it."
+            alone, imports = r.get("python_alone_s"), r.get("imports_s")
+            text = (
+                f"**e. Startup ({db}).** {r['median_s']} s to the first 200 (runs: {r['runs_s']})"
             )
+            if alone is not None and imports is not None:
+                text += (
+                    f": the interpreter alone takes {alone} s, importing what serve imports "
+                    f"(`app.cli`, `app.main`, `app.jobs.process`, uvicorn) {imports} s in all, "
+                    f"which leaves {r['median_s'] - imports:.3f} s for building the app, opening "
+                    "the database, starting the worker process and uvicorn's first answer"
+                )
+            notes.append(text + ".")
     return notes
 
 
