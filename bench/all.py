@@ -30,13 +30,15 @@ Durations on 2 shared cores: the full run takes about 20 minutes with `--postgre
 3 min, costs 1, concurrency 6, approvals 2, memory 5 for 10,000 emails, startup, prompts and
 hostile emails 1) and about 12 without. `--write PATH` saves the report (default
 bench/RESULTS.md for a full run of every measure; `--quick` and `--only` runs only print it
-unless `--write` is given).
+unless `--write` is given). Every run also saves its raw figures as JSON in the temporary
+directory; `--from-json PATH` renders such a file again without measuring.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import sys
 import tempfile
@@ -128,13 +130,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--only", metavar="LETTERS", help="comma-separated measures: " + ", ".join(MEASURES)
     )
     parser.add_argument("--write", metavar="PATH", type=Path, help="save the Markdown report")
+    parser.add_argument(
+        "--from-json",
+        metavar="PATH",
+        type=Path,
+        help="measure nothing: render the raw figures an earlier run saved",
+    )
     args = parser.parse_args(argv)
     letters = [x.strip() for x in args.only.split(",")] if args.only else list(MEASURES)
     unknown = [x for x in letters if x not in MEASURES]
     if unknown:
         parser.error(f"unknown measure(s) {', '.join(unknown)}: use {', '.join(MEASURES)}")
     args.only = [x for x in MEASURES if x in letters]
-    if args.write is None and not args.quick and len(args.only) == len(MEASURES):
+    full_run = not args.quick and args.from_json is None and len(args.only) == len(MEASURES)
+    if args.write is None and full_run:
         args.write = DEFAULT_REPORT
     return args
 
@@ -226,6 +235,7 @@ async def run(args: argparse.Namespace, progress: Progress) -> dict[str, Any]:
         "command": "python -m bench.all " + " ".join(sys.argv[1:]),
         "quick": args.quick,
         "measures": args.only,
+        "load_average_before": [round(x, 2) for x in os.getloadavg()],
     }
     databases: list[tuple[str, str | None]] = [(SQLITE, None)]
     if args.postgres:
@@ -254,14 +264,21 @@ async def run(args: argparse.Namespace, progress: Progress) -> dict[str, Any]:
                     else:
                         report[key] = result
     report["total_seconds"] = round(time.perf_counter() - started)
+    report["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     return report
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    quiet_logs()
-    progress = Progress()
-    report = asyncio.run(run(args, progress))
+    if args.from_json is not None:
+        report = json.loads(args.from_json.read_text(encoding="utf-8"))
+    else:
+        quiet_logs()
+        report = asyncio.run(run(args, Progress()))
+        # Kept before rendering, so a report that cannot be rendered loses no figures.
+        raw = Path(tempfile.gettempdir()) / f"bench-{report['when'].replace(':', '')}.json"
+        raw.write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
+        print(f"raw figures saved to {raw} (render again: --from-json {raw})")
     text = markdown(report)
     print()
     print("| Measure | Target | Measured | Verdict |")

@@ -103,6 +103,7 @@ async def measure_run(
     await backlog.at_least(int(ceiling * (seconds + 3 * EMAIL_SECONDS) * 1.2) + 50, say)
     say(f"{run.processes} process(es), K={run.concurrency}, pool for {run.pool}: starting")
     env = bench_env(url, workdir)
+    await asyncio.to_thread(workdir.mkdir, parents=True, exist_ok=True)
     stats = [workdir / f"worker-{n}.json" for n in range(run.processes)]
     processes = [
         await start_python(

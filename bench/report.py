@@ -35,8 +35,13 @@ class Row:
         return "met" if self.met else "**not met**"
 
 
-def _x(value: float) -> str:
-    return f"{value:g}x"
+def _x(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:g}x"
+
+
+def _g(value: float | None) -> str:
+    """A figure as `:g` formats it, or `n/a` when the run could not measure it."""
+    return "n/a" if value is None else f"{value:g}"
 
 
 def rows(report: dict[str, Any]) -> list[Row]:
@@ -264,35 +269,41 @@ def _concurrency_limits(db: str, r: dict[str, Any], cores: int) -> list[str]:
             f"**c. One worker process ({db}).** At K={best['concurrency']} it did "
             f"{best['emails_per_s']:g} emails/s; its lanes allow "
             f"{best['lane_ceiling_per_s']:g} (K / {EMAIL_SECONDS:g} s). Each email spent "
-            f"{best['seconds_per_email_in_a_lane']:g} s in its lane instead of "
+            f"{_g(best['seconds_per_email_in_a_lane'])} s in its lane instead of "
             f"{EMAIL_SECONDS:g} s. The process used {cpu}% of a core, "
-            f"{best['cpu_ms_per_email']:g} ms of CPU per email"
+            f"{_g(best['cpu_ms_per_email'])} ms of CPU per email"
         )
         if best["cpu_ms_per_email"]:
             text += f" (one core allows at most {1000 / best['cpu_ms_per_email']:.0f} emails/s)"
-        text += (
-            f". Its units of work ({inside['units_per_s']:g} a second) took "
-            f"{inside['unit_ms']:g} ms each from asking to done, {inside['in_transaction_ms']:g} "
-            "ms of it inside the transaction; the event loop woke a 50 ms timer "
-            f"{inside['loop_lag_ms']:g} ms late on average "
-            f"(at worst {inside['loop_lag_max_ms']:g})."
-        )
-        if db == "sqlite":
+        text += "."
+        figures = (inside["unit_ms"], inside["in_transaction_ms"], inside["units_per_email"])
+        if None not in (*figures, inside["loop_lag_ms"]):
+            waited = inside["unit_ms"] - inside["in_transaction_ms"]
+            per_email = waited * inside["units_per_email"] / 1000
             text += (
-                " On SQLite every unit waits its turn for the one writer thread and holds the "
-                "write lock until the event loop takes its result back, so units run one at a "
-                f"time: {inside['units_per_s']:g} units/s at {inside['units_per_email']:g} per "
-                "email caps the process whatever K is."
+                f" Its units of work ({inside['units_per_s']:g} a second, "
+                f"{inside['units_per_email']:g} per email in the window) took "
+                f"{inside['unit_ms']:g} ms each from asking to done, "
+                f"{inside['in_transaction_ms']:g} ms of it inside the transaction; the event "
+                f"loop woke a 50 ms timer {inside['loop_lag_ms']:g} ms late on average "
+                f"(at worst {inside['loop_lag_max_ms']:g})."
             )
-        else:
-            text += (
-                " On PostgreSQL a unit runs on the event loop (`run_sync`), so every statement "
-                "waits for the loop: a loop busy with the other lanes' CPU work stretches each "
-                "transaction."
-            )
+            if db == "sqlite":
+                text += (
+                    f" On SQLite units run one at a time through one writer thread: each "
+                    f"waited {waited:.0f} ms for its turn, about {per_email:.2f} s of each "
+                    "email's time in its lane."
+                )
+            else:
+                text += (
+                    f" On PostgreSQL each unit waited {waited:.0f} ms for a pooled connection "
+                    f"and the loop (about {per_email:.2f} s per email), and its transaction "
+                    "runs on the event loop (`run_sync`): every statement waits for a loop "
+                    "busy with the other lanes' work, which stretches the transaction."
+                )
         if cpu >= 85:
             text += " CPU is the limit: a faster pipeline per email, not a larger K, raises it."
-        others = [m for m in r["runs"] if m is not best and m["processes"] == 1]
+        others = [m for m in r["runs"] if m != best and db == "sqlite"]
         if others:
             text += " Other K: " + ", ".join(
                 f"K={m['concurrency']}: {m['emails_per_s']:g}/s" for m in others
@@ -308,9 +319,10 @@ def _concurrency_limits(db: str, r: dict[str, Any], cores: int) -> list[str]:
             f"K={scaling['concurrency_per_process']} each; the four processes' lanes allow "
             f"{four['lane_ceiling_per_s']:g}. Together they used "
             f"{sum(four['cpu_percent_per_process'])}% CPU of the {cores} cores, beside "
-            f"PostgreSQL itself; each email spent {four['seconds_per_email_in_a_lane']:g} s in "
-            f"its lane ({EMAIL_SECONDS:g} s at best), units took {four['inside']['unit_ms']:g} ms "
-            f"({four['inside']['in_transaction_ms']:g} inside the transaction)."
+            "PostgreSQL itself; each email spent "
+            f"{_g(four['seconds_per_email_in_a_lane'])} s in its lane ({EMAIL_SECONDS:g} s at "
+            f"best), units took {_g(four['inside']['unit_ms'])} ms "
+            f"({_g(four['inside']['in_transaction_ms'])} inside the transaction)."
         )
     return notes
 
@@ -436,7 +448,7 @@ def markdown(report: dict[str, Any]) -> str:
         "# Benchmark results",
         f"Produced by `{report['command']}` on {report['when']} (commit {report['commit']}, "
         f"{report['total_seconds']} s{', quick sizes' if report.get('quick') else ''}).",
-        f"Machine: {report['machine']}.",
+        f"Machine: {report['machine']}." + _load(report),
         "| Measure | Target | Measured | Verdict |\n|---|---|---|---|\n" + table,
         "## What limits each target not met\n\n" + limit_text,
     ]
@@ -446,6 +458,16 @@ def markdown(report: dict[str, Any]) -> str:
     raw = json.dumps(report, indent=2, ensure_ascii=False, default=str)
     sections.append(f"## Raw figures\n\n```json\n{raw}\n```")
     return "\n\n".join(sections) + "\n"
+
+
+def _load(report: dict[str, Any]) -> str:
+    before, after = report.get("load_average_before"), report.get("load_average_after")
+    if not before or not after:
+        return ""
+    return (
+        f" Load average (1, 5, 15 min) before the run {before}, after it {after}: other "
+        "work on the machine shares its cores with the figures below."
+    )
 
 
 def _detail_tables(report: dict[str, Any]) -> list[str]:

@@ -185,6 +185,7 @@ def test_only_picks_measures_in_run_order_and_a_full_run_writes_the_results() ->
     assert parse_args(["--only", "c,a"]).write is None
     assert parse_args(["--quick"]).write is None
     assert parse_args([]).write == DEFAULT_REPORT
+    assert parse_args(["--from-json", "run.json"]).write is None
     with pytest.raises(SystemExit):
         parse_args(["--only", "a,z"])
 
