@@ -2,8 +2,8 @@
 
     make bench ARGS="--postgres postgresql://postgres@127.0.0.1:5432/bench"   # the full run
     python -m bench.all --postgres URL                  # the same; writes bench/RESULTS.md
-    python -m bench.all --quick                         # small sizes, SQLite only: ~1.5 min
-    python -m bench.all --quick --postgres URL          # small sizes, both databases: ~3 min
+    python -m bench.all --quick                         # small sizes, SQLite only: ~2 min
+    python -m bench.all --quick --postgres URL          # small sizes, both databases: ~3.5 min
     python -m bench.all --only a,c --postgres URL       # some measures (printed, not written)
 
 Measures (each against a baseline or a target in the same run; see each module):
@@ -26,9 +26,10 @@ Without `--postgres` only SQLite runs. With it, each measure empties that databa
 `public` schema is dropped and migrated again; it is created if missing): give it a database of
 its own. A line is printed as each step starts (elapsed time, measure, database, step).
 
-Durations on 2 shared cores: the full run takes about 20 minutes with `--postgres` (intake
-3 min, costs 1, concurrency 6, approvals 2, memory 5 for 10,000 emails, startup, prompts and
-hostile emails 1) and about 12 without. `--write PATH` saves the report (default
+Durations on 2 shared cores (estimated from the quick runs' per-email and per-phase times):
+the full run takes about 15 minutes with `--postgres` (intake 3 min, costs 1, concurrency
+3.5, approvals 1, memory 5 for 10,000 emails on SQLite, startup, prompts and hostile emails 1)
+and about 10 without; a busy machine makes it longer. `--write PATH` saves the report (default
 bench/RESULTS.md for a full run of every measure; `--quick` and `--only` runs only print it
 unless `--write` is given). Every run also saves its raw figures as JSON in the temporary
 directory; `--from-json PATH` renders such a file again without measuring.
@@ -149,16 +150,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 Step = Callable[[str | None, Path, Callable[[str], None]], Awaitable[Any]]
+EACH, NONE = "each", "none"
+"""Where a step runs: on each database, on SQLite only (`SQLITE`), or on none."""
 
 
-def steps(sizes: Sizes) -> dict[str, list[tuple[str, bool, Step]]]:
-    """Per measure letter: (report key, runs on each database, how to run it)."""
+def steps(sizes: Sizes) -> dict[str, list[tuple[str, str, Step]]]:
+    """Per measure letter: (report key, where it runs, how to run it)."""
     s = sizes
     return {
         "a": [
             (
                 "intake",
-                True,
+                EACH,
                 lambda pg, work, say: run_intake(
                     pg,
                     work,
@@ -173,14 +176,14 @@ def steps(sizes: Sizes) -> dict[str, list[tuple[str, bool, Step]]]:
         "b": [
             (
                 "costs",
-                True,
+                EACH,
                 lambda pg, work, say: measure_costs(pg, work, emails=s.cost_emails, say=say),
             )
         ],
         "c": [
             (
                 "concurrency",
-                True,
+                EACH,
                 lambda pg, work, say: measure_concurrency(
                     pg,
                     work,
@@ -194,7 +197,7 @@ def steps(sizes: Sizes) -> dict[str, list[tuple[str, bool, Step]]]:
         "d": [
             (
                 "approvals",
-                True,
+                EACH,
                 lambda pg, work, say: measure_approvals(
                     pg,
                     work,
@@ -208,13 +211,13 @@ def steps(sizes: Sizes) -> dict[str, list[tuple[str, bool, Step]]]:
         "e": [
             (
                 "memory",
-                False,
+                SQLITE,
                 lambda pg, work, say: measure_memory(None, work, emails=s.memory_emails, say=say),
             ),
-            ("startup", True, lambda pg, work, say: _startup(pg, s.startup_runs, say)),
+            ("startup", EACH, lambda pg, work, say: _startup(pg, s.startup_runs, say)),
         ],
-        "p": [("prompts", False, lambda pg, work, say: prompts())],
-        "h": [("ceilings", False, lambda pg, work, say: asyncio.to_thread(ceilings.run))],
+        "p": [("prompts", NONE, lambda pg, work, say: prompts())],
+        "h": [("ceilings", NONE, lambda pg, work, say: asyncio.to_thread(ceilings.run))],
     }
 
 
@@ -244,10 +247,10 @@ async def run(args: argparse.Namespace, progress: Progress) -> dict[str, Any]:
     plan = steps(sizes)
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         for letter in args.only:
-            for key, per_database, step in plan[letter]:
-                for kind, url in databases if per_database else databases[:1]:
+            for key, where, step in plan[letter]:
+                for kind, url in databases if where == EACH else databases[:1]:
                     name = f"{letter} {key}"
-                    say = progress.say(name, kind if per_database else "-")
+                    say = progress.say(name, "-" if where == NONE else kind)
                     began = time.perf_counter()
                     say("start")
                     workdir = Path(tmp) / f"{letter}-{key}-{kind}"
@@ -259,7 +262,7 @@ async def run(args: argparse.Namespace, progress: Progress) -> dict[str, Any]:
                         continue
                     finally:
                         say(f"done in {time.perf_counter() - began:.0f} s")
-                    if per_database:
+                    if where == EACH:
                         report.setdefault(key, {})[kind] = result
                     else:
                         report[key] = result

@@ -117,8 +117,9 @@ def measure_startup_on(postgres: str | None, *, runs: int, say: Say = quiet) -> 
     return {"database": kind_of(postgres)} | result | parts
 
 
-IMPORTS = "import app.cli, app.main, app.jobs.process, uvicorn"
-"""What `python -m app serve` imports before it builds the app and listens."""
+IMPORTS = "import gc; gc.disable(); import app.cli, app.main, app.jobs.process, uvicorn"
+"""What `python -m app serve` imports before it builds the app and listens (with the collector
+paused, as `python -m app` pauses it)."""
 
 
 def _median_run(args: list[str], runs: int) -> float:

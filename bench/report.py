@@ -184,12 +184,12 @@ def _intake_limits(db: str, r: dict[str, Any], cores: int) -> list[str]:
         f"{alone['server_cpu_ms_per_request']} ms of server CPU per request against "
         f"{base['server_cpu_ms_per_request']} ms for the empty handler (Basic auth, the "
         "multipart split, the checksum and the durable write before the 200). While serve's "
-        f"worker drains the backlog ({worker['emails_per_s']:g} emails/s, "
-        f"{intake['cpu_percent']['worker']}% of a core) the webhook does {intake['rps']} req/s "
-        f"with the server at {intake['cpu_percent']['server']}% CPU (p99 {intake['p99_ms']} "
-        f"ms), and the empty handler itself drops to {busy['rps']} req/s: the {cores} cores "
-        f"are shared by the load generator ({intake['cpu_percent']['load_generator']}%), the "
-        f"server and the worker. Against that busy baseline the webhook does "
+        f"worker drains the backlog ({worker['emails_per_s']:g} emails/s) the webhook does "
+        f"{intake['rps']} req/s (p99 {intake['p99_ms']} ms), with the {cores} cores used "
+        f"{intake['cpu_percent']['server']}% by the server, {intake['cpu_percent']['worker']}% "
+        f"by the worker and {intake['cpu_percent']['load_generator']}% by the load generator "
+        f"(percent of one core); the empty handler does {busy['rps']} req/s while the worker "
+        f"drains (p99 {busy['p99_ms']} ms), so against that baseline the webhook does "
         f"{_x(r['throughput_ratio_vs_empty_while_draining'])} (p99 "
         f"{_x(r['p99_ratio_vs_empty_while_draining'])})."
     )
@@ -198,8 +198,8 @@ def _intake_limits(db: str, r: dict[str, Any], cores: int) -> list[str]:
             "its group commits wait for SQLite's write lock, which the worker process takes "
             "for each of its units of work (one writer at a time per database file)"
             if db == "sqlite"
-            else "its group commits wait for PostgreSQL, which shares the cores with the "
-            "worker and the load generator"
+            else "its group commits wait for PostgreSQL, which commits the worker's "
+            "transactions too, on the same machine"
         )
         text += f" The server is not CPU-bound ({intake['cpu_percent']['server']}%): {waits}."
     peaks = [p["peak_connections"] for p in r["phases"] if "peak_connections" in p]
@@ -363,11 +363,17 @@ def _memory_limits(report: dict[str, Any]) -> list[str]:
                 f"**e. Startup ({db}).** {r['median_s']} s to the first 200 (runs: {r['runs_s']})"
             )
             if alone is not None and imports is not None:
+                rest = r["median_s"] - imports
                 text += (
                     f": the interpreter alone takes {alone} s, importing what serve imports "
-                    f"(`app.cli`, `app.main`, `app.jobs.process`, uvicorn) {imports} s in all, "
-                    f"which leaves {r['median_s'] - imports:.3f} s for building the app, opening "
-                    "the database, starting the worker process and uvicorn's first answer"
+                    f"(`app.cli`, `app.main`, `app.jobs.process`, uvicorn) {imports} s in all"
+                )
+                text += (
+                    f", which leaves {rest:.3f} s for building the app, opening the database, "
+                    "starting the worker process and uvicorn's first answer"
+                    if rest > 0
+                    else ": the imports alone take as long as the whole start did (separate "
+                    "processes on a busy machine), so importing is the limit"
                 )
             notes.append(text + ".")
     return notes
@@ -412,26 +418,40 @@ def choices(report: dict[str, Any]) -> list[str]:
     """How this run chose what it measured (the concurrency, the pools)."""
     found = []
     for db, r in _each(report, "concurrency"):
+        if db == "sqlite":
+            tried = ", ".join(f"K={m['concurrency']}" for m in r["runs"])
+            found.append(
+                f"**c (sqlite).** One process at {tried}; the best, K="
+                f"{r['best']['concurrency']}, is the figure (SQLite has no pool to size: its "
+                "units of work share one writer thread)."
+            )
+            continue
         runs = ", ".join(
-            f"{m['processes']}x K={m['concurrency']} (pool for {m['pool_for']}: up to "
+            f"{m['processes']}x K={m['concurrency']} (pool for {m['pool_for']} jobs: up to "
             f"{m['connections_per_process']} connections each)"
             for m in r["runs"]
         )
         text = f"**c ({db}).** Runs: {runs}."
         limit = r.get("max_connections")
         if limit:
-            kept, overflow = pool_sizes(r["best"]["concurrency"])
             text += (
                 f" PostgreSQL's `max_connections` is {limit['limit']}, {limit['in_use_before']} "
                 f"were in use before the run and {SPARE_CONNECTIONS} are kept spare, so four "
                 f"processes get {limit['per_process_of_4']} connections each. A worker at K "
-                f"may open K + 4 (`app.db.engine.pool_sizes`, at most 128), hence "
-                f"K={r['runs'][-1]['concurrency']} per process for the 1 -> 4 comparison. At "
-                f"K={r['best']['concurrency']} the app would size one process's pool at "
-                f"{kept + overflow} connections, more than the server has free, so that run's "
-                f"pool was sized for {r['best']['pool_for']} jobs; the app has no setting for "
-                "a pool smaller than its concurrency."
+                "may open K + 4 (`app.db.engine.pool_sizes`, at most 128), hence "
+                f"K={r['runs'][-1]['concurrency']} per process for the 1 -> 4 comparison."
             )
+            best = r["best"]
+            if best["pool_for"] < best["concurrency"]:
+                kept, overflow = pool_sizes(best["concurrency"])
+                text += (
+                    f" At K={best['concurrency']} the app would size one process's pool at "
+                    f"{kept + overflow} connections, more than the server has free, so that "
+                    f"run's pool was sized for {best['pool_for']} jobs "
+                    f"({best['connections_per_process']} connections): lanes wait for a "
+                    "connection only while another lane is inside a unit of work. The app has "
+                    "no setting for a pool smaller than its concurrency."
+                )
         found.append(text)
     return found
 
