@@ -23,7 +23,7 @@ from typing import Any, TextIO
 
 import psutil  # type: ignore[import-untyped]  # No stubs; used only here, typed below.
 from sqlalchemy import event, func, select, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.config import Settings
@@ -367,11 +367,6 @@ async def max_connections(url: str) -> tuple[int, int]:
     finally:
         await db.dispose()
     return limit, int(used or 0)
-
-
-def database_name(url: str) -> str:
-    """The database a URL names (for PostgreSQL's `pg_stat_activity`)."""
-    return make_url(url).database or ""
 
 
 def machine() -> str:

@@ -41,11 +41,13 @@ from bench.harness import (
     PASSWORD,
     POSTGRESQL,
     USER,
+    JobCounts,
     Sampler,
     Say,
     bench_env,
     child_pids,
     cpu_seconds,
+    failed_jobs,
     fresh_database,
     job_counts,
     kind_of,
@@ -267,12 +269,15 @@ async def run_intake(
         finally:
             await stop_process(empty)
         end = await job_counts(db)
+        failed = await failed_jobs(db)
     finally:
         await db.dispose()
-    return summarise(phases, database=kind_of(postgres), backlog=backlog, left=end)
+    return summarise(phases, database=kind_of(postgres), backlog=backlog, left=end) | {
+        "failed_jobs": failed
+    }
 
 
-def summarise(phases: Phases, *, database: str, backlog: int, left: Any) -> dict[str, Any]:
+def summarise(phases: Phases, *, database: str, backlog: int, left: JobCounts) -> dict[str, Any]:
     """The medians, the ratios, the worker's figures and the verdict."""
     quiet_base = phases.summary(EMPTY_QUIET)
     busy_base = phases.summary(EMPTY_DRAINING)

@@ -202,6 +202,16 @@ def _intake_limits(db: str, r: dict[str, Any], cores: int) -> list[str]:
             "transactions too, on the same machine"
         )
         text += f" The server is not CPU-bound ({intake['cpu_percent']['server']}%): {waits}."
+    if r.get("failed_jobs"):
+        text += f" {r['failed_jobs']} of the worker's jobs failed at least once."
+    if not worker["busy_throughout"]:
+        text += (
+            " The worker was not busy in every measured window (fewest waiting "
+            f"{worker['least_waiting']}): a larger backlog is needed for a fair figure."
+        )
+    if not r.get("all_acknowledged", True):
+        statuses = [p["statuses"] for p in r["phases"] if p["phase"].startswith("intake")]
+        text += f" Not every post was acknowledged with a 2xx: {statuses}."
     peaks = [p["peak_connections"] for p in r["phases"] if "peak_connections" in p]
     if peaks:
         text += f" At most {max(peaks)} connections were open to the database."
@@ -303,6 +313,8 @@ def _concurrency_limits(db: str, r: dict[str, Any], cores: int) -> list[str]:
                 )
         if cpu >= 85:
             text += " CPU is the limit: a faster pipeline per email, not a larger K, raises it."
+        if r.get("failed_jobs"):
+            text += f" {r['failed_jobs']} jobs failed at least once during the runs."
         others = [m for m in r["runs"] if m != best and db == "sqlite"]
         if others:
             text += " Other K: " + ", ".join(
