@@ -20,10 +20,17 @@ class LoadResult:
     """What one measured phase produced."""
 
     completed: int = 0
+    """Responses inside the measured window."""
+    total: int = 0
+    """Responses in the whole phase, warm-up included."""
     errors: int = 0
     statuses: dict[int, int] = field(default_factory=dict)
     latencies: list[float] = field(default_factory=list)
     seconds: float = 0.0
+    window: tuple[float, float] = (0.0, 0.0)
+    """The measured window in wall-clock time (`time.time()`), to line up with other samples."""
+    cpu_seconds: float = 0.0
+    """CPU time the load generator itself used during the whole phase."""
 
     @property
     def rps(self) -> float:
@@ -61,9 +68,12 @@ async def run_load(
     """Drive the server with `connections` keep-alive connections; measure after `warmup`."""
     result = LoadResult()
     counter = iter(range(1 << 62))
+    cpu_started = time.process_time()
     start = time.perf_counter()
     measure_from = start + warmup
     stop_at = measure_from + seconds
+    wall = time.time() - start
+    result.window = (wall + measure_from, wall + stop_at)
 
     async def connection() -> None:
         reader, writer = await asyncio.open_connection(host, port)
@@ -76,6 +86,7 @@ async def run_load(
                     result.errors += 1
                     return
                 done = time.perf_counter()
+                result.total += 1
                 if now >= measure_from:
                     result.completed += 1
                     result.latencies.append(done - now)
@@ -85,4 +96,5 @@ async def run_load(
 
     await asyncio.gather(*(connection() for _ in range(connections)))
     result.seconds = seconds
+    result.cpu_seconds = time.process_time() - cpu_started
     return result
