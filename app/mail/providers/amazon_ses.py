@@ -148,7 +148,7 @@ def _content(notification: dict[str, Any], action: dict[str, Any]) -> bytes:
     encoding = str(action.get("encoding", "UTF8")).upper().replace("-", "")
     if encoding == "BASE64":
         try:
-            return base64.b64decode(content)
+            return base64.b64decode("".join(content.split()), validate=True)
         except (binascii.Error, ValueError) as exc:
             raise ReadError("content is not base64") from exc
     # SES decoded the message to text; a lone surrogate escape is kept rather than refused.

@@ -42,7 +42,9 @@ FORMAT_PARSED = "postmark-parsed"
 # Fields about this delivery rather than the email: left out of the dedupe checksum.
 _TRANSPORT_FIELDS = frozenset({"MessageID", "MessageStream", "Tag", "RawEmail"})
 _SPF_RESULTS = frozenset({"pass", "fail", "softfail", "neutral", "none", "temperror", "permerror"})
-_SPF_PARAM = re.compile(r"(?:^|;)\s*([a-z-]+)\s*=\s*([^;\s]*)", re.IGNORECASE)
+# RFC 7208 §9.1: `result (comment) key=value; key=value`; comments are dropped before reading.
+_SPF_COMMENT = re.compile(r"\([^()]*\)")
+_SPF_PARAM = re.compile(r"(?:^|[;\s])([a-z-]+)=([^;\s]*)", re.IGNORECASE)
 _ADDRESS_KEYS = ("ToFull", "CcFull", "BccFull")
 
 
@@ -173,7 +175,7 @@ def _auth_results(
             defects.append("several Received-SPF headers; no SPF result trusted")
         return AuthResults(spam_score=spam_score), None
     result, _, rest = received_spf.strip().partition(" ")
-    params = {key.lower(): value for key, value in _SPF_PARAM.findall(rest)}
+    params = {key.lower(): value for key, value in _SPF_PARAM.findall(_SPF_COMMENT.sub(" ", rest))}
     spf = result.lower() if result.lower() in _SPF_RESULTS else None
     if params.get("identity", "").lower() != "mailfrom":
         # A HELO result says nothing about the envelope sender.
