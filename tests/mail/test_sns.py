@@ -20,7 +20,7 @@ from app.mail.sns import (
     parse_message,
     verify,
 )
-from tests.sns_signing import CERT_URL, TOPIC, FakeGet, SnsSigner, certificate_pem, rsa_key
+from tests.provider_fakes import CERT_URL, TOPIC, FakeGet, SnsSigner, certificate_pem, rsa_key
 
 HOSTS = ("sns.*.amazonaws.com", "sns.*.amazonaws.com.cn")
 NOW = time.time()

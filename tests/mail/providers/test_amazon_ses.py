@@ -40,7 +40,7 @@ from app.mail.providers.amazon_ses import (
     s3_url,
 )
 from tests.builders import make_eml, payload
-from tests.sns_signing import (
+from tests.provider_fakes import (
     TOPIC,
     FakeGet,
     SnsSigner,

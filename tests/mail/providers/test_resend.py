@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import json
 import time
 from dataclasses import replace
@@ -30,26 +27,14 @@ from app.mail.mime import content_checksum
 from app.mail.models import InboundEmail
 from app.mail.providers.resend import ADAPTER, FORMAT_API, FORMAT_EVENT, FORMAT_RAW
 from tests.builders import payload
-from tests.sns_signing import FakeGet
+from tests.provider_fakes import RESEND_KEY, RESEND_SECRET, FakeGet, svix_headers
 
-KEY = b"resend-test-signing-key-0123456789"
-SECRET = "whsec_" + base64.b64encode(KEY).decode()
+KEY = RESEND_KEY
+SECRET = RESEND_SECRET
 SECRETS = InboundSecrets(resend_signing_secret=SECRET, resend_api_key="re_test_key")
 EMAIL_ID = "4ef9a417-02e9-4d39-ad75-9611e0fcc33c"
 API_URL = f"https://api.resend.com/emails/receiving/{EMAIL_ID}"
 RAW_URL = f"https://inbound-cdn.resend.com/{EMAIL_ID}/raw?signature=sig-123&expires=1795432502"
-
-
-def svix_headers(body: bytes, *, key: bytes = KEY, at: float | None = None) -> dict[str, str]:
-    timestamp = str(int(time.time() if at is None else at))
-    signed = b"msg_2LJpKxRkqPmLdYw5." + timestamp.encode() + b"." + body
-    signature = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
-    return {
-        "svix-id": "msg_2LJpKxRkqPmLdYw5",
-        "svix-timestamp": timestamp,
-        "svix-signature": f"v1,{signature}",
-        "content-type": "application/json",
-    }
 
 
 def event(name: str = "email_received.json", **data: Any) -> dict[str, Any]:

@@ -1,14 +1,18 @@
-"""Amazon SNS at the HTTP boundary, for tests: a self-signed certificate, signed messages, a GET.
+"""Inbound providers at the HTTP boundary, for tests: SNS and Svix signing, and a fake GET.
 
-The string to sign is written out here from AWS's documentation, independently of
-`app.mail.sns`, so a mistake there cannot cancel itself out in the tests.
+Amazon SNS: a self-signed certificate and messages signed with its key. Resend: Svix's headers.
+The strings to sign are written out here from the providers' documentation, independently of
+`app.mail`, so a mistake there cannot cancel itself out in the tests.
 """
 
 from __future__ import annotations
 
 import base64
 import functools
+import hashlib
+import hmac
 import json
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -21,6 +25,8 @@ from cryptography.x509.oid import NameOID
 
 from app.mail.adapter import HttpReply
 
+RESEND_KEY = b"resend-test-signing-key-0123456789"
+RESEND_SECRET = "whsec_" + base64.b64encode(RESEND_KEY).decode()
 TOPIC = "arn:aws:sns:us-east-1:123456789012:shop-inbound"
 CERT_URL = "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-0000000000test.pem"
 SUBSCRIBE_URL = (
@@ -167,3 +173,18 @@ class FakeGet:
     def urls(self) -> list[str]:
         """Every URL asked for, in order."""
         return [url for url, _ in self.asked]
+
+
+def svix_headers(
+    body: bytes, *, key: bytes = RESEND_KEY, at: float | None = None
+) -> dict[str, str]:
+    """Svix's headers for `body`: id, timestamp (now unless `at`), and the v1 signature."""
+    timestamp = str(int(time.time() if at is None else at))
+    signed = b"msg_2LJpKxRkqPmLdYw5." + timestamp.encode() + b"." + body
+    signature = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+    return {
+        "svix-id": "msg_2LJpKxRkqPmLdYw5",
+        "svix-timestamp": timestamp,
+        "svix-signature": f"v1,{signature}",
+        "content-type": "application/json",
+    }
