@@ -212,9 +212,10 @@ async def verify(
         return False
     algorithm = _HASHES.get(message.get("SignatureVersion") or "")
     cert_url = message.get("SigningCertURL") or ""
-    if algorithm is None or not cert_url or not urlsplit(cert_url).path.endswith(".pem"):
+    # Vetted first: `host_allowed` also refuses what does not parse as a URL at all.
+    if algorithm is None or not host_allowed(cert_url, cert_hosts):
         return False
-    if not host_allowed(cert_url, cert_hosts):
+    if not urlsplit(cert_url).path.endswith(".pem"):
         return False
     try:
         signature = base64.b64decode(message.get("Signature") or "", validate=True)

@@ -135,6 +135,8 @@ async def test_a_topic_not_listed_is_refused_before_any_fetch() -> None:
         "https://sns.us-east-1.amazonaws.com/cert.txt",
         "https://sns.us_east_1.amazonaws.com/cert.pem",
         "file:///etc/ssl/cert.pem",
+        "https://[::1/cert.pem",
+        "https://sns.us-east-1.amazonaws.com:99999/cert.pem",
         "",
     ],
 )

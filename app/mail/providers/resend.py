@@ -135,15 +135,29 @@ async def fetch_email(event: dict[str, Any], secrets: InboundSecrets, http: Http
         raise FetchFailed(f"Resend answered {type(exc).__name__}, not JSON") from exc
     raw = found.get("raw") if isinstance(found, dict) else None
     download = raw.get("download_url") if isinstance(raw, dict) else None
-    if isinstance(download, str) and urlsplit(download).scheme == "https":
+    if isinstance(download, str) and _scheme(download) == "https":
         # A signed link of its own: our API key is not sent along.
         message = await _get(http, download, {})
         return Fetched(raw=message, content_type="message/rfc822", payload_format=FORMAT_RAW)
     return Fetched(raw=reply, content_type="application/json", payload_format=FORMAT_API)
 
 
+def _scheme(url: str) -> str:
+    try:
+        return urlsplit(url).scheme
+    except ValueError:
+        return ""
+
+
+def _host(url: str) -> str:
+    try:
+        return urlsplit(url).hostname or "?"
+    except ValueError:
+        return "?"
+
+
 async def _get(http: HttpGet, url: str, headers: Mapping[str, str]) -> bytes:
-    host = urlsplit(url).hostname or "?"
+    host = _host(url)
     try:
         reply = await http(url, headers)
     except OSError as exc:

@@ -219,6 +219,15 @@ async def test_without_a_raw_link_the_apis_fields_are_parsed() -> None:
     assert (email.auth.spf, email.auth.dkim) == (None, ())
 
 
+@pytest.mark.parametrize("link", ["http://inbound-cdn.resend.com/raw", "https://[::1/raw", 5])
+async def test_a_raw_link_that_is_not_https_is_not_followed(link: object) -> None:
+    found = json.loads(payload("resend/received_email_raw.json"))
+    found["raw"]["download_url"] = link
+    http = FakeGet({API_URL: HttpReply(status=200, body=json.dumps(found).encode(), headers={})})
+    assert (await fetch(http))[1] == FORMAT_API
+    assert http.urls() == [API_URL]
+
+
 async def test_the_api_base_url_is_configurable() -> None:
     base = replace(SECRETS, resend_api_base_url="https://resend.internal.test/")
     url = f"https://resend.internal.test/emails/receiving/{EMAIL_ID}"
