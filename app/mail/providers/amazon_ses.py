@@ -63,8 +63,8 @@ FORMAT_FETCHED = "ses-fetched"
 SPAM_FAIL_SCORE = 100.0
 """The spam score of mail SES judged spam or infected: far above any SpamAssassin threshold."""
 
-_SPF_VERDICTS = {"PASS": "pass", "FAIL": "fail", "GRAY": "none", "PROCESSING_FAILED": "temperror"}
-_DKIM_VERDICTS = {"PASS": "pass", "FAIL": "fail", "GRAY": "none", "PROCESSING_FAILED": "temperror"}
+# SES's verdict statuses as RFC 8601 result words (GRAY: no policy or no signature to check).
+_VERDICTS = {"PASS": "pass", "FAIL": "fail", "GRAY": "none", "PROCESSING_FAILED": "temperror"}
 _DKIM_DOMAIN = re.compile(r"(?:^|;)\s*d\s*=\s*([^;\s]+)", re.IGNORECASE)
 # S3 bucket names: today 3-63 lower-case letters, digits, dots and hyphens; older us-east-1
 # buckets may also have capitals and underscores, up to 255 characters.
@@ -121,10 +121,10 @@ def read_message(message: SnsMessage) -> Delivery | NotAnEmail:
     if action.get("type") == "SNS":
         return raw_delivery(_content(notification, action), FORMAT_SNS, recipients)
     if action.get("type") == "S3":
-        # Keyed by where the message is stored: the content is not here yet.
-        where = f"{action.get('bucketName')}/{action.get('objectKey')}"
         if not all(isinstance(action.get(k), str) for k in ("bucketName", "objectKey")):
             raise ReadError("S3 action without bucketName and objectKey")
+        # Keyed by where the message is stored: the content is not here yet.
+        where = f"{action['bucketName']}/{action['objectKey']}"
         checksum = content_checksum(b"ses-s3:" + where.encode("utf-8", "surrogatepass"))
         common = _object(mail.get("commonHeaders"))
         message_id = common.get("messageId")
@@ -190,7 +190,7 @@ def auth_results(
 ) -> AuthResults:
     """SES's verdicts as authentication results (see the module docstring)."""
     dkim: tuple[DkimResult, ...] = ()
-    dkim_result = _DKIM_VERDICTS.get(_status(receipt, "dkimVerdict"))
+    dkim_result = _VERDICTS.get(_status(receipt, "dkimVerdict"))
     signatures = [value for name, value in headers if name.lower() == "dkim-signature"]
     domains = [m.group(1).lower() for s in signatures if (m := _DKIM_DOMAIN.search(s))]
     if dkim_result and len(signatures) == 1 and len(domains) == 1:
@@ -203,7 +203,7 @@ def auth_results(
             defects.append(f"SES {name} FAIL")
             spam_score = SPAM_FAIL_SCORE
     return AuthResults(
-        spf=_SPF_VERDICTS.get(_status(receipt, "spfVerdict")), dkim=dkim, spam_score=spam_score
+        spf=_VERDICTS.get(_status(receipt, "spfVerdict")), dkim=dkim, spam_score=spam_score
     )
 
 

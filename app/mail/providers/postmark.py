@@ -40,7 +40,7 @@ FORMAT_RAW = "postmark-raw"
 FORMAT_PARSED = "postmark-parsed"
 
 # Fields about this delivery rather than the email: left out of the dedupe checksum.
-_TRANSPORT_FIELDS = frozenset({"MessageID", "MessageStream", "Tag", "RawEmail"})
+_TRANSPORT_FIELDS = frozenset({"MessageID", "MessageStream", "Tag"})
 _SPF_RESULTS = frozenset({"pass", "fail", "softfail", "neutral", "none", "temperror", "permerror"})
 # RFC 7208 §9.1: `result (comment) key=value; key=value`; comments are dropped before reading.
 _SPF_COMMENT = re.compile(r"\([^()]*\)")
