@@ -124,4 +124,5 @@ def inbound_secrets(settings: Settings) -> InboundSecrets:
         aws_access_key_id=settings.AWS_ACCESS_KEY_ID,
         aws_secret_access_key=_secret(settings.AWS_SECRET_ACCESS_KEY),
         aws_region=settings.AWS_REGION,
+        sns_topic_arns=tuple(settings.SES_SNS_TOPIC_ARNS),
     )

@@ -113,6 +113,8 @@ class InboundSecrets:
     aws_access_key_id: str | None = None
     aws_secret_access_key: str | None = None
     aws_region: str = "us-east-1"
+    sns_topic_arns: tuple[str, ...] = ()
+    """The SNS topics accepted (anyone can have SNS sign messages on a topic of their own)."""
 
     @property
     def basic_configured(self) -> bool:

@@ -58,10 +58,20 @@ class MailSettings(BaseSettings):
     AWS_REGION: str = "us-east-1"
     # How long a fetch of referenced content may take, per attempt.
     INBOUND_FETCH_TIMEOUT_SECONDS: float = Field(default=20.0, gt=0)
+    # The SNS topics (ARNs) whose messages the SES route accepts; empty keeps the route closed.
+    SES_SNS_TOPIC_ARNS: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     @field_validator("SES_SNS_CERT_HOSTS", mode="before")
     @classmethod
     def _parse_cert_hosts(cls, value: object) -> object:
         if isinstance(value, str):
             return [item.strip().lower() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("SES_SNS_TOPIC_ARNS", mode="before")
+    @classmethod
+    def _parse_topic_arns(cls, value: object) -> object:
+        # ARNs are case-sensitive: kept as written.
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
         return value
