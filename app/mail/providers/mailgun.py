@@ -66,6 +66,9 @@ _HEX_DIGEST = re.compile(rb"[0-9a-fA-F]{64}")
 # At most this many values of each signed field are tried: a header the sender named `token`
 # is posted as a field too, and must not make Mailgun's own signature unverifiable.
 _MAX_CANDIDATES = 4
+# The signature is checked before the form is read for storing; the count of parts that refuses
+# a form then (INBOUND_MAX_PARTS) quarantines it, and must not turn it into a 401 here.
+_SIGNATURE_MAX_PARTS = 1_000_000
 
 
 def read_form(body: bytes, content_type: str, *, max_parts: int) -> FormData:
@@ -364,7 +367,7 @@ class MailgunAdapter(InboundAdapter):
             if _is_json(request):
                 triples = _json_triples(_json_object(request.body))
             else:
-                form = read_form(request.body, request.content_type, max_parts=100_000)
+                form = read_form(request.body, request.content_type, max_parts=_SIGNATURE_MAX_PARTS)
                 triples = _form_triples(form)
         except (ReadError, FormDataError):
             # A body we cannot read carries no signature we can check.
