@@ -190,3 +190,15 @@ async def test_the_route_refuses_everything_while_mailgun_is_not_configured(
         response = await send(client, fixture_post("parsed_order.json", timestamp=now()))
     assert response.status_code == 401
     assert await count(db) == (0, 0)
+
+
+async def test_a_signed_post_of_too_many_parts_is_quarantined_not_refused(
+    make_settings: SettingsFactory, db: Database, providers: Providers
+) -> None:
+    settings = key_only(make_settings, INBOUND_MAX_PARTS=5)
+    async with app_client(settings, db, providers) as client:
+        response = await send(client, fixture_post("parsed_order.json", timestamp=now()))
+    assert response.status_code == 200
+    assert response.json()["status"] == "quarantined"
+    stored = await message(db, response.json()["id"])
+    assert "more than 5 parts" in (stored.status_reason or "")
