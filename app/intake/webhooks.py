@@ -6,7 +6,8 @@ oversized post the headers could not authenticate, 5xx only for our own trouble,
 for an authentic delivery we cannot read (it is stored quarantined for staff). What differs per
 provider, authentication and format, is its adapter's (`app.mail.providers`). A provider's other
 events posted here (tracking, delivery notices, subscription confirmations) are acknowledged
-with 200 and never stored as email.
+with 200 and never stored as email. A request that carries several emails (a `Batch`) is stored
+as one delivery per email, and acknowledged once every one of them is stored.
 """
 
 from __future__ import annotations
@@ -26,8 +27,17 @@ from app.db.statuses import MessageStatus
 from app.intake import messages
 from app.intake.body import BodyTooLarge, read_body
 from app.intake.routes import declared_length, quarantined, store_for
+from app.intake.writer import Stored
 from app.logs import log_context
-from app.mail.adapter import HttpReply, InboundAdapter, InboundRequest, NotAnEmail, ReadError
+from app.mail.adapter import (
+    Batch,
+    Delivery,
+    HttpReply,
+    InboundAdapter,
+    InboundRequest,
+    NotAnEmail,
+    ReadError,
+)
 from app.mail.providers import adapter_for
 from app.state import AppState, app_state
 
@@ -48,7 +58,7 @@ async def receive_inbound(provider: str, request: Request) -> JSONResponse:
     if not adapter.check_headers(request.headers, secrets, now):
         return _unauthorized(adapter)
     limit = state.settings.INBOUND_MAX_BODY_BYTES
-    refuse_over_limit = not adapter.headers_authenticate
+    refuse_over_limit = not adapter.headers_prove_sender(secrets)
     if refuse_over_limit and declared_length(request) > limit:
         return _too_large(adapter, limit)
     try:
@@ -67,10 +77,12 @@ async def receive_inbound(provider: str, request: Request) -> JSONResponse:
     found = _read(adapter, inbound, state, truncated=truncated, size=size)
     if isinstance(found, NotAnEmail):
         return await _not_an_email(adapter, found, state)
-    new, recipients = found
-    if new.status is MessageStatus.RECEIVED:
-        new = replace(new, store_id=await store_for(state, recipients))
-    return await _store(adapter, new, state)
+    routed = []
+    for new, recipients in found:
+        if new.status is MessageStatus.RECEIVED:
+            new = replace(new, store_id=await store_for(state, recipients))
+        routed.append(new)
+    return await _store(adapter, routed, state)
 
 
 async def _body_ok(
@@ -90,34 +102,46 @@ async def _no_http(url: str, headers: Mapping[str, str]) -> HttpReply:
     raise OSError(f"no HTTP client configured to fetch {url}")
 
 
+Found = list[tuple[messages.NewDelivery, tuple[str, ...]]]
+"""What to store, each with its envelope's recipients."""
+
+
 def _read(
     adapter: InboundAdapter, inbound: InboundRequest, state: AppState, *, truncated: bool, size: int
-) -> tuple[messages.NewDelivery, tuple[str, ...]] | NotAnEmail:
-    """What to store: a delivery for the worker, a quarantined payload, or not an email."""
+) -> Found | NotAnEmail:
+    """What to store: deliveries for the worker, a quarantined payload, or not an email."""
     if truncated:
         reason = (
             f"payload of {size} bytes is over INBOUND_MAX_BODY_BYTES; the first "
             f"{len(inbound.body)} bytes are kept"
         )
-        return quarantined(inbound.body, inbound.content_type, reason, adapter.name), ()
+        return [(quarantined(inbound.body, inbound.content_type, reason, adapter.name), ())]
     try:
         found = adapter.read(inbound, max_parts=state.settings.INBOUND_MAX_PARTS)
     except ReadError as exc:
         reason = f"unreadable {adapter.name} payload: {exc}"
-        return quarantined(inbound.body, inbound.content_type, reason, adapter.name), ()
+        return [(quarantined(inbound.body, inbound.content_type, reason, adapter.name), ())]
     if isinstance(found, NotAnEmail):
         return found
-    new = messages.NewDelivery(
+    deliveries = found.deliveries if isinstance(found, Batch) else (found,)
+    if not deliveries:
+        return NotAnEmail(kind="empty batch")
+    return [(_new_delivery(adapter, inbound, one), one.recipients) for one in deliveries]
+
+
+def _new_delivery(
+    adapter: InboundAdapter, inbound: InboundRequest, found: Delivery
+) -> messages.NewDelivery:
+    return messages.NewDelivery(
         provider=adapter.name,
         payload_format=found.payload_format,
         content_type=inbound.content_type,
-        raw=inbound.body,
+        raw=inbound.body if found.body is None else found.body,
         checksum=found.checksum,
         message_id=found.message_id,
         has_synthetic_message_id=found.has_synthetic_message_id,
         status=MessageStatus.RECEIVED,
     )
-    return new, found.recipients
 
 
 async def _not_an_email(
@@ -139,23 +163,34 @@ async def _not_an_email(
 
 
 async def _store(
-    adapter: InboundAdapter, new: messages.NewDelivery, state: AppState
+    adapter: InboundAdapter, news: list[messages.NewDelivery], state: AppState
 ) -> JSONResponse:
-    try:
-        stored = await state.intake.store(new)
-    except (SQLAlchemyError, OSError) as exc:
-        logger.error("inbound %s delivery not stored: %s", adapter.name, describe(exc))
-        metrics.record_delivery(adapter.name, "error")
-        return JSONResponse({"detail": "temporarily unavailable, retry"}, status_code=503)
+    """Store every delivery; one answer for the request (a batch's lists each one's)."""
+    results: list[dict[str, object]] = []
+    for new in news:
+        try:
+            stored = await state.intake.store(new)
+        except (SQLAlchemyError, OSError) as exc:
+            # The provider retries the whole request: the ones already stored are duplicates.
+            logger.error("inbound %s delivery not stored: %s", adapter.name, describe(exc))
+            metrics.record_delivery(adapter.name, "error")
+            return JSONResponse({"detail": "temporarily unavailable, retry"}, status_code=503)
+        results.append(_stored(adapter, stored, state))
+    if len(results) == 1:
+        return JSONResponse(results[0])
+    return JSONResponse({"status": "batch", "deliveries": results})
+
+
+def _stored(adapter: InboundAdapter, stored: Stored, state: AppState) -> dict[str, object]:
     if stored.message_pk is None:
         metrics.record_delivery(adapter.name, "duplicate")
-        return JSONResponse({"status": "duplicate"})
+        return {"status": "duplicate"}
     with log_context(message_pk=stored.message_pk):
         is_quarantined = stored.status is MessageStatus.QUARANTINED
         metrics.record_delivery(adapter.name, "quarantined" if is_quarantined else "stored")
         logger.debug("inbound delivery stored", extra={"provider": adapter.name})
         state.notify_worker()
-    return JSONResponse({"status": stored.status.value, "id": stored.message_pk})
+    return {"status": stored.status.value, "id": stored.message_pk}
 
 
 def _unauthorized(adapter: InboundAdapter) -> JSONResponse:

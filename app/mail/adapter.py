@@ -8,8 +8,9 @@ module. The webhook route (`POST /webhooks/<name>/inbound`) asks the adapter, in
    missing or stale signature)? Then nothing is read.
 2. `check_body`: is the body the provider's (a signature over it)?
 3. `read`: the cheap facts needed before acknowledging (`Delivery`: format, dedupe keys,
-   envelope recipients), or `NotAnEmail` for the provider's other events, which are
-   acknowledged and never answered. `ReadError` stores the body quarantined for staff.
+   envelope recipients), a `Batch` of them when one request carries several emails, or
+   `NotAnEmail` for the provider's other events, which are acknowledged and never answered.
+   `ReadError` stores the body quarantined for staff.
 
 The worker later calls `parse` on the stored body; when the provider sent a reference rather
 than the content, `fetch` first gets the content through the provider's API. Everything here is
@@ -60,6 +61,20 @@ class Delivery:
     has_synthetic_message_id: bool
     recipients: tuple[str, ...] = ()
     """The envelope's recipients (lower case): which store's mail this is, before any parse."""
+    body: bytes | None = None
+    """This email's own bytes, stored (and later parsed) instead of the request's body: set by
+    an adapter whose provider posts several emails in one request (see `Batch`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """Several emails posted in one request (SparkPost relays them in batches).
+
+    Each is stored as its own delivery, from its own `Delivery.body`, with its own dedupe keys
+    and job, as if it had come alone; the request is acknowledged once all are stored.
+    """
+
+    deliveries: tuple[Delivery, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +170,14 @@ class InboundAdapter:
     """Whether passing `check_headers` proves the sender, so an oversized body is kept (truncated,
     quarantined) rather than refused before it is read."""
 
+    def headers_prove_sender(self, secrets: InboundSecrets) -> bool:
+        """`headers_authenticate` for these secrets.
+
+        A provider that signs its body but also accepts Basic credentials overrides this: the
+        headers prove the sender only when Basic auth is configured (and so required).
+        """
+        return self.headers_authenticate
+
     def configured(self, secrets: InboundSecrets) -> bool:
         """Whether this provider's authentication is set up."""
         return secrets.basic_configured
@@ -173,8 +196,8 @@ class InboundAdapter:
         """Whether the body is the provider's (a signature over it); True when none is used."""
         return True
 
-    def read(self, request: InboundRequest, *, max_parts: int) -> Delivery | NotAnEmail:
-        """The delivery's format and dedupe keys, or the event it is instead.
+    def read(self, request: InboundRequest, *, max_parts: int) -> Delivery | Batch | NotAnEmail:
+        """The delivery's format and dedupe keys (a `Batch` of them), or the event it is instead.
 
         Raises:
             ReadError: not in the provider's format (stored quarantined).
