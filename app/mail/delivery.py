@@ -58,7 +58,8 @@ class DeliveryEvent:
     """A permanent failure: the address will not accept mail (meaningful for `bounced`)."""
     recipient: str
     provider_message_id: str | None
-    """The id the provider's send API returned for the email (SendGrid's X-Message-Id)."""
+    """The provider's id of the email: what its send API returned, or that followed by dotted
+    details (SendGrid's `sg_message_id`; see `same_message`)."""
     rfc_message_id: str | None
     """The email's Message-ID header, with angle brackets, when the event carries it."""
     occurred_at: datetime
@@ -173,6 +174,26 @@ def state_key(kind: EventKind, hard: bool, at: datetime, reason: str) -> tuple[i
 
 
 # --- small readers shared by the providers' parsers ---------------------------------------------
+
+
+def message_key(provider_message_id: str) -> str:
+    """The part of a provider message id that both the send and its events carry for certain.
+
+    SendGrid's events name the email `<X-Message-Id>.<filter details>`: the part before the
+    first dot is in both. Ids with no dot are their own key.
+    """
+    return provider_message_id.partition(".")[0]
+
+
+def same_message(event_id: str, sent_id: str) -> bool:
+    """Whether an event's provider message id names the email whose send returned `sent_id`."""
+    return event_id == sent_id or event_id.startswith(sent_id + ".")
+
+
+def sent_ids(event_id: str) -> list[str]:
+    """Every id a send may have returned for an event's provider message id (its dot-prefixes)."""
+    parts = event_id.split(".")
+    return [".".join(parts[:end]) for end in range(1, len(parts) + 1)]
 
 
 def load_json(body: bytes) -> Any:

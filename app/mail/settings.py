@@ -58,6 +58,8 @@ class MailSettings(BaseSettings):
     AWS_REGION: str = "us-east-1"
     # How long a fetch of referenced content may take, per attempt.
     INBOUND_FETCH_TIMEOUT_SECONDS: float = Field(default=20.0, gt=0)
+    # SendGrid's Signed Event Webhook verification key (delivery events of our replies).
+    SENDGRID_EVENT_PUBLIC_KEY: str | None = None
 
     @field_validator("SES_SNS_CERT_HOSTS", mode="before")
     @classmethod
@@ -65,3 +67,14 @@ class MailSettings(BaseSettings):
         if isinstance(value, str):
             return [item.strip().lower() for item in value.split(",") if item.strip()]
         return value
+
+    @field_validator("SENDGRID_EVENT_PUBLIC_KEY")
+    @classmethod
+    def _check_event_key(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        # The same kind of key as INBOUND_SIGNING_PUBLIC_KEY, checked the same way at startup.
+        from app.config import load_signing_key
+
+        load_signing_key(value)
+        return value.strip()

@@ -6,8 +6,8 @@ timestamp header and the raw body, with the verification key from SendGrid's Mai
 takes a tenth of a second to import and nothing else needs it.
 
 Each event's `sg_message_id` starts with the X-Message-Id that the Mail Send API returned
-(`W86EgYT6SQKk0lRflfLRsA.filterdrecv-...`), which is what the outbox stored for the reply;
-`smtp-id` carries the Message-ID header.
+(`W86EgYT6SQKk0lRflfLRsA.filterdrecv-...`), which is what the outbox stored for the reply
+(`app.mail.delivery.same_message`); `smtp-id` carries the Message-ID header.
 """
 
 from __future__ import annotations
@@ -126,9 +126,8 @@ def _event(item: object) -> DeliveryEvent | str:
         kind=kind,
         hard=kind is EventKind.BOUNCED and bounce_type not in SOFT_BOUNCES,
         recipient=recipient,
-        # The X-Message-Id is the part before the first dot; the rest says which SendGrid
-        # server filtered it.
-        provider_message_id=text(item.get("sg_message_id")).partition(".")[0] or None,
+        # It starts with the X-Message-Id, then says which SendGrid server filtered it.
+        provider_message_id=text(item.get("sg_message_id")) or None,
         rfc_message_id=text(item.get("smtp-id")) or None,
         occurred_at=occurred_at,
         reason=f"{status} {reason}".strip() if status and status not in reason else reason,

@@ -43,9 +43,13 @@ class SendGridKey:
         }
 
 
-@cache
 def sendgrid_key(seed: int = 0) -> SendGridKey:
-    """A fresh key pair (one per seed, so a test can hold a second, wrong one)."""
+    """A key pair made once per seed (a test can hold a second, wrong one)."""
+    return _key_pair(seed)
+
+
+@cache
+def _key_pair(seed: int) -> SendGridKey:
     private = ec.generate_private_key(ec.SECP256R1())
     der = private.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo

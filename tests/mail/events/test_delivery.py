@@ -14,7 +14,10 @@ from app.mail.delivery import (
     angle_id,
     epoch,
     iso_time,
+    message_key,
     rank,
+    same_message,
+    sent_ids,
     state_key,
 )
 from app.mail.events import source_for, sources
@@ -133,6 +136,19 @@ def test_the_registry_finds_each_provider_by_its_module_name() -> None:
         assert source.name == name
         assert source_for(name) is source
     assert source_for("nobody") is None
+
+
+def test_an_event_names_the_send_by_the_id_it_returned_or_that_id_and_dotted_details() -> None:
+    modern = "W86EgYT6SQKk0lRflfLRsA.recvd-7f6d9c4b5d-x2k8p-1-6B0F3C20-2.0"
+    assert same_message(modern, "W86EgYT6SQKk0lRflfLRsA")
+    assert message_key(modern) == message_key("W86EgYT6SQKk0lRflfLRsA") == "W86EgYT6SQKk0lRflfLRsA"
+    legacy = "14c5d75ce93.dfd.64b469.filter0001.16648.5515E0B88.0"
+    assert same_message(legacy, "14c5d75ce93.dfd.64b469")
+    assert message_key(legacy) == message_key("14c5d75ce93.dfd.64b469")
+    assert "14c5d75ce93.dfd.64b469" in sent_ids(legacy)
+    assert legacy in sent_ids(legacy)
+    assert not same_message(legacy, "14c5d75ce93.dfd.64b46")
+    assert not same_message("W86EgYT6SQKk0lRflfLRsAx.recvd", "W86EgYT6SQKk0lRflfLRsA")
 
 
 def test_the_small_readers() -> None:
