@@ -1,14 +1,20 @@
-"""The suppression list at the outbox: an automated reply queued before the address was
-suppressed is held as a draft when its retry comes, never sent; a reply staff approved is sent.
+"""Delivery events at the outbox: an automated reply queued before its address was suppressed
+is held as a draft when its retry comes, never sent (a reply staff approved is sent); an event
+stored while its reply's send is being recorded is matched all the same.
 """
 
 from __future__ import annotations
+
+import asyncio
 
 import pytest
 
 from app.db.engine import Database
 from app.db.models import Suppression, utcnow
-from app.db.statuses import DeliveryState
+from app.db.scope import ALL_STORES
+from app.db.statuses import DeliveryState, ReplyStatus
+from app.mail.delivery import DeliveryEvent, EventKind
+from app.replies import deliveries, outbox
 from app.replies.senders import OutgoingEmail, SendResult
 from tests.builders import IN_DEFAULT_STORE
 from tests.replies.test_outbox import add_message, add_reply, deliver, load_message, load_reply
@@ -83,3 +89,39 @@ async def test_a_lifted_suppression_holds_nothing(db: Database) -> None:
         row.lifted_at = utcnow()
 
     assert await deliver(db, reply_pk, Provider()) == "sent"
+
+
+async def test_an_event_stored_while_the_send_is_being_recorded_waits_and_is_matched(
+    db: Database,
+) -> None:
+    """The race the locks close: the event's unit of work must not miss the send being recorded.
+
+    Without them, on PostgreSQL, the event's lookup would not see the reply's uncommitted id,
+    the send's lookup would not see the uncommitted event, and the event would never be matched.
+    """
+    message_pk = await add_message(db)
+    reply_pk = await add_reply(db, message_pk, status="sending", attempts=1)
+    attempt = outbox.Attempt(outcome=ReplyStatus.SENT, provider_id="Race1")
+    bounce = DeliveryEvent(
+        provider="sendgrid",
+        event_id="e1",
+        kind=EventKind.BOUNCED,
+        hard=True,
+        recipient="sara@example.com",
+        provider_message_id="Race1.recvd-5f54b5d587-1",
+        rfc_message_id=None,
+        occurred_at=utcnow(),
+        reason="550 5.1.1 gone",
+    )
+    async with db.write(IN_DEFAULT_STORE) as session:
+        await session.run_sync(lambda s: outbox.record_outcome_in(s, reply_pk, attempt))
+        await session.flush()
+        racing = asyncio.create_task(
+            db.unit(lambda s: deliveries.record_events_in(s, [bounce]), ALL_STORES)
+        )
+        await asyncio.sleep(0.3)
+        assert not racing.done(), "the event's unit of work did not wait for the send's"
+    recorded = await racing
+    assert (recorded.stored, recorded.matched, recorded.suppressed) == (1, 1, 1)
+    reply = await load_reply(db, reply_pk)
+    assert (reply.status, reply.delivery_state, reply.delivery_hard) == ("sent", "bounced", True)
