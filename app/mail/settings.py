@@ -67,14 +67,3 @@ class MailSettings(BaseSettings):
         if isinstance(value, str):
             return [item.strip().lower() for item in value.split(",") if item.strip()]
         return value
-
-    @field_validator("SENDGRID_EVENT_PUBLIC_KEY")
-    @classmethod
-    def _check_event_key(cls, value: str | None) -> str | None:
-        if value is None or not value.strip():
-            return None
-        # The same kind of key as INBOUND_SIGNING_PUBLIC_KEY, checked the same way at startup.
-        from app.config import load_signing_key
-
-        load_signing_key(value)
-        return value.strip()
