@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from app.admin.staff import create_api_token
 from app.config import Settings
 from app.db.engine import Database
-from app.db.models import AuditEntry, Reply, Suppression, utcnow
+from app.db.models import AuditEntry, DeliveryEventRecord, Reply, Suppression, utcnow
 from app.db.scope import ALL_STORES, StoreScope
-from app.db.statuses import DeliveryState, TokenScope
+from app.db.statuses import DeliveryState, ReplyStatus, TokenScope
 from app.providers import Providers
 from tests.admin.test_pages import STAFF_EMAIL, Desk, lena_return, log_in
 from tests.admin.two_stores import AGENT_A, AGENT_B, TwoStores, bearer
@@ -121,3 +121,37 @@ async def test_a_read_only_token_cannot_lift(
     assert (await client.get("/admin/api/suppressions", headers=headers)).status_code == 200
     response = await client.post(f"/admin/api/suppressions/{entry}/lift", headers=headers)
     assert response.status_code == 403
+
+
+async def test_the_email_page_shows_the_replys_delivery_state_and_events(desk: Desk) -> None:
+    pk = await desk.seed(lena_return())
+    reply = await desk.reply_of(pk)
+    async with desk.db.write(IN_DEFAULT_STORE) as session:
+        await session.execute(
+            update(Reply)
+            .where(Reply.id == reply.id)
+            .values(
+                status=ReplyStatus.SENT,
+                delivery_state=DeliveryState.BOUNCED,
+                delivery_hard=True,
+                delivery_at=utcnow(),
+                delivery_reason="550 5.1.1 mailbox unknown",
+            )
+        )
+        session.add(
+            DeliveryEventRecord(
+                provider="sendgrid",
+                event_id="e1",
+                kind=DeliveryState.BOUNCED,
+                hard=True,
+                recipient="lena@example.de",
+                occurred_at=utcnow(),
+                reason="550 5.1.1 mailbox unknown",
+                reply_id=reply.id,
+            )
+        )
+
+    page = await desk.http.get(f"/admin/messages/{pk}")
+    assert 'data-delivery-state="bounced"' in page.text
+    assert "(permanent)" in page.text
+    assert page.text.count("550 5.1.1 mailbox unknown") >= 2  # The reply's state and its event.
