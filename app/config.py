@@ -274,7 +274,8 @@ class Settings(MailSettings, BaseSettings):
             )
         return value.strip().rstrip("/")
 
-    @field_validator("INBOUND_SIGNING_PUBLIC_KEY")
+    # SendGrid's Event Webhook key is the same kind of key as its Inbound Parse one.
+    @field_validator("INBOUND_SIGNING_PUBLIC_KEY", "SENDGRID_EVENT_PUBLIC_KEY")
     @classmethod
     def _check_public_key(cls, value: str | None) -> str | None:
         if value is None or not value.strip():

@@ -12,13 +12,13 @@ from fastapi import FastAPI
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app.admin import api as admin_api
-from app.admin import pages, store_routes
+from app.admin import pages, store_routes, suppressions
 from app.admin import privacy as admin_privacy
 from app.admin.errors import ApiHeaders, install_error_pages
 from app.admin.throttle import LoginThrottle
 from app.config import Settings
 from app.db.engine import Database
-from app.intake import health, routes, webhooks
+from app.intake import events, health, routes, webhooks
 from app.intake.auth import InboundAuthenticator, inbound_secrets
 from app.intake.writer import IntakeWriter
 from app.jobs.process import WorkerProcess, worker_mode
@@ -116,17 +116,21 @@ def create_app(
     app.include_router(routes.router)
     # After SendGrid's own route, which it must not shadow.
     app.include_router(webhooks.router)
+    # Delivery events of the replies we sent (`/webhooks/<provider>/events`).
+    app.include_router(events.router)
     app.include_router(health.router)
     # The Shopify app: install (OAuth) and Shopify's webhooks; 404 unless configured as an app.
     app.include_router(shopify_webhooks.router)
     app.include_router(shopify_install.router)
     app.include_router(admin_api.router)
     app.include_router(store_routes.api_router)
+    app.include_router(suppressions.api_router)
     app.include_router(admin_privacy.router)
     # The staff page: the login form alone is public; every other page needs a session.
     app.include_router(pages.login_router)
     app.include_router(pages.router)
     app.include_router(store_routes.page_router)
+    app.include_router(suppressions.page_router)
     install_error_pages(app)
     # No-store and nosniff on every admin API answer, errors included (see app.admin.errors).
     app.add_middleware(ApiHeaders)

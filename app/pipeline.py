@@ -61,7 +61,7 @@ from app.jobs import queue
 from app.jobs.queue import Lease
 from app.planning import Held, Planned, Units, plan_reply
 from app.providers import Providers
-from app.replies import outbox
+from app.replies import deliveries, outbox
 from app.replies.policy import Action, SendRules, decide
 from app.store.directory import StoreDirectory
 
@@ -253,6 +253,13 @@ def _decide_in(
 ) -> tuple[Filed, str | None]:
     """The policy's decision and the reply it files: none (spam), a draft, or one to send now."""
     store, rendered = reading.store, planned.rendered
+    sender = reading.email.from_
+    # The gate of the suppression list is here, in code: no model output can reach past it.
+    suppression = (
+        deliveries.suppression_in(session, store.id, sender.address)
+        if sender is not None and sender.address
+        else None
+    )
     decision = decide(
         planned.outcome.plan,
         rules=SendRules.from_store(store),
@@ -261,9 +268,9 @@ def _decide_in(
         guard_holds=classified.holds,
         shown=rendered.shown,
         language_fallback=rendered.requested_language if rendered.language_fallback else None,
+        suppressed=deliveries.describe(suppression) if suppression is not None else None,
     )
     reasons = list(decision.reasons)
-    sender = reading.email.from_
     if decision.action is Action.SKIP:
         return Filed(status=MessageStatus.SKIPPED), "; ".join(reasons)
     if sender is None or not sender.address:

@@ -100,6 +100,10 @@ def test_the_placeholder_password_is_refused(tmp_path: Path) -> None:
             "INBOUND_SIGNING_PUBLIC_KEY=<hidden>: not a base64 DER public key",
         ),
         (
+            {"SENDGRID_EVENT_PUBLIC_KEY": "not base64!"},
+            "SENDGRID_EVENT_PUBLIC_KEY=<hidden>: not a base64 DER public key",
+        ),
+        (
             {"INBOUND_BASIC_AUTH_PASSWORD": "short"},
             "INBOUND_BASIC_AUTH_PASSWORD=<hidden>: must be a random secret of at least 12 "
             "characters (e.g. `python -c 'import secrets; print(secrets.token_urlsafe(24))'`)",

@@ -11,6 +11,7 @@ guessing; `commands` are the staff and token commands of the CLI (`tokens` lists
 tokens). Staff work in stores (`memberships`: owner or agent per store); every request acts in
 one store, and handlers get the database only as that store sees it (`auth.StoreDb`).
 `store_routes` holds the store switcher and the stores page and API (`store_settings`);
-`shops` says which Shopify connection the admin may use for a store. Only `app.main` and
+`shops` says which Shopify connection the admin may use for a store; `suppressions` lists
+and lifts the store's suppressed addresses. Only `app.main` and
 `app.cli` import this package.
 """

@@ -30,11 +30,13 @@ from app.db.models import (
     AgentRun,
     AuditEntry,
     Conversation,
+    DeliveryEventRecord,
     Job,
     Message,
     ModelTurn,
     ProposedAction,
     Reply,
+    Suppression,
     ToolCall,
 )
 from app.db.statuses import JobStatus, MessageStatus, ProposalStatus, ReplyStatus
@@ -204,6 +206,7 @@ async def message_trace(session: AsyncSession, message_pk: int) -> MessageTrace 
         return list((await session.execute(statement)).scalars())
 
     replies = await rows(Reply)
+    addresses = {a.lower() for a in (message.from_address, *(r.to_address for r in replies)) if a}
     detail = {name: getattr(message, name) for name in _DETAIL_COLUMNS}
     detail["replies_to_message_id"] = await _first_message_of(
         session, message.replies_to_conversation_id
@@ -222,8 +225,33 @@ async def message_trace(session: AsyncSession, message_pk: int) -> MessageTrace 
             "proposals": await rows(ProposedAction),
             "jobs": await rows(Job),
             "audit": await rows(AuditEntry),
+            "delivery_events": await _delivery_events(session, [r.id for r in replies]),
+            "suppression": await _suppression(session, addresses),
         }
     )
+
+
+async def _delivery_events(
+    session: AsyncSession, reply_pks: list[int]
+) -> list[DeliveryEventRecord]:
+    if not reply_pks:
+        return []
+    statement = (
+        select(DeliveryEventRecord)
+        .where(DeliveryEventRecord.reply_id.in_(reply_pks))
+        .order_by(DeliveryEventRecord.id)
+    )
+    return list((await session.execute(statement)).scalars())
+
+
+async def _suppression(session: AsyncSession, addresses: set[str]) -> Suppression | None:
+    """The suppression in force of the email's sender (or its replies' recipient), if any."""
+    if not addresses:
+        return None
+    statement = select(Suppression).where(
+        Suppression.address.in_(sorted(addresses)), Suppression.lifted_at.is_(None)
+    )
+    return (await session.execute(statement.limit(1))).scalar_one_or_none()
 
 
 async def _first_message_of(session: AsyncSession, conversation_id: int | None) -> int | None:

@@ -23,6 +23,7 @@ from pydantic import (
 
 from app.db.statuses import (
     AgentRunStatus,
+    DeliveryState,
     JobKind,
     JobStatus,
     MessageStatus,
@@ -111,6 +112,8 @@ class ReplyBrief(FromRow):
     decision: str | None
     decision_reasons: Strings
     language: str | None
+    delivery_state: DeliveryState | None
+    """What the provider last said of it once sent (the most final state it reported)."""
 
 
 class MessageSummary(FromRow):
@@ -284,6 +287,46 @@ class ReplyView(ReplyBrief):
     decided_at: Timestamp | None
     edit_distance: int | None
     reject_reason: str | None
+    delivery_hard: bool
+    """A permanent failure (with `delivery_state` bounced)."""
+    delivery_at: Timestamp | None
+    """When the provider says the state was reached."""
+    delivery_reason: str | None
+    """What the receiving server or the provider said."""
+
+
+class DeliveryEventView(FromRow):
+    """A provider's event about one of the email's replies."""
+
+    id: int
+    reply_id: int | None
+    provider: str
+    kind: DeliveryState
+    hard: bool
+    recipient: str
+    reason: str
+    occurred_at: Timestamp
+    received_at: Timestamp
+
+
+class SuppressionView(FromRow):
+    """An address that gets no automated mail from this store, and why."""
+
+    id: int
+    address: str
+    kind: DeliveryState
+    """`bounced` (hard) or `spam_report`."""
+    reason: str
+    reply_id: int | None
+    occurred_at: Timestamp
+    suppressed_at: Timestamp
+    lifted_at: Timestamp | None
+    """When staff lifted it (null: in force)."""
+    lifted_by: str | None
+
+
+class SuppressionList(RootModel[list[SuppressionView]]):
+    """Suppressed addresses, newest first."""
 
 
 class ProposalView(FromRow):
@@ -359,6 +402,10 @@ class MessageTrace(Schema):
     proposals: list[ProposalView]
     jobs: list[JobBrief]
     audit: list[AuditView]
+    delivery_events: list[DeliveryEventView]
+    """What the provider reported about the replies, in the order it came."""
+    suppression: SuppressionView | None
+    """The sender's address on this store's suppression list, if it is (in force)."""
 
 
 # --- decisions ---------------------------------------------------------------------------------

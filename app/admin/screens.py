@@ -43,6 +43,7 @@ NOTICES = {
     "proposal_failed": "The store change failed: see its result.",
     "proposal_rejected": "The store change was declined: nothing changed in the store.",
     "proposal_approved": "The store change was approved.",
+    "lifted": "Lifted: automated replies go to this address again.",
 }
 # While the service is still working on an email, the thread view reloads itself (no script).
 IN_FLIGHT = frozenset({MessageStatus.RECEIVED, MessageStatus.READY, MessageStatus.PLANNED})

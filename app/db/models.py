@@ -21,13 +21,16 @@ from sqlalchemy import (
     LargeBinary,
     SmallInteger,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlalchemy.orm import Mapped, mapped_column, validates
 
 from app.db.base import Base, BigId, UTCDateTime, stored_enum, utcnow
+from app.db.delivery import DeliveryEventRecord, Suppression
 from app.db.statuses import (
     AgentRunStatus,
+    DeliveryState,
     JobKind,
     JobStatus,
     MessageStatus,
@@ -53,6 +56,7 @@ __all__ = [
     "Base",
     "BigId",
     "Conversation",
+    "DeliveryEventRecord",
     "Job",
     "LoginFailure",
     "Message",
@@ -69,6 +73,7 @@ __all__ = [
     "StoreOwned",
     "StoreRouted",
     "StoreScoped",
+    "Suppression",
     "ToolCall",
     "UTCDateTime",
     "stored_enum",
@@ -216,8 +221,8 @@ class Reply(StoreOwned, Base):
     """The verifier's problems with the reply as rendered (empty: it passed)."""
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(SafeText)
-    provider_message_id: Mapped[str | None] = mapped_column(SafeString(256))
-    """SendGrid's X-Message-Id (or the log transport's file name)."""
+    provider_message_id: Mapped[str | None] = mapped_column(SafeString(256), index=True)
+    """SendGrid's X-Message-Id (or the log transport's file name): delivery events name it."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sending_started_at: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
@@ -227,6 +232,13 @@ class Reply(StoreOwned, Base):
     edit_distance: Mapped[int | None] = mapped_column(Integer)
     """Words inserted, deleted or replaced by staff before approving (0: approved as is)."""
     reject_reason: Mapped[str | None] = mapped_column(SafeText)
+    delivery_state: Mapped[DeliveryState | None] = mapped_column(
+        stored_enum(DeliveryState, length=16, constraint="ck_replies_delivery_state")
+    )
+    """What the provider last said of it, the most final first (`app.replies.deliveries`)."""
+    delivery_hard: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    delivery_at: Mapped[datetime | None]
+    delivery_reason: Mapped[str | None] = mapped_column(SafeText)
 
     @validates("to_address")
     def _key(self, _key: str, address: str) -> str:

@@ -47,6 +47,16 @@ class ReplyStatus(StrEnum):
     UNKNOWN = "unknown"
 
 
+class DeliveryState(StrEnum):
+    """What the provider last said of a sent reply (`app.mail.delivery.EventKind`'s values)."""
+
+    DELIVERED = "delivered"
+    DEFERRED = "deferred"
+    BOUNCED = "bounced"
+    DROPPED = "dropped"
+    SPAM_REPORT = "spam_report"
+
+
 class JobStatus(StrEnum):
     """Where a background job is in its life."""
 

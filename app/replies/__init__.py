@@ -3,7 +3,9 @@
 `facts` is the base class every tool's facts subclass to present themselves, `catalogs` the
 languages (one Babel catalog each under `locales/`), `render` + `draw` + `templates/` the reply
 itself; `verify`, `policy`, `outbox` and `senders` decide and deliver it, `commitments` (its
-words per language in `commitment_words`) finds promises in the model's paragraph for `verify`.
-May import: `agent.plan`, `store.models`, `config`, `db` and `jobs` (the outbox only); never a tool
-module or `admin` (a contract checks it).
+words per language in `commitment_words`) finds promises in the model's paragraph for `verify`;
+`deliveries` records what providers report of sent replies (`mail.delivery` events) and keeps
+the suppression list.
+May import: `agent.plan`, `store.models`, `mail.delivery`, `config`, `db` and `jobs` (the outbox
+and `deliveries` only); never a tool module or `admin` (a contract checks it).
 """

@@ -30,9 +30,11 @@ from sqlalchemy.orm import Session
 from app import metrics
 from app.db.engine import Database
 from app.db.models import Message, Reply, utcnow
-from app.db.statuses import ReplyStatus, StoreStatus
+from app.db.statuses import MessageStatus, ReplyStatus, StoreStatus
 from app.db.stores import Store
 from app.jobs.queue import RetryLater
+from app.replies import deliveries
+from app.replies.policy import SUPPRESSED, Action
 from app.replies.render import RenderedReply
 from app.replies.senders import (
     MailSender,
@@ -286,6 +288,8 @@ def begin_send_in(
         return interrupted_in(session, reply)
     if status not in (ReplyStatus.QUEUED, ReplyStatus.FAILED):
         return ReplyStatus(status)
+    if reply.is_automated and (held := _held_for_suppression_in(session, reply)) is not None:
+        return held
     store = session.get(Store, reply.store_id)
     if store is not None and store.status is not StoreStatus.ACTIVE:
         # An uninstalled or disabled store's mail is no longer handled: what it queued
@@ -304,6 +308,25 @@ def begin_send_in(
     reply.attempts += 1
     reply.sending_started_at = utcnow()
     return email, reply.attempts
+
+
+def _held_for_suppression_in(session: Session, reply: Reply) -> ReplyStatus | None:
+    """An automated reply to an address on the suppression list (since it was queued) waits."""
+    suppression = deliveries.suppression_in(session, reply.store_id, reply.to_address)
+    if suppression is None:
+        return None
+    reason = f"{SUPPRESSED}: {deliveries.describe(suppression)}"
+    reply.status = ReplyStatus.DRAFT
+    reply.is_automated = False
+    reply.decision = Action.DRAFT.value
+    reply.decision_reasons = [*(reply.decision_reasons or []), reason]
+    message = session.get(Message, reply.message_id)
+    if message is not None:
+        message.status = MessageStatus.DRAFTED
+        message.status_reason = reason
+    _record_step(session, reply, "send", 0.0, ReplyStatus.DRAFT.value)
+    logger.warning("automated reply held: address suppressed", extra={"reply_id": reply.id})
+    return ReplyStatus.DRAFT
 
 
 def interrupted_in(session: Session, reply: Reply) -> ReplyStatus:
@@ -431,6 +454,9 @@ def record_outcome_in(
     reply = session.get(Reply, reply_pk)
     if reply is None:
         raise LookupError(f"reply {reply_pk} vanished while sending")
+    if outcome is ReplyStatus.SENT:
+        # Before the row changes, as the delivery-event side does (`app.replies.deliveries`).
+        deliveries.lock_message_in(session, attempt.provider_id, reply.rfc_message_id)
     if reply.status != ReplyStatus.SENDING and outcome is ReplyStatus.FAILED:
         # Someone else resolved this attempt meanwhile (a worker that took over the job after
         # our lease ran out marked it `unknown` and finished the job). No job is left to
@@ -444,6 +470,8 @@ def record_outcome_in(
     if outcome is ReplyStatus.SENT:
         reply.provider_message_id = attempt.provider_id
         reply.sent_at = utcnow()
+        # Events the provider sent before this was recorded have waited for these ids.
+        deliveries.match_sent_in(session, reply)
     _record_step(session, reply, "send", attempt.elapsed_ms, outcome.value)
     return outcome, error, retry
 

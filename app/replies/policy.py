@@ -45,6 +45,10 @@ checks it), so a new intent cannot auto-send without someone deciding what groun
 """
 
 
+SUPPRESSED = "suppression list"
+"""How a draft's reason starts when its recipient gets no automated mail."""
+
+
 class Action(StrEnum):
     """What happens to a reply."""
 
@@ -95,6 +99,7 @@ def decide(
     guard_holds: list[str],
     shown: Mapping[str, Sequence[str]],
     language_fallback: str | None = None,
+    suppressed: str | None = None,
 ) -> Decision:
     """Send only when the intent may auto-send, the plan is sure and clean, and nothing holds it.
 
@@ -105,6 +110,9 @@ def decide(
 
     `language_fallback` is the customer's language when the reply fell back to English because
     no catalog exists for it: a person decides whether an English answer will do.
+
+    `suppressed` says why the recipient is on the store's suppression list (a hard bounce or a
+    spam report): automated mail never goes to them, so the reply waits for a person.
     """
     # A real customer mistaken for spam would never hear back: skip only when sure, and never
     # when a store change was proposed (closing the email would bury the proposal).
@@ -141,6 +149,8 @@ def decide(
         for problem in verification_problems
     ]
     reasons += [f"guard: {hold}" for hold in guard_holds]
+    if suppressed is not None:
+        reasons.append(f"{SUPPRESSED}: {suppressed}")
     if reasons:
         return Decision(Action.DRAFT, tuple(reasons))
     return Decision(Action.SEND, ())

@@ -82,6 +82,9 @@ def test_every_status_column_is_a_checked_enum_as_wide_as_its_old_string() -> No
         ("store_memberships", "role"): 16,
         ("privacy_requests", "topic"): 32,
         ("privacy_requests", "status"): 16,
+        ("replies", "delivery_state"): 16,
+        ("delivery_events", "kind"): 16,
+        ("suppressions", "kind"): 16,
     }
     for table, column, kind in enum_columns():
         assert (kind.native_enum, kind.validate_strings) == (False, True)

@@ -53,6 +53,7 @@ def decide_with(
     guard_holds: list[str] | None = None,
     language_fallback: str | None = None,
     shown: dict[str, list[str]] | None = None,
+    suppressed: str | None = None,
 ) -> Decision:
     return decide(
         reply_plan or plan(),
@@ -62,6 +63,7 @@ def decide_with(
         guard_holds=guard_holds or [],
         shown=GROUNDED if shown is None else shown,
         language_fallback=language_fallback,
+        suppressed=suppressed,
     )
 
 
@@ -115,6 +117,10 @@ def test_confidence_exactly_at_the_threshold_is_enough() -> None:
         (
             {"language_fallback": "pt-BR"},
             "language: no reply catalog for 'pt-BR', so the reply is in English",
+        ),
+        (
+            {"suppressed": "sara@example.com bounced hard on 2026-12-06 10:00 UTC"},
+            "suppression list: sara@example.com bounced hard on 2026-12-06 10:00 UTC",
         ),
     ],
 )

@@ -74,6 +74,10 @@ KEEP: dict[str, frozenset[str]] = {
     "tool_calls": frozenset({"call_id", "tool", "outcome"}),
     "proposed_actions": frozenset({"tool", "order_id", "order_name", "decided_by"}),
     "jobs": frozenset({"lease_owner"}),
+    # A provider's ids: unique per provider, and they name no one.
+    "delivery_events": frozenset(
+        {"provider", "event_id", "provider_message_id", "message_key", "rfc_message_id"}
+    ),
     "audit_log": frozenset({"staff_email", "action", "target_type"}),
 }
 """Per table, the text and JSON columns holding codes, ids or our own words, not the customer's."""
@@ -85,6 +89,9 @@ ADDRESS_COLUMNS = frozenset(
         ("messages", "envelope_from"),
         ("conversations", "customer_email"),
         ("replies", "to_address"),
+        ("delivery_events", "recipient"),
+        # Unique per store: each erased customer's entry gets its own anonymised address.
+        ("suppressions", "address"),
     }
 )
 """Columns that hold the customer's address: they get the anonymised one, not the marker."""

@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 from sqlalchemy import Table, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
 from app.db.base import utcnow
@@ -26,6 +27,7 @@ from app.db.models import (
     AuditEntry,
     Base,
     Conversation,
+    DeliveryEventRecord,
     Job,
     Message,
     ModelTurn,
@@ -33,10 +35,12 @@ from app.db.models import (
     ProposedAction,
     Reply,
     Store,
+    Suppression,
     ToolCall,
 )
 from app.db.scope import ALL_STORES, StoreScope
 from app.db.statuses import (
+    DeliveryState,
     JobStatus,
     MessageStatus,
     PrivacyTopic,
@@ -175,7 +179,21 @@ async def add_rows(db: Database, store_id: int, person: Person, *, address: str 
             plan={"intent": "order_status", "paragraph": person.phrase},
         )
         session.add(run)
+        reply = Reply(
+            message_id=message.id,
+            conversation_id=conversation.id,
+            from_address="support@shop.test",
+            to_address=address,
+            subject=f"Re: About {person.phrase}",
+            text_body=f"Dear {person.name}, about {person.phrase}.",
+            html_body=f"<p>Dear {person.name}</p>",
+            generated_text=f"Dear {person.name}",
+            status=ReplyStatus.DRAFT,
+            delivery_reason=f"550 {address} does not exist",
+        )
+        session.add(reply)
         await session.flush()
+        await _add_delivery(session, reply, address)
         session.add_all(
             [
                 ModelTurn(
@@ -209,17 +227,6 @@ async def add_rows(db: Database, store_id: int, person: Person, *, address: str 
                     reason=f"{person.name} asked",
                     status=ProposalStatus.PENDING,
                 ),
-                Reply(
-                    message_id=message.id,
-                    conversation_id=conversation.id,
-                    from_address="support@shop.test",
-                    to_address=address,
-                    subject=f"Re: About {person.phrase}",
-                    text_body=f"Dear {person.name}, about {person.phrase}.",
-                    html_body=f"<p>Dear {person.name}</p>",
-                    generated_text=f"Dear {person.name}",
-                    status=ReplyStatus.DRAFT,
-                ),
                 AuditEntry(
                     staff_email="agent@shop.test",
                     action="edit_draft",
@@ -236,6 +243,37 @@ async def add_rows(db: Database, store_id: int, person: Person, *, address: str 
                 ),
             ]
         )
+
+
+async def _add_delivery(session: AsyncSession, reply: Reply, address: str) -> None:
+    """Two provider events about the reply, and the suppression the hard bounce made."""
+    events = [
+        DeliveryEventRecord(
+            provider="sendgrid",
+            event_id=f"{reply.id}-{kind}",
+            kind=kind,
+            hard=kind is DeliveryState.BOUNCED,
+            recipient=address,
+            provider_message_id=f"sg-{reply.id}",
+            message_key=f"sg-{reply.id}",
+            occurred_at=utcnow(),
+            reason=f"550 {address}: no such user",
+            reply_id=reply.id,
+        )
+        for kind in (DeliveryState.DEFERRED, DeliveryState.BOUNCED)
+    ]
+    session.add_all(events)
+    await session.flush()
+    session.add(
+        Suppression(
+            address=address.lower(),
+            kind=DeliveryState.BOUNCED,
+            reason=f"550 {address}: no such user",
+            delivery_event_id=events[-1].id,
+            reply_id=reply.id,
+            occurred_at=utcnow(),
+        )
+    )
 
 
 async def add_request(
