@@ -40,9 +40,9 @@ from app.db.models import Message, Reply
 from app.db.scope import ALL_STORES
 from app.intake.classify import decide_status, mime_ceilings, own_identity
 from app.jobs.worker import Worker
+from app.mail.adapter import Delivery
 from app.mail.guards import check_never_answer, check_sender
 from app.mail.identity import verify_sender
-from app.mail.adapter import Delivery
 from app.mail.providers.sendgrid import parse_stored_delivery
 from app.planning import (
     agent_limits,
