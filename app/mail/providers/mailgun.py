@@ -274,9 +274,14 @@ def _content_ids(form: FormData, defects: list[str]) -> dict[str, str]:
     value = form.get("content-id-map")
     if value is None or not value.strip():
         return {}
+    text = decode_bytes(value, "utf-8")
+    if not text.lstrip().startswith("{"):
+        # Only an object is a map; with object_pairs_hook an array would look like pairs.
+        defects.append("content-id-map is not a JSON object")
+        return {}
     try:
         # Mailgun's map can repeat a key (two parts with an empty Content-ID): keep every pair.
-        loaded = json.loads(decode_bytes(value, "utf-8"), object_pairs_hook=list)
+        loaded = json.loads(text, object_pairs_hook=list)
     except (ValueError, RecursionError):
         defects.append("content-id-map is not valid JSON")
         return {}
