@@ -35,6 +35,7 @@ from app.db.statuses import (
     ReplyStatus,
     TokenScope,
 )
+from app.db.mailboxes import Mailbox
 from app.db.stores import (
     PrivacyRequest,
     ShopifyWebhook,
@@ -55,6 +56,7 @@ __all__ = [
     "Conversation",
     "Job",
     "LoginFailure",
+    "Mailbox",
     "Message",
     "ModelTurn",
     "PrivacyRequest",
