@@ -43,6 +43,7 @@ from app.admin.staff import Staff, audit
 from app.admin.tokens import list_api_tokens, revoke_api_token
 from app.agent.plan import Intent
 from app.db.statuses import JobStatus, MessageStatus, ProposalStatus, ReplyStatus
+from app.intake.mailbox import mailbox_status
 from app.state import AppState, get_state
 
 API = "/api"
@@ -275,6 +276,12 @@ async def jobs(
     """Background jobs (dead-lettered ones unless `status` says otherwise)."""
     async with db.read() as session:
         return JobList(await reporting.list_jobs(session, status=status or None))
+
+
+@router.get(f"{API}/mailbox")
+async def mailbox(state: State) -> dict[str, Any]:
+    """The connected mailbox's state: connected, reconnecting, failed (with why), stale, or off."""
+    return await mailbox_status(state.db, state.settings)
 
 
 @router.post(f"{API}/jobs/{{job_pk}}/retry", response_model=JobOutcome, responses=REFUSALS)

@@ -110,24 +110,8 @@ class MailSettings(BaseSettings):
             problems.append({"type": error, "loc": (name,), "input": getattr(self, name)})
 
         for role in ("IMAP", "SMTP"):
-            host = getattr(self, f"MAILBOX_{role}_HOST")
-            if host is None:
-                continue
-            if not self.MAILBOX_USER:
-                problem(f"MAILBOX_{role}_HOST", "the mailbox needs MAILBOX_USER to sign in")
-            if self.MAILBOX_PASSWORD is None and not self.mailbox_oauth2:
-                problem(
-                    f"MAILBOX_{role}_HOST",
-                    "the mailbox needs MAILBOX_PASSWORD, or MAILBOX_OAUTH2_REFRESH_TOKEN with "
-                    "MAILBOX_OAUTH2_TOKEN_URL and MAILBOX_OAUTH2_CLIENT_ID",
-                )
-            security = getattr(self, f"MAILBOX_{role}_SECURITY")
-            if security == "none" and host.strip().lower() not in LOCAL_HOSTS:
-                problem(
-                    f"MAILBOX_{role}_SECURITY",
-                    f"without TLS the password would cross the network in clear: use tls or "
-                    f"starttls (none is only for a server on this machine: {sorted(LOCAL_HOSTS)})",
-                )
+            for name, message in self._mailbox_role_problems(role):
+                problem(name, message)
         if self.mailbox_oauth2:
             for name in ("MAILBOX_OAUTH2_TOKEN_URL", "MAILBOX_OAUTH2_CLIENT_ID"):
                 if not getattr(self, name):
@@ -148,3 +132,31 @@ class MailSettings(BaseSettings):
         if problems:
             raise ValidationError.from_exception_data(type(self).__name__, problems)
         return self
+
+    def _mailbox_role_problems(self, role: str) -> list[tuple[str, str]]:
+        """What is missing or unsafe to reach the mailbox's IMAP or SMTP server."""
+        host = getattr(self, f"MAILBOX_{role}_HOST")
+        if host is None:
+            return []
+        found: list[tuple[str, str]] = []
+        if not self.MAILBOX_USER:
+            found.append((f"MAILBOX_{role}_HOST", "the mailbox needs MAILBOX_USER to sign in"))
+        if self.MAILBOX_PASSWORD is None and not self.mailbox_oauth2:
+            found.append(
+                (
+                    f"MAILBOX_{role}_HOST",
+                    "the mailbox needs MAILBOX_PASSWORD, or MAILBOX_OAUTH2_REFRESH_TOKEN with "
+                    "MAILBOX_OAUTH2_TOKEN_URL and MAILBOX_OAUTH2_CLIENT_ID",
+                )
+            )
+        if getattr(self, f"MAILBOX_{role}_SECURITY") == "none" and (
+            host.strip().lower() not in LOCAL_HOSTS
+        ):
+            found.append(
+                (
+                    f"MAILBOX_{role}_SECURITY",
+                    "without TLS the password would cross the network in clear: use tls or "
+                    f"starttls (none is only for a server on this machine: {sorted(LOCAL_HOSTS)})",
+                )
+            )
+        return found

@@ -26,6 +26,7 @@ from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlalchemy.orm import Mapped, mapped_column, validates
 
 from app.db.base import Base, BigId, UTCDateTime, stored_enum, utcnow
+from app.db.mailboxes import Mailbox
 from app.db.statuses import (
     AgentRunStatus,
     JobKind,
@@ -35,7 +36,6 @@ from app.db.statuses import (
     ReplyStatus,
     TokenScope,
 )
-from app.db.mailboxes import Mailbox
 from app.db.stores import (
     PrivacyRequest,
     ShopifyWebhook,
