@@ -9,6 +9,7 @@ it runs as the current user.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import getpass
 import imaplib
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psutil
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from cryptography import x509
@@ -151,6 +153,19 @@ class Dovecot:
         """Drop every connection of the user (the server stays up)."""
         subprocess.run([DOVEADM, "-c", str(self.config), "kick", USER], check=False, timeout=30)
 
+    def drop_sessions(self) -> None:
+        """End this instance's IMAP sessions, which outlive `dovecot stop` (by their pid)."""
+        for connection in psutil.net_connections(kind="tcp"):
+            local = connection.laddr
+            if (
+                connection.pid
+                and connection.status == psutil.CONN_ESTABLISHED
+                and local
+                and local.port in (self.port, self.tls_port)
+            ):
+                with contextlib.suppress(psutil.Error):
+                    psutil.Process(connection.pid).terminate()
+
     def logins(self) -> int:
         """How many times the user logged in so far (from the server's log)."""
         if not self.log.exists():
@@ -196,6 +211,7 @@ class Dovecot:
 
     def cleanup(self) -> None:
         self.stop()
+        self.drop_sessions()
         shutil.rmtree(self.root, ignore_errors=True)
 
 
