@@ -328,8 +328,8 @@ class RecordingHandler:
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         if self.drop_after_data:
-            assert session.transport is not None
-            session.transport.close()
+            assert server.transport is not None
+            server.transport.close()
             return "250 dropped"
         if self.data_reply is not None:
             return self.data_reply
@@ -362,26 +362,36 @@ def _authenticate(
         and data.login == USER.encode()
         and data.password == PASSWORD.encode()
     )
-    return AuthResult(success=ok)
+    # handled=False: aiosmtpd answers the refusal itself (535).
+    return AuthResult(success=ok, handled=False)
 
 
 class SmtpServer:
-    """aiosmtpd on a free port, with PLAIN/LOGIN (and XOAUTH2) required."""
+    """aiosmtpd on a free port: STARTTLS (a throwaway CA) and then PLAIN/LOGIN or XOAUTH2."""
 
     def __init__(self) -> None:
         self.handler = RecordingHandler()
         self.port = free_port()
+        self.directory = Path(tempfile.mkdtemp(prefix="smtp-test-"))
+        self.certificates = Certificates(self.directory)
+        server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        server_context.load_cert_chain(self.certificates.cert, self.certificates.key)
         self.controller = Controller(
             self.handler,
             hostname=HOST,
             port=self.port,
             authenticator=_authenticate,
-            auth_require_tls=False,
             auth_required=True,
+            tls_context=server_context,
+            require_starttls=True,
         )
+
+    def client_context(self) -> ssl.SSLContext:
+        return self.certificates.client_context()
 
     def start(self) -> None:
         self.controller.start()
 
     def stop(self) -> None:
         self.controller.stop()
+        shutil.rmtree(self.directory, ignore_errors=True)
