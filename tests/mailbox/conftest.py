@@ -64,7 +64,9 @@ def run_poller(db: Database, dovecot: Dovecot) -> Callable[..., object]:
     """`async with run_poller(**option_overrides) as poller:` a poller running in a task."""
 
     @asynccontextmanager
-    async def running(owner: str = "test-worker", **overrides: object) -> AsyncIterator[MailboxPoller]:
+    async def running(
+        owner: str = "test-worker", **overrides: object
+    ) -> AsyncIterator[MailboxPoller]:
         poller = MailboxPoller(
             db=db,
             endpoint=endpoint_of(dovecot),

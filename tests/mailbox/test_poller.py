@@ -249,9 +249,7 @@ async def test_only_one_worker_reads_the_mailbox(
 ) -> None:
     async with run_poller(owner="first"):
         await eventually(lambda: _state_is(db, "connected"), what="connected")
-        assert await checkpoint.take_lease(
-            db, owner="second", folder="INBOX", seconds=60
-        ) is None
+        assert await checkpoint.take_lease(db, owner="second", folder="INBOX", seconds=60) is None
     # Released on stop: the next worker takes over at once.
     assert await checkpoint.take_lease(db, owner="second", folder="INBOX", seconds=60)
 
