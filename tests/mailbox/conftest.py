@@ -9,14 +9,21 @@ from contextlib import asynccontextmanager
 from dataclasses import replace
 
 import pytest
+from pydantic import SecretStr
 
 from app.db.engine import Database
 from app.intake.mailbox.imap import Endpoint
 from app.intake.mailbox.oauth import Credentials
 from app.intake.mailbox.poller import MailboxPoller, PollerOptions
-from pydantic import SecretStr
-from tests.mailbox.servers import HAVE_DOVECOT, HOST, PASSWORD, USER, WHY_NO_DOVECOT, Dovecot
-from tests.mailbox.servers import SmtpServer
+from tests.mailbox.servers import (
+    HAVE_DOVECOT,
+    HOST,
+    PASSWORD,
+    USER,
+    WHY_NO_DOVECOT,
+    Dovecot,
+    SmtpServer,
+)
 
 OPTIONS = PollerOptions(
     folder="INBOX",

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from app.intake.mailbox.imap import Endpoint, ImapConnection, ImapRefused, MailboxUnavailable
-from app.intake.mailbox.imap import folder_name
+from app.intake.mailbox.imap import (
+    Endpoint,
+    ImapConnection,
+    ImapRefused,
+    MailboxUnavailable,
+    folder_name,
+)
 from tests.builders import make_eml
 from tests.mailbox.conftest import CREDENTIALS, endpoint_of
 from tests.mailbox.servers import HOST, Dovecot

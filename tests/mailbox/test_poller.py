@@ -177,8 +177,9 @@ async def test_a_server_down_is_reported_and_waited_for(
 async def test_a_wrong_password_is_reported_as_failed(
     db: Database, dovecot: Dovecot, run_poller: Any
 ) -> None:
-    from app.intake.mailbox.oauth import Credentials
     from pydantic import SecretStr
+
+    from app.intake.mailbox.oauth import Credentials
 
     async with run_poller() as poller:
         object.__setattr__(poller, "credentials", Credentials(user="x", password=SecretStr("y")))
