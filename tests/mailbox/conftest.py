@@ -63,9 +63,6 @@ def endpoint_of(dovecot: Dovecot) -> Endpoint:
     return Endpoint(host=HOST, port=dovecot.port, security="none", timeout=5.0)
 
 
-RunPoller = Callable[..., "asynccontextmanager[MailboxPoller]"]
-
-
 @pytest.fixture
 def run_poller(db: Database, dovecot: Dovecot) -> Callable[..., object]:
     """`async with run_poller(**option_overrides) as poller:` a poller running in a task."""

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import psutil
+import psutil  # type: ignore[import-untyped]
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from cryptography import x509
@@ -146,7 +146,9 @@ class Dovecot:
         _wait_for_port(self.port, up=True)
 
     def stop(self) -> None:
+        """Stop the server and end its sessions, which would otherwise outlive it."""
         subprocess.run([DOVECOT, "-c", str(self.config), "stop"], check=False, timeout=30)
+        self.drop_sessions()
         _wait_for_port(self.port, up=False)
 
     def kick(self) -> None:
@@ -154,15 +156,11 @@ class Dovecot:
         subprocess.run([DOVEADM, "-c", str(self.config), "kick", USER], check=False, timeout=30)
 
     def drop_sessions(self) -> None:
-        """End this instance's IMAP sessions, which outlive `dovecot stop` (by their pid)."""
+        """End this instance's processes still holding its ports after `dovecot stop` (by pid)."""
         for connection in psutil.net_connections(kind="tcp"):
             local = connection.laddr
-            if (
-                connection.pid
-                and connection.status == psutil.CONN_ESTABLISHED
-                and local
-                and local.port in (self.port, self.tls_port)
-            ):
+            # Login processes hold the listening sockets too, with a half-done TLS handshake.
+            if connection.pid and local and local.port in (self.port, self.tls_port):
                 with contextlib.suppress(psutil.Error):
                     psutil.Process(connection.pid).terminate()
 
@@ -199,19 +197,18 @@ class Dovecot:
             _, found = client.uid("SEARCH", "ALL")
             result: list[tuple[bytes, bytes]] = []
             for uid in (found[0] or b"").split():
-                _, data = client.uid("FETCH", uid, "(FLAGS BODY.PEEK[])")
-                head, body = data[0]  # type: ignore[misc]
+                _, data = client.uid("FETCH", uid.decode(), "(FLAGS BODY.PEEK[])")
+                head, body = data[0]
                 result.append((head, body))
             return result
 
     def uidvalidity(self, folder: str = "INBOX") -> int:
         with _session(self) as client:
             _, data = client.status(_q(folder), "(UIDVALIDITY)")
-            return int(data[0].split()[-1].rstrip(b")"))  # type: ignore[union-attr]
+            return int(data[0].split()[-1].rstrip(b")"))
 
     def cleanup(self) -> None:
         self.stop()
-        self.drop_sessions()
         shutil.rmtree(self.root, ignore_errors=True)
 
 

@@ -91,7 +91,8 @@ async def test_mail_from_the_mailbox_is_answered_through_its_smtp_and_filed_in_s
     assert sent["Auto-Submitted"] == "auto-replied"
     assert sent["Message-ID"] == reply.rfc_message_id
     [(_, filed)] = dovecot.messages("Sent")
-    assert reply.rfc_message_id.encode() in filed
+    assert reply.rfc_message_id is not None
+    assert reply.rfc_message_id.encode() in bytes(filed)
 
 
 async def test_a_sender_the_server_did_not_verify_gets_a_draft_not_a_reply(

@@ -58,7 +58,7 @@ async def test_an_expiring_token_is_refreshed_and_a_rotated_refresh_token_used(
 ) -> None:
     sent: list[str] = []
     clock = [1000.0]
-    monkeypatch.setattr(oauth.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr("app.intake.mailbox.oauth.time.monotonic", lambda: clock[0])
 
     def endpoint(request: httpx.Request) -> httpx.Response:
         sent.append(parse_qs(request.content.decode())["refresh_token"][0])
@@ -116,7 +116,8 @@ def test_credentials_follow_the_settings(make_settings: SettingsFactory) -> None
     )
     found = credentials_from(password, None)
     assert (found.user, found.oauth) == ("a@shop.test", None)
-    assert found.password is not None and found.password.get_secret_value() == "app-pass"
+    assert found.password is not None
+    assert found.password.get_secret_value() == "app-pass"
     token = make_settings(
         MAILBOX_IMAP_HOST="imap.gmail.com",
         MAILBOX_USER="a@shop.test",

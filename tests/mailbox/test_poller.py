@@ -73,7 +73,7 @@ async def test_new_mail_is_stored_with_its_job_and_flagged_processed(
     assert first.status == MessageStatus.RECEIVED
     async with db.read(ALL_STORES) as session:
         jobs = (await session.execute(select(Job.message_id))).scalars().all()
-    assert sorted(jobs) == [first.id, second.id]
+    assert sorted(j for j in jobs if j is not None) == [first.id, second.id]
     mailbox = await row(db)
     assert (mailbox.last_uid, mailbox.stored, mailbox.state) == (2, 2, "stopped")
     assert mailbox.lease_owner is None
@@ -89,7 +89,8 @@ async def test_mail_already_there_at_the_first_read_is_left_to_a_person(
         await eventually(count_is(db, 1), what="the new message stored")
     assert [m.message_id for m in await stored(db)] == ["<q2@example.com>"]
     flags = [flags for flags, _ in dovecot.messages()]
-    assert b"\\Seen" not in flags[0] and b"\\Seen" in flags[1]
+    assert b"\\Seen" not in flags[0]
+    assert b"\\Seen" in flags[1]
 
 
 async def test_idle_brings_new_mail_without_waiting_for_the_next_poll(
@@ -163,9 +164,8 @@ async def test_a_server_down_is_reported_and_waited_for(
 ) -> None:
     async with run_poller():
         await eventually(lambda: _state_is(db, "connected"), what="connected")
+        # Its open sessions end too, as in a crash or a reboot.
         await asyncio.to_thread(dovecot.stop)
-        # Open sessions outlive the master process: end them, as a crash or reboot would.
-        await asyncio.to_thread(dovecot.drop_sessions)
         await eventually(lambda: _state_is(db, "reconnecting"), what="reconnecting")
         assert (await row(db)).last_error
         await asyncio.to_thread(dovecot.start)
@@ -200,11 +200,13 @@ async def test_a_message_too_large_is_quarantined_not_lost(
     assert oversized.status == MessageStatus.QUARANTINED
     assert "over INBOUND_MAX_BODY_BYTES" in (oversized.status_reason or "")
     assert oversized.message_id == "<q1@example.com>"
-    assert b"Subject: Question 1" in oversized.raw and b"xxxx" not in oversized.raw
+    assert b"Subject: Question 1" in oversized.raw
+    assert b"xxxx" not in oversized.raw
     assert normal.status == MessageStatus.RECEIVED
     # The large message stays in the mailbox, unmarked, for a person.
     flags = [flags for flags, _ in dovecot.messages()]
-    assert b"\\Seen" not in flags[0] and b"\\Seen" in flags[1]
+    assert b"\\Seen" not in flags[0]
+    assert b"\\Seen" in flags[1]
 
 
 async def test_processed_mail_can_be_moved_to_a_folder(

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from app.mail.ceilings import MimeCeilings
 from app.mail.identity import verify_sender
 from app.mail.models import AuthResults, DkimResult, InboundEmail
+from app.mail.normalise import raw_delivery
 from app.mail.providers import adapter_for
 from app.mail.providers.mailbox import (
     AMBIGUOUS_SPF,
@@ -17,7 +18,6 @@ from app.mail.providers.mailbox import (
     split_results,
     trusted_authserv_id,
 )
-from app.mail.normalise import raw_delivery
 from tests.builders import make_eml
 
 ADAPTER = adapter_for("mailbox")
@@ -171,4 +171,5 @@ def test_authentication_results_never_raise_and_trust_only_the_topmost_named_hea
 @given(value=st.text(max_size=300))
 def test_split_results_never_raises_and_drops_every_comment(value: str) -> None:
     for part in split_results(value):
-        assert part == part.strip() and "\x00" not in part
+        assert part == part.strip()
+        assert "\x00" not in part
