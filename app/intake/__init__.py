@@ -3,7 +3,8 @@
 Owns: `routes` (the webhook endpoints and their status-code promises), `auth` (Basic credentials
 and provider signatures), `body` (request bodies spooled within their size limit), `writer`
 (group commit of deliveries with their jobs), `messages` (stored emails, conversations and their
-statuses), `health` (liveness and readiness probes, and `/metrics`).
+statuses), `health` (liveness and readiness probes, and `/metrics`), `mailbox/` (a connected
+mailbox: IMAP read into the same store, replies out by SMTP).
 May import: `mail` (parsing), `db`, `jobs` (enqueue, queue stats), `config`, `state`, `logs`,
 `metrics`; never `admin`.
 """

@@ -141,3 +141,39 @@ async def _connected(db: Database) -> bool:
 async def _stored_count(db: Database, n: int = 0) -> bool:
     async with db.read(ALL_STORES) as session:
         return len((await session.execute(select(Message.id))).all()) == n
+
+
+async def test_the_worker_reads_the_configured_mailbox_beside_its_claim_loop(
+    db: Database, dovecot: Dovecot, make_settings: SettingsFactory
+) -> None:
+    import asyncio
+
+    from app.agent.offline import OfflineModel
+
+    settings = make_settings(
+        MAILBOX_IMAP_HOST=HOST,
+        MAILBOX_IMAP_PORT=dovecot.port,
+        MAILBOX_IMAP_SECURITY="none",
+        MAILBOX_USER=USER,
+        MAILBOX_PASSWORD=CREDENTIALS.password.get_secret_value() if CREDENTIALS.password else "",
+        MAILBOX_POLL_SECONDS=1,
+        WORKER_POLL_SECONDS=30,
+    )
+    providers = Providers(shop=DemoShop(), llm=OfflineModel())
+    worker = Worker(db=db, settings=settings, providers=providers)
+    stop = asyncio.Event()
+    running = asyncio.create_task(worker.run(stop, concurrency=2))
+    try:
+        await eventually(lambda: _connected(db), what="connected")
+        dovecot.deliver(question(results="mx.elsewhere.test; spf=none"))
+        # Filed well before the claim loop's 30 s poll: storing the email woke it.
+        await eventually(lambda: _filed(db), seconds=10, what="filed by the worker")
+    finally:
+        stop.set()
+        await asyncio.wait_for(running, timeout=30)
+
+
+async def _filed(db: Database) -> bool:
+    async with db.read(ALL_STORES) as session:
+        statuses = (await session.execute(select(Message.status))).scalars().all()
+    return bool(statuses) and all(status != "received" for status in statuses)

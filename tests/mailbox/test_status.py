@@ -88,3 +88,27 @@ async def test_the_mailbox_webhook_route_refuses_every_post(client: httpx.AsyncC
         auth=BASIC_AUTH,
     )
     assert response.status_code == 401
+
+
+async def test_replies_go_through_the_mailbox_when_its_smtp_server_is_set(
+    make_settings: SettingsFactory,
+) -> None:
+    from app.providers import build_providers
+
+    settings = make_settings(
+        MAILBOX_SMTP_HOST="smtp.example.com",
+        MAILBOX_SMTP_PORT=587,
+        MAILBOX_SMTP_SECURITY="starttls",
+        MAILBOX_USER="support@shop.test",
+        MAILBOX_PASSWORD="app-password",
+    )
+    providers = build_providers(settings)
+    try:
+        assert providers.mail.kind == "smtp"
+    finally:
+        await providers.aclose()
+    plain = build_providers(make_settings())
+    try:
+        assert plain.mail.kind == "log"
+    finally:
+        await plain.aclose()
