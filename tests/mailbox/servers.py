@@ -12,8 +12,10 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import getpass
+import http.server
 import imaplib
 import ipaddress
+import json
 import os
 import pwd
 import shutil
@@ -21,7 +23,9 @@ import socket
 import ssl
 import subprocess
 import tempfile
+import threading
 import time
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -107,10 +111,50 @@ class Certificates:
         return ssl.create_default_context(cafile=str(self.ca))
 
 
-class Dovecot:
-    """One Dovecot instance with one user; start, stop, kick, and a plain imaplib client."""
+class Introspection:
+    """The OAuth2 token introspection endpoint Dovecot asks about XOAUTH2 tokens (RFC 7662)."""
 
     def __init__(self) -> None:
+        self.valid: set[str] = set()
+        self.asked: list[str] = []
+        valid, asked = self.valid, self.asked
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("content-length") or 0)
+                form = urllib.parse.parse_qs(self.rfile.read(length).decode())
+                token = (form.get("token") or [""])[0]
+                asked.append(token)
+                found = {"active": True, "email": USER} if token in valid else {"active": False}
+                body = json.dumps(found).encode()
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer((HOST, 0), Handler)
+        self.url = f"http://{HOST}:{self.server.server_address[1]}/introspect"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class Dovecot:
+    """One Dovecot instance with one user; start, stop, kick, and a plain imaplib client.
+
+    The user signs in with its password (PLAIN, LOGIN) or an OAuth2 token (XOAUTH2) that
+    `introspection.valid` holds.
+    """
+
+    def __init__(self) -> None:
+        self.introspection = Introspection()
         # Not pytest's tmp_path: as root, the mail user must be able to reach its maildir.
         self.root = Path(tempfile.mkdtemp(prefix="dovecot-test-"))
         self.root.chmod(0o755)
@@ -126,6 +170,10 @@ class Dovecot:
         self.home.mkdir()
         if as_root:
             os.chown(self.home, mail_user.pw_uid, mail_user.pw_gid)
+        (self.root / "oauth2.conf").write_text(
+            f"introspection_mode = post\nintrospection_url = {self.introspection.url}\n"
+            "username_attribute = email\nactive_attribute = active\nactive_value = true\n"
+        )
         (self.root / "passwd").write_text(
             f"{USER}:{{PLAIN}}{PASSWORD}:{mail_user.pw_uid}:{mail_user.pw_gid}::{self.home}\n"
         )
@@ -209,6 +257,7 @@ class Dovecot:
 
     def cleanup(self) -> None:
         self.stop()
+        self.introspection.close()
         shutil.rmtree(self.root, ignore_errors=True)
 
 
@@ -257,7 +306,7 @@ default_internal_user = {internal_user}
 default_login_user = {login_user}
 first_valid_uid = {first_uid}
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = plain login xoauth2
 ssl = yes
 ssl_cert = <{root}/cert.pem
 ssl_key = <{root}/key.pem
@@ -265,7 +314,13 @@ ssl_min_protocol = TLSv1.2
 mail_location = maildir:~/Maildir
 mail_max_userip_connections = 50
 passdb {{
+  driver = oauth2
+  mechanisms = xoauth2
+  args = {root}/oauth2.conf
+}}
+passdb {{
   driver = passwd-file
+  mechanisms = plain login
   args = scheme=PLAIN username_format=%u {root}/passwd
 }}
 userdb {{

@@ -149,13 +149,31 @@ class ImapConnection:
             response = await self._run(self._client.login(quoted(user), password))
             self._check(response, "LOGIN")
             return
-        token = await credentials.oauth.token()
-        response = await self._run(self._client.xoauth2(user, token))
+        response = await self._xoauth2(user, await credentials.oauth.token())
         if response.result != "OK":
             # The cached token may have been revoked early: one more try with a fresh one.
-            token = await credentials.oauth.token(fresh=True)
-            response = await self._run(self._client.xoauth2(user, token))
+            response = await self._xoauth2(user, await credentials.oauth.token(fresh=True))
         self._check(response, "AUTHENTICATE XOAUTH2")
+
+    async def _xoauth2(self, user: str, token: str) -> Any:
+        """AUTHENTICATE XOAUTH2, answering the server's error challenge as the protocol asks.
+
+        A refused token comes back as a `+` line carrying the error, and the server waits for an
+        empty line before it says NO (Gmail, Dovecot); the library would wait for NO forever.
+        """
+        protocol = self._client.protocol
+        attempt = asyncio.ensure_future(self._client.xoauth2(user, token))
+        answered = False
+        deadline = asyncio.get_running_loop().time() + self._endpoint.timeout * 2
+        while not attempt.done() and asyncio.get_running_loop().time() < deadline:
+            await asyncio.wait({attempt}, timeout=0.05)
+            pending = protocol.pending_sync_command
+            if answered or pending is None or pending.name != "AUTHENTICATE":
+                continue
+            if any(line.startswith(b"+") for line in _byte_lines(pending.response.lines)):
+                protocol.transport.write(b"\r\n")
+                answered = True
+        return await self._run(attempt)
 
     async def _capabilities_after_login(self) -> None:
         # Servers announce more (IDLE, MOVE) once a user is logged in.
