@@ -25,6 +25,7 @@ from app.admin.schemas import (
     ConversationPage,
     JobList,
     JobOutcome,
+    MailboxView,
     MessageOutcome,
     MessageTrace,
     Problem,
@@ -279,9 +280,9 @@ async def jobs(
 
 
 @router.get(f"{API}/mailbox")
-async def mailbox(state: State) -> dict[str, Any]:
+async def mailbox(state: State) -> MailboxView:
     """The connected mailbox's state: connected, reconnecting, failed (with why), stale, or off."""
-    return await mailbox_status(state.db, state.settings)
+    return MailboxView.model_validate(await mailbox_status(state.db, state.settings))
 
 
 @router.post(f"{API}/jobs/{{job_pk}}/retry", response_model=JobOutcome, responses=REFUSALS)

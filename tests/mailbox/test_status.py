@@ -77,7 +77,18 @@ async def test_staff_see_the_mailbox_state_in_the_admin(
         make_settings, db, providers, "/admin/api/mailbox", Authorization=f"Bearer {token}"
     )
     assert response.status_code == 200
-    assert response.json() == {"state": "not_started"}
+    assert response.json()["state"] == "not_started"
+    await checkpoint.take_lease(db, owner="w1", folder="Support", seconds=60)
+    await checkpoint.report(db, owner="w1", state="failed", error="LOGIN: NO", lease_seconds=60)
+    response = await get(
+        make_settings, db, providers, "/admin/api/mailbox", Authorization=f"Bearer {token}"
+    )
+    found = response.json()
+    assert (found["state"], found["folder"], found["last_error"]) == (
+        "failed",
+        "Support",
+        "LOGIN: NO",
+    )
 
 
 async def test_the_mailbox_webhook_route_refuses_every_post(client: httpx.AsyncClient) -> None:
