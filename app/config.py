@@ -301,7 +301,13 @@ class Settings(MailSettings, BaseSettings):
                     (first, second) if getattr(self, second) is None else (second, first)
                 )
                 problem(given, f"{missing} is not set; set both {first} and {second}, or neither")
-        if not self.inbound_auth_configured and not self.INBOUND_ALLOW_UNAUTHENTICATED:
+        # Mail read from a connected mailbox needs no webhook: with none configured, every
+        # webhook route refuses every post.
+        if (
+            not self.inbound_auth_configured
+            and not self.INBOUND_ALLOW_UNAUTHENTICATED
+            and self.MAILBOX_IMAP_HOST is None
+        ):
             problem(
                 "INBOUND_ALLOW_UNAUTHENTICATED",
                 "the inbound webhook has no authentication: set INBOUND_BASIC_AUTH_USER and "

@@ -224,6 +224,17 @@ def store_shop_factory(
 
 
 def _build_mail(settings: Settings, closers: list[Callable[[], Awaitable[None]]]) -> MailSender:
+    if settings.MAILBOX_SMTP_HOST is not None:
+        # Imported here: the SMTP and IMAP libraries load only with a connected mailbox.
+        from app.intake.mailbox.sender import mailbox_sender
+
+        return mailbox_sender(settings, closers, others=_build_provider_mail(settings, closers))
+    return _build_provider_mail(settings, closers)
+
+
+def _build_provider_mail(
+    settings: Settings, closers: list[Callable[[], Awaitable[None]]]
+) -> MailSender:
     if settings.SENDGRID_API_KEY is None:
         return LogMailSender(Path(settings.MAIL_LOG_DIR))
     # No automatic retries here: the outbox owns retries, and must know whether a request left.

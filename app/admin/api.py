@@ -20,6 +20,7 @@ from app.admin import docs, figures, reporting, review
 from app.admin.auth import CurrentStore, StoreDb, require_api_staff
 from app.admin.filters import QUEUE_FILTER_HELP, QueueFilter
 from app.admin.ids import CursorId, RowId
+from app.admin.mail_views import MailboxView
 from app.admin.schemas import (
     ApprovalOutcome,
     ConversationPage,
@@ -43,6 +44,7 @@ from app.admin.staff import Staff, audit
 from app.admin.tokens import list_api_tokens, revoke_api_token
 from app.agent.plan import Intent
 from app.db.statuses import JobStatus, MessageStatus, ProposalStatus, ReplyStatus
+from app.intake.mailbox import mailbox_status
 from app.state import AppState, get_state
 
 API = "/api"
@@ -275,6 +277,12 @@ async def jobs(
     """Background jobs (dead-lettered ones unless `status` says otherwise)."""
     async with db.read() as session:
         return JobList(await reporting.list_jobs(session, status=status or None))
+
+
+@router.get(f"{API}/mailbox")
+async def mailbox(state: State) -> MailboxView:
+    """The connected mailbox's state: connected, reconnecting, failed (with why), stale, or off."""
+    return MailboxView.model_validate(await mailbox_status(state.db, state.settings))
 
 
 @router.post(f"{API}/jobs/{{job_pk}}/retry", response_model=JobOutcome, responses=REFUSALS)

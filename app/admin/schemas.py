@@ -325,10 +325,6 @@ class SuppressionView(FromRow):
     lifted_by: str | None
 
 
-class SuppressionList(RootModel[list[SuppressionView]]):
-    """Suppressed addresses, newest first."""
-
-
 class ProposalView(FromRow):
     """A store change the agent proposed, and what became of it."""
 

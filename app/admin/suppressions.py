@@ -18,7 +18,8 @@ from sqlalchemy import select, update
 from app.admin import review
 from app.admin.auth import StoreDb, require_api_staff, require_page_staff
 from app.admin.ids import RowId
-from app.admin.schemas import Problem, SuppressionList, SuppressionView
+from app.admin.mail_views import SuppressionList
+from app.admin.schemas import Problem, SuppressionView
 from app.admin.screens import HOME, not_found, review_error, thread_page
 from app.admin.staff import Staff, audit
 from app.db.engine import Database

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Mapped, mapped_column, validates
 
 from app.db.base import Base, BigId, UTCDateTime, stored_enum, utcnow
 from app.db.delivery import DeliveryEventRecord, Suppression
+from app.db.mailboxes import Mailbox
 from app.db.statuses import (
     AgentRunStatus,
     DeliveryState,
@@ -59,6 +60,7 @@ __all__ = [
     "DeliveryEventRecord",
     "Job",
     "LoginFailure",
+    "Mailbox",
     "Message",
     "ModelTurn",
     "PrivacyRequest",

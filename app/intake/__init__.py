@@ -4,7 +4,8 @@ Owns: `routes` (the webhook endpoints and their status-code promises), `auth` (B
 and provider signatures), `body` (request bodies spooled within their size limit), `writer`
 (group commit of deliveries with their jobs), `messages` (stored emails, conversations and their
 statuses), `events` (providers' delivery events of the replies we sent), `health` (liveness and
-readiness probes, and `/metrics`).
+readiness probes, and `/metrics`), `mailbox/` (a connected mailbox: IMAP read into the same
+store, replies out by SMTP).
 May import: `mail` (parsing), `db`, `jobs` (enqueue, queue stats), `replies` (the outbox and
 delivery events), `config`, `state`, `logs`, `metrics`; never `admin`.
 """

@@ -20,6 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app import metrics
 from app.db.engine import Database
+from app.intake.mailbox import mailbox_status
 from app.jobs.stats import queue_rows
 from app.state import AppState, get_state
 
@@ -34,16 +35,26 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="The database is reachable")
+@router.get("/readyz", summary="The database is reachable (and the mailbox's state)")
 async def readyz(state: Annotated[AppState, Depends(get_state)]) -> JSONResponse:
-    """Answer 200 when the database answers a trivial query, 503 otherwise."""
+    """Answer 200 when the database answers a trivial query, 503 otherwise.
+
+    With a connected mailbox, its state is reported too (`mailbox`), without changing the status.
+    """
     try:
         async with state.db.engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
     except (SQLAlchemyError, OSError) as exc:
         logger.warning("readiness check failed: %s", type(exc).__name__)
         return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
-    return JSONResponse({"status": "ok", "database": state.db.dialect})
+    body: dict[str, object] = {"status": "ok", "database": state.db.dialect}
+    if state.settings.MAILBOX_IMAP_HOST is not None:
+        # Reported, not judged: webhooks and the admin still work while the mailbox reconnects.
+        try:
+            body["mailbox"] = await mailbox_status(state.db, state.settings)
+        except (SQLAlchemyError, OSError) as exc:
+            body["mailbox"] = {"state": "unknown", "last_error": type(exc).__name__}
+    return JSONResponse(body)
 
 
 @router.get("/metrics", include_in_schema=False)

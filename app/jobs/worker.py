@@ -28,6 +28,7 @@ from app.db.engine import Database
 from app.db.scope import ALL_STORES
 from app.db.statuses import JobKind, JobStatus
 from app.intake.classify import Loaded, load_inbound
+from app.intake.mailbox import read_mailbox
 from app.jobs import queue
 from app.jobs.queue import ClaimedJob
 from app.logs import log_context
@@ -156,7 +157,13 @@ class Worker:
         """
         slots = max(1, concurrency or self.settings.WORKER_CONCURRENCY)
         logger.info("worker started", extra={"worker": self.name, "concurrency": slots})
-        await asyncio.gather(self._claim_loop(stop, asyncio.Semaphore(slots)), self._privacy(stop))
+        await asyncio.gather(
+            self._claim_loop(stop, asyncio.Semaphore(slots)),
+            self._privacy(stop),
+            # A connected mailbox (MAILBOX_IMAP_HOST) is read beside the claim loop; its mail
+            # wakes the loop the moment it is stored.
+            read_mailbox(self.db, self.settings, stop, owner=self.name, on_stored=self.wakeup.set),
+        )
         logger.info("worker stopped", extra={"worker": self.name})
 
     async def _claim_loop(self, stop: asyncio.Event, slots: asyncio.Semaphore) -> None:
