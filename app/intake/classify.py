@@ -391,6 +391,7 @@ def classify_in(
     )
     match = _thread(session, email, loaded.received_at, owners=thread_owners(reading))
     guards = reading.early + _reply_caps(session, match.conversation_id, email, settings)
+    guards += _copies(session, loaded, email)
     status, reason = decide_status(guards)
     values = messages.normalised_values(email) | messages.decision_values(
         guards=guards, identity=identity, status=status, reason=reason
@@ -407,6 +408,22 @@ def classify_in(
         replies_to_conversation_id=match.replies_to_conversation_id,
         values=values,
     )
+
+
+def _copies(session: Session, loaded: Loaded, email: InboundEmail) -> list[GuardDecision]:
+    """A skip when the same email was stored before by another route (webhook or mailbox)."""
+    if email.has_synthetic_message_id or email.from_ is None:
+        return []
+    earlier = messages.earlier_copy(
+        session,
+        message_pk=loaded.message_pk,
+        message_id=email.message_id,
+        sender=email.from_.address,
+    )
+    if earlier is None:
+        return []
+    detail = f"the same email (Message-ID and sender) was stored before as message {earlier}"
+    return [GuardDecision(code="same_email_twice", verdict=Verdict.SKIP, detail=detail)]
 
 
 def decide_status(guards: list[GuardDecision]) -> tuple[MessageStatus, str | None]:

@@ -69,6 +69,29 @@ def has_other_content_for_message_id(
     return bool(session.execute(statement).scalar_one())
 
 
+def earlier_copy(
+    session: Session, *, message_pk: int, message_id: str, sender: str
+) -> int | None:
+    """An email stored before this one with its Message-ID from the same sender, or None.
+
+    The same email reaches us twice when it comes both by a webhook and from the connected
+    mailbox (different bytes, so intake's dedupe keeps both): the earlier copy is the one
+    answered. Requiring the same verified-or-not sender address keeps a stranger reusing a
+    Message-ID from silencing a customer's email.
+    """
+    statement = (
+        select(Message.id)
+        .where(
+            Message.message_id == message_id,
+            Message.id < message_pk,
+            Message.from_address == sender,
+        )
+        .limit(1)
+    )
+    found = session.execute(statement).scalar_one_or_none()
+    return int(found) if found is not None else None
+
+
 @dataclass(frozen=True, slots=True)
 class ThreadMatch:
     """Where an email belongs, from the threads its In-Reply-To and References name."""

@@ -23,6 +23,7 @@ from app.config import Settings
 from app.db.engine import Database
 from app.db.models import Job, Message
 from app.db.scope import ALL_STORES
+from app.demo.sendgrid_posts import raw_mode_post
 from app.jobs.worker import Worker
 from app.mail.adapter import (
     Delivery,
@@ -42,7 +43,7 @@ from app.mail.normalise import email_from_raw, raw_delivery
 from app.mail.providers import adapter_for, adapters
 from app.providers import Providers
 from app.store.demo import DemoShop
-from tests.builders import make_eml
+from tests.builders import make_eml, verified_transport
 from tests.conftest import BASIC_AUTH
 
 URL = "/webhooks/jsonmail/inbound"
@@ -264,3 +265,48 @@ async def test_a_fetch_that_fails_is_retried_then_quarantined_never_lost(
     assert "content could not be fetched" in (stored.status_reason or "")
     assert "connection refused" in (stored.status_reason or "")
     assert len(http.asked) == 2
+
+
+async def sendgrid_copy(client: httpx.AsyncClient, eml: bytes) -> int:
+    post = raw_mode_post(eml, verified_transport("example.com"))
+    response = await client.post(
+        "/webhooks/sendgrid/inbound",
+        content=post.body,
+        headers={"content-type": post.content_type},
+        auth=BASIC_AUTH,
+    )
+    assert response.status_code == 200, response.text
+    pk: int = response.json()["id"]
+    return pk
+
+
+async def test_the_same_email_by_two_routes_is_answered_once(
+    client: httpx.AsyncClient, db: Database, settings: Settings
+) -> None:
+    eml = make_eml()
+    first = await sendgrid_copy(client, eml)
+    assert await worker(db, settings, FakeGet({})).drain() == 1
+    # The mailbox's copy of the same email: other bytes, so intake stores it too.
+    second = (await post(client, inline(eml + b"\r\n"))).json()["id"]
+    assert second != first
+    assert await worker(db, settings, FakeGet({})).drain() == 1
+    assert (await message(db, first)).status in ("drafted", "answered")
+    copy = await message(db, second)
+    assert copy.status == "skipped"
+    assert copy.status_reason == "same_email_twice"
+    assert any(
+        g["code"] == "same_email_twice" and f"message {first}" in g["detail"]
+        for g in copy.guard_decisions or []
+    )
+
+
+async def test_a_stranger_reusing_a_message_id_does_not_silence_the_customer(
+    client: httpx.AsyncClient, db: Database, settings: Settings
+) -> None:
+    await sendgrid_copy(client, make_eml(sender="Mallory <mallory@evil.test>"))
+    assert await worker(db, settings, FakeGet({})).drain() == 1
+    customer = (await post(client, inline(make_eml()))).json()["id"]
+    assert await worker(db, settings, FakeGet({})).drain() == 1
+    stored = await message(db, customer)
+    assert stored.status != "skipped"
+    assert "same_email_twice" not in str(stored.guard_decisions)
