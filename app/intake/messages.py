@@ -69,9 +69,7 @@ def has_other_content_for_message_id(
     return bool(session.execute(statement).scalar_one())
 
 
-def earlier_copy(
-    session: Session, *, message_pk: int, message_id: str, sender: str
-) -> int | None:
+def earlier_copy(session: Session, *, message_pk: int, message_id: str, sender: str) -> int | None:
     """An email stored before this one with its Message-ID from the same sender, or None.
 
     The same email reaches us twice when it comes both by a webhook and from the connected
