@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import ClassVar
@@ -157,7 +158,7 @@ class InboundSecrets:
         return self.max_age_seconds == 0 or abs(now - timestamp) <= self.max_age_seconds
 
 
-class InboundAdapter:
+class InboundAdapter(ABC):
     """One provider's inbound webhook. Subclasses set `name` and override what differs.
 
     The defaults suit a provider that offers only Basic auth in the webhook URL: the headers
@@ -196,14 +197,15 @@ class InboundAdapter:
         """Whether the body is the provider's (a signature over it); True when none is used."""
         return True
 
+    @abstractmethod
     def read(self, request: InboundRequest, *, max_parts: int) -> Delivery | Batch | NotAnEmail:
         """The delivery's format and dedupe keys (a `Batch` of them), or the event it is instead.
 
         Raises:
             ReadError: not in the provider's format (stored quarantined).
         """
-        raise NotImplementedError
 
+    @abstractmethod
     def parse(
         self,
         raw: bytes,
@@ -218,7 +220,6 @@ class InboundAdapter:
         Raises:
             ReadError, UnusableEmail, OverCeiling: quarantined for staff.
         """
-        raise NotImplementedError
 
     def needs_fetch(self, payload_format: str) -> bool:
         """Whether the stored body is a reference whose content `fetch` must get first."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -106,7 +107,7 @@ class EventSecrets:
     """SendGrid's Event Webhook verification key (base64 DER, EC P-256)."""
 
 
-class EventSource:
+class EventSource(ABC):
     """One provider's delivery-event webhook. Subclasses set `name` and override what differs.
 
     The defaults suit a provider that offers only Basic auth in the webhook URL (Postmark): the
@@ -132,6 +133,7 @@ class EventSource:
         """Whether the body is the provider's (called only when `configured`)."""
         return True
 
+    @abstractmethod
     def parse(self, request: InboundRequest) -> EventBatch:
         """The request's delivery events.
 
@@ -141,7 +143,6 @@ class EventSource:
         Raises:
             EventError: the request as a whole is not in the provider's format.
         """
-        raise NotImplementedError
 
 
 # --- the order of finality ---------------------------------------------------------------------

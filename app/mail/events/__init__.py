@@ -7,26 +7,16 @@ stored with each event). Adding a provider is adding a module: nothing else list
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from functools import cache
 
 from app.mail.delivery import EventSource
+from app.mail.registry import discover
 
 
 @cache
 def sources() -> dict[str, EventSource]:
     """Every provider's event source by name."""
-    found: dict[str, EventSource] = {}
-    for module_info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-        module = importlib.import_module(f"{__name__}.{module_info.name}")
-        source = getattr(module, "EVENTS", None)
-        if not isinstance(source, EventSource):
-            raise TypeError(f"{module.__name__} defines no EVENTS (an EventSource)")
-        if source.name != module_info.name:
-            raise ValueError(f"{module.__name__}: EVENTS.name is {source.name!r}")
-        found[source.name] = source
-    return found
+    return discover(__name__, __path__, "EVENTS", EventSource)
 
 
 def source_for(name: str) -> EventSource | None:
