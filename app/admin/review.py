@@ -23,7 +23,14 @@ from app.agent import exchange_log
 from app.config import Settings
 from app.db.engine import Database
 from app.db.models import Job, Message, ProposedAction, Reply, utcnow
-from app.db.statuses import JobKind, JobStatus, MessageStatus, ProposalStatus, ReplyStatus
+from app.db.statuses import (
+    CloseReason,
+    JobKind,
+    JobStatus,
+    MessageStatus,
+    ProposalStatus,
+    ReplyStatus,
+)
 from app.intake import messages
 from app.jobs import queue
 from app.mail.guards import Verdict
@@ -195,6 +202,9 @@ async def reject_draft(
             raise Conflict("this draft was already decided by someone else")
         message.status = MessageStatus.CLOSED
         message.status_reason = f"draft rejected by {staff.email}: {reason}"
+        message.closed_reason = CloseReason.DRAFT_REJECTED
+        message.closed_by = staff.email
+        message.closed_at = utcnow()
         audit(
             session,
             staff,

@@ -2,9 +2,9 @@
 
 Owns: `engine` (one async API for both databases, read and write units of work), `models`
 (SQLAlchemy tables with typed columns; `delivery`: providers' delivery events and the
-suppression list), `text` (the text column types that keep NUL and other
-control characters out), `errors` (an outage told apart from a refused row), `statuses` (the
-stored status enums, free of SQL so every package can name them), `migrate` and `migrations/`
-(Alembic).
+suppression list; `workspace`: staff notes, macros and presence), `text` (the text column
+types that keep NUL and other control characters out), `errors` (an outage told apart from a
+refused row), `statuses` (the stored status enums, free of SQL so every package can name them),
+`migrate` and `migrations/` (Alembic).
 May import: nothing of the app but `config`; every package that runs SQL imports this one.
 """

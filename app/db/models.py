@@ -31,6 +31,7 @@ from app.db.delivery import DeliveryEventRecord, Suppression
 from app.db.mailboxes import Mailbox
 from app.db.statuses import (
     AgentRunStatus,
+    CloseReason,
     DeliveryState,
     JobKind,
     JobStatus,
@@ -49,6 +50,7 @@ from app.db.stores import (
     StoreScoped,
 )
 from app.db.text import SafeString, SafeText
+from app.db.workspace import Macro, MessageNote, Presence
 
 __all__ = [
     "AgentRun",
@@ -60,9 +62,12 @@ __all__ = [
     "DeliveryEventRecord",
     "Job",
     "LoginFailure",
+    "Macro",
     "Mailbox",
     "Message",
+    "MessageNote",
     "ModelTurn",
+    "Presence",
     "PrivacyRequest",
     "ProposedAction",
     "RateWindow",
@@ -169,6 +174,15 @@ class Message(StoreRouted, Base):
     intent: Mapped[str | None] = mapped_column(SafeString(32), index=True)
     """The plan's intent, once planned (for filtering the queue)."""
 
+    # The staff workspace: who has it, and why it was closed (`app.admin`).
+    assigned_to_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"), index=True)
+    assigned_at: Mapped[datetime | None]
+    closed_reason: Mapped[CloseReason | None] = mapped_column(
+        stored_enum(CloseReason, length=32, constraint="ck_messages_closed_reason")
+    )
+    closed_by: Mapped[str | None] = mapped_column(SafeString(320))
+    closed_at: Mapped[datetime | None]
+
 
 def _lowercase_recipient(context: DefaultExecutionContext) -> str | None:
     """`to_address` as written by a Core INSERT, lower-cased (ORM writes go through `_key`)."""
@@ -234,6 +248,12 @@ class Reply(StoreOwned, Base):
     edit_distance: Mapped[int | None] = mapped_column(Integer)
     """Words inserted, deleted or replaced by staff before approving (0: approved as is)."""
     reject_reason: Mapped[str | None] = mapped_column(SafeText)
+    author: Mapped[str | None] = mapped_column(SafeString(320))
+    """The staff member who wrote this reply in the composer (None: the service drafted it)."""
+    revision: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """Raised by every saved edit of a draft, so approving what someone else changed asks first."""
+    revised_by: Mapped[str | None] = mapped_column(SafeString(320))
+    revised_at: Mapped[datetime | None]
     delivery_state: Mapped[DeliveryState | None] = mapped_column(
         stored_enum(DeliveryState, length=16, constraint="ck_replies_delivery_state")
     )

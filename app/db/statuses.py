@@ -31,7 +31,27 @@ class MessageStatus(StrEnum):
     ANSWERED = "answered"
     """A reply was queued for sending; its delivery is on the reply row."""
     CLOSED = "closed"
-    """Staff rejected the draft: handled without this service's reply."""
+    """Staff closed it without (another) reply: `messages.closed_reason` says why."""
+
+
+class CloseReason(StrEnum):
+    """Why staff closed an email without a reply from this service."""
+
+    HANDLED_ELSEWHERE = "handled_elsewhere"
+    """Answered by phone, in another tool, or by a colleague's own mail."""
+    SPAM = "spam"
+    DUPLICATE = "duplicate"
+    NO_REPLY_NEEDED = "no_reply_needed"
+    """A thank-you, a newsletter, a notification: nothing to answer."""
+    DRAFT_REJECTED = "draft_rejected"
+    """Staff rejected the service's draft (the reason is on the reply)."""
+
+
+class PresenceKind(StrEnum):
+    """What a staff member is doing with an email right now (a heartbeat keeps it fresh)."""
+
+    VIEWING = "viewing"
+    EDITING = "editing"
 
 
 class ReplyStatus(StrEnum):

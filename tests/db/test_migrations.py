@@ -72,6 +72,8 @@ def test_every_status_column_is_a_checked_enum_as_wide_as_its_old_string() -> No
     widths = {(table, column): kind.length for table, column, kind in enum_columns()}
     assert widths == {
         ("messages", "status"): 32,
+        ("messages", "closed_reason"): 32,
+        ("presence", "kind"): 16,
         ("replies", "status"): 32,
         ("jobs", "kind"): 64,
         ("jobs", "status"): 16,
