@@ -114,6 +114,20 @@ async def ses_reports_a_bounce(client: httpx.AsyncClient, rfc_message_id: str) -
     assert response.json()["matched"] == 1
 
 
+async def next_reply_is_held(
+    client: httpx.AsyncClient, db: Database, world: World, bounce_reason: str
+) -> int:
+    """The customer's second email: its reply waits as a draft naming the bounce; its pk."""
+    second = await customer_writes(client, db, world, 2)
+    held = await reply_of(db, second)
+    assert world.sendgrid.call_count == 1
+    assert (held.status, held.decision, held.is_automated) == ("draft", "draft", False)
+    [reason] = held.decision_reasons or []
+    assert reason.startswith(f"suppression list: {CUSTOMER} bounced hard on ")
+    assert reason.endswith(f": {bounce_reason}")
+    return second
+
+
 async def staff_token(db: Database) -> dict[str, str]:
     async with db.write(IN_DEFAULT_STORE) as session:
         await create_staff(session, email="ana@shop.test", password="correct horse battery")
@@ -149,13 +163,9 @@ async def test_a_hard_bounce_holds_the_next_automated_reply_until_staff_lift_it(
     assert (bounced.delivery_state, bounced.delivery_hard) == ("bounced", True)
 
     # The next reply would go out on its own (same question, same grounding): it waits.
-    second = await customer_writes(client, db, world, 2)
-    held = await reply_of(db, second)
-    assert world.sendgrid.call_count == 1
-    assert (held.status, held.decision, held.is_automated) == ("draft", "draft", False)
-    [reason] = held.decision_reasons or []
-    assert reason.startswith(f"suppression list: {CUSTOMER} bounced hard on ")
-    assert reason.endswith(": 550 5.1.1 The email account that you tried to reach does not exist.")
+    second = await next_reply_is_held(
+        client, db, world, "550 5.1.1 The email account that you tried to reach does not exist."
+    )
     message = await load(db, second)
     assert message.status == "drafted"
     assert "suppression list" in (message.status_reason or "")
@@ -230,11 +240,4 @@ async def test_a_hard_bounce_reported_by_amazon_ses_holds_the_next_automated_rep
     await ses_reports_a_bounce(client, sent.rfc_message_id)
     bounced = await reply_of(db, first)
     assert (bounced.delivery_state, bounced.delivery_hard) == ("bounced", True)
-
-    second = await customer_writes(client, db, world, 2)
-    held = await reply_of(db, second)
-    assert world.sendgrid.call_count == 1
-    assert (held.status, held.decision, held.is_automated) == ("draft", "draft", False)
-    [reason] = held.decision_reasons or []
-    assert reason.startswith(f"suppression list: {CUSTOMER} bounced hard on ")
-    assert reason.endswith(": Permanent/General: smtp; 550 5.1.1 user unknown")
+    await next_reply_is_held(client, db, world, "Permanent/General: smtp; 550 5.1.1 user unknown")
