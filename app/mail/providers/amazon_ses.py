@@ -13,7 +13,7 @@ SES's verdicts become the authentication results: spfVerdict for the envelope se
 (`mail.source`), dkimVerdict for the domain of the message's DKIM signature when it has exactly
 one (SES does not say which of several passed), and a spam or virus FAIL becomes a spam score far
 above any threshold. SES sending events (Bounce, Complaint, Delivery...) posted here are
-acknowledged, never stored.
+acknowledged, never stored: their route is `/webhooks/amazon_ses/events` (`app.mail.events`).
 """
 
 from __future__ import annotations
