@@ -1,9 +1,10 @@
 """A bounce suppresses the next automated reply to that address, end to end through the real app.
 
 A customer's question is answered and sent (SendGrid faked at the HTTP boundary); SendGrid then
-reports a hard bounce on its signed Event Webhook. The customer's next email gets a reply the
-policy would send, but it waits as a draft saying why, and nothing goes out. Staff lift the
-suppression through the admin API, and the email after that is answered on its own again.
+reports a hard bounce on its signed Event Webhook (or Amazon SES does, in a signed SNS post). The
+customer's next email gets a reply the policy would send, but it waits as a draft saying why,
+and nothing goes out. Staff lift the suppression through the admin API, and the email after that
+is answered on its own again.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 import pytest
@@ -18,15 +21,20 @@ import respx
 from sqlalchemy import select
 
 from app.admin.staff import create_api_token, create_staff
+from app.agent.offline import OfflineModel
 from app.config import Settings
 from app.db.engine import Database
 from app.db.models import AuditEntry, Suppression
 from app.db.scope import ALL_STORES
 from app.demo.sendgrid_posts import raw_mode_post
-from app.providers import build_providers
+from app.mail.sns import CERTIFICATES
+from app.providers import Providers, build_providers
+from app.replies.senders import LogMailSender
+from app.store.demo import DemoShop
 from tests.builders import IN_DEFAULT_STORE, verified_transport
 from tests.fakes import LIVE_PROVIDERS, ScriptedLLM, call, fake_shopify_and_sendgrid, submit, turn
-from tests.mail.events.signers import sendgrid_key
+from tests.mail.events.signers import fixture, sendgrid_key
+from tests.provider_fakes import TOPIC, FakeGet, SnsSigner, certificate_pem, rsa_key, sns_headers
 from tests.test_pipeline import World, deliver, load, order_question, process, reply_of
 
 CUSTOMER = "sara.ahmadi@example.com"
@@ -34,7 +42,23 @@ CUSTOMER = "sara.ahmadi@example.com"
 
 @pytest.fixture
 def settings(make_settings: Callable[..., Settings]) -> Settings:
-    return make_settings(**LIVE_PROVIDERS, SENDGRID_EVENT_PUBLIC_KEY=sendgrid_key().public_b64)
+    return make_settings(
+        **LIVE_PROVIDERS,
+        SENDGRID_EVENT_PUBLIC_KEY=sendgrid_key().public_b64,
+        SES_SNS_TOPIC_ARNS=TOPIC,
+    )
+
+
+@pytest.fixture
+def providers(tmp_path: Path) -> Providers:
+    """The webhooks' outside world: SNS serving its signing certificate (fetched once)."""
+    CERTIFICATES.clear()
+    return Providers(
+        shop=DemoShop(),
+        llm=OfflineModel(),
+        mail=LogMailSender(tmp_path / "outbox"),
+        http_get=FakeGet.serving(certificate_pem(rsa_key())),
+    )
 
 
 @pytest.fixture
@@ -76,6 +100,34 @@ async def sendgrid_reports(client: httpx.AsyncClient, events: list[dict[str, obj
     assert response.status_code == 200, response.text
 
 
+async def ses_reports_a_bounce(client: httpx.AsyncClient, rfc_message_id: str) -> None:
+    """SES's event-publishing Bounce of the email with that Message-ID header, as SNS posts it."""
+    notification = json.loads(fixture("amazon_ses", "event_bounce.json"))
+    notification["mail"]["commonHeaders"]["messageId"] = rfc_message_id
+    notification["mail"]["headers"] = []
+    notification["bounce"]["timestamp"] = datetime.now(UTC).isoformat()
+    message = SnsSigner().notification(notification)
+    response = await client.post(
+        "/webhooks/amazon_ses/events", content=json.dumps(message), headers=sns_headers(message)
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["matched"] == 1
+
+
+async def next_reply_is_held(
+    client: httpx.AsyncClient, db: Database, world: World, bounce_reason: str
+) -> int:
+    """The customer's second email: its reply waits as a draft naming the bounce; its pk."""
+    second = await customer_writes(client, db, world, 2)
+    held = await reply_of(db, second)
+    assert world.sendgrid.call_count == 1
+    assert (held.status, held.decision, held.is_automated) == ("draft", "draft", False)
+    [reason] = held.decision_reasons or []
+    assert reason.startswith(f"suppression list: {CUSTOMER} bounced hard on ")
+    assert reason.endswith(f": {bounce_reason}")
+    return second
+
+
 async def staff_token(db: Database) -> dict[str, str]:
     async with db.write(IN_DEFAULT_STORE) as session:
         await create_staff(session, email="ana@shop.test", password="correct horse battery")
@@ -111,13 +163,9 @@ async def test_a_hard_bounce_holds_the_next_automated_reply_until_staff_lift_it(
     assert (bounced.delivery_state, bounced.delivery_hard) == ("bounced", True)
 
     # The next reply would go out on its own (same question, same grounding): it waits.
-    second = await customer_writes(client, db, world, 2)
-    held = await reply_of(db, second)
-    assert world.sendgrid.call_count == 1
-    assert (held.status, held.decision, held.is_automated) == ("draft", "draft", False)
-    [reason] = held.decision_reasons or []
-    assert reason.startswith(f"suppression list: {CUSTOMER} bounced hard on ")
-    assert reason.endswith(": 550 5.1.1 The email account that you tried to reach does not exist.")
+    second = await next_reply_is_held(
+        client, db, world, "550 5.1.1 The email account that you tried to reach does not exist."
+    )
     message = await load(db, second)
     assert message.status == "drafted"
     assert "suppression list" in (message.status_reason or "")
@@ -178,3 +226,18 @@ async def test_the_same_bounce_redelivered_after_the_lift_does_not_suppress_agai
     )
     assert len((await client.get("/admin/api/suppressions", headers=auth)).json()) == 1
     assert (await reply_of(db, first)).delivery_state == "bounced"
+
+
+async def test_a_hard_bounce_reported_by_amazon_ses_holds_the_next_automated_reply(
+    client: httpx.AsyncClient, db: Database, world: World
+) -> None:
+    first = await customer_writes(client, db, world, 1)
+    sent = await reply_of(db, first)
+    assert sent.status == "sent"
+    assert sent.rfc_message_id is not None
+    # SES names the email by its own id and by the Message-ID header it was given: the header
+    # is what matches a reply.
+    await ses_reports_a_bounce(client, sent.rfc_message_id)
+    bounced = await reply_of(db, first)
+    assert (bounced.delivery_state, bounced.delivery_hard) == ("bounced", True)
+    await next_reply_is_held(client, db, world, "Permanent/General: smtp; 550 5.1.1 user unknown")

@@ -239,3 +239,54 @@ class InboundAdapter(ABC):
             FetchFailed: the provider did not give it this time (retried, then quarantined).
         """
         raise FetchFailed(f"{self.name} sends no references")
+
+
+class SignedOrBasicAdapter(InboundAdapter):
+    """A provider that signs its body with a shared secret, behind Basic auth if set as well.
+
+    Either credential configures the route. Basic credentials, when set, are required and are
+    checked from the headers, so they alone prove the sender before the body is read; the
+    signature, when its secret is set, is checked over the body. Subclasses say where their
+    secret is (`signing_secret`) and how the body is signed (`signature_ok`).
+    """
+
+    headers_authenticate = False
+
+    @abstractmethod
+    def signing_secret(self, secrets: InboundSecrets) -> str | None:
+        """This provider's signing secret, if set."""
+
+    @abstractmethod
+    def signature_ok(
+        self, request: InboundRequest, secret: str, secrets: InboundSecrets, now: float
+    ) -> bool:
+        """Whether the request carries a valid signature under `secret`."""
+
+    def signature_header_ok(self, headers: Mapping[str, str]) -> bool:
+        """Whether the headers can carry the signature (when it is in the body: always)."""
+        return True
+
+    def configured(self, secrets: InboundSecrets) -> bool:
+        """A signing secret, Basic credentials, or both."""
+        return bool(self.signing_secret(secrets)) or secrets.basic_configured
+
+    def headers_prove_sender(self, secrets: InboundSecrets) -> bool:
+        """Only Basic credentials, which the headers carry, prove the sender unread."""
+        return secrets.basic_configured
+
+    def check_headers(
+        self, headers: Mapping[str, str], secrets: InboundSecrets, now: float
+    ) -> bool:
+        """Basic credentials when configured; a well-formed signature header when a secret is."""
+        if not self.configured(secrets):
+            return secrets.allow_unauthenticated
+        if secrets.basic_configured and not secrets.basic_ok(headers.get("authorization")):
+            return False
+        return not self.signing_secret(secrets) or self.signature_header_ok(headers)
+
+    async def check_body(
+        self, request: InboundRequest, secrets: InboundSecrets, now: float, http: HttpGet
+    ) -> bool:
+        """The signature over the body, when a signing secret is configured."""
+        secret = self.signing_secret(secrets)
+        return not secret or self.signature_ok(request, secret, secrets, now)

@@ -66,7 +66,8 @@ class MailSettings(BaseSettings):
     AWS_REGION: str = "us-east-1"
     # How long a fetch of referenced content may take, per attempt.
     INBOUND_FETCH_TIMEOUT_SECONDS: float = Field(default=20.0, gt=0)
-    # The SNS topics (ARNs) whose messages the SES route accepts; empty keeps the route closed.
+    # The SNS topics (ARNs) whose messages the SES routes accept (inbound mail and delivery
+    # events); empty keeps both closed.
     SES_SNS_TOPIC_ARNS: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # SendGrid's Signed Event Webhook verification key (delivery events of our replies).
     SENDGRID_EVENT_PUBLIC_KEY: str | None = None

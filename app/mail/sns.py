@@ -13,7 +13,9 @@ Messages carry a signed Timestamp, but no freshness window is applied: SNS redel
 original timestamp for as long as its retry policy says (up to an hour), and a replayed message
 is the same delivery again, which intake deduplicates.
 
-Shared by every adapter that receives SNS (SES inbound mail, SES delivery events).
+Shared by every route that receives SNS (SES inbound mail, SES delivery events): `headers_ok`
+and `body_ok` are the whole check, with SES_SNS_CERT_HOSTS and SES_SNS_TOPIC_ARNS, and
+`confirm_url` the only link a SubscriptionConfirmation is followed to.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import binascii
 import json
 import re
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -34,7 +36,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from app.mail.adapter import HttpGet
+from app.mail.adapter import HttpGet, InboundRequest, InboundSecrets
 
 NOTIFICATION = "Notification"
 SUBSCRIPTION_CONFIRMATION = "SubscriptionConfirmation"
@@ -60,6 +62,8 @@ AWS_SNS_HOSTS = ("sns.*.amazonaws.com", "sns.*.amazonaws.com.cn")
 _HASHES: dict[str, type[hashes.HashAlgorithm]] = {"1": hashes.SHA1, "2": hashes.SHA256}
 _LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 _MAX_CERTIFICATE_BYTES = 64 * 1024
+TYPE_HEADER = "x-amz-sns-message-type"
+TOPIC_HEADER = "x-amz-sns-topic-arn"
 
 
 class SnsError(ValueError):
@@ -237,3 +241,58 @@ async def verify(
 def _valid_at(certificate: x509.Certificate, now: float) -> bool:
     moment = datetime.fromtimestamp(now, UTC)
     return certificate.not_valid_before_utc <= moment <= certificate.not_valid_after_utc
+
+
+CERTIFICATES = SigningCertificates()
+"""SNS signing certificates this process has fetched, by URL (one cache for every SNS route)."""
+
+
+def configured(secrets: InboundSecrets) -> bool:
+    """Whether certificate hosts and the accepted topics are set."""
+    return bool(secrets.sns_cert_hosts) and bool(secrets.sns_topic_arns)
+
+
+def headers_ok(headers: Mapping[str, str], secrets: InboundSecrets) -> bool:
+    """Refuse what SNS's own headers show is not an SNS message for one of our topics."""
+    if not configured(secrets):
+        return secrets.allow_unauthenticated
+    if headers.get(TYPE_HEADER) not in MESSAGE_TYPES:
+        return False
+    return topic_allowed(headers.get(TOPIC_HEADER) or "", secrets.sns_topic_arns)
+
+
+async def body_ok(
+    request: InboundRequest, secrets: InboundSecrets, now: float, http: HttpGet
+) -> bool:
+    """Whether SNS signed the body (`verify`), as the type header says; a SubscribeURL is vetted.
+
+    Raises:
+        OSError: the signing certificate could not be fetched.
+    """
+    if not configured(secrets):
+        return secrets.allow_unauthenticated
+    try:
+        message = parse_message(request.body)
+    except SnsError:
+        return False
+    if message.type != request.headers.get(TYPE_HEADER):
+        return False
+    subscribe = message.get("SubscribeURL")
+    if subscribe is not None and not host_allowed(subscribe, secrets.sns_cert_hosts):
+        return False
+    return await verify(
+        message,
+        cert_hosts=secrets.sns_cert_hosts,
+        topics=secrets.sns_topic_arns,
+        certificates=CERTIFICATES,
+        http=http,
+        now=now,
+    )
+
+
+def confirm_url(message: SnsMessage) -> str | None:
+    """The SubscribeURL of a SubscriptionConfirmation, when it is on AWS's own SNS hosts."""
+    if message.type != SUBSCRIPTION_CONFIRMATION:
+        return None
+    url = message.get("SubscribeURL") or ""
+    return url if host_allowed(url, AWS_SNS_HOSTS) else None

@@ -13,7 +13,7 @@ SES's verdicts become the authentication results: spfVerdict for the envelope se
 (`mail.source`), dkimVerdict for the domain of the message's DKIM signature when it has exactly
 one (SES does not say which of several passed), and a spam or virus FAIL becomes a spam score far
 above any threshold. SES sending events (Bounce, Complaint, Delivery...) posted here are
-acknowledged, never stored.
+acknowledged, never stored: their route is `/webhooks/amazon_ses/events` (`app.mail.events`).
 """
 
 from __future__ import annotations
@@ -42,17 +42,15 @@ from app.mail.mime import content_checksum, find_message_id
 from app.mail.models import AuthResults, DkimResult, InboundEmail
 from app.mail.normalise import build_email, delivery_keys, from_raw, raw_delivery
 from app.mail.sns import (
-    AWS_SNS_HOSTS,
-    MESSAGE_TYPES,
     NOTIFICATION,
     SUBSCRIPTION_CONFIRMATION,
-    SigningCertificates,
     SnsError,
     SnsMessage,
-    host_allowed,
+    body_ok,
+    configured,
+    confirm_url,
+    headers_ok,
     parse_message,
-    topic_allowed,
-    verify,
 )
 
 PROVIDER = "amazon_ses"
@@ -71,8 +69,6 @@ _DKIM_DOMAIN = re.compile(r"(?:^|;)\s*d\s*=\s*([^;\s]+)", re.IGNORECASE)
 _BUCKET = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{1,253}[A-Za-z0-9]")
 _DNS_BUCKET = re.compile(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]")
 _REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-[0-9]")
-CERTIFICATES = SigningCertificates()
-"""SNS signing certificates this process has fetched, by URL."""
 
 
 def _sns(body: bytes) -> SnsMessage:
@@ -104,10 +100,7 @@ def notification_of(message: SnsMessage) -> dict[str, Any]:
 def read_message(message: SnsMessage) -> Delivery | NotAnEmail:
     """The dedupe keys of a received email, or the SNS or SES event the message is instead."""
     if message.type == SUBSCRIPTION_CONFIRMATION:
-        url = message.get("SubscribeURL") or ""
-        return NotAnEmail(
-            kind=message.type, confirm_url=url if host_allowed(url, AWS_SNS_HOSTS) else None
-        )
+        return NotAnEmail(kind=message.type, confirm_url=confirm_url(message))
     if message.type != NOTIFICATION:
         return NotAnEmail(kind=message.type)
     notification = notification_of(message)
@@ -275,41 +268,19 @@ class AmazonSesAdapter(InboundAdapter):
 
     def configured(self, secrets: InboundSecrets) -> bool:
         """Whether certificate hosts and the accepted topics are set."""
-        return bool(secrets.sns_cert_hosts) and bool(secrets.sns_topic_arns)
+        return configured(secrets)
 
     def check_headers(
         self, headers: Mapping[str, str], secrets: InboundSecrets, now: float
     ) -> bool:
         """Refuse what SNS's own headers show is not an SNS message for one of our topics."""
-        if not self.configured(secrets):
-            return secrets.allow_unauthenticated
-        if headers.get("x-amz-sns-message-type") not in MESSAGE_TYPES:
-            return False
-        return topic_allowed(headers.get("x-amz-sns-topic-arn") or "", secrets.sns_topic_arns)
+        return headers_ok(headers, secrets)
 
     async def check_body(
         self, request: InboundRequest, secrets: InboundSecrets, now: float, http: HttpGet
     ) -> bool:
-        """Verify the SNS signature (`app.mail.sns.verify`); a confirmation link is vetted too."""
-        if not self.configured(secrets):
-            return secrets.allow_unauthenticated
-        try:
-            message = parse_message(request.body)
-        except SnsError:
-            return False
-        if message.type != request.headers.get("x-amz-sns-message-type"):
-            return False
-        subscribe = message.get("SubscribeURL")
-        if subscribe is not None and not host_allowed(subscribe, secrets.sns_cert_hosts):
-            return False
-        return await verify(
-            message,
-            cert_hosts=secrets.sns_cert_hosts,
-            topics=secrets.sns_topic_arns,
-            certificates=CERTIFICATES,
-            http=http,
-            now=now,
-        )
+        """Verify the SNS signature (`app.mail.sns.body_ok`)."""
+        return await body_ok(request, secrets, now, http)
 
     def read(self, request: InboundRequest, *, max_parts: int) -> Delivery | NotAnEmail:
         """The email's dedupe keys, or the event the message is (`read_message`)."""

@@ -26,12 +26,11 @@ from typing import Any
 
 from app.mail.adapter import (
     Delivery,
-    HttpGet,
-    InboundAdapter,
     InboundRequest,
     InboundSecrets,
     NotAnEmail,
     ReadError,
+    SignedOrBasicAdapter,
 )
 from app.mail.ceilings import MimeCeilings
 from app.mail.charsets import storable_text
@@ -197,39 +196,23 @@ def spf_result(check: object, defects: list[str]) -> str | None:
     return result
 
 
-class MailerSendAdapter(InboundAdapter):
+class MailerSendAdapter(SignedOrBasicAdapter):
     """MailerSend's inbound route, signed with the route's secret."""
 
     name = PROVIDER
-    headers_authenticate = False
 
-    def configured(self, secrets: InboundSecrets) -> bool:
-        """A signing secret, Basic credentials, or both."""
-        return bool(secrets.mailersend_signing_secret) or secrets.basic_configured
+    def signing_secret(self, secrets: InboundSecrets) -> str | None:
+        """The route's signing secret."""
+        return secrets.mailersend_signing_secret
 
-    def headers_prove_sender(self, secrets: InboundSecrets) -> bool:
-        """Only Basic credentials, which the headers carry, prove the sender unread."""
-        return secrets.basic_configured
+    def signature_header_ok(self, headers: Mapping[str, str]) -> bool:
+        """A `Signature` header holding a hex SHA-256 digest."""
+        return _HEX_DIGEST.fullmatch((headers.get("signature") or "").strip()) is not None
 
-    def check_headers(
-        self, headers: Mapping[str, str], secrets: InboundSecrets, now: float
-    ) -> bool:
-        """Basic credentials when configured; a well-formed Signature when a secret is."""
-        if not self.configured(secrets):
-            return secrets.allow_unauthenticated
-        if secrets.basic_configured and not secrets.basic_ok(headers.get("authorization")):
-            return False
-        if secrets.mailersend_signing_secret:
-            return _HEX_DIGEST.fullmatch((headers.get("signature") or "").strip()) is not None
-        return True
-
-    async def check_body(
-        self, request: InboundRequest, secrets: InboundSecrets, now: float, http: HttpGet
+    def signature_ok(
+        self, request: InboundRequest, secret: str, secrets: InboundSecrets, now: float
     ) -> bool:
         """The Signature header against HMAC-SHA256 of the exact body."""
-        secret = secrets.mailersend_signing_secret
-        if not secret:
-            return True
         signature = (request.headers.get("signature") or "").strip().lower()
         expected = hmac.new(secret.encode("utf-8"), request.body, hashlib.sha256).hexdigest()
         return hmac.compare_digest(expected.encode("ascii"), signature.encode("ascii", "replace"))

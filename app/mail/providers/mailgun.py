@@ -29,18 +29,16 @@ import hmac
 import itertools
 import json
 import re
-from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from app.mail.adapter import (
     Delivery,
-    HttpGet,
-    InboundAdapter,
     InboundRequest,
     InboundSecrets,
     NotAnEmail,
     ReadError,
+    SignedOrBasicAdapter,
 )
 from app.mail.ceilings import MimeCeilings
 from app.mail.charsets import decode_bytes, storable_text
@@ -337,37 +335,19 @@ def signature_domain(value: str) -> str | None:
     return domains[0]
 
 
-class MailgunAdapter(InboundAdapter):
+class MailgunAdapter(SignedOrBasicAdapter):
     """Mailgun Routes' forward() to our URL, signed with the account's HTTP signing key."""
 
     name = PROVIDER
-    headers_authenticate = False
 
-    def configured(self, secrets: InboundSecrets) -> bool:
-        """A signing key, Basic credentials, or both."""
-        return bool(secrets.mailgun_signing_key) or secrets.basic_configured
+    def signing_secret(self, secrets: InboundSecrets) -> str | None:
+        """The account's HTTP webhook signing key."""
+        return secrets.mailgun_signing_key
 
-    def headers_prove_sender(self, secrets: InboundSecrets) -> bool:
-        """Only Basic credentials, which the headers carry, prove the sender unread."""
-        return secrets.basic_configured
-
-    def check_headers(
-        self, headers: Mapping[str, str], secrets: InboundSecrets, now: float
+    def signature_ok(
+        self, request: InboundRequest, secret: str, secrets: InboundSecrets, now: float
     ) -> bool:
-        """Basic credentials when configured; the signature waits for the body."""
-        if not self.configured(secrets):
-            return secrets.allow_unauthenticated
-        if secrets.basic_configured:
-            return secrets.basic_ok(headers.get("authorization"))
-        return True
-
-    async def check_body(
-        self, request: InboundRequest, secrets: InboundSecrets, now: float, http: HttpGet
-    ) -> bool:
-        """The signature over timestamp and token, when a signing key is configured."""
-        key = secrets.mailgun_signing_key
-        if not key:
-            return True
+        """The signature over timestamp and token, in the JSON body or the form."""
         try:
             if _is_json(request):
                 triples = _json_triples(_json_object(request.body))
@@ -377,7 +357,7 @@ class MailgunAdapter(InboundAdapter):
         except (ReadError, FormDataError):
             # A body we cannot read carries no signature we can check.
             return False
-        return signature_ok(triples, key, secrets, now)
+        return signature_ok(triples, secret, secrets, now)
 
     def read(self, request: InboundRequest, *, max_parts: int) -> Delivery | NotAnEmail:
         """A forwarded email's keys, or the tracking event or notification it is instead."""

@@ -11,7 +11,7 @@ import pytest
 from app.config import Settings
 from app.db.engine import Database
 from app.mail.adapter import HttpReply
-from app.mail.providers.amazon_ses import CERTIFICATES
+from app.mail.sns import CERTIFICATES
 from tests.builders import payload
 from tests.conftest import SettingsFactory
 from tests.intake.providers.harness import app_client, count, drain, message, skip_backoff

@@ -32,13 +32,13 @@ from app.mail.mime import content_checksum
 from app.mail.models import DkimResult, InboundEmail
 from app.mail.providers.amazon_ses import (
     ADAPTER,
-    CERTIFICATES,
     FORMAT_FETCHED,
     FORMAT_S3,
     FORMAT_SNS,
     SPAM_FAIL_SCORE,
     s3_url,
 )
+from app.mail.sns import CERTIFICATES
 from tests.builders import make_eml, payload
 from tests.provider_fakes import (
     TOPIC,
