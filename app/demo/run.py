@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import secrets
 import shutil
 import time
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import httpx
 import uvicorn
 
 from app.admin.staff import create_staff
@@ -30,50 +29,21 @@ from app.db.migrate import upgrade_database
 from app.db.models import Message, Reply, ToolCall
 from app.db.scope import ALL_STORES
 from app.db.statuses import MessageStatus, ReplyStatus
-from app.demo.sendgrid_posts import SendGridPost, Transport, parsed_mode_post, raw_mode_post
+from app.demo.deliveries import DemoWorld, Posted, Sample, post_samples
 from app.intake import messages
+from app.intake.fetching import HttpxGet
 from app.jobs import queue
 from app.logs import configure_logging
 from app.main import create_app
+from app.providers import build_providers
 from app.replies import outbox
 from app.replies.policy import Action
 
-SAMPLES = Path(__file__).parent / "samples"
 DEMO_DATABASE = Path("var/demo.sqlite3")
 DEMO_OUTBOX = Path("var/demo-outbox")
 DEMO_STAFF = "staff@demo-store.example"
 REPLY_LINES = 12
 PROCESSING_TIMEOUT_SECONDS = 60.0
-
-
-@dataclass(frozen=True, slots=True)
-class Sample:
-    """One sample delivery: a description and the request SendGrid would send."""
-
-    name: str
-    post: SendGridPost
-
-
-def load_samples() -> list[Sample]:
-    """Build every sample delivery listed in `samples/samples.json`."""
-    manifest = json.loads((SAMPLES / "samples.json").read_text(encoding="utf-8"))
-    samples: list[Sample] = []
-    for entry in manifest["samples"]:
-        transport_spec: dict[str, str] = entry["transport"]
-        transport = Transport(
-            envelope_from=transport_spec["envelope_from"],
-            spf=transport_spec["SPF"],
-            dkim=transport_spec["dkim"],
-            spam_score=transport_spec.get("spam_score"),
-        )
-        if "fields" in entry:
-            fields = {name: (f["charset"], f["value"]) for name, f in entry["fields"].items()}
-            post = parsed_mode_post(fields, transport)
-        else:
-            eml = (SAMPLES / entry["eml"]).read_bytes() if entry["eml"] else b""
-            post = raw_mode_post(eml, transport)
-        samples.append(Sample(name=entry["name"], post=post))
-    return samples
 
 
 async def run_demo(*, serve_port: int | None = None) -> int:
@@ -87,23 +57,25 @@ async def run_demo(*, serve_port: int | None = None) -> int:
     for leftover in DEMO_DATABASE.parent.glob(DEMO_DATABASE.name + "*"):
         leftover.unlink()
     shutil.rmtree(DEMO_OUTBOX, ignore_errors=True)
-    password = secrets.token_urlsafe(24)
+    world = DemoWorld()
     settings = Settings(
         _env_file=None,
         DATABASE_URL=f"sqlite+aiosqlite:///{DEMO_DATABASE}",
-        INBOUND_BASIC_AUTH_USER="sendgrid",
-        INBOUND_BASIC_AUTH_PASSWORD=password,
-        INBOUND_SIGNING_PUBLIC_KEY=None,
         WORKER_MODE="inline",
         WORKER_POLL_SECONDS=0.2,
         MAIL_LOG_DIR=str(DEMO_OUTBOX),
+        **world.settings(),
     )
+    # The providers' APIs (Resend's, the SNS certificate host) are the demo's fake, in process.
+    providers = build_providers(settings)
+    fake_get = HttpxGet(timeout=settings.INBOUND_FETCH_TIMEOUT_SECONDS, transport=world.transport())
+    providers = replace(providers, http_get=fake_get, closers=[*providers.closers, fake_get.aclose])
     db = Database.connect(settings.DATABASE_URL)
     print(f"Migrating {DEMO_DATABASE} ...")
     await upgrade_database(db)
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(settings, db=db),
+            create_app(settings, db=db, providers=providers),
             host="127.0.0.1",
             port=serve_port or 0,
             log_config=None,
@@ -121,9 +93,13 @@ async def run_demo(*, serve_port: int | None = None) -> int:
                 return 1
             await asyncio.sleep(0.05)
         port = server.servers[0].sockets[0].getsockname()[1]
-        url = f"http://127.0.0.1:{port}/webhooks/sendgrid/inbound"
-        print(f"Service listening on http://127.0.0.1:{port}; posting the sample emails to {url}\n")
-        results = await _post_samples(url, ("sendgrid", password))
+        print(
+            f"Service listening on http://127.0.0.1:{port}; posting the sample emails to each "
+            "provider's route, /webhooks/<provider>/inbound.\nResend's API and Amazon SNS's "
+            "certificate are played in process by the demo (app/demo/outside_world.py); "
+            "nothing leaves this machine.\n"
+        )
+        results = await post_samples(f"http://127.0.0.1:{port}", world)
         await _wait_for_worker(db)
         rows = await _gather(db, results)
         code = _report(rows)
@@ -132,6 +108,7 @@ async def run_demo(*, serve_port: int | None = None) -> int:
     finally:
         server.should_exit = True
         await serving
+        await providers.aclose()
         await db.dispose()
     return code
 
@@ -232,23 +209,6 @@ FINISHED = frozenset(
 )
 
 
-async def _post_samples(
-    url: str, auth: tuple[str, str]
-) -> list[tuple[Sample, int, dict[str, Any]]]:
-    results = []
-    async with httpx.AsyncClient(auth=auth, timeout=30) as client:
-        for sample in load_samples():
-            started = time.perf_counter()
-            response = await client.post(
-                url, content=sample.post.body, headers={"content-type": sample.post.content_type}
-            )
-            elapsed_ms = (time.perf_counter() - started) * 1000
-            body = response.json()
-            body["elapsed_ms"] = elapsed_ms
-            results.append((sample, response.status_code, body))
-    return results
-
-
 async def _wait_for_worker(db: Database) -> None:
     deadline = time.monotonic() + PROCESSING_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
@@ -259,14 +219,14 @@ async def _wait_for_worker(db: Database) -> None:
     raise TimeoutError("the worker did not finish the sample emails in time")
 
 
-async def _gather(
-    db: Database, results: list[tuple[Sample, int, dict[str, Any]]]
-) -> list[SampleRow]:
-    ids = [body["id"] for _, _, body in results if "id" in body]
+async def _gather(db: Database, results: list[Posted]) -> list[SampleRow]:
+    ids = [posted.ack["id"] for posted in results if "id" in posted.ack]
     rows = []
     async with db.read(ALL_STORES) as session:
         stored = await messages.get_messages(session, ids)
-        for number, (sample, status_code, body) in enumerate(results, start=1):
+        for number, (sample, status_code, body) in enumerate(
+            ((p.sample, p.status_code, p.ack) for p in results), start=1
+        ):
             message = stored.get(body.get("id", -1))
             duplicate = body.get("status") == "duplicate"
             calls, replies = [], []
@@ -291,7 +251,7 @@ def _print_details(row: SampleRow) -> None:
     ack = row.ack
     print(f"{row.number:>2}. {row.sample.name}")
     outcome = f"HTTP {row.status_code} {ack.get('status', '?')} in {ack['elapsed_ms']:.0f} ms"
-    print(f"    webhook: {outcome}")
+    print(f"    webhook: POST {row.sample.route} -> {outcome}")
     if row.message is not None:
         for line in _describe(row.message, row.calls):
             print(f"    {line}")
@@ -310,18 +270,25 @@ def _print_details(row: SampleRow) -> None:
 
 
 def _print_table(rows: list[SampleRow]) -> None:
-    print("Summary: email -> intent -> tools called -> decision (reason) -> reply preview")
-    header = f"{'#':>2}  {'email':<36} {'intent':<18} {'tools':<30} {'decision':<11} preview"
+    print(
+        "Summary: provider route -> HTTP -> email -> intent -> tools called -> decision (reason) "
+        "-> reply preview"
+    )
+    header = (
+        f"{'#':>2}  {'provider':<10} {'HTTP':<4} {'email':<34} {'intent':<18} {'tools':<26} "
+        f"{'decision':<11} preview"
+    )
     print(header)
-    print("-" * min(len(header) + 60, 160))
+    print("-" * min(len(header) + 50, 160))
     for row in rows:
         plan = row.message.reply_plan if row.message is not None else None
         intent = str(plan["intent"]) if plan else "-"
         tools = ",".join(dict.fromkeys(c.tool for c in row.calls)) or "-"
         preview = _preview(row.reply.text_body if row.reply else None) or row.reason
         print(
-            f"{row.number:>2}  {_cut(row.sample.name, 36):<36} {_cut(intent, 18):<18} "
-            f"{_cut(tools, 30):<30} {row.decision:<11} {_cut(preview, 60)}"
+            f"{row.number:>2}  {row.sample.provider:<10} {row.status_code:<4} "
+            f"{_cut(row.sample.name, 34):<34} {_cut(intent, 18):<18} {_cut(tools, 26):<26} "
+            f"{row.decision:<11} {_cut(preview, 50)}"
         )
     stored = [row for row in rows if row.message is not None]
     sent = sum(row.decision == "sent" for row in rows)
@@ -332,6 +299,28 @@ def _print_table(rows: list[SampleRow]) -> None:
         f"{drafts} drafts for staff, {skipped} never answered, "
         f"{len(stored) - sent - drafts - skipped} held or quarantined for a person."
     )
+    _print_routes(rows)
+
+
+def _print_routes(rows: list[SampleRow]) -> None:
+    """One line per provider route: what it answered and what became of its mail."""
+    print("\nRoutes: provider -> webhook route -> HTTP answers -> decisions")
+    header = f"{'provider':<10} {'route':<34} {'HTTP':<10} decisions"
+    print(header)
+    print("-" * (len(header) + 40))
+    for provider in dict.fromkeys(row.sample.provider for row in rows):
+        mine = [row for row in rows if row.sample.provider == provider]
+        codes = Counter(str(row.status_code) for row in mine)
+        decisions = Counter(row.decision for row in mine)
+        print(
+            f"{provider:<10} {'POST ' + mine[0].sample.route:<34} {_counts(codes):<10} "
+            f"{_counts(decisions)}"
+        )
+
+
+def _counts(counter: Counter[str]) -> str:
+    """`200` for one, `200 x16` for several, `sent x2, draft x7` for a mix."""
+    return ", ".join(f"{key} x{n}" if n > 1 else key for key, n in counter.items())
 
 
 def _preview(text: str | None) -> str:

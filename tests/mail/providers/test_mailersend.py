@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import hmac
 import json
 from typing import Any
 
@@ -12,6 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from app.demo.provider_posts import mailersend_signature
 from app.mail.adapter import (
     Delivery,
     HttpReply,
@@ -41,7 +41,7 @@ def body_of(post: dict[str, Any] | bytes) -> bytes:
 
 
 def signature(body: bytes, secret: str = SECRET) -> str:
-    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return mailersend_signature(secret, body)
 
 
 def request(body: bytes, headers: dict[str, str] | None = None) -> InboundRequest:

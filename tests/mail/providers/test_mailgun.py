@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import hmac
 import json
 import secrets
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from app.demo.provider_posts import mailgun_signature
 from app.demo.sendgrid_posts import FilePart, encode_form
 from app.mail.adapter import (
     Delivery,
@@ -57,7 +57,7 @@ def fixture(name: str) -> dict[str, Any]:
 
 
 def sign(timestamp: int, token: str, key: str = KEY) -> str:
-    return hmac.new(key.encode(), f"{timestamp}{token}".encode(), hashlib.sha256).hexdigest()
+    return mailgun_signature(key, timestamp, token)
 
 
 def field_bytes(fields: dict[str, Any]) -> list[tuple[str, bytes]]:
