@@ -115,7 +115,6 @@ async def list_staff(db: StoreDb, staff: Owner) -> MemberList:
 
 @api_router.post(
     "/staff",
-    status_code=201,
     response_model=Invited,
     responses={
         409: {"model": Problem, "description": "Already a member."},
