@@ -3,8 +3,9 @@
 A staff account belongs to stores through `StoreMembership` rows (owner or agent). Every admin
 request acts in exactly one of them: a browser session's chosen store (the switcher), an API
 token's bound store, or an `X-Store` header naming one of the caller's stores; a member of no
-store is refused everything. Memberships change only through the CLI (`grant-store`,
-`revoke-store`, `create-staff --store`), and each change is audited in the store it concerns.
+store is refused everything. Memberships change through the CLI (`grant-store`, `revoke-store`,
+`create-staff --store`) and a store's owners on the Staff page (`app.admin.staff_admin`); each
+change is audited in the store it concerns.
 """
 
 from __future__ import annotations
