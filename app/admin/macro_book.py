@@ -149,9 +149,15 @@ class VariableView(Schema):
     description: str
 
 
-def variables() -> list[VariableView]:
+class VariableList(RootModel[list[VariableView]]):
+    """The variables a macro may use."""
+
+
+def variables() -> VariableList:
     """Every variable, for the page's help and the API."""
-    return [VariableView(name=name, description=text) for name, text in VARIABLES.items()]
+    return VariableList(
+        [VariableView(name=name, description=text) for name, text in VARIABLES.items()]
+    )
 
 
 def _taken(name: str, language: str) -> Conflict:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
@@ -25,7 +25,7 @@ from app.admin.macro_book import (
     MacroList,
     MacroPatch,
     MacroView,
-    VariableView,
+    VariableList,
     change_macro,
     create_macro,
     get_macro,
@@ -34,9 +34,11 @@ from app.admin.macro_book import (
 )
 from app.admin.macro_fill import fill_macro
 from app.admin.schemas import Problem
-from app.admin.screens import HOME, base_context
+from app.admin.screens import HOME, base_context, not_found
 from app.admin.staff import Staff
 from app.admin.templating import render
+from app.db.engine import Database
+from app.db.workspace import Macro
 from app.replies.catalogs import languages
 
 api_router = APIRouter(
@@ -62,6 +64,21 @@ REFUSALS: dict[int | str, dict[str, Any]] = {
 }
 
 
+async def _found(db: Database, macro_pk: int) -> bool:
+    async with db.read() as session:
+        return await session.get(Macro, macro_pk) is not None
+
+
+async def existing_macro(macro_pk: RowId, db: StoreDb) -> int:
+    """The id of a macro of the request's store; 404 first, whatever else the request holds."""
+    if not await _found(db, macro_pk):
+        raise HTTPException(status_code=404, detail=f"no macro {macro_pk}")
+    return macro_pk
+
+
+MacroId = Annotated[int, Depends(existing_macro)]
+
+
 def _refusal(exc: review.ReviewError) -> JSONResponse:
     content = Problem(detail=str(exc), problems=exc.problems)
     return JSONResponse(status_code=exc.status, content=content.model_dump())
@@ -80,12 +97,12 @@ async def macros(
 
 
 @api_router.get("/macros/variables")
-async def macro_variables() -> list[VariableView]:
+async def macro_variables() -> VariableList:
     """The `{{ variables }}` a macro may use, and what each is filled with."""
     return variables()
 
 
-@api_router.post("/macros", status_code=201, response_model=MacroView, responses=REFUSALS)
+@api_router.post("/macros", response_model=MacroView, responses=REFUSALS)
 async def new_macro(new: MacroInput, db: StoreDb, staff: ApiStaff) -> MacroView | JSONResponse:
     """Save a new macro in the store."""
     try:
@@ -105,7 +122,7 @@ async def macro(macro_pk: RowId, db: StoreDb) -> MacroView | JSONResponse:
 
 @api_router.put("/macros/{macro_pk}", response_model=MacroView, responses=REFUSALS)
 async def replace_macro(
-    macro_pk: RowId, new: MacroInput, db: StoreDb, staff: ApiStaff
+    macro_pk: MacroId, new: MacroInput, db: StoreDb, staff: ApiStaff
 ) -> MacroView | JSONResponse:
     """Replace a macro's name, language and text."""
     try:
@@ -116,7 +133,7 @@ async def replace_macro(
 
 @api_router.patch("/macros/{macro_pk}", response_model=MacroView, responses=REFUSALS)
 async def patch_macro(
-    macro_pk: RowId, change: MacroPatch, db: StoreDb, staff: ApiStaff
+    macro_pk: MacroId, change: MacroPatch, db: StoreDb, staff: ApiStaff
 ) -> MacroView | JSONResponse:
     """Change some of a macro's fields (`is_active` deactivates or reactivates it)."""
     try:
@@ -138,7 +155,7 @@ async def deactivate_macro(
 
 @api_router.get("/macros/{macro_pk}/fill", response_model=FilledMacroView, responses=REFUSALS)
 async def filled_macro(
-    macro_pk: RowId,
+    macro_pk: MacroId,
     db: StoreDb,
     staff: ApiStaff,
     message: Annotated[int, Query(ge=1, le=MAX_ROW_ID, description="The email to fill it for.")],
@@ -183,7 +200,7 @@ async def _page(
         new_values=form if form is not None and editing is None else EMPTY_FORM,
         edit_values=form if form is not None else editing,
         languages=sorted(languages()),
-        variables=variables(),
+        variables=variables().root,
         notice=notice,
         error=error,
     )
@@ -239,6 +256,8 @@ async def save_from_page(
     body: Annotated[str, Form(max_length=20_000)] = "",
 ) -> Response:
     """Save the edit form of one macro."""
+    if not await _found(db, macro_pk):
+        return not_found(request, staff, f"There is no macro {macro_pk}.")
     form = {"name": name, "language": language, "body": body}
     try:
         await change_macro(db, staff, macro_pk, MacroInput.model_validate(form))
