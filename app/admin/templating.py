@@ -19,6 +19,7 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
+from app.admin.action_words import words_for
 from app.admin.filters import word_label
 from app.replies.catalogs import direction as writing_direction
 
@@ -148,6 +149,8 @@ environment.filters.update(
     bdi=bdi,
     isolated=isolated,
 )
+# Store actions in words (`app.admin.action_words`), for the email page and the actions page.
+environment.globals["proposal_words"] = words_for
 environment.globals["stylesheet"] = Markup(STYLESHEET)  # noqa: S704 - our own file, hashed in the CSP.
 
 

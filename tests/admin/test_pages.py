@@ -456,7 +456,7 @@ async def test_the_thread_view_shows_customer_email_draft_and_trace(desk: Desk) 
     assert "get_order" in text
     assert "dkim_pass_aligned:example.de" in text
     # The pending store action, with its buttons.
-    assert "Approve request return" in text
+    assert "Approve: open a return for every item" in text
     # Looking is not an agent tool call.
     assert await desk.count(ToolCall) == tool_calls
 
@@ -642,7 +642,7 @@ async def test_approving_a_store_action_from_the_list(desk: Desk) -> None:
     listing = await desk.http.get("/admin/proposals")
     assert listing.status_code == 200
     assert f'data-proposal-id="{proposal.id}"' in listing.text
-    assert "request_return" in listing.text
+    assert "Open a return for every item" in listing.text
     response = await desk.post(f"/admin/proposals/{proposal.id}/approve", {"back_to": "proposals"})
     assert response.status_code == 303
     assert response.headers["location"] == "/admin/proposals?done=proposal_executed"
@@ -678,6 +678,6 @@ async def test_declining_a_store_action_from_the_thread(desk: Desk) -> None:
     assert await desk.audit_actions() == ["reject_proposal"]
     page = await desk.http.get(response.headers["location"])
     assert "nothing changed in the store" in page.text
-    assert "Approve request return" not in page.text
+    assert "Approve: open a return" not in page.text
     missing = await desk.post("/admin/proposals/999/reject", {"reason": "x"})
     assert missing.status_code == 404
