@@ -283,6 +283,12 @@ async def _membership(session: AsyncSession, staff_id: int, store_id: int) -> in
     ).scalar_one_or_none()
 
 
+async def is_member(db: Database, staff: Staff, member_id: int) -> bool:
+    """Whether the account works in the store `staff` acts in."""
+    async with db.read() as session:
+        return await _membership(session, member_id, owned_store(staff).store_id) is not None
+
+
 async def change_role(db: Database, staff: Staff, member_id: int, role: StoreRole) -> MemberView:
     """Give a member another role in this store (the last active owner keeps theirs)."""
     store = owned_store(staff)

@@ -78,6 +78,16 @@ page_router = APIRouter(
 )
 
 Owner = Annotated[Staff, Depends(require_api_owner)]
+
+
+async def existing_member(member_id: RowId, db: StoreDb, staff: Owner) -> int:
+    """The id of a member of the store the request acts in; 404 first, whatever the body holds."""
+    if not await staff_admin.is_member(db, staff, member_id):
+        raise HTTPException(status_code=404, detail=f"no member {member_id} in this store")
+    return member_id
+
+
+MemberId = Annotated[int, Depends(existing_member)]
 PageOwner = Annotated[Staff, Depends(require_page_owner)]
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": Problem, "description": "No such member of this store."},
@@ -134,7 +144,7 @@ async def invite_staff(new: NewMember, db: StoreDb, staff: Owner) -> Invited | J
     "/staff/{member_id}/role", response_model=staff_admin.MemberView, responses=REFUSALS
 )
 async def change_role(
-    member_id: RowId, change: RoleChange, db: StoreDb, staff: Owner
+    member_id: MemberId, change: RoleChange, db: StoreDb, staff: Owner
 ) -> staff_admin.MemberView | JSONResponse:
     """Change a member's role here (the store's last active owner stays one)."""
     return await _answer(staff_admin.change_role(db, staff, member_id, change.role))
@@ -242,6 +252,8 @@ async def role_from_page(
     role: Annotated[str, Form(max_length=16)] = "",
 ) -> Response:
     """Change a member's role."""
+    if not await staff_admin.is_member(db, staff, member_id):
+        raise HTTPException(status_code=404, detail=f"no member {member_id} in this store")
     wanted = member(StoreRole, role)
     if wanted is None:
         error = {"message": f"unknown role {role!r}: choose owner or agent", "problems": []}
