@@ -115,6 +115,29 @@ def score(corpus: Path) -> Score:
     return result
 
 
+@dataclass
+class _Sample:
+    """One sample's cleaned text and where its checks go."""
+
+    name: str
+    path: Path
+    visible: str
+    seconds: float
+    result: Score
+    scored: bool = False
+
+    def contains(self, needle: str) -> bool:
+        return needle in self.visible or " ".join(needle.split()) in " ".join(self.visible.split())
+
+    def must(self, kind: str, passed: bool, detail: str = "") -> None:
+        self.result.must_contain.append(Check(self.name, kind, passed, detail))
+        self.scored = True
+
+    def rest(self, kind: str, passed: bool, detail: str = "") -> None:
+        self.result.rest.append(Check(self.name, kind, passed, detail))
+        self.scored = True
+
+
 def _score_case(corpus: Path, case: dict[str, Any], result: Score) -> None:
     name: str = case["file"]
     expected: dict[str, Any] = case.get("expected", {})
@@ -122,48 +145,57 @@ def _score_case(corpus: Path, case: dict[str, Any], result: Score) -> None:
     started = time.perf_counter()
     try:
         visible = cleaned_sample(path)
-    except Exception as error:  # noqa: BLE001 - a crash is a failed sample, reported as such
+    except Exception as error:
         result.rest.append(Check(name, "raises", False, repr(error)))
         return
-    seconds = time.perf_counter() - started
-    normal = " ".join(visible.split())
+    sample = _Sample(name, path, visible, time.perf_counter() - started, result)
+    _kept_checks(sample, expected)
+    _structure_checks(sample, corpus, expected)
+    _value_checks(sample, expected)
+    if not sample.scored:
+        result.not_scored.append(name)
 
-    def must(kind: str, passed: bool, detail: str = "") -> None:
-        result.must_contain.append(Check(name, kind, passed, detail))
 
-    def rest(kind: str, passed: bool, detail: str = "") -> None:
-        result.rest.append(Check(name, kind, passed, detail))
-
-    def contains(needle: str) -> bool:
-        return needle in visible or " ".join(needle.split()) in normal
-
-    scored = False
+def _kept_checks(sample: _Sample, expected: dict[str, Any]) -> None:
     for key in ("visible_must_contain", "latest_body_must_contain"):
         for needle in expected.get(key, []):
-            must(key, contains(needle), needle)
-            scored = True
+            sample.must(key, sample.contains(needle), needle)
+    for key in (
+        "visible_must_not_contain",
+        "latest_body_must_not_contain",
+        "stripped_must_not_contain",
+        "hidden_must_contain",
+        "latest_signature_must_contain",
+    ):
+        for needle in expected.get(key, []):
+            sample.rest(key, not sample.contains(needle), needle)
+
+
+def _structure_checks(sample: _Sample, corpus: Path, expected: dict[str, Any]) -> None:
+    body = sample.path.read_text(encoding="utf-8")
     if "quoted_pattern" in expected:
-        for line in _new_lines_of_interleaved(path.read_text(encoding="utf-8")):
-            must("inline_reply_line_kept", contains(line), line)
-        scored = True
+        for line in _new_lines_of_interleaved(body):
+            sample.must("inline_reply_line_kept", sample.contains(line), line)
     elif expected.get("fragments") == 1:
-        for line in _lines(path.read_text(encoding="utf-8")):
-            must("single_fragment_kept", contains(line), line)
-        scored = True
+        for line in _lines(body):
+            sample.must("single_fragment_kept", sample.contains(line), line)
     elif "fragments" in expected:
-        body = path.read_text(encoding="utf-8").split("\n\n")[0]
-        must("top_fragment_kept", contains(body.strip()), body.strip())
-        rest("no_quoted_line_visible", not any(line.startswith(">") for line in _lines(visible)))
-        scored = True
+        top = body.split("\n\n")[0].strip()
+        sample.must("top_fragment_kept", sample.contains(top), top)
+        quoted = any(line.startswith(">") for line in _lines(sample.visible))
+        sample.rest("no_quoted_line_visible", not quoted)
     if "signature_file" in expected:
         signature = (corpus / expected["signature_file"]).read_text(encoding="utf-8").strip()
-        body = path.read_text(encoding="utf-8")
         above = body[: body.rfind(signature)] if signature else body
         for line in _lines(above):
-            must("body_above_signature_kept", contains(line), line)
+            sample.must("body_above_signature_kept", sample.contains(line), line)
         if signature:
-            rest("signature_hidden", signature.splitlines()[0] not in visible, signature)
-        scored = True
+            hidden = signature.splitlines()[0] not in sample.visible
+            sample.rest("signature_hidden", hidden, signature)
+
+
+def _value_checks(sample: _Sample, expected: dict[str, Any]) -> None:
+    visible = sample.visible
     checks: dict[str, Callable[[Any], tuple[bool, str]]] = {
         "visible_reply_text_plain_part": lambda want: (equal_but_sign_off(visible, want), want),
         "visible_reply_text_whitespace_insensitive": lambda want: (
@@ -173,26 +205,13 @@ def _score_case(corpus: Path, case: dict[str, Any], result: Score) -> None:
         "visible_equals": lambda want: (equal_but_sign_off(visible, want), want),
         "visible_starts_with": lambda want: (visible.startswith(want), want),
         "stripped_is_non_empty": lambda want: (bool(visible) == want, ""),
-        "max_parse_seconds": lambda want: (seconds <= want, f"{seconds:.3f}s"),
+        "max_parse_seconds": lambda want: (sample.seconds <= want, f"{sample.seconds:.3f}s"),
         "latest_signature_starts_with": lambda want: (want not in visible, want),
     }
     for key, check in checks.items():
         if key in expected:
             passed, detail = check(expected[key])
-            rest(key, passed, detail)
-            scored = True
-    for key in (
-        "visible_must_not_contain",
-        "latest_body_must_not_contain",
-        "stripped_must_not_contain",
-        "hidden_must_contain",
-        "latest_signature_must_contain",
-    ):
-        for needle in expected.get(key, []):
-            rest(key, not contains(needle), needle)
-            scored = True
-    if not scored:
-        result.not_scored.append(name)
+            sample.rest(key, passed, detail)
 
 
 def _rate(checks: list[Check]) -> str:
