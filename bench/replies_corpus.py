@@ -164,11 +164,15 @@ def _kept_checks(sample: _Sample, expected: dict[str, Any]) -> None:
         "visible_must_not_contain",
         "latest_body_must_not_contain",
         "stripped_must_not_contain",
-        "hidden_must_contain",
         "latest_signature_must_contain",
     ):
         for needle in expected.get(key, []):
             sample.rest(key, not sample.contains(needle), needle)
+    # The hidden part holds the needle: it occurs fewer times in what is shown than in the body.
+    for needle in expected.get("hidden_must_contain", []):
+        body = sample.path.read_text(encoding="utf-8")
+        hidden = sample.visible.count(needle) < body.count(needle)
+        sample.rest("hidden_must_contain", hidden, needle)
 
 
 def _structure_checks(sample: _Sample, corpus: Path, expected: dict[str, Any]) -> None:
