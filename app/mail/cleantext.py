@@ -72,6 +72,7 @@ _BLANK_RUNS = re.compile(r"\n{3,}")
 _REPLY_PATTERNS = EmailMessage(text="", languages=list(MAIL_LANGUAGES), keep_hyphen_lists=True)
 _SIGNATURE: re.Pattern[str] = _REPLY_PATTERNS.SIGNATURE_REGEX
 _DISCLAIMERS: re.Pattern[str] = _REPLY_PATTERNS.DISCLAIMERS_REGEX
+_RULE_ONLY = re.compile(r"^[\s>_=-]*$")
 _NAME_LINE = re.compile(r"^[^\W\d_][\w.'’-]*(?: [^\W\d_][\w.'’-]*){0,3}$")
 _CONTACT_LINE = re.compile(
     r"^\S+@\S+\.\w+$|^[+(]?\d[\d ()./-]{6,}\d$|^(?:https?://|www\.)\S+$", re.IGNORECASE
@@ -257,7 +258,9 @@ def _without_disclaimers(run: str) -> str:
 
 def _is_content(signature: str) -> bool:
     """Whether what the reply parser took for a signature reads as part of the message."""
-    first_line = signature.strip().split("\n", 1)[0]
+    # A rule or "--" introduces the signature; its first line of words decides.
+    words = [line for line in _lines(signature) if not _RULE_ONLY.match(line)]
+    first_line = words[0] if words else ""
     if _DEVICE_LINE.match(first_line):
         return False
     return len(first_line.split()) > _SIGN_OFF_WORDS or "?" in signature

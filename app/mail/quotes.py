@@ -43,7 +43,7 @@ _WROTE = "|".join(
         r"写道|寫道|작성",  # zh, ko
     ]
 )
-_ATTRIBUTION = re.compile(rf"(?<!\w)(?:{_WROTE})(?!\w).{{0,80}}[:：]$", re.IGNORECASE)
+_ATTRIBUTION = re.compile(rf"(?<!\w)(?:{_WROTE})(?!\w).{{0,120}}[:：]$", re.IGNORECASE)
 # A line that opens a wrapped attribution: "On", "Am", "Le", "El", "Il", "Op", "Em", "Den", "Dnia",
 # "Dne", "در تاریخ", "في", "В", or a date.
 _OPENER = re.compile(r"^(?:on|am|le|el|il|op|em|den|dnia|dne|در|في|в|\d)(?!\w)|^\d", re.IGNORECASE)
@@ -211,28 +211,29 @@ def _attribution_start(lines: list[str], index: int, *, strong: bool) -> int | N
     recognised only where quoted lines follow it.
     """
     line = lines[index]
-    if not line or len(line) > _MAX_HEADER_CHARS:
+    if not line or len(line) > _MAX_HEADER_CHARS or not line.endswith((":", "：")):
         return None
-    verb = _ATTRIBUTION.search(line) is not None
-    if not verb and (strong or not _ADDRESS_ATTRIBUTION.search(line)):
-        return None
-    start = index
-    # A wrapped attribution: walk back over the lines it started on.
+    earliest = index
     while (
-        start > 0
-        and index - start < _ATTRIBUTION_SPAN - 1
-        and not _OPENER.match(lines[start])
-        and lines[start - 1]
-        and not is_quoted(lines[start - 1])
-        and len(lines[start - 1]) <= _MAX_HEADER_CHARS
+        earliest > 0
+        and index - earliest < _ATTRIBUTION_SPAN - 1
+        and lines[earliest - 1]
+        and not is_quoted(lines[earliest - 1])
+        and len(lines[earliest - 1]) <= _MAX_HEADER_CHARS
     ):
-        start -= 1
-    if not _OPENER.match(lines[start]):
-        start = index
-    window = " ".join(lines[start : index + 1])
-    if strong and not _HAS_DATE_OR_ADDRESS.search(window):
-        return None
-    return start
+        earliest -= 1
+    # The longest window wins: a wrapped attribution starts on its opener line.
+    for start in range(earliest, index + 1):
+        if start < index and not _OPENER.match(lines[start]):
+            continue
+        window = " ".join(lines[start : index + 1])
+        if _ATTRIBUTION.search(window):
+            if strong and not _HAS_DATE_OR_ADDRESS.search(window):
+                return None
+            return start
+    if not strong and _ADDRESS_ATTRIBUTION.search(line):
+        return index
+    return None
 
 
 def _next_non_blank(lines: list[str], index: int) -> int:
