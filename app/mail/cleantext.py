@@ -35,6 +35,7 @@ _SIGN_OFF_LINES = 4
 _SHELVED = re.compile("\ue000(\\d+)\ue001")
 _SHELF_MARKS = re.compile("[\ue000\ue001]")
 _MAX_HTML_INPUT = 2_000_000
+_XML_UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 
 # Zero-width and formatting characters that render as nothing, and variation selectors beyond
 # the one a character may take (a run of them can carry hidden data). ZWNJ and ZWJ (U+200C,
@@ -93,7 +94,8 @@ def remove_invisible(text: str) -> str:
 
 def html_to_text(html: str) -> str:
     """Convert HTML to text, dropping hidden elements, scripts, styles and quoted history."""
-    html = html.strip()[:_MAX_HTML_INPUT]
+    # Control characters are never text, and lxml refuses them when a tail is moved.
+    html = _XML_UNSAFE.sub("", html.strip()[:_MAX_HTML_INPUT])
     if not html:
         return ""
     try:
@@ -148,13 +150,14 @@ def _drop_hidden(tree: HtmlElement) -> None:
 def _mark_quotes(tree: HtmlElement) -> None:
     """Replace each quoted block by a `>` line and each `<hr>` by a rule line."""
     for element in [*tree.xpath(_QUOTE_XPATH), *tree.iter("hr")]:
-        parent = element.getparent()
-        if parent is None:
-            continue
-        marker = etree.Element("div")
-        marker.text = _QUOTE_LINE if element.tag != "hr" else _RULE_LINE
-        marker.tail = element.tail
-        parent.replace(element, marker)
+        # Changed in place: the text after the element (its tail) stays where it is, and may
+        # hold control characters lxml would refuse to copy.
+        marker = _RULE_LINE if element.tag == "hr" else _QUOTE_LINE
+        for child in list(element):
+            element.remove(child)
+        element.attrib.clear()
+        element.tag = "div"
+        element.text = marker
 
 
 def _without_css_comments(style: str) -> str:
