@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app.admin import api as admin_api
-from app.admin import pages, store_routes, suppressions
+from app.admin import pages, reports, store_routes, suppressions
 from app.admin import privacy as admin_privacy
 from app.admin.errors import ApiHeaders, install_error_pages
 from app.admin.throttle import LoginThrottle
@@ -125,12 +125,14 @@ def create_app(
     app.include_router(admin_api.router)
     app.include_router(store_routes.api_router)
     app.include_router(suppressions.api_router)
+    app.include_router(reports.api_router)
     app.include_router(admin_privacy.router)
     # The staff page: the login form alone is public; every other page needs a session.
     app.include_router(pages.login_router)
     app.include_router(pages.router)
     app.include_router(store_routes.page_router)
     app.include_router(suppressions.page_router)
+    app.include_router(reports.page_router)
     install_error_pages(app)
     # No-store and nosniff on every admin API answer, errors included (see app.admin.errors).
     app.add_middleware(ApiHeaders)
