@@ -75,10 +75,10 @@ def _seconds_postgresql(element: seconds_between, compiler: Any, **kw: Any) -> s
 
 @dataclass(frozen=True, kw_only=True)
 class Window:
-    """Emails received from `since` (included) to `until` (excluded)."""
+    """Emails received from `since` (included) to `until` (excluded; None: up to now)."""
 
     since: datetime
-    until: datetime
+    until: datetime | None = None
 
     @classmethod
     def last_days(cls, days: int, today: date | None = None) -> Window:
@@ -92,10 +92,13 @@ class Window:
 
     def days(self) -> list[date]:
         """Every calendar day of the window, oldest first."""
-        first, count = self.since.date(), (self.until - self.since).days
-        return [first + timedelta(days=n) for n in range(count)]
+        first, last = self.since.date(), (self.until or utcnow()).date()
+        return [first + timedelta(days=n) for n in range((last - first).days)]
 
     def condition(self) -> ColumnElement[bool]:
+        """Which emails are the window's: by when they were received."""
+        if self.until is None:
+            return Message.received_at >= self.since
         return and_(Message.received_at >= self.since, Message.received_at < self.until)
 
 
@@ -307,7 +310,7 @@ async def report(session: AsyncSession, *, days: int, today: date | None = None)
     return Report(
         days=days,
         since=window.since,
-        until=window.until,
+        until=window.until or utcnow(),
         emails=total.emails,
         counted=counted,
         answered_automatically=total.automatic,

@@ -378,3 +378,25 @@ def test_the_chart_scales_bars_to_the_busiest_day() -> None:
     assert empty.segments == []
     assert [t.text for t in chart.y_ticks] == ["0", "2", "4", "6", "8"]
     assert "2 days from 2026-03-01 to 2026-03-02: 8 emails" in chart.description
+
+
+async def test_the_summary_counts_with_the_same_sql_in_the_store_only(
+    http: httpx.AsyncClient, token: str, seeded: dict[str, str]
+) -> None:
+    response = await http.get(
+        "/admin/api/summary", params={"days": 30}, headers={"Authorization": f"Bearer {token}"}
+    )
+    assert response.status_code == 200, response.text
+    figures = response.json()
+    assert figures["emails"] == 12
+    assert figures["by_status"] == {"answered": 9, "closed": 1, "drafted": 1, "skipped": 1}
+    assert figures["by_intent"] == {
+        "order_status": 7,
+        "return_or_exchange": 2,
+        "stock_or_price": 2,
+    }
+    # The summary's own definition: automated answers out of emails answered, drafted or closed.
+    assert (figures["answered"], figures["answered_without_a_person"]) == (11, 5)
+    assert figures["first_response_seconds"] == {"count": 8, "p50": 90.0, "p95": 1200.0}
+    assert figures["approved_as_is_rate"] == {"return_or_exchange": 0.0, "stock_or_price": 0.5}
+    assert figures["tokens_per_day"] == []
