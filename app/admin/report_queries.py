@@ -5,6 +5,11 @@ intent and status of the period (grouped counts), and the percentiles are the tw
 picked by rank. Every statement goes through the ORM's mapped classes, so the store scope of
 the unit of work (`app.db.scope`) filters each table, subqueries included.
 
+Who answered an email is a join with its sent replies grouped per email: with the planner's
+statistics PostgreSQL hash-joins it (about 0.1 s for the whole report at 8,000 emails). On
+tables bulk-loaded and never analysed (autovacuum analyses within a minute) it may pick a
+nested loop that takes seconds; correlated EXISTS subqueries did no better there.
+
 The two expressions the databases spell differently (the UTC day of a timestamp, the seconds
 between two) are SQL constructs compiled per dialect below, so the queries themselves are one.
 """
