@@ -62,8 +62,9 @@ _NAMED_ORDER_ONLY = frozenset({Intent.COMPLAINT})
 """Intents about an order only when the email names one: no fallback lookup without it."""
 _PROPOSAL_CALL = "offline_proposal_"
 GROUNDED_CONFIDENCE = 0.85
-_TROUBLED = frozenset({OrderStatus.DELAYED, OrderStatus.ON_HOLD, OrderStatus.PARTIALLY_SHIPPED})
-"""Order states that are a problem to look into: only a person can say why or when."""
+_TROUBLED = frozenset({OrderStatus.DELAYED, OrderStatus.ON_HOLD})
+"""Order states that are a problem to look into: only a person can say why or when. (A partly
+shipped order's facts say what is still coming; the demo answers it on its own.)"""
 _CHANGES = frozenset({Intent.CANCEL_ORDER, Intent.CHANGE_ADDRESS})
 """Intents a proposed store change settles even when the order is in trouble."""
 
