@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from app.agent.labelled import EvalEmail, ExpectedOutcome, load_emails
+from app.agent.labelled import HELDOUT, EvalEmail, ExpectedOutcome, load_emails
 from app.agent.llm import LLM
 from app.agent.loop import SUBMIT_TOOL, AgentEmail, MemoryTrace, run_agent
 from app.agent.plan import HandoverReason, Intent, ReplyPlan
@@ -80,6 +80,8 @@ class EmailResult:
     """The language the rendered reply is written in (English when no catalog fits)."""
     reasons: tuple[str, ...] = ()
     """Why the send policy would hold the reply as a draft (empty when it would be sent)."""
+    split: str = "dev"
+    """The labelled email's split (`heldout`: kept out of the offline rules' development)."""
 
     @property
     def wrongly_sent(self) -> bool:
@@ -175,6 +177,11 @@ class EvalReport:
     def overall(self) -> Scores:
         """The measures over every email."""
         return score(self.results)
+
+    @property
+    def heldout(self) -> Scores:
+        """The measures over the held-out split alone (rules never tuned on these emails)."""
+        return score([r for r in self.results if r.split == HELDOUT])
 
     def by_intent(self) -> dict[Intent, Scores]:
         """The measures per labelled intent, for every intent (empty groups included)."""
@@ -303,6 +310,7 @@ async def _run_one(
         would_send=decision.action is Action.SEND,
         reasons=decision.reasons,
         reply_language=reply.language,
+        split=email.split,
     )
 
 
@@ -337,6 +345,7 @@ _COLUMNS = (
     ("latency ms", 11, ">"),
 )
 OVERALL_LABEL = "overall"
+HELDOUT_LABEL = "held-out"
 
 
 def _percent(value: float | None) -> str:
@@ -377,6 +386,7 @@ def format_report(report: EvalReport) -> str:
         *(_row(intent.value, scores) for intent, scores in report.by_intent().items()),
         "-" * len(header),
         _row(OVERALL_LABEL, overall),
+        _row(HELDOUT_LABEL, report.heldout),
         "",
     ]
     for language, scores in report.by_language().items():
@@ -390,7 +400,8 @@ def format_report(report: EvalReport) -> str:
         "",
         "intent acc: plan intent = label; tools ok: set of tools called = labelled set; "
         "human P/R: needs_human precision/recall (- where undefined); reply in their language: "
-        "the rendered reply is in the email's language.",
+        "the rendered reply is in the email's language; held-out: the emails kept out of the "
+        "offline rules' development.",
     ]
     sent = [r for r in report.results if r.would_send]
     wrong = [r.email_id for r in sent if r.wrongly_sent]

@@ -15,17 +15,26 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from typing import Any
 
-from app.agent.llm import ModelRequest, ModelResponse, ToolCallRequest, ToolOutput, UserText
+from app.agent.llm import (
+    AssistantTurn,
+    ModelRequest,
+    ModelResponse,
+    ToolCallRequest,
+    ToolOutput,
+    UserText,
+)
 from app.agent.loop import SUBMIT_TOOL
 from app.agent.plan import HandoverReason, Intent
 from app.agent.reading import Reading, read_email
+from app.store.models import OrderStatus
 from app.tools import tool_registry
 from app.tools.kit.hints import Clue, JsonValue, OfflineHint, Topic
 from app.tools.kit.registry import ToolRegistry
 
-MODEL_NAME = "rules-2026-11"
+MODEL_NAME = "rules-2026-12"
 _EMAIL = re.compile(r"<<<EMAIL (\w+)>>>\n(.*)\n<<<END EMAIL \1>>>", re.S)
 _SUBJECT = re.compile(r"^Subject: (.*)$", re.M)
 _HEADER_LINES = re.compile(r"^(?:From: .*\n)?Subject: .*$", re.M)
@@ -44,11 +53,20 @@ TOPICS: dict[Intent, frozenset[Topic]] = {
     Intent.BILLING: frozenset({Topic.ORDER}),
     Intent.STOCK_OR_PRICE: frozenset({Topic.PRODUCT}),
     Intent.PRODUCT_QUESTION: frozenset({Topic.PRODUCT}),
+    Intent.COMPLAINT: frozenset({Topic.ORDER}),
 }
 _IMPLIED_POLICY = {Intent.RETURN_OR_EXCHANGE: "returns", Intent.REFUND: "refunds"}
-"""The policy a request implies when the email names none."""
+"""The policy a request implies when the email names neither a policy nor an order (with an
+order, the order's own facts answer first)."""
+_NAMED_ORDER_ONLY = frozenset({Intent.COMPLAINT})
+"""Intents about an order only when the email names one: no fallback lookup without it."""
 _PROPOSAL_CALL = "offline_proposal_"
 GROUNDED_CONFIDENCE = 0.85
+_TROUBLED = frozenset({OrderStatus.DELAYED, OrderStatus.ON_HOLD})
+"""Order states that are a problem to look into: only a person can say why or when. (A partly
+shipped order's facts say what is still coming; the demo answers it on its own.)"""
+_CHANGES = frozenset({Intent.CANCEL_ORDER, Intent.CHANGE_ADDRESS})
+"""Intents a proposed store change settles even when the order is in trouble."""
 
 
 class OfflineModel:
@@ -83,7 +101,11 @@ class OfflineModel:
             proposals = _matching(hints, reading, order_status=str(status)) if status else []
             if proposals:
                 return _response(_requests(proposals, _PROPOSAL_CALL))
-        return _response([_submit(reading, outputs)])
+        facts = _Facts(
+            order_lookups=any(hint.topic is Topic.ORDER for _, hint in hints),
+            products_missed=_missed(request, outputs, hints, Topic.PRODUCT),
+        )
+        return _response([_submit(reading, outputs, facts)])
 
     def _offered_hints(self, request: ModelRequest) -> list[tuple[str, OfflineHint]]:
         """The offered tools that declare offline hints, in the order they were offered."""
@@ -96,6 +118,34 @@ class OfflineModel:
         return hints
 
 
+@dataclass(frozen=True, kw_only=True)
+class _Facts:
+    """What the run, not the email, tells the handover rules."""
+
+    order_lookups: bool
+    """Order tools were offered: they are only when the sender is verified."""
+    products_missed: bool
+    """A product search found nothing."""
+
+
+def _missed(
+    request: ModelRequest,
+    outputs: list[ToolOutput],
+    hints: list[tuple[str, OfflineHint]],
+    topic: Topic,
+) -> bool:
+    """A call to a tool answering `topic` returned no facts."""
+    names = {name for name, hint in hints if hint.topic is topic}
+    calls = {
+        call.call_id
+        for item in request.items
+        if isinstance(item, AssistantTurn)
+        for call in item.tool_calls
+        if call.name in names
+    }
+    return any(o.call_id in calls and not o.content.startswith("{") for o in outputs)
+
+
 def _topics(reading: Reading) -> frozenset[Topic]:
     topics = TOPICS.get(reading.intent, frozenset())
     return topics | {Topic.POLICY} if reading.policy_topic else topics
@@ -106,7 +156,8 @@ def clues_of(reading: Reading) -> dict[Clue, str]:
     found = {
         Clue.ORDER_NUMBER: reading.order_number,
         Clue.PRODUCT_WORDS: reading.product_words,
-        Clue.POLICY_TOPIC: reading.policy_topic or _IMPLIED_POLICY.get(reading.intent),
+        Clue.POLICY_TOPIC: reading.policy_topic
+        or (None if reading.order_number else _IMPLIED_POLICY.get(reading.intent)),
         Clue.REASON: f"The customer asked for this by email ({reading.intent.value}).",
     }
     return {clue: value for clue, value in found.items() if value}
@@ -129,6 +180,8 @@ def _matching(
         if order_status is not None and order_status not in allowed:
             continue
         if hint.topic not in topics or not hint.clues() <= clues.keys() or hint.unless in clues:
+            continue
+        if hint.unless is not None and reading.intent in _NAMED_ORDER_ONLY:
             continue
         arguments = {
             field: clues[value] if isinstance(value, Clue) else value
@@ -159,29 +212,22 @@ def _order_seen(outputs: list[ToolOutput]) -> dict[str, Any] | None:
     return None
 
 
-def _submit(reading: Reading, outputs: list[ToolOutput]) -> ToolCallRequest:
+def _submit(reading: Reading, outputs: list[ToolOutput], facts: _Facts) -> ToolCallRequest:
     shown = [o.call_id for o in outputs if o.content.startswith("{")]
-    reason: HandoverReason | None = None
-    if reading.legal:
-        reason = HandoverReason.LEGAL_THREAT
-    elif reading.manipulative:
-        reason = HandoverReason.SENSITIVE_TOPIC
-    elif reading.intent is Intent.HUMAN_REQUESTED:
-        reason = HandoverReason.PERSON_REQUESTED
-    elif reading.angry or reading.intent is Intent.COMPLAINT:
-        reason = HandoverReason.ANGER
+    order = _order_seen(outputs)
+    reason = _handover(reading, order, facts)
     # Honest confidence: keyword rules alone never reach the send policy's threshold. Only an
     # unambiguous order-status question about an order the lookup found for this sender does:
     # its reply is then nothing but that order's own facts.
-    confidence = 0.2 if reading.intent is Intent.OTHER else min(0.7, 0.5 + 0.1 * reading.hits)
-    order = _order_seen(outputs)
+    answerable = reading.intent is not Intent.OTHER or reading.policy_topic is not None
+    confidence = min(0.7, 0.5 + 0.1 * reading.hits) if answerable else 0.2
     if (
         reading.intent is Intent.ORDER_STATUS
         and reading.rivals == 0
         and reason is None
         and order is not None
         # A delayed or held order is a problem to look into, not a status to report.
-        and order.get("status") not in ("delayed", "on_hold")
+        and order.get("status") not in _TROUBLED
     ):
         confidence = GROUNDED_CONFIDENCE
     arguments = {
@@ -196,6 +242,35 @@ def _submit(reading: Reading, outputs: list[ToolOutput]) -> ToolCallRequest:
     return ToolCallRequest(
         call_id="offline_submit", name=SUBMIT_TOOL, arguments=json.dumps(arguments)
     )
+
+
+def _handover(
+    reading: Reading, order: dict[str, Any] | None, facts: _Facts
+) -> HandoverReason | None:
+    """Why a person must see this email, if one must; the first rule that applies wins."""
+    if reading.intent is Intent.SPAM_OR_IRRELEVANT:
+        return None  # Filed, never answered: no one needs to read it, injection or not.
+    if reading.legal:
+        return HandoverReason.LEGAL_THREAT
+    if reading.manipulative:
+        return HandoverReason.SENSITIVE_TOPIC
+    if reading.intent is Intent.HUMAN_REQUESTED:
+        return HandoverReason.PERSON_REQUESTED
+    if reading.angry or reading.intent is Intent.COMPLAINT:
+        return HandoverReason.ANGER
+    policy_question = reading.policy_topic is not None and reading.order_number is None
+    if (
+        Topic.ORDER in TOPICS.get(reading.intent, frozenset())
+        and not facts.order_lookups
+        and not policy_question
+    ):
+        # About an order, from a sender who could not be verified: a person checks who it is.
+        # A question about the published policy is answered for anyone.
+        return HandoverReason.SENSITIVE_TOPIC
+    troubled = order is not None and order.get("status") in _TROUBLED
+    if reading.staff_only or facts.products_missed or (troubled and reading.intent not in _CHANGES):
+        return HandoverReason.LOW_CONFIDENCE
+    return None
 
 
 def _response(calls: list[ToolCallRequest]) -> ModelResponse:

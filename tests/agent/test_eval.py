@@ -13,13 +13,15 @@ import pytest
 
 from app.agent import evals as eval_run
 from app.agent.evals import (
+    HELDOUT_LABEL,
     OVERALL_LABEL,
+    EmailResult,
     EvalReport,
     format_misses,
     format_report,
     run_eval,
 )
-from app.agent.labelled import EvalEmail, load_emails
+from app.agent.labelled import HELDOUT, EvalEmail, ExpectedOutcome, load_emails
 from app.agent.loop import SUBMIT_TOOL
 from app.agent.offline import MODEL_NAME, OfflineModel
 from app.agent.plan import Intent
@@ -28,11 +30,14 @@ from app.tools import tool_registry
 from app.tools.kit.registry import Scope
 from tests.fakes import ScriptedLLM, call, submit, turn
 
-# Honest floors, a few points below what the offline rules measured on the whole set
-# (intent 73.8%, tool calls 64.1%, needs_human recall 42.6% when they were set).
-MIN_INTENT_ACCURACY = 0.70
-MIN_TOOL_ACCURACY = 0.60
-MIN_HUMAN_RECALL = 0.38
+# The floors issue 17 sets for the offline rules on the whole set (they measured intent 98.7%,
+# tool calls 90.0%, needs_human recall 98.6% on 150 emails when these were raised; the held-out
+# split measured intent 100%). The rules have no randomness, so a drop below is a regression.
+MIN_INTENT_ACCURACY = 0.85
+MIN_TOOL_ACCURACY = 0.80
+MIN_HUMAN_RECALL = 0.60
+MIN_HUMAN_PRECISION = 0.80
+MIN_HELDOUT_INTENT_ACCURACY = 0.80
 
 _PERSIAN_DIGIT = re.compile(r"[۰-۹]")
 
@@ -60,7 +65,7 @@ def test_every_line_validates() -> None:
     assert len(lines) >= 70
     for number, line in enumerate(lines, start=1):
         data = json.loads(line)
-        assert set(data) == {
+        assert set(data) - {"split"} == {
             "id",
             "language",
             "sender",
@@ -72,6 +77,18 @@ def test_every_line_validates() -> None:
         }, number
         assert set(data["expected"]) == {"intent", "tools", "needs_human"}, number
         EvalEmail.model_validate(data)
+
+
+def test_a_third_of_the_new_emails_are_held_out(emails: list[EvalEmail]) -> None:
+    """The 47 emails added for issue 17 (after the first 103): about a third held out, in
+    several catalog languages, and none of the original emails."""
+    new = emails[103:]
+    assert len(new) >= 40
+    heldout = [e for e in new if e.split == HELDOUT]
+    assert 0.25 <= len(heldout) / len(new) <= 0.4
+    assert all(e.split == "dev" for e in emails[:103])
+    assert {e.primary_language for e in heldout} == {"en", "fa", "de", "es", "fr"}
+    assert all(e.split in ("dev", HELDOUT) for e in emails)
 
 
 def test_ids_are_unique(emails: list[EvalEmail]) -> None:
@@ -88,7 +105,7 @@ def test_languages(emails: list[EvalEmail]) -> None:
     counts = Counter(email.primary_language for email in emails)
     assert counts["en"] >= 40
     assert counts["fa"] >= 20
-    assert all(counts[language] >= 1 for language in ("de", "es", "fr"))
+    assert all(counts[language] >= 10 for language in ("de", "es", "fr"))
     persian = [e for e in emails if e.primary_language == "fa"]
     assert any(_PERSIAN_DIGIT.search(e.subject + e.body) for e in persian)
 
@@ -150,6 +167,12 @@ def test_offline_scores_hold_their_floors(offline_report: EvalReport) -> None:
     assert overall.tool_accuracy >= MIN_TOOL_ACCURACY
     assert overall.human_recall is not None
     assert overall.human_recall >= MIN_HUMAN_RECALL
+    assert overall.human_precision is not None
+    assert overall.human_precision >= MIN_HUMAN_PRECISION
+    heldout = offline_report.heldout
+    assert heldout.count >= 15
+    assert heldout.intent_accuracy is not None
+    assert heldout.intent_accuracy >= MIN_HELDOUT_INTENT_ACCURACY
     assert overall.errors == 0
     assert offline_report.llm_kind == "offline"
     assert offline_report.model == MODEL_NAME
@@ -190,6 +213,59 @@ def test_format_report_shows_every_intent_the_totals_and_the_languages(
     for language in ("en", "fa", "de", "es", "fr"):
         assert any(row.startswith(f"language {language} ") for row in rows), language
     assert "no misses" != format_misses(offline_report)
+
+
+def _result(email_id: str, *, split: str, right: bool) -> EmailResult:
+    expected = ExpectedOutcome(intent=Intent.REFUND, tools=frozenset(), needs_human=True)
+    return EmailResult(
+        email_id=email_id,
+        language="en",
+        expected=expected,
+        intent=Intent.REFUND if right else Intent.OTHER,
+        tools=frozenset(),
+        needs_human=right,
+        handover_reason=None,
+        plan_language="en",
+        input_tokens=0,
+        output_tokens=0,
+        latency_s=0.0,
+        split=split,
+    )
+
+
+def test_the_heldout_split_is_scored_and_reported_on_its_own() -> None:
+    report = EvalReport(
+        llm_kind="offline",
+        model=MODEL_NAME,
+        results=(
+            _result("a", split="dev", right=True),
+            _result("b", split="dev", right=True),
+            _result("c", split="dev", right=True),
+            _result("d", split=HELDOUT, right=True),
+            _result("e", split=HELDOUT, right=False),
+        ),
+    )
+    assert report.overall.intent_accuracy == 0.8
+    heldout = report.heldout
+    assert (heldout.count, heldout.intent_accuracy, heldout.human_recall) == (2, 0.5, 0.5)
+    [row] = [r for r in format_report(report).splitlines() if r.startswith(HELDOUT_LABEL + " ")]
+    assert row.split()[1:3] == ["2", "50.0%"]
+
+
+def test_a_report_with_no_heldout_emails_shows_dashes() -> None:
+    report = EvalReport(
+        llm_kind="offline", model=MODEL_NAME, results=(_result("a", split="dev", right=True),)
+    )
+    assert report.heldout.count == 0
+    [row] = [r for r in format_report(report).splitlines() if r.startswith(HELDOUT_LABEL + " ")]
+    assert row.split()[1:3] == ["0", "-"]
+
+
+async def test_each_result_carries_its_emails_split(emails: list[EvalEmail]) -> None:
+    heldout = next(e for e in emails if e.split == HELDOUT)
+    report = await run_eval(llm=OfflineModel(), emails=[heldout, emails[0]])
+    assert [r.split for r in report.results] == [HELDOUT, "dev"]
+    assert report.heldout.count == 1
 
 
 def test_every_labelled_language_gets_replies_in_its_own_language(
