@@ -48,6 +48,9 @@ class ImportCounts:
     removed: int = 0
     problems: dict[str, str] = field(default_factory=dict)
 
+    def __iadd__(self, other: ImportCounts) -> ImportCounts:
+        return self + other
+
     def __add__(self, other: ImportCounts) -> ImportCounts:
         return ImportCounts(
             added=self.added + other.added,
