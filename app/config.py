@@ -83,6 +83,8 @@ class Settings(MailSettings, BaseSettings):
     SUPPORT_FROM_EMAIL: str = "support@demo-store.example"
     OWN_EMAIL_DOMAINS: Annotated[list[str], NoDecode] = Field(default_factory=list)
     STORE_URL: str | None = None
+    # Markdown help articles (front matter: title, url, language, tags) for `knowledge import`.
+    KNOWLEDGE_DIR: str | None = None
     REPLY_SIGNATURE: str = Field(default="", max_length=300)
     # More addresses whose mail is the default store's (with several stores, mail is routed by
     # recipient; see "Many stores" in the README).

@@ -45,6 +45,7 @@ from app.providers import NoShop, Providers
 from app.replies.render import RenderedReply, ReplyInputs, StoreIdentity, render_reply
 from app.replies.verify import Evidence, gather_evidence, verify_reply
 from app.store.directory import StoreConfig, StoreDirectory
+from app.store.knowledge import StoreKnowledge
 from app.tools import tool_registry
 from app.tools.kit.context import CallOutcome, Sender, ToolContext
 
@@ -150,7 +151,9 @@ async def plan_reply(
             sender_name=email.from_.name if email.from_ else None,
             history=tuple(ThreadMessage(author="customer", text=text) for text in history),
         ),
-        ctx=ToolContext(shop=shop, sender=sender, journal=journal),
+        ctx=ToolContext(
+            shop=shop, sender=sender, journal=journal, knowledge=StoreKnowledge(units.db)
+        ),
         llm=llm,
         trace=trace,
         store_name=store.name,

@@ -21,6 +21,8 @@ Measures (each against a baseline or a target in the same run; see each module):
        50 MB) over 10,000 emails; `serve` to its first /healthz 200 <= 0.8 s
     p  prompts (`bench.prompts`): first-turn tokens per intent <= 2,000
     h  hostile emails (`bench.ceilings`): each parsed or refused within 5 s and +200 MB
+    k  knowledge search (`bench.knowledge`): help-article search <= 10 ms per query (p95) at
+       10,000 articles
 
 Without `--postgres` only SQLite runs. With it, each measure empties that database (its
 `public` schema is dropped and migrated again; it is created if missing): give it a database of
@@ -66,6 +68,7 @@ from bench.harness import (
     quiet_logs,
 )
 from bench.intake import run_intake
+from bench.knowledge import measure_search
 from bench.memory import measure_memory, measure_startup_on
 from bench.prompts import prompts
 from bench.report import limits, markdown, rows
@@ -78,6 +81,7 @@ MEASURES = {
     "e": "memory + startup",
     "p": "prompts",
     "h": "hostile emails",
+    "k": "knowledge search",
 }
 DEFAULT_REPORT = ROOT / "bench" / "RESULTS.md"
 
@@ -99,6 +103,7 @@ class Sizes:
     approvals_every: float = 0.5
     memory_emails: int = 10_000
     startup_runs: int = 5
+    knowledge_articles: int = 10_000
 
 
 FULL = Sizes()
@@ -115,6 +120,7 @@ QUICK = Sizes(
     approvals_every=0.4,
     memory_emails=600,
     startup_runs=3,
+    knowledge_articles=2_000,
 )
 
 
@@ -218,6 +224,15 @@ def steps(sizes: Sizes) -> dict[str, list[tuple[str, str, Step]]]:
         ],
         "p": [("prompts", NONE, lambda pg, work, say: prompts())],
         "h": [("ceilings", NONE, lambda pg, work, say: asyncio.to_thread(ceilings.run))],
+        "k": [
+            (
+                "knowledge",
+                EACH,
+                lambda pg, work, say: measure_search(
+                    pg, work, articles=s.knowledge_articles, say=say
+                ),
+            )
+        ],
     }
 
 

@@ -141,6 +141,16 @@ def rows(report: dict[str, Any]) -> list[Row]:
                 r["met"],
             )
         )
+    for db, r in _each(report, "knowledge"):
+        found.append(
+            Row(
+                f"k. Help-article search per query at {r['articles']:,} articles ({db})",
+                "<= 10 ms (p95)",
+                f"p95 {r['p95_ms']} ms (p50 {r['p50_ms']}, mean {r['mean_ms']}, "
+                f"{r['queries']} queries)",
+                r["met"],
+            )
+        )
     prompts = report.get("prompts")
     if prompts:
         biggest = max(v["max_prompt_tokens"] for v in prompts["by_intent"].values())

@@ -16,7 +16,9 @@ report compares the model's plan with them:
   compared with the email's (a German email answered in English counts as wrong);
 - auto-sends: the rendered reply goes through the production verifier (commitments in the model's
   paragraph included) and the send policy with its grounding table, as in the pipeline;
-- mean tokens and mean wall-clock latency per email.
+- mean tokens and mean wall-clock latency per email;
+- retrieval recall@3: on the labelled how-to questions (`howto.jsonl`, English and Persian),
+  how often the `search_help` search ranks the article that answers one in its first three.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from app.replies.render import RenderedReply, ReplyInputs, StoreIdentity, render
 from app.replies.verify import gather_evidence, verify_reply
 from app.store.demo import ANCHOR, DemoShop
 from app.store.directory import default_store_config
+from app.store.knowledge.measure import format_retrieval, measure_retrieval
 from app.tools import tool_registry
 from app.tools.kit import MemoryJournal, Sender, ToolContext
 from app.tools.kit.context import CallOutcome, CallRecord
@@ -470,5 +473,6 @@ async def main() -> int:
         )
     finally:
         await providers.aclose()
-    sys.stdout.write(format_report(report) + "\n\nmisses:\n" + format_misses(report) + "\n")
+    retrieval = format_retrieval(await measure_retrieval())
+    sys.stdout.write(f"{format_report(report)}\n{retrieval}\n\nmisses:\n{format_misses(report)}\n")
     return 0

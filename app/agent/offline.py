@@ -45,15 +45,18 @@ _HEADER_LINES = re.compile(r"^(?:From: .*\n)?Subject: .*$", re.M)
 # topic or clue (in `app/tools/kit/hints.py`) is taught here and in `clues_of`.
 TOPICS: dict[Intent, frozenset[Topic]] = {
     Intent.ORDER_STATUS: frozenset({Topic.ORDER}),
-    Intent.SHIPPING_PROBLEM: frozenset({Topic.ORDER}),
+    # A how-to question (the QUESTION clue) is searched in the help articles where it is the
+    # point of the email, not in a return, a complaint or praise mentioning sizes in passing.
+    Intent.SHIPPING_PROBLEM: frozenset({Topic.ORDER, Topic.HOW_TO}),
     Intent.RETURN_OR_EXCHANGE: frozenset({Topic.ORDER, Topic.RETURN, Topic.POLICY}),
     Intent.REFUND: frozenset({Topic.ORDER, Topic.POLICY}),
     Intent.CANCEL_ORDER: frozenset({Topic.ORDER, Topic.CANCELLATION}),
     Intent.CHANGE_ADDRESS: frozenset({Topic.ORDER}),
-    Intent.BILLING: frozenset({Topic.ORDER}),
+    Intent.BILLING: frozenset({Topic.ORDER, Topic.HOW_TO}),
     Intent.STOCK_OR_PRICE: frozenset({Topic.PRODUCT}),
-    Intent.PRODUCT_QUESTION: frozenset({Topic.PRODUCT}),
+    Intent.PRODUCT_QUESTION: frozenset({Topic.PRODUCT, Topic.HOW_TO}),
     Intent.COMPLAINT: frozenset({Topic.ORDER}),
+    Intent.OTHER: frozenset({Topic.HOW_TO}),
 }
 _IMPLIED_POLICY = {Intent.RETURN_OR_EXCHANGE: "returns", Intent.REFUND: "refunds"}
 """The policy a request implies when the email names neither a policy nor an order (with an
@@ -159,6 +162,7 @@ def clues_of(reading: Reading) -> dict[Clue, str]:
         Clue.POLICY_TOPIC: reading.policy_topic
         or (None if reading.order_number else _IMPLIED_POLICY.get(reading.intent)),
         Clue.REASON: f"The customer asked for this by email ({reading.intent.value}).",
+        Clue.QUESTION: reading.how_to,
     }
     return {clue: value for clue, value in found.items() if value}
 

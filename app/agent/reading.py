@@ -33,6 +33,21 @@ _ORDER_CONTEXT = re.compile(
     re.I,
 )
 
+_HOW_TO = re.compile(
+    r"\bsize (?:guide|chart)\b|\bwhat size\b|\bsizing\b|\bbetween (?:two )?sizes\b|"
+    r"\b(?:run|runs|fit|fits) (?:true to size|small|large|big)\b|"
+    r"\b(?:wash|washing|iron|ironing|dry[- ]clean|care for|take care)\b|"
+    r"\bgift[- ]?(?:wrap|wrapping|message|note|box)\b|\bwrap (?:it|them)\b|"
+    r"\b(?:warranty|guarantee|repair|resole)\b|\bcustoms\b|\bimport (?:vat|duty|duties|tax)\b|"
+    r"\bship(?:ping)? (?:abroad|internationally|outside)\b|"
+    r"\b(?:größentabelle|welche größe|waschen|pflege|geschenkverpackung|garantie|zoll|"
+    r"guía de tallas|qué talla|lavar|envolver para regalo|garantía|aduana|"
+    r"guide des tailles|quelle taille|laver|emballage cadeau|garantie|douane)\w*|"
+    r"راهنمای سایز|چه سایزی|شستشو|شست‌?\s?و‌?\s?شو|بشوی|نگهداری|کادو|بسته‌?\s?بندی|"
+    r"گارانتی|ضمانت|تعمیر|گمرک|خارج از کشور"
+)
+_SENTENCE = re.compile(r"[^.!?؟\n]*")
+
 _STOPWORDS = frozenset(
     "a an the is are do does you your i my me we our it its this that have has in on of for to "
     "and or but with please hi hello dear thanks thank there back stock available price how much "
@@ -58,6 +73,8 @@ class Reading:
     product_words: str
     staff_only: bool = False
     """The request needs facts or decisions no tool has (see `keywords.STAFF_ONLY`)."""
+    how_to: str | None = None
+    """The sentence asking how something works at the store (sizing, care, gifts...), if any."""
 
 
 def read_email(subject: str, text: str) -> Reading:
@@ -90,7 +107,21 @@ def read_email(subject: str, text: str) -> Reading:
         policy_topic=topic,
         product_words=_product_words(lowered_subject) or _product_words(text.lower()),
         staff_only=intent in ALWAYS_STAFF or _any(STAFF_ONLY.get(intent, {}), body),
+        how_to=how_to_question(subject, text),
     )
+
+
+def how_to_question(subject: str, text: str) -> str | None:
+    """The sentence (with the subject) that asks a how-to question, or None."""
+    for part in (text, subject):
+        found = _HOW_TO.search(part.lower())
+        if found is None:
+            continue
+        start = max(part.rfind(mark, 0, found.start()) for mark in ".!?؟\n") + 1
+        sentence = _SENTENCE.match(part, start)
+        asked = sentence.group(0).strip() if sentence else ""
+        return f"{subject.strip()} {asked}".strip()[:300] if part is text else asked[:300]
+    return None
 
 
 def _points(table: Table, text: str) -> int:

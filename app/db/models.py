@@ -28,6 +28,7 @@ from sqlalchemy.orm import Mapped, mapped_column, validates
 
 from app.db.base import Base, BigId, UTCDateTime, stored_enum, utcnow
 from app.db.delivery import DeliveryEventRecord, Suppression
+from app.db.knowledge import KnowledgeArticle, KnowledgePassage
 from app.db.mailboxes import Mailbox
 from app.db.statuses import (
     AgentRunStatus,
@@ -61,6 +62,8 @@ __all__ = [
     "Conversation",
     "DeliveryEventRecord",
     "Job",
+    "KnowledgeArticle",
+    "KnowledgePassage",
     "LoginFailure",
     "Macro",
     "Mailbox",

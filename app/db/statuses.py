@@ -158,3 +158,16 @@ class PrivacyStatus(StrEnum):
     PENDING = "pending"
     DONE = "done"
     FAILED = "failed"
+
+
+class KnowledgeSource(StrEnum):
+    """Where a help article came from (re-imports replace only their own source's articles)."""
+
+    MARKDOWN = "markdown"
+    """A Markdown file in `KNOWLEDGE_DIR` (or the demo store's bundled set)."""
+    SHOPIFY_PAGE = "shopify_page"
+    """An online-store page, read through the Admin GraphQL API."""
+    SHOPIFY_ARTICLE = "shopify_article"
+    """A blog article, read through the Admin GraphQL API."""
+    STAFF = "staff"
+    """Written or promoted by staff in the admin."""

@@ -242,3 +242,16 @@ class ActionResult(Frozen):
     user_errors: tuple[str, ...] = ()
     reference: str | None = None
     """The id Shopify gave the result (a refund, a return, a job), when there is one."""
+
+
+class HelpPassage(Frozen):
+    """A passage of one of the store's help articles, found for a question."""
+
+    title: str
+    """The article's title."""
+    text: str
+    """The passage: a paragraph of the article, short enough to quote."""
+    url: str | None
+    """Where the whole article is published, if it is."""
+    language: str
+    """The article's language tag ("" when its source did not say)."""

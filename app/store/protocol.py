@@ -9,7 +9,15 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from app.store.models import ActionResult, Address, Customer, Order, Policy, Product
+from app.store.models import (
+    ActionResult,
+    Address,
+    Customer,
+    HelpPassage,
+    Order,
+    Policy,
+    Product,
+)
 
 
 class ShopError(Exception):
@@ -67,4 +75,12 @@ class Shop(Protocol):
 
     async def refund_order(self, order: Order, *, note: str) -> ActionResult:
         """Refund what is left to refund on an order, to the original payment method."""
+        ...
+
+
+class HelpLibrary(Protocol):
+    """The store's own help articles, searched by full text (`app.store.knowledge`)."""
+
+    async def search_help(self, query: str, *, limit: int) -> list[HelpPassage]:
+        """The best passages for `query`, at most one per article, best first."""
         ...

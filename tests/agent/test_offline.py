@@ -88,7 +88,9 @@ async def test_a_tool_without_a_hint_is_never_called_and_one_with_a_hint_is() ->
         """The store's size guide."""
         return NoteFacts(text="sizes")
 
-    registry = ToolRegistry([*tool_registry().all(), *extra.all()])
+    # search_help (a how-to hint too) is left out: this run has no help library to search.
+    shipped = [tool for tool in tool_registry().all() if tool.name != "search_help"]
+    registry = ToolRegistry([*shipped, *extra.all()])
     _, journal = await run(
         "Linen shirt size", "What size of the linen shirt fits me?", registry=registry
     )
@@ -101,5 +103,7 @@ async def test_a_tool_without_a_hint_is_never_called_and_one_with_a_hint_is() ->
 def test_the_offline_model_knows_every_topic_and_clue_a_tool_may_declare() -> None:
     # A topic or clue added to app/tools/kit/hints.py fails here until offline.py is taught it.
     assert set().union(*TOPICS.values()) == set(Topic)
-    reading = read_email("Linen shirt: return policy", "Please return order #1001, it is small.")
+    reading = read_email(
+        "Linen shirt: return policy", "Please return order #1001, it is small. What size fits?"
+    )
     assert set(clues_of(reading)) == set(Clue)

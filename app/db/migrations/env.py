@@ -11,6 +11,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from app.db.engine import create_engine
+from app.db.knowledge import is_search_index
 from app.db.models import Base
 
 config = context.config
@@ -53,6 +54,8 @@ def _run(connection: Connection) -> None:
             target_metadata=target_metadata,
             render_as_batch=True,
             compare_type=True,
+            # The full-text indexes are the databases' own (FTS5, a GIN expression index).
+            include_name=lambda name, _type, _parents: not is_search_index(name),
         )
         with context.begin_transaction():
             context.run_migrations()

@@ -176,3 +176,22 @@ def order_name_query(number: str) -> str:
     if not re.fullmatch(r"[A-Za-z0-9-]{1,30}", number):
         raise ValueError("order numbers must be normalised before searching")
     return f"name:{number} OR name:#{number}"
+
+
+HELP_PAGES_QUERY = """
+query HelpPages($first: Int!, $after: String) {
+  pages(first: $first, after: $after, sortKey: ID) {
+    nodes { id title handle body isPublished updatedAt }
+    pageInfo { hasNextPage endCursor }
+  }
+}
+"""
+
+HELP_ARTICLES_QUERY = """
+query HelpArticles($first: Int!, $after: String) {
+  articles(first: $first, after: $after, sortKey: ID) {
+    nodes { id title handle body isPublished updatedAt tags blog { handle } }
+    pageInfo { hasNextPage endCursor }
+  }
+}
+"""

@@ -51,6 +51,11 @@ class ShopifyShop:
         self._client = client
         self._currency: str | None = None
 
+    @property
+    def client(self) -> ShopifyGraphQL:
+        """The GraphQL client (the knowledge import reads pages and articles through it)."""
+        return self._client
+
     async def find_order(self, number: str, *, customer_email: str) -> Order | None:
         data = await self._client.execute(
             ORDERS_QUERY, {"query": order_name_query(number), "first": 5}

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
-from app.store.protocol import Shop
+from app.store.protocol import HelpLibrary, Shop
 
 
 class ToolMiss(Exception):
@@ -103,6 +103,8 @@ class ToolContext:
     sender: Sender | None
     """The verified sender, or None: then only public tools run."""
     journal: ToolJournal = field(default_factory=MemoryJournal)
+    knowledge: HelpLibrary | None = None
+    """The store's help articles (`search_help`); None where none are kept (no database)."""
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
     """The moment "recent" and "days ago" are measured from."""
 

@@ -39,6 +39,8 @@ class Topic(StrEnum):
     """Cancelling an order."""
     RETURN = "return"
     """Returning or exchanging what was delivered."""
+    HOW_TO = "how_to"
+    """How things work at the store: sizing, care, gift wrapping, shipping abroad, warranty."""
 
 
 class Clue(StrEnum):
@@ -52,6 +54,8 @@ class Clue(StrEnum):
     """Which policy the question is about: "returns", "refunds", "shipping" or "contact"."""
     REASON = "reason"
     """One sentence for staff on why the customer asked."""
+    QUESTION = "question"
+    """The customer's how-to question in their own words (the sentence that asks it)."""
 
 
 @dataclass(frozen=True, kw_only=True)
