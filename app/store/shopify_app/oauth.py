@@ -18,6 +18,7 @@ import httpx
 logger = logging.getLogger(__name__)
 
 SCOPES: tuple[str, ...] = (
+    "read_content",
     "read_customers",
     "read_fulfillments",
     "read_legal_policies",
@@ -30,7 +31,8 @@ SCOPES: tuple[str, ...] = (
 """The Admin API access scopes the app asks for, and needs, in one place.
 
 What the tools use (app/store/shopify/queries.py): orders with their fulfillments and refunds,
-customers, products, the shop's policies (`shopPolicies` needs `read_legal_policies`), and the
+customers, products, the shop's policies (`shopPolicies` needs `read_legal_policies`), the
+online store's pages and blog articles for store knowledge (`read_content`), and the
 changes staff approve: cancel, refund and address change (`write_orders`), return requests
 (`write_returns`).
 """

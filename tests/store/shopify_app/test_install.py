@@ -146,6 +146,7 @@ def test_the_scopes_cover_what_the_tools_do() -> None:
     # Orders with fulfillments and refunds, customers, products, policies; staff-approved
     # cancels, refunds, address changes and return requests.
     for needed in (
+        "read_content",
         "read_orders",
         "read_customers",
         "read_products",

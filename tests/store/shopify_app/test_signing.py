@@ -111,6 +111,7 @@ def test_write_scopes_imply_their_read_scopes() -> None:
         "read_returns",
     }
     assert oauth.missing_scopes(granted) == [
+        "read_content",
         "read_fulfillments",
         "read_legal_policies",
         "read_products",
