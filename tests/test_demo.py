@@ -70,6 +70,12 @@ async def test_the_demo_runs_every_sample_through_the_whole_pipeline(
             "Total:       218,00\u00a0€",
         ],
         "stock and price question": ["search_products -> ok", "L / White: €69.00"],
+        # A how-to question is answered from the demo store's help articles, linked.
+        "how-to question answered from the store's knowledge": [
+            "search_help -> ok: Caring for your clothes",
+            "Caring for your clothes - https://demo-store.example/pages/care:",
+            "Wash linen and cotton at 30 °C",
+        ],
         "return request, SendGrid parsed mode, cp850 subject": [
             "Devolución del pedido 1003",
             "request_return -> proposed",
@@ -162,7 +168,7 @@ async def test_the_demo_runs_every_sample_through_the_whole_pipeline(
         r"\n 1  sendgrid   200  order status, DKIM-verified custo…\s+order_status\s+get_order",
         summary,
     )
-    assert "24 posts, 23 stored: 6 answered without a person, 11 drafts for staff" in summary
+    assert "25 posts, 24 stored: 6 answered without a person, 12 drafts for staff" in summary
     assert_every_provider_route_worked(summary)
     assert (tmp_path / "var" / "demo.sqlite3").exists()
     outbox = [

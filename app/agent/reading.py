@@ -105,7 +105,9 @@ def read_email(subject: str, text: str) -> Reading:
         legal=legal,
         manipulative=_any(MANIPULATION, body),
         policy_topic=topic,
-        product_words=_product_words(lowered_subject) or _product_words(text.lower()),
+        # How-to words ("washing", "sizing") ask about the product; they are not its name.
+        product_words=_product_words(_HOW_TO.sub(" ", lowered_subject))
+        or _product_words(_HOW_TO.sub(" ", text.lower())),
         staff_only=intent in ALWAYS_STAFF or _any(STAFF_ONLY.get(intent, {}), body),
         how_to=how_to_question(subject, text),
     )

@@ -29,6 +29,7 @@ from app.db.migrate import upgrade_database
 from app.db.models import Message, Reply, ToolCall
 from app.db.scope import ALL_STORES
 from app.db.statuses import MessageStatus, ReplyStatus
+from app.db.stores import DEFAULT_STORE_ID
 from app.demo.deliveries import DemoWorld, Posted, Sample, post_samples
 from app.intake import messages
 from app.intake.fetching import HttpxGet
@@ -38,11 +39,12 @@ from app.main import create_app
 from app.providers import build_providers
 from app.replies import outbox
 from app.replies.policy import Action
+from app.store.knowledge import import_demo_knowledge
 
 DEMO_DATABASE = Path("var/demo.sqlite3")
 DEMO_OUTBOX = Path("var/demo-outbox")
 DEMO_STAFF = "staff@demo-store.example"
-REPLY_LINES = 12
+REPLY_LINES = 24
 PROCESSING_TIMEOUT_SECONDS = 60.0
 
 
@@ -73,6 +75,8 @@ async def run_demo(*, serve_port: int | None = None) -> int:
     db = Database.connect(settings.DATABASE_URL)
     print(f"Migrating {DEMO_DATABASE} ...")
     await upgrade_database(db)
+    # The demo store's help articles (sizing, care, shipping abroad...), for `search_help`.
+    await import_demo_knowledge(db.for_store(DEFAULT_STORE_ID))
     server = uvicorn.Server(
         uvicorn.Config(
             create_app(settings, db=db, providers=providers),
