@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app.admin import api as admin_api
-from app.admin import pages, store_routes, suppressions
+from app.admin import pages, store_routes, suppressions, workspace_api
 from app.admin import privacy as admin_privacy
 from app.admin.errors import ApiHeaders, install_error_pages
 from app.admin.throttle import LoginThrottle
@@ -123,6 +123,7 @@ def create_app(
     app.include_router(shopify_webhooks.router)
     app.include_router(shopify_install.router)
     app.include_router(admin_api.router)
+    app.include_router(workspace_api.router)
     app.include_router(store_routes.api_router)
     app.include_router(suppressions.api_router)
     app.include_router(admin_privacy.router)
