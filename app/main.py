@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app.admin import api as admin_api
-from app.admin import pages, store_routes, suppressions, workspace_api
+from app.admin import pages, store_routes, suppressions, workspace_api, workspace_routes
 from app.admin import privacy as admin_privacy
 from app.admin.errors import ApiHeaders, install_error_pages
 from app.admin.throttle import LoginThrottle
@@ -130,6 +130,7 @@ def create_app(
     # The staff page: the login form alone is public; every other page needs a session.
     app.include_router(pages.login_router)
     app.include_router(pages.router)
+    app.include_router(workspace_routes.router)
     app.include_router(store_routes.page_router)
     app.include_router(suppressions.page_router)
     install_error_pages(app)

@@ -96,13 +96,22 @@ async def counts(session: AsyncSession, staff_id: int) -> dict[str, int]:
 
 
 async def neighbour(
-    session: AsyncSession, view: InboxView, staff_id: int, message_pk: int
+    session: AsyncSession,
+    view: InboxView,
+    staff_id: int,
+    message_pk: int,
+    *,
+    backwards: bool = False,
 ) -> int | None:
-    """The email after `message_pk` in the view's order (approve-and-next), else its first."""
+    """The email after `message_pk` in the view's order (approve-and-next), else its first.
+
+    `backwards`: the one before it instead (none before the first).
+    """
     wanted = condition(view, staff_id) & (Message.id != message_pk)
-    following = Message.id > message_pk if view.oldest_first else Message.id < message_pk
-    order = Message.id.asc() if view.oldest_first else Message.id.desc()
-    for extra in (following, true()):
+    later = view.oldest_first != backwards
+    following = Message.id > message_pk if later else Message.id < message_pk
+    order = Message.id.asc() if later else Message.id.desc()
+    for extra in (following, true()) if not backwards else (following,):
         statement = select(Message.id).where(wanted, extra).order_by(order).limit(1)
         found = (await session.execute(statement)).scalar_one_or_none()
         if found is not None:

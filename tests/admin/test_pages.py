@@ -14,7 +14,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from app.admin import screens
+from app.admin import screens, workspace_screens
 from app.admin.filters import QueueFilter
 from app.admin.staff import create_staff
 from app.agent.offline import OfflineModel
@@ -238,7 +238,9 @@ async def test_logging_in_sets_a_session_cookie_and_shows_the_queue(
     queue = await client.get("/admin")
     assert queue.status_code == 200
     assert "Log out" in queue.text
-    assert "script-src" not in queue.headers["content-security-policy"]
+    policy = queue.headers["content-security-policy"]
+    assert "script-src 'self';" in policy
+    assert "unsafe-inline" not in policy.split("script-src")[1].split(";")[0]
     assert queue.headers["content-security-policy"].startswith("default-src 'none'")
     assert queue.headers["cache-control"] == "no-store"
 
@@ -365,7 +367,7 @@ async def test_the_queue_lists_emails_with_filters(
     assert listed(everything) == {lena, reza, stranger}
     # Each tab shows its filter's label, and what it means on hover, from the one enum.
     for word in QueueFilter:
-        assert f'href="/admin?status={word.value}"' in everything.text
+        assert f'href="/admin?view=all&amp;status={word.value}"' in everything.text
         assert f'title="{word.meaning}">{word.label}' in everything.text
     assert listed(await desk.http.get("/admin", params={"status": "draft"})) >= {lena, reza}
     assert listed(await desk.http.get("/admin", params={"status": "sent"})) == set()
@@ -376,14 +378,17 @@ async def test_the_queue_lists_emails_with_filters(
     assert bad.status_code == 422
     assert "unknown status" in bad.text
 
-    monkeypatch.setattr(screens, "PAGE_SIZE", 2)
+    monkeypatch.setattr(workspace_screens, "PAGE_SIZE", 2)
+    # Needs action lists the longest-waiting first; every view pages on.
     first = await desk.http.get("/admin")
-    assert listed(first) == {stranger, reza}
+    assert listed(first) == {lena, reza}
     older = re.search(r'href="([^"]+)" rel="next"', first.text)
     assert older is not None
     second = await desk.http.get(older.group(1).replace("&amp;", "&"))
-    assert listed(second) == {lena}
+    assert listed(second) == {stranger}
     assert 'rel="next"' not in second.text
+    newest = await desk.http.get("/admin", params={"view": "all"})
+    assert listed(newest) == {stranger, reza}
 
 
 async def test_every_sample_email_renders_in_the_queue_and_its_thread(desk: Desk) -> None:
