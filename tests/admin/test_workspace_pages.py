@@ -8,15 +8,19 @@ every action goes on to the next email of the view with a way back.
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import httpx
 import pytest
 from sqlalchemy import update
 
+from app.admin.staff import create_staff
 from app.config import Settings
 from app.db.engine import Database
-from app.db.models import Reply
+from app.db.models import Reply, utcnow
 from app.db.scope import ALL_STORES
+from app.db.statuses import PresenceKind
+from app.db.workspace import Presence
 from app.demo.run import load_samples
 from app.providers import Providers
 from tests.admin.test_pages import Desk, log_in
@@ -29,6 +33,7 @@ from tests.admin.workspace_desk import (
     post_sample,
     replies_of,
 )
+from tests.builders import IN_DEFAULT_STORE
 
 PROBLEMS = re.compile(r'<ul class="problems">(.*?)</ul>', re.S)
 TEXTAREA = re.compile(r'<textarea id="reply-text"[^>]*>\n?(.*?)</textarea>', re.S)
@@ -260,3 +265,21 @@ async def test_the_script_is_a_file_the_policy_allows_and_pages_have_no_inline_s
     assert int(rows.group(1)) >= len(composer_text(page).splitlines())
     assert 'include "thread/_macro_picker.html"' not in page.text
     assert "Keyboard shortcuts" in page.text
+
+
+async def test_colleagues_viewing_or_editing_show_on_the_email_and_its_row(desk: Desk) -> None:
+    [pk] = await seeded(desk, INJECTION)
+    async with desk.db.write(IN_DEFAULT_STORE) as session:
+        bo = await create_staff(
+            session, email="bo@shop.test", password="long password 123", name="Bo"
+        )
+        session.add(
+            Presence(message_id=pk, staff_id=bo.id, staff_name="Bo", kind=PresenceKind.EDITING)
+        )
+    inbox = await desk.http.get("/admin")
+    assert 'data-presence="editing">Bo is editing</div>' in inbox.text
+    page = await desk.http.get(f"/admin/messages/{pk}")
+    assert "Bo is editing this email" in page.text
+    async with desk.db.write(ALL_STORES) as session:
+        await session.execute(update(Presence).values(seen_at=utcnow() - timedelta(minutes=2)))
+    assert "Bo is editing" not in (await desk.http.get("/admin")).text
