@@ -13,9 +13,14 @@ from __future__ import annotations
 import asyncio
 
 from playwright.async_api import Browser, expect
+from sqlalchemy import select
 
+from app.admin.staff import create_staff
+from app.db.scope import ALL_STORES
+from app.db.workspace import Presence
 from tests.admin.test_browser import (
     ARTIFACTS,
+    STAFF_PASSWORD,
     WAIT_SECONDS,
     LiveService,
     browser,  # noqa: F401 - the browser fixture.
@@ -26,6 +31,7 @@ from tests.admin.test_browser import (
     service,  # noqa: F401 - the live service fixture.
 )
 from tests.admin.workspace_desk import INJECTION, NEWSLETTER, UNVERIFIED
+from tests.builders import IN_DEFAULT_STORE
 
 
 async def test_the_needs_action_workflow_with_the_keyboard(
@@ -142,3 +148,37 @@ async def test_the_inbox_and_an_email_work_at_a_phones_width(
         await page.screenshot(path=ARTIFACTS / name, full_page=True)
     await expect(page.get_by_role("button", name="Approve and send")).to_be_visible()
     only_local(seen, service)
+
+
+async def test_the_pages_heartbeat_tells_a_colleague_who_is_on_the_email(
+    service: LiveService,  # noqa: F811
+    browser: Browser,  # noqa: F811
+) -> None:
+    held = await service.deliver_sample(INJECTION)
+    async with service.db.write(IN_DEFAULT_STORE) as session:
+        await create_staff(session, email="bo@shop.test", password=STAFF_PASSWORD, name="Bo")
+    ana, seen = await open_page(browser)
+    await log_in(ana, service)
+    await ana.goto(f"{service.url}/admin/messages/{held}")
+    # The script's first heartbeat is posted as the page loads (with the CSRF header).
+    async with asyncio.timeout(WAIT_SECONDS):
+        while not await present(service, held):
+            await ana.wait_for_timeout(50)
+    bo, _ = await open_page(browser)
+    await bo.goto(f"{service.url}/admin/login")
+    await bo.fill("#email", "bo@shop.test")
+    await bo.fill("#password", STAFF_PASSWORD)
+    await bo.click("form[action='/admin/login'] button[type=submit]")
+    await bo.wait_for_url(f"{service.url}/admin")
+    await expect(bo.locator(f"tr[data-message-id='{held}'] [data-presence]")).to_have_text(
+        "Ana is viewing"
+    )
+    await bo.goto(f"{service.url}/admin/messages/{held}")
+    await expect(bo.locator(".presence-banner")).to_contain_text("Ana is viewing this email")
+    only_local(seen, service)
+
+
+async def present(live: LiveService, message_pk: int) -> bool:
+    async with live.db.read(ALL_STORES) as session:
+        found = await session.execute(select(Presence).where(Presence.message_id == message_pk))
+        return found.first() is not None

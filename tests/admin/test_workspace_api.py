@@ -19,7 +19,7 @@ from sqlalchemy import select, update
 from app.admin.staff import create_api_token, create_staff
 from app.config import Settings
 from app.db.engine import Database
-from app.db.models import AuditEntry, Message, utcnow
+from app.db.models import AuditEntry, Message, Reply, utcnow
 from app.db.scope import ALL_STORES
 from app.db.statuses import TokenScope
 from app.db.workspace import Presence
@@ -407,3 +407,20 @@ async def test_a_read_only_token_cannot_act(
     assert (await http.get("/admin/api/messages", headers=headers)).status_code == 200
     async with db.read(ALL_STORES) as session:
         assert (await session.get(Message, pk)) is not None
+
+
+async def test_an_answered_email_whose_reply_failed_needs_action_again(
+    api: httpx.AsyncClient, db: Database, settings: Settings, providers: Providers
+) -> None:
+    pk = await post_sample(api, STOCK)
+    await work(db, settings, providers)
+    [draft] = await replies_of(db, pk)
+    assert (await api.post(f"/admin/api/replies/{draft.id}/approve", json={})).status_code == 200
+    inbox = (await api.get("/admin/api/messages", params={"view": "needs_action"})).json()
+    assert inbox["items"] == []
+    async with db.write(ALL_STORES) as session:
+        await session.execute(update(Reply).where(Reply.id == draft.id).values(status="dead"))
+    inbox = (await api.get("/admin/api/messages", params={"view": "needs_action"})).json()
+    [item] = inbox["items"]
+    assert (item["id"], item["status"]) == (pk, "answered")
+    assert item["reasons"][0].startswith("the reply could not be delivered")
