@@ -3,8 +3,9 @@
 Every page on `router` needs a staff session: `require_page_staff` is a dependency of the router
 itself, and it also checks the CSRF field of every form post. Only the login form and its post
 live on `login_router`. A state-changing post answers with a 303 redirect back to the page it
-came from (so a reload never repeats it); a refused decision re-renders the page with the reason
-and the HTTP status of the refusal (409 someone was faster, 422 the checks failed). What each
+came from (so a reload never repeats it). A refused decision on an email redirects back to it
+too, the reason (and the text as typed) carried across by `app.admin.flash`; the store-actions
+page re-renders with the reason and the refusal's status (409 someone was faster). What each
 page shows is built in `app.admin.screens`. The pages are for browsers, not in the API schema.
 """
 
@@ -36,6 +37,7 @@ from app.admin.screens import (
 from app.admin.shops import store_shop
 from app.admin.staff import AccountChanged, Staff, audit, authenticate, end_session, start_session
 from app.admin.throttle import LoginThrottle
+from app.admin.workspace_routes import refused
 from app.admin.workspace_screens import inbox_page
 from app.db.engine import Database
 from app.db.models import ProposedAction, Reply
@@ -254,10 +256,12 @@ async def rerun(
     """Plan the email again with the current prompt and tools (a pending draft is superseded)."""
     try:
         await review.rerun_agent(db, message_pk, staff=staff)
-    except review.ReviewError as exc:
+    except review.NotFound as exc:
         return await thread_page(
             request, state, db, staff, message_pk, error=review_error(exc), status_code=exc.status
         )
+    except review.ReviewError as exc:
+        return refused(message_pk, "", exc)
     state.notify_worker()
     return _see_other(f"{HOME}/messages/{message_pk}?done=rerun")
 
@@ -305,16 +309,8 @@ async def approve(
             revision=revision,
         )
     except review.ReviewError as exc:
-        return await thread_page(
-            request,
-            state,
-            db,
-            staff,
-            reply.message_id,
-            error=review_error(exc),
-            draft_text=text,
-            status_code=exc.status,
-        )
+        # Back to the email with the refusal and the text as typed (post/redirect/get).
+        return refused(reply.message_id, "", exc, text=text)
     state.notify_worker()
     done = "approved" if edited is None else "edited"
     return _see_other(f"{HOME}/messages/{reply.message_id}?done={done}")
@@ -336,15 +332,7 @@ async def reject(
     try:
         await review.reject_draft(db, reply_pk, staff=staff, reason=reason)
     except review.ReviewError as exc:
-        return await thread_page(
-            request,
-            state,
-            db,
-            staff,
-            reply.message_id,
-            error=review_error(exc),
-            status_code=exc.status,
-        )
+        return refused(reply.message_id, "", exc)
     return _see_other(f"{HOME}/messages/{reply.message_id}?done=rejected")
 
 
@@ -384,15 +372,7 @@ async def _decided(
     """Where a proposal decision lands: the store-actions list or the email it came from."""
     if back_to == "thread" and message_pk is not None:
         if exc is not None:
-            return await thread_page(
-                request,
-                state,
-                db,
-                staff,
-                message_pk,
-                error=review_error(exc),
-                status_code=exc.status,
-            )
+            return refused(message_pk, "", exc)
         return _see_other(f"{HOME}/messages/{message_pk}?done={done}")
     if exc is not None:
         return await proposals_page(
