@@ -12,7 +12,16 @@ from fastapi import FastAPI
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app.admin import api as admin_api
-from app.admin import macro_routes, pages, reports, staff_routes, store_routes, suppressions
+from app.admin import (
+    macro_routes,
+    pages,
+    reports,
+    staff_routes,
+    store_routes,
+    suppressions,
+    workspace_api,
+    workspace_routes,
+)
 from app.admin import privacy as admin_privacy
 from app.admin.errors import ApiHeaders, install_error_pages
 from app.admin.throttle import LoginThrottle
@@ -123,6 +132,7 @@ def create_app(
     app.include_router(shopify_webhooks.router)
     app.include_router(shopify_install.router)
     app.include_router(admin_api.router)
+    app.include_router(workspace_api.router)
     app.include_router(store_routes.api_router)
     app.include_router(suppressions.api_router)
     app.include_router(staff_routes.api_router)
@@ -132,6 +142,7 @@ def create_app(
     # The staff page: the login form alone is public; every other page needs a session.
     app.include_router(pages.login_router)
     app.include_router(pages.router)
+    app.include_router(workspace_routes.router)
     app.include_router(store_routes.page_router)
     app.include_router(suppressions.page_router)
     app.include_router(staff_routes.page_router)

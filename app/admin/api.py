@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from app.admin import docs, figures, reporting, review
+from app.admin import docs, figures, reporting, review, views, workspace_reads
 from app.admin.auth import CurrentStore, StoreDb, require_api_staff
 from app.admin.filters import QUEUE_FILTER_HELP, QueueFilter
 from app.admin.ids import CursorId, RowId
@@ -27,12 +27,10 @@ from app.admin.schemas import (
     JobList,
     JobOutcome,
     MessageOutcome,
-    MessageTrace,
     Problem,
     ProposalList,
     ProposalOutcome,
     ProposalResult,
-    QueuePage,
     ReplyOutcome,
     StaffView,
     Summary,
@@ -42,6 +40,8 @@ from app.admin.schemas import (
 from app.admin.shops import store_shop
 from app.admin.staff import Staff, audit
 from app.admin.tokens import list_api_tokens, revoke_api_token
+from app.admin.views import VIEW_HELP, InboxView
+from app.admin.workspace_schemas import InboxPage, MessageWork
 from app.agent.plan import Intent
 from app.db.statuses import JobStatus, MessageStatus, ProposalStatus, ReplyStatus
 from app.intake.mailbox import mailbox_status
@@ -76,6 +76,10 @@ class ApproveBody(BaseModel):
     """Approve a draft as it is (no text), or with the text as edited."""
 
     text: str | None = Field(default=None, max_length=review.MAX_REPLY_CHARS)
+    confirm_unverified: bool = False
+    """Send even though the sender could not be verified (staff know who this is)."""
+    revision: int | None = Field(default=None, ge=0)
+    """The draft's revision the decision was made on (needed once someone saved an edit)."""
 
 
 class ReasonBody(BaseModel):
@@ -87,7 +91,7 @@ class ReasonBody(BaseModel):
 S = TypeVar("S", MessageStatus, ReplyStatus, ProposalStatus, JobStatus)
 
 
-async def _decide(action: Awaitable[review.Outcome[S]]) -> review.Outcome[S] | JSONResponse:
+async def decide(action: Awaitable[review.Outcome[S]]) -> review.Outcome[S] | JSONResponse:
     """Run a staff decision; a refusal becomes its JSON answer (`Problem`) with its status."""
     try:
         return await action
@@ -105,16 +109,24 @@ async def me(staff: CurrentStaff) -> StaffView:
 @router.get(f"{API}/messages")
 async def list_messages(
     db: StoreDb,
+    staff: CurrentStaff,
+    view: Annotated[InboxView, Query(description=VIEW_HELP)] = InboxView.ALL,
     status: Annotated[QueueFilter | None, Query(description=QUEUE_FILTER_HELP)] = None,
     intent: Intent | None = None,
     verified: bool | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
     q: Annotated[str | None, Query(max_length=200)] = None,
+    customer: Annotated[str | None, Query(max_length=320)] = None,
     before_id: CursorId = None,
+    after_id: CursorId = None,
     limit: Annotated[int, Query(ge=1, le=reporting.MAX_PAGE)] = 50,
-) -> QueuePage:
-    """The queue, newest first, filtered; page on with `before_id=next_before_id`."""
+) -> InboxPage:
+    """An inbox view, filtered, with every view's count.
+
+    The views of work to do (`needs_action`, `mine`, `unassigned`) list the oldest first (page
+    on with `after_id=next_after_id`); the others the newest first (`before_id=next_before_id`).
+    """
     wanted = reporting.QueueQuery(
         status=status,
         intent=intent,
@@ -122,11 +134,17 @@ async def list_messages(
         since=since,
         until=until,
         text=q,
+        customer=customer,
         before_id=before_id,
+        after_id=after_id,
+        oldest_first=view.oldest_first,
+        where=(views.condition(view, staff.id),),
         limit=limit,
     )
     async with db.read() as session:
-        return await reporting.list_messages(session, wanted)
+        page = await reporting.list_messages(session, wanted)
+        counts = await views.counts(session, staff.id)
+    return InboxPage(**dict(page), view=view.value, counts=counts)
 
 
 @router.get(f"{API}/conversations")
@@ -142,13 +160,13 @@ async def list_conversations(
 
 
 @router.get(f"{API}/messages/{{message_pk}}", responses={404: REFUSALS[404]})
-async def message_trace(message_pk: RowId, db: StoreDb) -> MessageTrace:
-    """One email's whole trace."""
+async def message_trace(message_pk: RowId, db: StoreDb, staff: CurrentStaff) -> MessageWork:
+    """One email's whole trace, with its notes, its assignee and who else has it open."""
     async with db.read() as session:
-        trace = await reporting.message_trace(session, message_pk)
-    if trace is None:
+        work = await workspace_reads.message_work(session, message_pk, staff=staff)
+    if work is None:
         raise HTTPException(status_code=404, detail=f"no message {message_pk}")
-    return trace
+    return work
 
 
 @router.post(
@@ -158,7 +176,7 @@ async def rerun(
     message_pk: RowId, state: State, db: StoreDb, staff: CurrentStaff
 ) -> MessageOutcome | JSONResponse:
     """Plan the email again with the current prompt and tools."""
-    outcome = await _decide(review.rerun_agent(db, message_pk, staff=staff))
+    outcome = await decide(review.rerun_agent(db, message_pk, staff=staff))
     if isinstance(outcome, JSONResponse):
         return outcome
     state.notify_worker()
@@ -177,7 +195,7 @@ async def approve(
     staff: CurrentStaff,
 ) -> ApprovalOutcome | JSONResponse:
     """Send a draft as it is, or edited; the checks run again on the final text."""
-    outcome = await _decide(
+    outcome = await decide(
         review.approve_draft(
             db,
             reply_pk,
@@ -185,6 +203,8 @@ async def approve(
             settings=state.settings,
             store=store,
             text=body.text,
+            confirm_unverified=body.confirm_unverified,
+            revision=body.revision,
         )
     )
     if isinstance(outcome, JSONResponse):
@@ -200,7 +220,7 @@ async def reject(
     reply_pk: RowId, body: ReasonBody, db: StoreDb, staff: CurrentStaff
 ) -> ReplyOutcome | JSONResponse:
     """Reject a draft; nothing is sent."""
-    outcome = await _decide(review.reject_draft(db, reply_pk, staff=staff, reason=body.reason))
+    outcome = await decide(review.reject_draft(db, reply_pk, staff=staff, reason=body.reason))
     if isinstance(outcome, JSONResponse):
         return outcome
     return ReplyOutcome(id=outcome.id, status=outcome.status)
@@ -228,7 +248,7 @@ async def approve_proposal(
     proposal_pk: RowId, state: State, db: StoreDb, staff: CurrentStaff
 ) -> ProposalResult | JSONResponse:
     """Carry out a proposed store change against the store; the result is recorded."""
-    outcome = await _decide(
+    outcome = await decide(
         review.approve_proposal(
             db, proposal_pk, staff=staff, shop=await store_shop(state, staff.store_id)
         )
@@ -247,9 +267,7 @@ async def reject_proposal(
     proposal_pk: RowId, body: ReasonBody, db: StoreDb, staff: CurrentStaff
 ) -> ProposalOutcome | JSONResponse:
     """Decline a proposed store change."""
-    outcome = await _decide(
-        review.reject_proposal(db, proposal_pk, staff=staff, reason=body.reason)
-    )
+    outcome = await decide(review.reject_proposal(db, proposal_pk, staff=staff, reason=body.reason))
     if isinstance(outcome, JSONResponse):
         return outcome
     return ProposalOutcome(id=outcome.id, status=outcome.status)
@@ -260,7 +278,7 @@ async def resend(
     reply_pk: RowId, state: State, db: StoreDb, staff: CurrentStaff
 ) -> ReplyOutcome | JSONResponse:
     """Send an unknown or dead reply again, after checking the customer did not get it."""
-    outcome = await _decide(review.resend_reply(db, reply_pk, staff=staff))
+    outcome = await decide(review.resend_reply(db, reply_pk, staff=staff))
     if isinstance(outcome, JSONResponse):
         return outcome
     state.notify_worker()
@@ -290,7 +308,7 @@ async def retry_job(
     job_pk: RowId, state: State, db: StoreDb, staff: CurrentStaff
 ) -> JobOutcome | JSONResponse:
     """Put a dead-lettered job back in the queue."""
-    outcome = await _decide(review.retry_dead_job(db, job_pk, staff=staff))
+    outcome = await decide(review.retry_dead_job(db, job_pk, staff=staff))
     if isinstance(outcome, JSONResponse):
         return outcome
     state.notify_worker()

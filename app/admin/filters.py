@@ -19,14 +19,19 @@ def word_label(word: str) -> str:
 class QueueFilter(StrEnum):
     """What staff can narrow the queue to."""
 
-    DRAFT = "draft"
-    SENT = "sent"
+    DRAFTED = "drafted"
+    ANSWERED = "answered"
     SKIPPED = "skipped"
     QUARANTINED = "quarantined"
     FAILED = "failed"
     NEEDS_HUMAN = "needs_human"
     CLOSED = "closed"
     PENDING = "pending"
+
+    @classmethod
+    def _missing_(cls, value: object) -> QueueFilter | None:
+        """The words the queue used before its filters were named like the statuses."""
+        return _FORMER_WORDS.get(str(value))
 
     @property
     def label(self) -> str:
@@ -45,8 +50,8 @@ class QueueFilter(StrEnum):
 
 
 _MEANINGS = {
-    QueueFilter.DRAFT: "a draft waits for staff",
-    QueueFilter.SENT: "answered (a reply was sent or is being sent)",
+    QueueFilter.DRAFTED: "a draft waits for staff",
+    QueueFilter.ANSWERED: "answered (a reply was sent or is being sent)",
     QueueFilter.SKIPPED: "never answered (machines, spam)",
     QueueFilter.QUARANTINED: "authentic but unreadable",
     QueueFilter.FAILED: "a reply that could not be delivered (dead, unknown, retrying)",
@@ -56,14 +61,17 @@ _MEANINGS = {
 }
 # `failed` is about the replies, not the email's own status, so it has none here.
 _STATUSES = {
-    QueueFilter.DRAFT: (MessageStatus.DRAFTED,),
-    QueueFilter.SENT: (MessageStatus.ANSWERED,),
+    QueueFilter.DRAFTED: (MessageStatus.DRAFTED,),
+    QueueFilter.ANSWERED: (MessageStatus.ANSWERED,),
     QueueFilter.SKIPPED: (MessageStatus.SKIPPED,),
     QueueFilter.QUARANTINED: (MessageStatus.QUARANTINED,),
     QueueFilter.NEEDS_HUMAN: (MessageStatus.NEEDS_HUMAN,),
     QueueFilter.CLOSED: (MessageStatus.CLOSED,),
     QueueFilter.PENDING: (MessageStatus.RECEIVED, MessageStatus.READY, MessageStatus.PLANNED),
 }
+
+# Links and integrations written before the rename keep working.
+_FORMER_WORDS = {"draft": QueueFilter.DRAFTED, "sent": QueueFilter.ANSWERED}
 
 QUEUE_FILTER_HELP = "; ".join(f"{f.value}: {f.meaning}" for f in QueueFilter)
 """Every filter with its meaning, for the API's documentation."""

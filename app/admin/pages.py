@@ -3,8 +3,9 @@
 Every page on `router` needs a staff session: `require_page_staff` is a dependency of the router
 itself, and it also checks the CSRF field of every form post. Only the login form and its post
 live on `login_router`. A state-changing post answers with a 303 redirect back to the page it
-came from (so a reload never repeats it); a refused decision re-renders the page with the reason
-and the HTTP status of the refusal (409 someone was faster, 422 the checks failed). What each
+came from (so a reload never repeats it). A refused decision on an email redirects back to it
+too, the reason (and the text as typed) carried across by `app.admin.flash`; the store-actions
+page re-renders with the reason and the refusal's status (409 someone was faster). What each
 page shows is built in `app.admin.screens`. The pages are for browsers, not in the API schema.
 """
 
@@ -20,14 +21,15 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from app.admin import review
 from app.admin.auth import SESSION_COOKIE, CurrentStore, StoreDb, require_page_staff
+from app.admin.flash import clear, take
 from app.admin.ids import CursorId, RowId
 from app.admin.screens import (
     HOME,
     NOTICES,
+    base_context,
     login_page,
     not_found,
     proposals_page,
-    queue_page,
     review_error,
     safe_next,
     thread_page,
@@ -35,6 +37,8 @@ from app.admin.screens import (
 from app.admin.shops import store_shop
 from app.admin.staff import AccountChanged, Staff, audit, authenticate, end_session, start_session
 from app.admin.throttle import LoginThrottle
+from app.admin.workspace_routes import refused
+from app.admin.workspace_screens import inbox_page
 from app.db.engine import Database
 from app.db.models import ProposedAction, Reply
 from app.db.statuses import ProposalStatus
@@ -179,30 +183,37 @@ async def logout(
 @router.get("", response_class=HTMLResponse)
 async def queue(
     request: Request,
-    state: State,
     db: StoreDb,
     staff: CurrentStaff,
+    view: Annotated[str, Query(max_length=32)] = "",
     status: Annotated[str, Query(max_length=32)] = "",
     intent: Annotated[str, Query(max_length=32)] = "",
     verified: Annotated[str, Query(max_length=3)] = "",
     q: Annotated[str, Query(max_length=200)] = "",
+    customer: Annotated[str, Query(max_length=320)] = "",
     before_id: CursorId = None,
+    after_id: CursorId = None,
+    done: Annotated[str, Query(max_length=40)] = "",
 ) -> HTMLResponse:
-    """The queue, newest first, with filters; `before_id` pages to older emails.
+    """The inbox: needs action (oldest first) unless another view is asked for, with filters.
 
     The filters stay plain text here (unlike the API): a page answers a bad one by showing the
-    queue again with what was wrong, not with a bare validation error.
+    inbox again with what was wrong, not with a bare validation error.
     """
-    return await queue_page(
+    return await inbox_page(
         request,
-        state,
+        base_context(request, staff),
         db,
         staff,
+        view=view,
         status=status,
         intent=intent,
         verified=verified,
         q=q,
+        customer=customer,
         before_id=before_id,
+        after_id=after_id,
+        notice=NOTICES.get(done),
     )
 
 
@@ -214,9 +225,25 @@ async def thread(
     db: StoreDb,
     staff: CurrentStaff,
     done: Annotated[str, Query(max_length=40)] = "",
+    view: Annotated[str, Query(max_length=32)] = "",
+    back: CursorId = None,
 ) -> HTMLResponse:
-    """One email with everything the service did about it."""
-    return await thread_page(request, state, db, staff, message_pk, notice=NOTICES.get(done))
+    """One email with everything the service did about it (and a refused action's answer)."""
+    flash = take(request, message_pk)
+    response = await thread_page(
+        request,
+        state,
+        db,
+        staff,
+        message_pk,
+        notice=NOTICES.get(done),
+        view=view,
+        back=back,
+        flash=flash,
+    )
+    if flash is not None:
+        clear(response)
+    return response
 
 
 # --- decisions on drafts ------------------------------------------------------------------------
@@ -229,10 +256,12 @@ async def rerun(
     """Plan the email again with the current prompt and tools (a pending draft is superseded)."""
     try:
         await review.rerun_agent(db, message_pk, staff=staff)
-    except review.ReviewError as exc:
+    except review.NotFound as exc:
         return await thread_page(
             request, state, db, staff, message_pk, error=review_error(exc), status_code=exc.status
         )
+    except review.ReviewError as exc:
+        return refused(message_pk, "", exc)
     state.notify_worker()
     return _see_other(f"{HOME}/messages/{message_pk}?done=rerun")
 
@@ -260,6 +289,8 @@ async def approve(
     store: CurrentStore,
     staff: CurrentStaff,
     text: Annotated[str | None, Form()] = None,
+    confirm_unverified: Annotated[str, Form(max_length=8)] = "",
+    revision: Annotated[int | None, Form(ge=0)] = None,
 ) -> Response:
     """Send the draft: as it is when the editor is unchanged, otherwise as edited (re-checked)."""
     reply = await _reply(db, reply_pk)
@@ -274,18 +305,12 @@ async def approve(
             settings=state.settings,
             store=store,
             text=edited,
+            confirm_unverified=bool(confirm_unverified),
+            revision=revision,
         )
     except review.ReviewError as exc:
-        return await thread_page(
-            request,
-            state,
-            db,
-            staff,
-            reply.message_id,
-            error=review_error(exc),
-            draft_text=text,
-            status_code=exc.status,
-        )
+        # Back to the email with the refusal and the text as typed (post/redirect/get).
+        return refused(reply.message_id, "", exc, text=text)
     state.notify_worker()
     done = "approved" if edited is None else "edited"
     return _see_other(f"{HOME}/messages/{reply.message_id}?done={done}")
@@ -307,15 +332,7 @@ async def reject(
     try:
         await review.reject_draft(db, reply_pk, staff=staff, reason=reason)
     except review.ReviewError as exc:
-        return await thread_page(
-            request,
-            state,
-            db,
-            staff,
-            reply.message_id,
-            error=review_error(exc),
-            status_code=exc.status,
-        )
+        return refused(reply.message_id, "", exc)
     return _see_other(f"{HOME}/messages/{reply.message_id}?done=rejected")
 
 
@@ -355,15 +372,7 @@ async def _decided(
     """Where a proposal decision lands: the store-actions list or the email it came from."""
     if back_to == "thread" and message_pk is not None:
         if exc is not None:
-            return await thread_page(
-                request,
-                state,
-                db,
-                staff,
-                message_pk,
-                error=review_error(exc),
-                status_code=exc.status,
-            )
+            return refused(message_pk, "", exc)
         return _see_other(f"{HOME}/messages/{message_pk}?done={done}")
     if exc is not None:
         return await proposals_page(

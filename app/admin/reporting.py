@@ -15,6 +15,7 @@ from sqlalchemy import ColumnElement, Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.admin.filters import QueueFilter
+from app.admin.reasons import first_line, plain_reasons
 from app.admin.schemas import (
     ConversationPage,
     ConversationView,
@@ -57,6 +58,13 @@ class QueueQuery:
     text: str | None = None
     before_id: int | None = None
     """Keyset pagination: messages older (by id) than this one."""
+    after_id: int | None = None
+    """Keyset pagination the other way: messages newer (by id) than this one."""
+    oldest_first: bool = False
+    customer: str | None = None
+    """One customer's emails (their From address, any case)."""
+    where: tuple[ColumnElement[bool], ...] = ()
+    """More conditions (an inbox view's, `app.admin.views`)."""
     limit: int = 50
 
 
@@ -68,7 +76,11 @@ def _status_condition(status: QueueFilter) -> ColumnElement[bool]:
 
 
 def _queue_query(wanted: QueueQuery) -> Select[Message]:
-    statement = select(Message)
+    statement = select(Message).where(*wanted.where)
+    if wanted.customer:
+        statement = statement.where(
+            func.lower(Message.from_address) == wanted.customer.strip().lower()
+        )
     if wanted.status:
         statement = statement.where(_status_condition(wanted.status))
     if wanted.intent:
@@ -91,7 +103,9 @@ def _queue_query(wanted: QueueQuery) -> Select[Message]:
         )
     if wanted.before_id:
         statement = statement.where(Message.id < wanted.before_id)
-    return statement.order_by(Message.id.desc())
+    if wanted.after_id:
+        statement = statement.where(Message.id > wanted.after_id)
+    return statement.order_by(Message.id.asc() if wanted.oldest_first else Message.id.desc())
 
 
 def _escape_like(text: str) -> str:
@@ -99,7 +113,7 @@ def _escape_like(text: str) -> str:
 
 
 async def list_messages(session: AsyncSession, wanted: QueueQuery) -> QueuePage:
-    """One page of the queue, newest first, with each email's latest reply in brief."""
+    """One page of the queue (newest first unless asked), each email's latest reply in brief."""
     limit = max(1, min(MAX_PAGE, wanted.limit))
     rows: list[Message] = list(
         (await session.execute(_queue_query(wanted).limit(limit + 1))).scalars()
@@ -108,7 +122,8 @@ async def list_messages(session: AsyncSession, wanted: QueueQuery) -> QueuePage:
     replies = await _latest_replies(session, [m.id for m in page])
     return QueuePage(
         items=[_summary_of(message, replies.get(message.id)) for message in page],
-        next_before_id=page[-1].id if more and page else None,
+        next_before_id=page[-1].id if more and page and not wanted.oldest_first else None,
+        next_after_id=page[-1].id if more and page and wanted.oldest_first else None,
     )
 
 
@@ -124,7 +139,7 @@ async def _latest_replies(session: AsyncSession, message_pks: list[int]) -> dict
 
 # The queue's fields that are not the message's own columns: three from its plan, and its
 # latest reply.
-_FROM_PLAN = {"language", "confidence", "needs_human", "reply"}
+_FROM_PLAN = {"language", "confidence", "needs_human", "reply", "first_line", "reasons"}
 _MESSAGE_COLUMNS = [name for name in MessageSummary.model_fields if name not in _FROM_PLAN]
 # The detail's fields that are looked up elsewhere, not read from the message's own columns.
 _DETAIL_LOOKUPS = {"replies_to_message_id"}
@@ -144,6 +159,8 @@ def _summary_fields(message: Message, reply: Reply | None) -> dict[str, Any]:
         "confidence": plan.get("confidence"),
         "needs_human": plan.get("needs_human"),
         "reply": reply,
+        "first_line": first_line(message.clean_text or message.text),
+        "reasons": plain_reasons(message, reply),
     }
 
 
@@ -277,6 +294,12 @@ async def list_proposals(
     if status:
         statement = statement.where(ProposedAction.status == status)
     return [ProposalView.model_validate(p) for p in (await session.execute(statement)).scalars()]
+
+
+async def count_where(session: AsyncSession, condition: ColumnElement[bool]) -> int:
+    """How many emails meet `condition` (an inbox view's count)."""
+    statement = select(func.count(Message.id)).where(condition)
+    return int((await session.execute(statement)).scalar_one())
 
 
 async def count_by_status(session: AsyncSession) -> dict[MessageStatus, int]:

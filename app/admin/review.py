@@ -9,17 +9,16 @@ cause one outcome, and writes an audit entry in the same transaction.
 from __future__ import annotations
 
 import logging
-import unicodedata
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from rapidfuzz.distance import Levenshtein
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.admin import composer
+from app.admin.composer import word_edit_distance
 from app.admin.shops import NO_SHOP
 from app.admin.staff import Staff, audit
-from app.agent import exchange_log
 from app.config import Settings
 from app.db.engine import Database
 from app.db.models import Job, Message, ProposedAction, Reply, utcnow
@@ -34,9 +33,6 @@ from app.db.statuses import (
 from app.intake import messages
 from app.jobs import queue
 from app.mail.guards import Verdict
-from app.planning import customer_words, reply_evidence
-from app.replies.render import RenderedReply, plain_text_html, rtl_languages, template_language
-from app.replies.verify import verify_reply
 from app.store.directory import StoreConfig, default_store_config
 from app.store.protocol import Shop, ShopError
 from app.tools import tool_registry
@@ -44,7 +40,7 @@ from app.tools.kit.context import MemoryJournal, Sender, ToolContext, ToolMiss
 
 logger = logging.getLogger(__name__)
 
-MAX_REPLY_CHARS = 20_000
+MAX_REPLY_CHARS = composer.MAX_REPLY_CHARS
 MAX_REASON_CHARS = 1000
 
 
@@ -76,6 +72,42 @@ class Blocked(ReviewError):
     status = 422
 
 
+class NeedsConfirmation(Conflict):
+    """Sending to a sender who could not be verified: staff must say they are sure first."""
+
+
+class Revised(Conflict):
+    """Someone saved an edit of the draft since it was opened: show the new text, ask again."""
+
+    def __init__(self, message: str, *, revision: int, text: str, by: str | None) -> None:
+        super().__init__(message, problems=[f"the draft is now at revision {revision}"])
+        self.revision, self.text, self.by = revision, text, by
+
+
+def confirm_sender(evidence: composer.Evidence, confirmed: bool) -> None:
+    """Refuse to send to an unverified sender until staff confirmed they know who it is."""
+    if not evidence.sender_verified and not confirmed:
+        raise NeedsConfirmation(
+            composer.UNVERIFIED_QUESTION, problems=["confirm_unverified is not set"]
+        )
+
+
+def check_revision(reply: Reply, revision: int | None) -> None:
+    """Refuse to approve a draft whose text changed since staff opened it (revision `revision`).
+
+    Without a revision, only a draft nobody has edited may be approved.
+    """
+    if revision == reply.revision or (revision is None and reply.revision == 0):
+        return
+    who = reply.revised_by or "someone"
+    raise Revised(
+        f"{who} changed this draft since you opened it: read the new text and approve again",
+        revision=reply.revision,
+        text=reply.text_body or "",
+        by=reply.revised_by,
+    )
+
+
 S = TypeVar("S", MessageStatus, ReplyStatus, ProposalStatus, JobStatus)
 
 
@@ -96,56 +128,52 @@ async def approve_draft(
     settings: Settings,
     store: StoreConfig | None = None,
     text: str | None = None,
+    confirm_unverified: bool = False,
+    revision: int | None = None,
 ) -> Outcome[ReplyStatus]:
     """Send a draft as it is, or with `text` as staff edited it, after checking it again.
 
     `store` is the draft's store: its name and signature are words the reply may use, and its
-    addresses are never a recipient.
+    addresses are never a recipient. A draft to an unverified sender needs `confirm_unverified`;
+    a draft someone saved an edit of needs the `revision` staff saw (`check_revision`).
     """
     async with db.read() as session:
         reply, message = await _draft_and_message(session, reply_pk)
-        calls = await exchange_log.latest_run_calls(session, message.id)
-        customer_text = customer_words(message)
-        sender_address = message.from_address
+        evidence = await composer.evidence_of(session, message)
+    check_revision(reply, revision)
+    confirm_sender(evidence, confirm_unverified)
     original = reply.text_body or ""
-    final = original if text is None else _normalise(text)
-    if not final.strip():
-        raise Blocked("the reply is empty", problems=["the reply is empty"])
-    if len(final) > MAX_REPLY_CHARS:
-        raise Blocked("the reply is too long", problems=[f"over {MAX_REPLY_CHARS} characters"])
+    final = original if text is None else composer.normalise(text)
+    if problems := composer.size_problems(final):
+        raise Blocked(
+            f"the reply is {'empty' if not final.strip() else 'too long'}", problems=problems
+        )
     edited = final != original
     store = store or default_store_config(settings)
-    store_words = (store.name, store.signature)
-    own_addresses = settings.own_addresses | store.support_addresses
     language = reply.language or "en"
-    html_body = plain_text_html(final, language=language) if edited else reply.html_body or ""
-    candidate = RenderedReply(
+    checked = composer.candidate(
         subject=reply.subject or "",
         text=final,
-        html=html_body,
+        html=None if edited else reply.html_body or "",
         language=language,
-        direction="rtl" if template_language(language) in rtl_languages() else "ltr",
         template=reply.template or "",
-        store_text=tuple(w for w in store_words if w.strip()),
+        store=store,
     )
-    # Staff may answer an unverified sender (they see who it is), but only at the From address,
-    # and every fact must still come from this email's tool results.
-    problems = verify_reply(
-        candidate,
-        evidence=reply_evidence(calls, customer_text=customer_text, store_hosts=store.store_hosts),
-        recipient=reply.to_address,
-        verified_sender=sender_address or "",
-        own_addresses=own_addresses,
+    html_body = checked.html
+    problems = composer.check_reply(
+        checked, to_address=reply.to_address, evidence=evidence, settings=settings, store=store
     )
-    if not sender_address or reply.to_address.lower() != sender_address.lower():
-        problems.append(f"recipient: {reply.to_address} is not the sender of the email")
     if problems:
         raise Blocked("the reply did not pass the checks", problems=problems)
     distance = word_edit_distance(reply.generated_text or original, final)
     async with db.write() as session:
         claimed = await session.execute(
             update(Reply)
-            .where(Reply.id == reply_pk, Reply.status == ReplyStatus.DRAFT)
+            .where(
+                Reply.id == reply_pk,
+                Reply.status == ReplyStatus.DRAFT,
+                Reply.revision == reply.revision,
+            )
             .values(
                 status=ReplyStatus.QUEUED,
                 text_body=final,
@@ -158,7 +186,7 @@ async def approve_draft(
             )
         )
         if claimed.rowcount != 1:  # type: ignore[attr-defined]
-            raise Conflict("this draft was already decided by someone else")
+            raise Conflict("this draft was already decided, or changed, by someone else")
         await queue.enqueue(session, JobKind.SEND_REPLY, message_id=message.id, reply_id=reply_pk)
         row = await messages.get_message(session, message.id)
         if row is not None:
@@ -183,7 +211,7 @@ async def reject_draft(
     db: Database, reply_pk: int, *, staff: Staff, reason: str
 ) -> Outcome[ReplyStatus]:
     """Reject a draft: nothing is sent, and the email is closed as handled by staff."""
-    reason = _normalise(reason).strip()[:MAX_REASON_CHARS]
+    reason = composer.normalise(reason).strip()[:MAX_REASON_CHARS]
     if not reason:
         raise ReviewError("say why the draft is rejected")
     async with db.write() as session:
@@ -337,7 +365,7 @@ async def reject_proposal(
     db: Database, proposal_pk: int, *, staff: Staff, reason: str
 ) -> Outcome[ProposalStatus]:
     """Decline a proposed store change; nothing happens in the store."""
-    reason = _normalise(reason).strip()[:MAX_REASON_CHARS]
+    reason = composer.normalise(reason).strip()[:MAX_REASON_CHARS]
     if not reason:
         raise ReviewError("say why the store change is declined")
     async with db.write() as session:
@@ -370,15 +398,6 @@ async def reject_proposal(
     return Outcome(proposal_pk, ProposalStatus.REJECTED, {"reason": reason})
 
 
-def word_edit_distance(before: str, after: str) -> int:
-    """Words inserted, deleted or replaced to turn `before` into `after` (Levenshtein on words).
-
-    Counted on words rather than characters: it says how much a person rewrote. rapidfuzz's C
-    implementation keeps a 16 kB rewrite to milliseconds, so it never stalls the event loop.
-    """
-    return int(Levenshtein.distance(before.split(), after.split()))
-
-
 async def _draft_and_message(session: AsyncSession, reply_pk: int) -> tuple[Reply, Message]:
     reply = await session.get(Reply, reply_pk)
     if reply is None:
@@ -389,16 +408,6 @@ async def _draft_and_message(session: AsyncSession, reply_pk: int) -> tuple[Repl
     if message is None:
         raise NotFound(f"reply {reply_pk} has no message")
     return reply, message
-
-
-def _normalise(text: str) -> str:
-    """Unix line endings and no control characters but newlines and tabs.
-
-    Format characters stay: Persian needs the zero-width non-joiner.
-    """
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    text = "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch) != "Cc")
-    return text.strip() + "\n" if text.strip() else ""
 
 
 async def retry_dead_job(db: Database, job_pk: int, *, staff: Staff) -> Outcome[JobStatus]:

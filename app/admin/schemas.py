@@ -23,6 +23,7 @@ from pydantic import (
 
 from app.db.statuses import (
     AgentRunStatus,
+    CloseReason,
     DeliveryState,
     JobKind,
     JobStatus,
@@ -136,13 +137,20 @@ class MessageSummary(FromRow):
     """Whether the agent asked for a person."""
     conversation_id: int | None
     reply: ReplyBrief | None
+    first_line: str
+    """The customer's first line (from the email's text without quotes and signature)."""
+    reasons: list[str]
+    """Why the email is where it is, in plain words, most important first (codes: the trace)."""
+    assigned_to_id: int | None
+    closed_reason: CloseReason | None
 
 
 class QueuePage(Schema):
-    """One page of the queue, newest first; ask for `before_id=next_before_id` for the next."""
+    """One page of the queue: on with `before_id=next_before_id` or `after_id=next_after_id`."""
 
     items: list[MessageSummary]
     next_before_id: int | None
+    next_after_id: int | None = None
 
 
 class ConversationMember(FromRow):
@@ -287,6 +295,11 @@ class ReplyView(ReplyBrief):
     decided_at: Timestamp | None
     edit_distance: int | None
     reject_reason: str | None
+    author: str | None
+    """The staff member who wrote it in the composer (null: the service drafted it)."""
+    revision: int
+    """Raised by every saved edit of a draft: approving sends the revision seen."""
+    revised_by: str | None
     delivery_hard: bool
     """A permanent failure (with `delivery_state` bounced)."""
     delivery_at: Timestamp | None

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any, TypeVar
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
@@ -18,12 +18,12 @@ from fastapi.responses import HTMLResponse
 from app.admin import reporting, review
 from app.admin.auth import CSRF_FIELD
 from app.admin.customer_card import load_customer_card
-from app.admin.filters import PROPOSAL_TABS, QueueFilter
-from app.admin.schemas import QueuePage
+from app.admin.filters import PROPOSAL_TABS
+from app.admin.flash import Flash
 from app.admin.shops import store_shop
 from app.admin.staff import Staff
 from app.admin.templating import render
-from app.agent.plan import Intent
+from app.admin.workspace_screens import thread_context
 from app.db.engine import Database
 from app.db.statuses import MessageStatus, ProposalStatus, ReplyStatus
 from app.db.stores import DEFAULT_STORE_ID
@@ -44,6 +44,12 @@ NOTICES = {
     "proposal_rejected": "The store change was declined: nothing changed in the store.",
     "proposal_approved": "The store change was approved.",
     "lifted": "Lifted: automated replies go to this address again.",
+    "sent": "Your reply passed the checks and is queued to be sent.",
+    "saved": "The draft is saved; nothing was sent.",
+    "closed": "Closed: nothing was sent.",
+    "reopened": "Reopened: the email needs action again.",
+    "assigned": "The assignment is saved.",
+    "noted": "The note is saved (it is never sent).",
 }
 # While the service is still working on an email, the thread view reloads itself (no script).
 IN_FLIGHT = frozenset({MessageStatus.RECEIVED, MessageStatus.READY, MessageStatus.PLANNED})
@@ -123,70 +129,6 @@ def login_page(
     return render("login.html", context, status_code=status_code, headers=headers)
 
 
-# --- the queue ----------------------------------------------------------------------------------
-
-
-async def queue_page(
-    request: Request,
-    state: AppState,
-    db: Database,
-    staff: Staff,
-    *,
-    status: str,
-    intent: str,
-    verified: str,
-    q: str,
-    before_id: int | None,
-) -> HTMLResponse:
-    """The queue, newest first, with filters; an unknown filter word is a 422 saying so."""
-    problems: list[str] = []
-    wanted = member(QueueFilter, status)
-    if status and wanted is None:
-        problems.append(f"unknown status {status!r}: choose one from the list")
-    if intent and member(Intent, intent) is None:
-        problems.append(f"unknown intent {intent!r}: choose one from the list")
-    if verified and verified not in ("yes", "no"):
-        problems.append("verified must be yes or no")
-    filters = {"status": status, "intent": intent, "verified": verified, "q": q}
-    page = QueuePage(items=[], next_before_id=None)
-    async with db.read() as session:
-        counts = await reporting.count_by_status(session)
-        if not problems:
-            page = await reporting.list_messages(
-                session,
-                reporting.QueueQuery(
-                    status=wanted,
-                    intent=intent or None,
-                    verified={"yes": True, "no": False}.get(verified),
-                    text=q.strip() or None,
-                    before_id=before_id,
-                    limit=PAGE_SIZE,
-                ),
-            )
-    active = {name: value for name, value in filters.items() if value}
-    context = base_context(request, staff)
-    context.update(
-        items=page.items,
-        filters=filters,
-        problems=problems,
-        status_filters=list(QueueFilter),
-        intents=list(Intent),
-        # Only filters that are exactly some stored statuses have a count (not `failed`).
-        counts={
-            f.value: sum(counts.get(s, 0) for s in f.statuses) for f in QueueFilter if f.statuses
-        },
-        total=sum(counts.values()),
-        paged=before_id is not None,
-        first_url=f"{HOME}?{urlencode(active)}" if active else HOME,
-        older_url=(
-            f"{HOME}?{urlencode({**active, 'before_id': page.next_before_id})}"
-            if page.next_before_id
-            else None
-        ),
-    )
-    return render("queue.html", context, status_code=422 if problems else 200)
-
-
 # --- one email ----------------------------------------------------------------------------------
 
 
@@ -201,8 +143,16 @@ async def thread_page(
     error: dict[str, Any] | None = None,
     draft_text: str | None = None,
     status_code: int = 200,
+    view: str = "",
+    back: int | None = None,
+    flash: Flash | None = None,
+    composer_start: str = "",
 ) -> HTMLResponse:
-    """The thread view: the email, the customer, the draft and its buttons, the whole trace."""
+    """The thread view: the email, the customer, the composer and its buttons, the whole trace.
+
+    `flash` is a refused action's answer brought across its redirect (`app.admin.flash`);
+    `composer_start` is the composer's text when there is no draft (a filled macro).
+    """
     async with db.read() as session:
         trace = await reporting.message_trace(session, message_pk)
     if trace is None:
@@ -218,12 +168,27 @@ async def thread_page(
     draft = latest if latest and latest.status is ReplyStatus.DRAFT else None
     context = base_context(request, staff)
     context.update(
+        await thread_context(
+            db,
+            staff,
+            message,
+            draft,
+            view=view,
+            back=back,
+            flash=flash,
+            draft_text=draft_text,
+            composer_start=composer_start,
+        )
+    )
+    if flash is not None and error is None:
+        error = {"message": flash.message, "problems": flash.problems, "status": flash.status}
+        status_code = 200
+    context.update(
         trace=trace,
         message=message,
         card=card,
         latest=latest,
         draft=draft,
-        draft_text=draft_text if draft_text is not None else ((draft.text or "") if draft else ""),
         earlier_replies=replies[:-1],
         notice=notice,
         error=error,

@@ -1,7 +1,8 @@
 """Rendering the staff pages: one Jinja2 environment, autoescaped, and the headers every page gets.
 
-The stylesheet is inlined and allowed by its hash in the Content-Security-Policy, so the page
-loads nothing from anywhere and no script can run on it, whatever an email contains.
+The stylesheet is inlined and allowed by its hash in the Content-Security-Policy; the one script
+is a file of this service (`app.admin.assets`), so the page loads nothing from anywhere else and
+no script an email contains can run on it.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +28,11 @@ TEMPLATES = Path(__file__).parent / "templates"
 STYLESHEET = (TEMPLATES / "admin.css").read_text(encoding="utf-8")
 _STYLE_HASH = base64.b64encode(hashlib.sha256(STYLESHEET.encode()).digest()).decode()
 
+# Scripts only from this site's own files (`app.admin.assets`): no inline script, no CDN, so
+# nothing an email contains can run. The workspace script posts heartbeats: connect-src 'self'.
 CONTENT_SECURITY_POLICY = (
     f"default-src 'none'; style-src 'sha256-{_STYLE_HASH}'; img-src 'self' data:; "
+    "script-src 'self'; connect-src 'self'; "
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
 SECURITY_HEADERS = {
@@ -116,6 +120,32 @@ def when(value: str | datetime | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def ago(value: str | datetime | None, now: datetime | None = None) -> str:
+    """How long ago, as staff say it: `just now`, `12 min`, `3 h`, `2 d`."""
+    if value is None or value == "":
+        return "-"
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    seconds = ((now or datetime.now(UTC)) - moment).total_seconds()
+    if seconds < 60:
+        return "just now"
+    for unit, size in (("d", 86400), ("h", 3600)):
+        if seconds >= size:
+            return f"{int(seconds // size)} {unit}"
+    return f"{int(seconds // 60)} min"
+
+
+def iso(value: str | datetime | None) -> str:
+    """A timestamp for `<time datetime>` (the script shows it in the browser's time zone)."""
+    if value is None or value == "":
+        return ""
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.isoformat()
+
+
 def pretty(value: Any) -> str:
     """JSON for people: indented, non-ASCII kept (Persian stays readable).
 
@@ -143,6 +173,8 @@ environment = Environment(
 environment.filters.update(
     direction=direction,
     when=when,
+    ago=ago,
+    iso=iso,
     pretty=pretty,
     ms=milliseconds,
     label=word_label,

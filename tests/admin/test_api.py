@@ -200,7 +200,7 @@ async def test_a_status_typo_is_a_422_naming_the_words_not_an_empty_list(
     await post_email(staff_api, RETURN_REQUEST, "example.de")
     await work(db, settings, providers)
     for path, params, expected in (
-        ("/admin/api/messages", {"status": "drafts"}, "'draft'"),
+        ("/admin/api/messages", {"status": "drafts"}, "'drafted'"),
         ("/admin/api/messages", {"intent": "order-status"}, "'order_status'"),
         ("/admin/api/proposals", {"status": "pendng"}, "'pending'"),
         ("/admin/api/jobs", {"status": "deadd"}, "'dead'"),

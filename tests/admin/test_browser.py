@@ -32,7 +32,8 @@ from app.agent.offline import OfflineModel
 from app.db.engine import Database
 from app.db.models import Message
 from app.db.scope import ALL_STORES
-from app.demo.sendgrid_posts import Transport, raw_mode_post
+from app.demo.deliveries import DemoWorld, load_samples
+from app.demo.sendgrid_posts import SendGridPost, Transport, raw_mode_post
 from app.main import create_app
 from app.providers import Providers
 from app.replies.senders import LogMailSender
@@ -72,9 +73,20 @@ class LiveService:
     db: Database
     outbox: Path
 
-    async def deliver(self, eml: bytes, transport: Transport) -> int:
+    async def deliver(
+        self, eml: bytes, transport: Transport, settled: tuple[str, ...] = ("drafted",)
+    ) -> int:
         """Post an email as SendGrid would; wait until the worker has drafted a reply."""
-        post = raw_mode_post(eml, transport)
+        return await self.deliver_post(raw_mode_post(eml, transport), settled)
+
+    async def deliver_sample(self, name: str) -> int:
+        """Post one of the demo's samples; wait until the worker has dealt with it."""
+        [sample] = [s for s in load_samples(DemoWorld()) if s.name == name]
+        settled = ("drafted", "needs_human", "skipped", "quarantined", "answered")
+        post = SendGridPost(sample.post.body, sample.post.headers["content-type"])
+        return await self.deliver_post(post, settled)
+
+    async def deliver_post(self, post: SendGridPost, settled: tuple[str, ...]) -> int:
         async with httpx.AsyncClient(base_url=self.url) as http:
             response = await http.post(
                 "/webhooks/sendgrid/inbound",
@@ -85,7 +97,7 @@ class LiveService:
         assert response.status_code == 200, response.text
         pk: int = response.json()["id"]
         async with asyncio.timeout(WAIT_SECONDS):
-            while (status := await self.status(pk)) != "drafted":
+            while (status := await self.status(pk)) not in settled:
                 assert status in ("received", "ready", "planned"), status
                 await asyncio.sleep(0.05)
         return pk
@@ -201,7 +213,7 @@ async def test_staff_log_in_edit_a_draft_approve_it_and_see_it_sent(
     # The queue lists the draft; open it.
     row = page.locator(f"tr[data-message-id='{pk}']")
     await row.get_by_role("link", name="Return order #1007").click()
-    await page.wait_for_url(f"{service.url}/admin/messages/{pk}")
+    await page.wait_for_url(f"{service.url}/admin/messages/{pk}?view=needs_action")
     assert await reply_status(page) == "draft"
     customer = page.locator("section.customer")
     assert await customer.get_by_text("Lena Fischer", exact=True).is_visible()
@@ -219,10 +231,12 @@ async def test_staff_log_in_edit_a_draft_approve_it_and_see_it_sent(
         )
     )
     await page.get_by_role("button", name="Approve and send").click()
-    await page.wait_for_url(f"{service.url}/admin/messages/{pk}?done=edited")
+    # Approve-and-next: this was the only email that needed action, so the inbox is next.
+    await page.wait_for_url(f"{service.url}/admin?view=needs_action&done=sent")
     assert await page.get_by_role("status").inner_text() == (
-        "Your edited reply passed the checks and is queued to be sent."
+        "Your reply passed the checks and is queued to be sent."
     )
+    await page.goto(f"{service.url}/admin/messages/{pk}")
 
     # The in-process worker sends it; the page shows it sent once it has.
     async with asyncio.timeout(WAIT_SECONDS):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.admin.review import word_edit_distance
+from app.admin.composer import word_edit_distance
 
 # A few short words, so that random texts share words and the distances are interesting.
 WORDS = st.lists(st.sampled_from(["a", "b", "c", "order", "سفارش", "#1001"]), max_size=12)

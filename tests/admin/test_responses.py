@@ -71,7 +71,10 @@ class Staffed:
         if path.startswith("/admin/api/"):
             # A body every decision accepts, so only the id can be what is wrong.
             return await self.http.request(
-                method, path, json={"reason": "test"}, headers={CSRF_HEADER: self.csrf}
+                method,
+                path,
+                json={"reason": "spam", "text": "Hello", "staff_id": None},
+                headers={CSRF_HEADER: self.csrf},
             )
         return await self.http.request(
             method, path, data={CSRF_FIELD: self.csrf, "reason": "test", "text": "Hello"}
