@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app.admin import api as admin_api
+from app.admin import autonomy as admin_autonomy
 from app.admin import (
     macro_routes,
     pages,
@@ -138,6 +139,7 @@ def create_app(
     app.include_router(staff_routes.api_router)
     app.include_router(macro_routes.api_router)
     app.include_router(reports.api_router)
+    app.include_router(admin_autonomy.api_router)
     app.include_router(admin_privacy.router)
     # The staff page: the login form alone is public; every other page needs a session.
     app.include_router(pages.login_router)
@@ -148,6 +150,7 @@ def create_app(
     app.include_router(staff_routes.page_router)
     app.include_router(macro_routes.page_router)
     app.include_router(reports.page_router)
+    app.include_router(admin_autonomy.page_router)
     install_error_pages(app)
     # No-store and nosniff on every admin API answer, errors included (see app.admin.errors).
     app.add_middleware(ApiHeaders)

@@ -32,8 +32,9 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -42,7 +43,7 @@ from app import metrics
 from app.config import Settings
 from app.db.engine import Database
 from app.db.models import utcnow
-from app.db.statuses import JobKind, MessageStatus, ReplyStatus
+from app.db.statuses import AutonomyLevel, JobKind, MessageStatus, ReplyStatus
 from app.intake import messages
 from app.intake.classify import (
     AlreadyFiled,
@@ -61,7 +62,7 @@ from app.jobs import queue
 from app.jobs.queue import Lease
 from app.planning import Held, Planned, Units, plan_reply
 from app.providers import Providers
-from app.replies import deliveries, outbox
+from app.replies import autonomy, deliveries, outbox
 from app.replies.policy import Action, SendRules, decide
 from app.store.directory import StoreDirectory
 
@@ -232,7 +233,7 @@ def _file_in(
             values |= {"reply_plan": plan.model_dump(mode="json"), "intent": plan.intent.value}
             started = time.perf_counter()
             filed, values["status_reason"] = _decide_in(
-                session, loaded, reading, planned, classified
+                session, loaded, reading, planned, classified, settings=settings
             )
             # The policy is code, timed on its own; the database entry stays the last one.
             ms = round((time.perf_counter() - started) * 1000, 2)
@@ -250,19 +251,33 @@ def _decide_in(
     reading: Reading,
     planned: Planned,
     classified: Classification,
+    *,
+    settings: Settings,
 ) -> tuple[Filed, str | None]:
-    """The policy's decision and the reply it files: none (spam), a draft, or one to send now."""
+    """The policy's decision and the reply it files: none (spam), a draft, or one to send now.
+
+    The intent's autonomy in the reply's language is read (and, at `auto`, demoted if its
+    measures say so) here, in the filing unit of work: `off` files no reply at all.
+    """
     store, rendered = reading.store, planned.rendered
     sender = reading.email.from_
+    intent = planned.outcome.plan.intent.value
+    level = autonomy.level_in(
+        session, store.id, intent, rendered.language, autonomy.Rules.from_settings(settings)
+    )
+    if level is AutonomyLevel.OFF:
+        reason = f"autonomy: intent {intent} in {rendered.language!r} is off, a person writes"
+        return Filed(status=MessageStatus.NEEDS_HUMAN), reason
     # The gate of the suppression list is here, in code: no model output can reach past it.
     suppression = (
         deliveries.suppression_in(session, store.id, sender.address)
         if sender is not None and sender.address
         else None
     )
-    decision = decide(
+    rules = SendRules.from_store(store)
+    policy = partial(
+        decide,
         planned.outcome.plan,
-        rules=SendRules.from_store(store),
         sender_verified=reading.identity.verified,
         verification_problems=planned.problems,
         guard_holds=classified.holds,
@@ -270,6 +285,12 @@ def _decide_in(
         language_fallback=rendered.requested_language if rendered.language_fallback else None,
         suppressed=deliveries.describe(suppression) if suppression is not None else None,
     )
+    decision = policy(rules=rules, level=level)
+    # Shadow mode (the intent's, or the store's): what the policy would have done at `auto`.
+    shadow = None
+    if decision.action is Action.DRAFT and (level is AutonomyLevel.SHADOW or rules.shadow_mode):
+        at_auto = policy(rules=replace(rules, shadow_mode=False), level=AutonomyLevel.AUTO)
+        shadow = at_auto.action.value
     reasons = list(decision.reasons)
     if decision.action is Action.SKIP:
         return Filed(status=MessageStatus.SKIPPED), "; ".join(reasons)
@@ -303,6 +324,8 @@ def _decide_in(
             send_now=send,
         ),
     )
+    if shadow is not None:
+        autonomy.record_shadow_in(session, reply.id, shadow)
     if send:
         return Filed(status=MessageStatus.ANSWERED, reply=reply), None
     return Filed(status=MessageStatus.DRAFTED, reply=reply), "; ".join(reasons)[:2000]

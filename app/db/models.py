@@ -26,6 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlalchemy.orm import Mapped, mapped_column, validates
 
+from app.db.autonomy import AutonomyChange, IntentAutonomy
 from app.db.base import Base, BigId, UTCDateTime, stored_enum, utcnow
 from app.db.delivery import DeliveryEventRecord, Suppression
 from app.db.knowledge import KnowledgeArticle, KnowledgePassage
@@ -57,10 +58,12 @@ __all__ = [
     "AgentRun",
     "ApiToken",
     "AuditEntry",
+    "AutonomyChange",
     "Base",
     "BigId",
     "Conversation",
     "DeliveryEventRecord",
+    "IntentAutonomy",
     "Job",
     "KnowledgeArticle",
     "KnowledgePassage",
@@ -264,6 +267,10 @@ class Reply(StoreOwned, Base):
     delivery_hard: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     delivery_at: Mapped[datetime | None]
     delivery_reason: Mapped[str | None] = mapped_column(SafeText)
+    shadow_decision: Mapped[str | None] = mapped_column(SafeString(16))
+    """Shadow mode: what the policy would have done at `auto` ("send" or "draft")."""
+    reject_category: Mapped[str | None] = mapped_column(SafeString(32))
+    """Why staff rejected it, a `RejectCategory` value ("wrong_fact" counts for autonomy)."""
 
     @validates("to_address")
     def _key(self, _key: str, address: str) -> str:

@@ -171,3 +171,26 @@ class KnowledgeSource(StrEnum):
     """A blog article, read through the Admin GraphQL API."""
     STAFF = "staff"
     """Written or promoted by staff in the admin."""
+
+
+class AutonomyLevel(StrEnum):
+    """How much the service does alone for one intent in one language (`app.replies.autonomy`)."""
+
+    OFF = "off"
+    """A person writes: no draft, the email waits for staff."""
+    DRAFT = "draft"
+    """The service drafts; staff approve, edit or reject."""
+    SHADOW = "shadow"
+    """The service drafts, and records whether it would have sent the reply at `auto`."""
+    AUTO = "auto"
+    """The service sends what the send policy allows (`AUTO_SEND_INTENTS` stays the bound)."""
+
+
+class RejectCategory(StrEnum):
+    """Why staff rejected a draft, as a code the autonomy rules can count."""
+
+    WRONG_FACT = "wrong_fact"
+    """The draft stated something untrue (an order's status, a price, a policy)."""
+    WRONG_TONE = "wrong_tone"
+    INCOMPLETE = "incomplete"
+    OTHER = "other"

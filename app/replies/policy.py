@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from app.agent.plan import Intent, ReplyPlan
+from app.db.statuses import AutonomyLevel
 from app.replies.commitments import REASON as COMMITMENT
 
 if TYPE_CHECKING:
@@ -100,6 +101,7 @@ def decide(
     shown: Mapping[str, Sequence[str]],
     language_fallback: str | None = None,
     suppressed: str | None = None,
+    level: AutonomyLevel = AutonomyLevel.AUTO,
 ) -> Decision:
     """Send only when the intent may auto-send, the plan is sure and clean, and nothing holds it.
 
@@ -113,6 +115,10 @@ def decide(
 
     `suppressed` says why the recipient is on the store's suppression list (a hard bounce or a
     spam report): automated mail never goes to them, so the reply waits for a person.
+
+    `level` is the intent's autonomy in the reply's language (`app.replies.autonomy`): below
+    `auto` the reply waits, with the level as a reason. `auto_send_intents` stays the upper
+    bound: an intent not in it is never sent, whatever its level.
     """
     # A real customer mistaken for spam would never hear back: skip only when sure, and never
     # when a store change was proposed (closing the email would bury the proposal).
@@ -129,6 +135,8 @@ def decide(
     if plan.intent not in rules.auto_send_intents:
         reasons.append(f"intent {plan.intent.value} is not auto-sent")
     else:
+        if level is not AutonomyLevel.AUTO:
+            reasons.append(f"autonomy: intent {plan.intent.value} is at {level.value}")
         reasons += _ungrounded(plan.intent, shown)
     if plan.confidence < rules.min_confidence:
         reasons.append(f"confidence {plan.confidence:g} is below {rules.min_confidence:g}")
