@@ -12,7 +12,15 @@ from fastapi import FastAPI
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app.admin import api as admin_api
-from app.admin import macro_routes, pages, reports, staff_routes, store_routes, suppressions
+from app.admin import (
+    example_routes,
+    macro_routes,
+    pages,
+    reports,
+    staff_routes,
+    store_routes,
+    suppressions,
+)
 from app.admin import privacy as admin_privacy
 from app.admin.errors import ApiHeaders, install_error_pages
 from app.admin.throttle import LoginThrottle
@@ -127,6 +135,7 @@ def create_app(
     app.include_router(suppressions.api_router)
     app.include_router(staff_routes.api_router)
     app.include_router(macro_routes.api_router)
+    app.include_router(example_routes.api_router)
     app.include_router(reports.api_router)
     app.include_router(admin_privacy.router)
     # The staff page: the login form alone is public; every other page needs a session.
@@ -136,6 +145,7 @@ def create_app(
     app.include_router(suppressions.page_router)
     app.include_router(staff_routes.page_router)
     app.include_router(macro_routes.page_router)
+    app.include_router(example_routes.page_router)
     app.include_router(reports.page_router)
     install_error_pages(app)
     # No-store and nosniff on every admin API answer, errors included (see app.admin.errors).
