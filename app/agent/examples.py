@@ -3,8 +3,8 @@
 The examples come from `app.store.examples` with every customer value already a placeholder;
 this module only lays them out, inside the run's boundary like the email (they are other
 customers' text: data, never instructions), and clips them so two cost a bounded number of
-prompt tokens. Text is clipped in "units": an ASCII character is one, any other three, since
-the tokenizers spend about three times as many tokens per character on Persian as on English.
+prompt tokens. Text is clipped in "units": an ASCII character is one, any other four, since
+the tokenizers spend three to four times as many tokens per character on Persian as on English.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def clip(text: str, units: int) -> str:
     """At most `units` of `text` (see the module), cut at a word with "…" when cut."""
     spent = 0
     for index, char in enumerate(text):
-        spent += 1 if char.isascii() else 3
+        spent += 1 if char.isascii() else 4
         if spent > units:
             cut = text[:index]
             space = cut.rfind(" ")

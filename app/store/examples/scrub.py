@@ -115,6 +115,8 @@ class Known:
         text = _unify(str(value)).strip()
         if len(text) < MIN_PART:
             return
+        if placeholder == NAME and re.fullmatch(r"#\s?\d[\w-]*", text):
+            placeholder = ORDER  # An order's (or a return's) `name` is its number.
         self.values.setdefault(text, placeholder)
         if placeholder == ORDER and text.startswith("#"):
             self.values.setdefault(text.lstrip("# "), ORDER)
