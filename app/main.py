@@ -14,6 +14,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from app.admin import api as admin_api
 from app.admin import autonomy as admin_autonomy
 from app.admin import (
+    example_routes,
     macro_routes,
     pages,
     reports,
@@ -138,6 +139,7 @@ def create_app(
     app.include_router(suppressions.api_router)
     app.include_router(staff_routes.api_router)
     app.include_router(macro_routes.api_router)
+    app.include_router(example_routes.api_router)
     app.include_router(reports.api_router)
     app.include_router(admin_autonomy.api_router)
     app.include_router(admin_privacy.router)
@@ -149,6 +151,7 @@ def create_app(
     app.include_router(suppressions.page_router)
     app.include_router(staff_routes.page_router)
     app.include_router(macro_routes.page_router)
+    app.include_router(example_routes.page_router)
     app.include_router(reports.page_router)
     app.include_router(admin_autonomy.page_router)
     install_error_pages(app)

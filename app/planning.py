@@ -32,6 +32,7 @@ from app.agent.loop import (
     run_agent,
 )
 from app.agent.plan import HandoverReason, ReplyPlan
+from app.agent.reading import read_email
 from app.config import Settings
 from app.db.engine import Database
 from app.db.models import Message, ToolCall
@@ -45,6 +46,7 @@ from app.providers import NoShop, Providers
 from app.replies.render import RenderedReply, ReplyInputs, StoreIdentity, render_reply
 from app.replies.verify import Evidence, gather_evidence, verify_reply
 from app.store.directory import StoreConfig, StoreDirectory
+from app.store.examples import PromptExample, find_examples
 from app.store.knowledge import StoreKnowledge
 from app.tools import tool_registry
 from app.tools.kit.context import CallOutcome, Sender, ToolContext
@@ -143,6 +145,7 @@ async def plan_reply(
         buffered=True,
     )
     summary = await providers.policy_summary(shop, store_id=store.id)
+    examples = await examples_for(units.db, email)
     clock.start()
     outcome = await run_agent(
         AgentEmail(
@@ -160,6 +163,7 @@ async def plan_reply(
         policy_summary=summary,
         limits=agent_limits(settings),
         fallback=providers.fallback_llm,
+        examples=examples,
     )
     clock.lap("agent", outcome.plan.intent.value)
     if may_defer and outcome.plan.handover_reason is HandoverReason.PROVIDER_DOWN:
@@ -188,6 +192,25 @@ async def plan_reply(
         rendered=rendered,
         problems=problems,
     )
+
+
+async def examples_for(db: Database, email: InboundEmail) -> tuple[PromptExample, ...]:
+    """Staff-approved replies to similar emails of the intent and language the rules read.
+
+    The model has not read the email yet, so the keyword rules (`read_email`) say which intent
+    and language to look in. A failed lookup costs the examples, never the reply.
+    """
+    reading = read_email(email.subject, email.clean_text or "")
+    try:
+        return await find_examples(
+            db,
+            query=customer_words(email),
+            intent=reading.intent.value,
+            language=reading.language,
+        )
+    except Exception:
+        logger.exception("reply examples not found; planning without them")
+        return ()
 
 
 def _start_in(

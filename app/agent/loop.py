@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -21,6 +22,7 @@ from pydantic import Field, ValidationError
 
 from app import metrics
 from app.agent.calls import CallBook, unusable
+from app.agent.examples import Example, examples_block
 from app.agent.llm import (
     LLM,
     AssistantTurn,
@@ -217,6 +219,7 @@ async def run_agent(
     limits: AgentLimits | None = None,
     registry: ToolRegistry | None = None,
     fallback: LLM | None = None,
+    examples: Sequence[Example] = (),
 ) -> AgentOutcome:
     """Run the tool loop for one email and return its plan (never raises for model trouble).
 
@@ -231,6 +234,8 @@ async def run_agent(
         registry: the tools; the application's registry when omitted.
         fallback: a model to finish with when `llm` is unreachable (the offline model, if
             settings allow); without one the email goes to a person as "provider down".
+        examples: staff-approved replies to similar emails, customer data already replaced
+            by placeholders (`app.store.examples`), shown before the email.
     """
     limits = limits or AgentLimits()
     tools_registry = registry or tool_registry()
@@ -243,7 +248,9 @@ async def run_agent(
     )
     tools = offered_tools(tools_registry, verified_sender=ctx.sender is not None)
     loop = _Loop(ctx=ctx, llm=llm, trace=trace, limits=limits, registry=tools_registry)
-    items: list[Item] = [UserText(text=email_block(email, boundary))]
+    blocks = (examples_block(examples, boundary), email_block(email, boundary))
+    user_text = "\n".join(block for block in blocks if block)
+    items: list[Item] = [UserText(text=user_text)]
     try:
         return await loop.run(instructions, items, tools)
     except LLMUnavailable as exc:
@@ -258,7 +265,7 @@ async def run_agent(
             loop.input_tokens,
             loop.output_tokens,
         )
-        return await offline.run(instructions, [UserText(text=email_block(email, boundary))], tools)
+        return await offline.run(instructions, [UserText(text=user_text)], tools)
     except LLMRejected as exc:
         logger.error("model rejected the request", extra={"error": str(exc)})
         return loop.finish(handover_plan(HandoverReason.MODEL_ERROR))

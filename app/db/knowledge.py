@@ -16,6 +16,7 @@ from sqlalchemy import ForeignKey, Integer, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base, BigId, stored_enum, utcnow
+from app.db.examples import is_examples_index
 from app.db.statuses import KnowledgeSource
 from app.db.stores import StoreOwned
 from app.db.text import SafeString, SafeText
@@ -28,7 +29,8 @@ TERMS_INDEX = "ix_knowledge_passages_terms"
 
 def is_search_index(name: str | None) -> bool:
     """Whether a table or index is one of the full-text indexes kept outside the models."""
-    return bool(name) and (str(name).startswith(FTS_TABLE) or name == TERMS_INDEX)
+    own = bool(name) and (str(name).startswith(FTS_TABLE) or name == TERMS_INDEX)
+    return own or is_examples_index(name)
 
 
 class KnowledgeArticle(StoreOwned, Base):

