@@ -227,6 +227,7 @@ async def thread(
     done: Annotated[str, Query(max_length=40)] = "",
     view: Annotated[str, Query(max_length=32)] = "",
     back: CursorId = None,
+    macro: Annotated[int | None, Query(ge=1, le=2**53)] = None,
 ) -> HTMLResponse:
     """One email with everything the service did about it (and a refused action's answer)."""
     flash = take(request, message_pk)
@@ -240,6 +241,7 @@ async def thread(
         view=view,
         back=back,
         flash=flash,
+        macro_id=macro,
     )
     if flash is not None:
         clear(response)

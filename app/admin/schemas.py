@@ -195,6 +195,8 @@ class MessageDetail(MessageSummary):
     its own conversation instead of joining that one (a conversation belongs to its customer)."""
     replies_to_message_id: int | None
     """The first email of that other conversation, to open it."""
+    closed_by: str | None
+    closed_at: Timestamp | None
     from_header: str | None
     envelope_from: str | None
     recipients: JsonObject | None

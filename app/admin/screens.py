@@ -16,6 +16,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 
 from app.admin import reporting, review
+from app.admin.action_words import proposal_facts
 from app.admin.auth import CSRF_FIELD
 from app.admin.customer_card import load_customer_card
 from app.admin.filters import PROPOSAL_TABS
@@ -23,6 +24,7 @@ from app.admin.flash import Flash
 from app.admin.shops import store_shop
 from app.admin.staff import Staff
 from app.admin.templating import render
+from app.admin.thread_extras import load_thread_extras
 from app.admin.workspace_screens import thread_context
 from app.db.engine import Database
 from app.db.statuses import MessageStatus, ProposalStatus, ReplyStatus
@@ -147,11 +149,13 @@ async def thread_page(
     back: int | None = None,
     flash: Flash | None = None,
     composer_start: str = "",
+    macro_id: int | None = None,
 ) -> HTMLResponse:
     """The thread view: the email, the customer, the composer and its buttons, the whole trace.
 
     `flash` is a refused action's answer brought across its redirect (`app.admin.flash`);
-    `composer_start` is the composer's text when there is no draft (a filled macro).
+    `composer_start` is the composer's text when there is no draft; `macro_id` (the macro
+    picker's choice) fills it with that macro for this email.
     """
     async with db.read() as session:
         trace = await reporting.message_trace(session, message_pk)
@@ -167,6 +171,22 @@ async def thread_page(
     latest = replies[-1] if replies else None
     draft = latest if latest and latest.status is ReplyStatus.DRAFT else None
     context = base_context(request, staff)
+    extras = await load_thread_extras(
+        db,
+        store_id=staff.store_id or DEFAULT_STORE_ID,
+        message_pk=message_pk,
+        card=card,
+        proposals=list(trace.proposals),
+        macro_id=macro_id,
+        store_name=context["store_name"],
+    )
+    context.update(extras.context())
+    composer_start = extras.composer_start or composer_start
+    if extras.macro_problems and error is None:
+        error = {
+            "message": "Check the macro's text before sending.",
+            "problems": extras.macro_problems,
+        }
     context.update(
         await thread_context(
             db,
@@ -223,8 +243,10 @@ async def proposals_page(
         status_code = 422
     async with db.read() as session:
         proposals = await reporting.list_proposals(session, status=wanted)
+        facts = await proposal_facts(session, proposals)
     context = base_context(request, staff)
     context.update(
+        proposal_facts=facts,
         proposals=proposals,
         status=status,
         statuses=PROPOSAL_TABS,
