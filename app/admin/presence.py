@@ -32,7 +32,13 @@ async def heartbeat(db: Database, message_pk: int, *, staff: Staff, kind: Presen
     now = utcnow()
     try:
         async with db.write() as session:
-            row = await session.get(Presence, (message_pk, staff.id))
+            row = (
+                await session.execute(
+                    select(Presence).where(
+                        Presence.message_id == message_pk, Presence.staff_id == staff.id
+                    )
+                )
+            ).scalar_one_or_none()
             if row is None:
                 session.add(
                     Presence(

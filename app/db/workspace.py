@@ -54,10 +54,15 @@ class Presence(StoreOwned, Base):
     """Who is viewing or editing an email, as of their last heartbeat."""
 
     __tablename__ = "presence"
-    __table_args__ = (Index("ix_presence_seen_at", "seen_at"),)
+    __table_args__ = (
+        Index("ix_presence_seen_at", "seen_at"),
+        UniqueConstraint("message_id", "staff_id", name="uq_presence_message_id_staff_id"),
+    )
 
-    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), primary_key=True)
-    staff_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id"), primary_key=True)
+    # A surrogate key like every store table's, so privacy erasure finds and deletes the rows.
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"))
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id"))
     staff_name: Mapped[str] = mapped_column(SafeString(320))
     kind: Mapped[PresenceKind] = mapped_column(
         stored_enum(PresenceKind, length=16, constraint="ck_presence_kind")

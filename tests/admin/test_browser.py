@@ -217,7 +217,9 @@ async def test_staff_log_in_edit_a_draft_approve_it_and_see_it_sent(
     assert await reply_status(page) == "draft"
     customer = page.locator("section.customer")
     assert await customer.get_by_text("Lena Fischer", exact=True).is_visible()
-    assert await customer.get_by_text("#1007", exact=True).is_visible()
+    # The order shows in the card's order table and again in the customer's timeline.
+    assert await customer.get_by_role("cell", name="#1007", exact=True).is_visible()
+    assert await customer.locator("ol").get_by_text("#1007", exact=True).is_visible()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=ARTIFACTS / "admin-thread-draft.png", full_page=True)
 

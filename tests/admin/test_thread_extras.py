@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+from html.parser import HTMLParser
 
 import httpx
 import pytest
@@ -88,3 +89,32 @@ async def test_store_actions_name_the_customer_and_order_on_both_pages(desk: Des
         assert "Lena Fischer" in page.text, path
         assert "#1007" in page.text, path
         assert "gid://" not in page.text.split('class="raw"')[0], path
+
+
+class FormNesting(HTMLParser):
+    """Records a <form> opened while another is open (browsers drop it and end the outer one)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.depth = 0
+        self.nested = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "form":
+            self.nested += self.depth > 0
+            self.depth += 1
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form":
+            self.depth -= 1
+
+
+async def test_no_form_on_the_thread_page_sits_inside_another(desk: Desk) -> None:
+    lena = await desk.seed(lena_return())
+    await add_macro(desk.db, "Parcel", "Order {{ order_number }}")
+    page = await desk.http.get(f"/admin/messages/{lena}")
+    assert 'class="macro-picker' in page.text
+    forms = FormNesting()
+    forms.feed(page.text)
+    assert forms.nested == 0
+    assert forms.depth == 0

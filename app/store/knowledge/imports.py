@@ -14,7 +14,7 @@ from app.store.knowledge.library import ImportCounts, search, sync_source
 from app.store.knowledge.markdown import read_folder
 from app.store.knowledge.shopify_source import read_articles, read_pages
 from app.store.models import HelpPassage
-from app.store.shopify.client import ShopifyGraphQL
+from app.store.shopify import ShopifyGraphQL
 
 logger = logging.getLogger(__name__)
 DEMO_KNOWLEDGE = Path(__file__).parents[1] / "demo_data" / "knowledge"

@@ -16,8 +16,7 @@ from typing import Any
 
 from app.db.statuses import KnowledgeSource
 from app.store.knowledge.articles import ArticleDraft, SourceRead
-from app.store.shopify.client import ShopifyGraphQL
-from app.store.shopify.queries import HELP_ARTICLES_QUERY, HELP_PAGES_QUERY
+from app.store.shopify import HELP_ARTICLES_QUERY, HELP_PAGES_QUERY, ShopifyGraphQL
 
 PAGE_SIZE = 50
 MAX_PAGES = 100

@@ -23,10 +23,17 @@ from app.store.shopify.mapping import (
     product_from_node,
     user_errors,
 )
-from app.store.shopify.queries import order_name_query, search_words
+from app.store.shopify.queries import (
+    HELP_ARTICLES_QUERY,
+    HELP_PAGES_QUERY,
+    order_name_query,
+    search_words,
+)
 from app.store.shopify.shop import ShopifyShop
 
 __all__ = [
+    "HELP_ARTICLES_QUERY",
+    "HELP_PAGES_QUERY",
     "ClientCredentialsToken",
     "ShopifyGraphQL",
     "ShopifyShop",

@@ -90,6 +90,7 @@ def upgrade() -> None:
 
     op.create_table(
         "presence",
+        sa.Column("id", BigId, nullable=False),
         sa.Column("message_id", BigId, nullable=False),
         sa.Column("staff_id", BigId, nullable=False),
         sa.Column("staff_name", sa.String(length=320), nullable=False),
@@ -100,7 +101,8 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["message_id"], ["messages.id"]),
         sa.ForeignKeyConstraint(["staff_id"], ["staff_users.id"]),
         sa.ForeignKeyConstraint(["store_id"], ["stores.id"]),
-        sa.PrimaryKeyConstraint("message_id", "staff_id"),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("message_id", "staff_id", name="uq_presence_message_id_staff_id"),
     )
     op.create_index("ix_presence_seen_at", "presence", ["seen_at"])
     op.create_index("ix_presence_store_id", "presence", ["store_id"])
