@@ -31,6 +31,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from app.agent.plan import Intent
 from app.mail.settings import MailSettings
+from app.replies.aftersale_settings import AftersaleSettings
 from app.store.secrets import parse_keys
 
 MIN_PASSWORD_LENGTH = 12
@@ -51,7 +52,7 @@ def _split_csv(value: object) -> object:
     return value
 
 
-class Settings(MailSettings, BaseSettings):
+class Settings(MailSettings, AftersaleSettings, BaseSettings):
     """The service's configuration; field names are the environment variable names."""
 
     model_config = SettingsConfigDict(

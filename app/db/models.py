@@ -26,6 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlalchemy.orm import Mapped, mapped_column, validates
 
+from app.db.aftersale import RATING, FollowUp, Rating, ResolutionCheck, Unsubscribe
 from app.db.base import Base, BigId, UTCDateTime, stored_enum, utcnow
 from app.db.delivery import DeliveryEventRecord, Suppression
 from app.db.knowledge import KnowledgeArticle, KnowledgePassage
@@ -61,6 +62,7 @@ __all__ = [
     "BigId",
     "Conversation",
     "DeliveryEventRecord",
+    "FollowUp",
     "Job",
     "KnowledgeArticle",
     "KnowledgePassage",
@@ -75,6 +77,7 @@ __all__ = [
     "ProposedAction",
     "RateWindow",
     "Reply",
+    "ResolutionCheck",
     "ShopifyWebhook",
     "StaffSession",
     "StaffUser",
@@ -85,6 +88,7 @@ __all__ = [
     "StoreScoped",
     "Suppression",
     "ToolCall",
+    "Unsubscribe",
     "UTCDateTime",
     "stored_enum",
     "utcnow",
@@ -264,6 +268,9 @@ class Reply(StoreOwned, Base):
     delivery_hard: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     delivery_at: Mapped[datetime | None]
     delivery_reason: Mapped[str | None] = mapped_column(SafeText)
+    rating: Mapped[Rating | None] = mapped_column(RATING)  # The customer's, by its link.
+    rating_comment: Mapped[str | None] = mapped_column(SafeText)
+    rated_at: Mapped[datetime | None]
 
     @validates("to_address")
     def _key(self, _key: str, address: str) -> str:
