@@ -18,6 +18,7 @@ from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.db.base import utcnow
@@ -138,9 +139,7 @@ async def comment(token: str, request: Request) -> HTMLResponse:
         return _refused(exc)
     text = (await _form(request)).get("comment", "")
     try:
-        await state.db.unit(
-            lambda session: ratings.comment_in(session, reply_id, text, now=now), ALL_STORES
-        )
+        await state.db.unit(lambda session: ratings.comment_in(session, reply_id, text), ALL_STORES)
     except LookupError:
         return _refused(BadToken("forged"))
     except ratings.AlreadyUsed:
@@ -187,4 +186,6 @@ async def unsubscribe(token: str, request: Request) -> HTMLResponse:
         )
     except LookupError:
         return _refused(BadToken("forged"))
+    except IntegrityError:
+        pass  # The same address was unsubscribed at the same moment (a client's retry): done.
     return _page("You are unsubscribed", "<p>You will get no more follow-up emails.</p>")

@@ -97,12 +97,11 @@ def count_against_autonomy_in(session: Session, reply: Reply, message: Message |
     del session, reply, message
 
 
-def comment_in(session: Session, reply_id: int, comment: str, *, now: datetime) -> None:
+def comment_in(session: Session, reply_id: int, comment: str) -> None:
     """Add the optional comment to a rating just given. Raises LookupError, AlreadyUsed."""
     reply = session.get(Reply, reply_id, with_for_update=True)
     if reply is None or reply.rated_at is None:
         raise LookupError(f"no rated reply {reply_id}")
     if reply.rating_comment is not None:
         raise AlreadyUsed("a comment was given already")
-    reply.rating_comment = " ".join(comment.split())[:MAX_COMMENT_CHARS] or ""
-    del now
+    reply.rating_comment = " ".join(comment.split())[:MAX_COMMENT_CHARS]

@@ -11,7 +11,8 @@ is off, the store is in shadow mode (the send policy's store-wide hold), the add
 suppression list or the unsubscribe list, or the customer had a proactive email within
 FOLLOWUP_CAP_DAYS (each of these skips it, with the reason). During quiet hours in the store's
 time zone it waits until they end. Like replies it is sent at most once: `sending` is committed
-before the request goes out, and an interrupted attempt becomes `unknown`, never resent.
+before the request goes out, so an attempt interrupted before its result was recorded stays
+`sending` (visible in the table), never sent again.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from datetime import datetime, time, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from app.config import Settings
@@ -242,6 +244,23 @@ def hold_reason_in(
         days = settings.FOLLOWUP_CAP_DAYS
         return f"capped: a proactive email went to this customer in the last {days} days"
     return None
+
+
+async def sent_count(session: AsyncSession, *, since: datetime, until: datetime) -> dict[str, int]:
+    """Follow-ups sent in [since, until), by kind (for the reports page; the scope applies)."""
+    statement = (
+        select(FollowUp.kind, func.count(FollowUp.id))
+        .where(
+            FollowUp.status == FollowUpStatus.SENT,
+            FollowUp.sent_at >= since,
+            FollowUp.sent_at < until,
+        )
+        .group_by(FollowUp.kind)
+    )
+    counts = {kind.value: 0 for kind in FollowUpKind}
+    for kind, count in (await session.execute(statement)).all():
+        counts[FollowUpKind(kind).value] = int(count)
+    return counts
 
 
 async def send_due(

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from app.db.aftersale import ResolutionCheck
 from app.db.models import Message, Reply
-from app.db.statuses import MessageStatus, ReplyStatus
+from app.db.statuses import MessageStatus, Rating, ReplyStatus
 
 BATCH = 500
 """Checks scheduled or decided per sweep (a backlog is worked off over a few sweeps)."""
@@ -137,3 +137,18 @@ async def automation_rate(
     return AutomationRate(
         checked=int(checked), automated=int(automated_count), resolved_automated=int(resolved)
     )
+
+
+async def satisfaction(
+    session: AsyncSession, *, since: datetime, until: datetime
+) -> dict[str, int]:
+    """Ratings given in [since, until), by answer (for the reports page; the scope applies)."""
+    statement = (
+        select(Reply.rating, func.count(Reply.id))
+        .where(Reply.rating.is_not(None), Reply.rated_at >= since, Reply.rated_at < until)
+        .group_by(Reply.rating)
+    )
+    counts = {rating.value: 0 for rating in Rating}
+    for rating, count in (await session.execute(statement)).all():
+        counts[str(rating)] = int(count)
+    return counts

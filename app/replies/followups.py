@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
 from app.db.statuses import FollowUpKind
 from app.replies.catalogs import direction, template_language, translations
@@ -144,6 +144,3 @@ def _environment(language: str, *, as_html: bool) -> Environment:
         translations(language), newstyle=True
     )
     return environment
-
-
-__all__ = ["FollowUpInputs", "check_followup", "escape", "render_followup"]

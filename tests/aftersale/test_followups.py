@@ -288,3 +288,28 @@ async def test_the_workers_sweep_checks_resolution_scans_and_sends(
     assert check.resolved is True  # Sent at T0, five days before NOW, nobody wrote again.
     assert mail.sent  # Check-ins of orders delivered more than 3 days ago (due, not too late).
     assert all(email.list_unsubscribe for email in mail.sent)
+
+
+async def test_the_reports_count_follow_ups_sent_and_ratings_by_answer(
+    db: Database, make_settings: SettingsFactory
+) -> None:
+    from app.jobs.resolution import satisfaction
+
+    settings = make_settings(**ON, FOLLOWUP_CAP_DAYS=0)
+    await add_due(db, "a@example.com", key="o1")
+    await add_due(db, "b@example.com", key="o2")
+    await send(db, settings, Recorder())
+    conversation = await add_conversation(db)
+    message = await add_email(db, conversation_id=conversation, received_at=T0)
+    for rating in (Rating.GOOD, Rating.GOOD, Rating.NOT_GOOD):
+        reply = await add_sent_reply(db, message, conversation_id=conversation)
+
+        def rate(session: Any, pk: int = reply, given: Rating = rating) -> ratings.Rated:
+            return ratings.rate_in(session, pk, given, now=NOW)
+
+        await db.unit(rate, ALL_STORES)
+
+    day = {"since": NOW - timedelta(days=1), "until": NOW + timedelta(days=1)}
+    async with db.read(IN_DEFAULT_STORE) as session:
+        assert await followups.sent_count(session, **day) == {"checkin": 2, "review": 0}
+        assert await satisfaction(session, **day) == {"good": 2, "not_good": 1}
