@@ -183,3 +183,21 @@ async def test_every_sent_reply_carries_its_rating_links_in_its_language() -> No
     assert "چطور بودیم؟" in reply.text
     assert reply.html.index("?rating=good") < reply.html.index("</body>")
     assert followup.text == "Hello"
+
+
+async def test_replies_get_rating_links_only_when_links_can_be_made(
+    make_settings: SettingsFactory,
+) -> None:
+    from app.providers import build_providers
+    from app.replies.links import WithRatingLinks
+
+    with_links = build_providers(
+        make_settings(SATISFACTION_SECRET=SECRET, AFTERSALE_PUBLIC_URL=ORIGIN)
+    )
+    without = build_providers(make_settings(SATISFACTION_SECRET=SECRET))
+    try:
+        assert isinstance(with_links.mail, WithRatingLinks)
+        assert not isinstance(without.mail, WithRatingLinks)
+    finally:
+        await with_links.aclose()
+        await without.aclose()
