@@ -31,6 +31,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from app.agent.plan import Intent
 from app.mail.settings import MailSettings
+from app.replies.aftersale_settings import AftersaleSettings
 from app.replies.autonomy_settings import AutonomySettings
 from app.store.secrets import parse_keys
 
@@ -52,7 +53,7 @@ def _split_csv(value: object) -> object:
     return value
 
 
-class Settings(MailSettings, AutonomySettings, BaseSettings):
+class Settings(MailSettings, AutonomySettings, AftersaleSettings, BaseSettings):
     """The service's configuration; field names are the environment variable names."""
 
     model_config = SettingsConfigDict(

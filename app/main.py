@@ -29,7 +29,7 @@ from app.admin.errors import ApiHeaders, install_error_pages
 from app.admin.throttle import LoginThrottle
 from app.config import Settings
 from app.db.engine import Database
-from app.intake import events, health, routes, webhooks
+from app.intake import events, feedback, health, routes, webhooks
 from app.intake.auth import InboundAuthenticator, inbound_secrets
 from app.intake.writer import IntakeWriter
 from app.jobs.process import WorkerProcess, worker_mode
@@ -129,6 +129,8 @@ def create_app(
     app.include_router(webhooks.router)
     # Delivery events of the replies we sent (`/webhooks/<provider>/events`).
     app.include_router(events.router)
+    # Customers' one-click pages: satisfaction ratings and unsubscribing (signed links).
+    app.include_router(feedback.router)
     app.include_router(health.router)
     # The Shopify app: install (OAuth) and Shopify's webhooks; 404 unless configured as an app.
     app.include_router(shopify_webhooks.router)

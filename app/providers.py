@@ -25,6 +25,7 @@ from app.config import Settings
 from app.db.stores import DEFAULT_STORE_ID
 from app.intake.fetching import HttpxGet
 from app.mail.adapter import HttpGet
+from app.replies.links import LinkMaker, WithRatingLinks
 from app.replies.senders import LogMailSender, MailSender, SendGridSender
 from app.store.directory import StoreConfig
 from app.store.models import PolicyKind
@@ -224,6 +225,18 @@ def store_shop_factory(
 
 
 def _build_mail(settings: Settings, closers: list[Callable[[], Awaitable[None]]]) -> MailSender:
+    """The mail sender, adding satisfaction links to replies when links can be made."""
+    mail = _build_transport(settings, closers)
+    secret, origin = settings.link_secret(), settings.public_url()
+    if secret is None or origin is None:
+        return mail
+    links = LinkMaker(origin=origin, secret=secret)
+    return WithRatingLinks(mail, links, days=settings.SATISFACTION_LINK_DAYS)
+
+
+def _build_transport(
+    settings: Settings, closers: list[Callable[[], Awaitable[None]]]
+) -> MailSender:
     if settings.MAILBOX_SMTP_HOST is not None:
         # Imported here: the SMTP and IMAP libraries load only with a connected mailbox.
         from app.intake.mailbox.sender import mailbox_sender

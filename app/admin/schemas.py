@@ -308,6 +308,10 @@ class ReplyView(ReplyBrief):
     """When the provider says the state was reached."""
     delivery_reason: str | None
     """What the receiving server or the provider said."""
+    rating: str | None = None
+    """The customer's satisfaction rating by the reply's link: good or not_good."""
+    rating_comment: str | None = None
+    rated_at: Timestamp | None = None
 
 
 class DeliveryEventView(FromRow):

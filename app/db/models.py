@@ -26,6 +26,8 @@ from sqlalchemy import (
 from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlalchemy.orm import Mapped, mapped_column, validates
 
+from app.db.accounts import ApiToken, StaffSession, StaffUser
+from app.db.aftersale import RATING, FollowUp, Rating, ResolutionCheck, Unsubscribe
 from app.db.autonomy import AutonomyChange, IntentAutonomy
 from app.db.base import Base, BigId, UTCDateTime, stored_enum, utcnow
 from app.db.delivery import DeliveryEventRecord, Suppression
@@ -41,7 +43,6 @@ from app.db.statuses import (
     MessageStatus,
     ProposalStatus,
     ReplyStatus,
-    TokenScope,
 )
 from app.db.stores import (
     PrivacyRequest,
@@ -65,6 +66,7 @@ __all__ = [
     "Conversation",
     "DeliveryEventRecord",
     "IntentAutonomy",
+    "FollowUp",
     "Job",
     "KnowledgeArticle",
     "KnowledgePassage",
@@ -80,6 +82,7 @@ __all__ = [
     "RateWindow",
     "Reply",
     "ReplyExample",
+    "ResolutionCheck",
     "ShopifyWebhook",
     "StaffSession",
     "StaffUser",
@@ -90,6 +93,7 @@ __all__ = [
     "StoreScoped",
     "Suppression",
     "ToolCall",
+    "Unsubscribe",
     "UTCDateTime",
     "stored_enum",
     "utcnow",
@@ -273,6 +277,9 @@ class Reply(StoreOwned, Base):
     """Shadow mode: what the policy would have done at `auto` ("send" or "draft")."""
     reject_category: Mapped[str | None] = mapped_column(SafeString(32))
     """Why staff rejected it, a `RejectCategory` value ("wrong_fact" counts for autonomy)."""
+    rating: Mapped[Rating | None] = mapped_column(RATING)  # The customer's, by its link.
+    rating_comment: Mapped[str | None] = mapped_column(SafeText)
+    rated_at: Mapped[datetime | None]
 
     @validates("to_address")
     def _key(self, _key: str, address: str) -> str:
@@ -403,60 +410,6 @@ class ProposedAction(StoreOwned, Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     decided_at: Mapped[datetime | None]
     decided_by: Mapped[str | None] = mapped_column(SafeString(320))
-
-
-class StaffUser(Base):
-    """A support staff account for the admin."""
-
-    __tablename__ = "staff_users"
-
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    email: Mapped[str] = mapped_column(SafeString(320), unique=True)
-    name: Mapped[str] = mapped_column(SafeString(200), default="")
-    password_hash: Mapped[str] = mapped_column(SafeString(255))
-    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    last_login_at: Mapped[datetime | None]
-
-
-class StaffSession(Base):
-    """A logged-in browser: the cookie holds a random token, the table only its hash."""
-
-    __tablename__ = "staff_sessions"
-
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    token_hash: Mapped[str] = mapped_column(SafeString(64), unique=True)
-    staff_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id"), index=True)
-    store_id: Mapped[int | None] = mapped_column(ForeignKey("stores.id"))
-    """The store the switcher chose (None: the member's first store)."""
-    csrf_token: Mapped[str] = mapped_column(SafeString(64))
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    expires_at: Mapped[datetime]
-
-
-class ApiToken(Base):
-    """A bearer token for the admin JSON API (only its hash is stored)."""
-
-    __tablename__ = "api_tokens"
-
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    token_hash: Mapped[str] = mapped_column(SafeString(64), unique=True)
-    prefix: Mapped[str] = mapped_column(SafeString(16))
-    """The token's first characters, to tell tokens apart in listings."""
-    staff_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id"), index=True)
-    store_id: Mapped[int | None] = mapped_column(ForeignKey("stores.id"))
-    """The one store the token works in (None: the owner's first store)."""
-    name: Mapped[str] = mapped_column(SafeString(200), default="")
-    scope: Mapped[TokenScope] = mapped_column(
-        stored_enum(TokenScope, length=16, constraint="ck_api_tokens_scope"),
-        default=TokenScope.REVIEW,
-    )
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    expires_at: Mapped[datetime]
-    """After this the token is refused (`API_TOKEN_DAYS` after creation by default)."""
-    last_used_at: Mapped[datetime | None]
-    """Updated at most every few minutes, so using a token rarely costs a write."""
-    revoked_at: Mapped[datetime | None]
 
 
 class AuditEntry(StoreRouted, Base):

@@ -194,3 +194,32 @@ class RejectCategory(StrEnum):
     WRONG_TONE = "wrong_tone"
     INCOMPLETE = "incomplete"
     OTHER = "other"
+
+
+class Rating(StrEnum):
+    """What a customer said of a reply through its satisfaction link."""
+
+    GOOD = "good"
+    NOT_GOOD = "not_good"
+
+
+class FollowUpKind(StrEnum):
+    """A proactive email this service sends after the sale (`app.jobs.followups`)."""
+
+    CHECKIN = "checkin"
+    """Some days after an order is delivered: did everything arrive well?"""
+    REVIEW = "review"
+    """After a customer rated a reply good: would they review the store?"""
+
+
+class FollowUpStatus(StrEnum):
+    """Where a follow-up is: scheduled → sending → sent, or skipped (with why), dead, unknown."""
+
+    SCHEDULED = "scheduled"
+    SENDING = "sending"
+    SENT = "sent"
+    SKIPPED = "skipped"
+    """Not sent, for good: unsubscribed, suppressed, capped, turned off, or refused by a check."""
+    DEAD = "dead"
+    UNKNOWN = "unknown"
+    """An attempt ended without knowing whether the provider took it: never resent."""

@@ -5,7 +5,8 @@ and provider signatures), `body` (request bodies spooled within their size limit
 (group commit of deliveries with their jobs), `messages` (stored emails, conversations and their
 statuses), `events` (providers' delivery events of the replies we sent), `health` (liveness and
 readiness probes, and `/metrics`), `mailbox/` (a connected mailbox: IMAP read into the same
-store, replies out by SMTP).
+store, replies out by SMTP), `feedback` (customers' one-click pages: satisfaction ratings
+with `ratings`, unsubscribing with `unsubscribing`).
 May import: `mail` (parsing), `db`, `jobs` (enqueue, queue stats), `replies` (the outbox and
 delivery events), `config`, `state`, `logs`, `metrics`; never `admin`.
 """

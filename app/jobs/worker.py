@@ -30,6 +30,7 @@ from app.db.statuses import JobKind, JobStatus, ReplyStatus
 from app.intake.classify import Loaded, load_inbound
 from app.intake.mailbox import read_mailbox
 from app.jobs import queue
+from app.jobs.aftersale import AftersaleSweep
 from app.jobs.queue import ClaimedJob
 from app.logs import log_context
 from app.pipeline import handle_inbound_email
@@ -69,6 +70,7 @@ class Worker:
         loaders: Mapping[str, Loader] | None = None,
     ) -> None:
         self.db = db
+        self.providers = providers
         self.privacy_every = privacy_every
         self.settings = settings
         self.name = name or worker_name()
@@ -161,6 +163,7 @@ class Worker:
         await asyncio.gather(
             self._claim_loop(stop, asyncio.Semaphore(slots)),
             self._privacy(stop),
+            self._aftersale(stop),
             # A connected mailbox (MAILBOX_IMAP_HOST) is read beside the claim loop; its mail
             # wakes the loop the moment it is stored.
             read_mailbox(self.db, self.settings, stop, owner=self.name, on_stored=self.wakeup.set),
@@ -217,6 +220,21 @@ class Worker:
                 logger.error("privacy requests not processed: %s", type(exc).__name__)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=self.privacy_every)
+
+    async def _aftersale(self, stop: asyncio.Event) -> None:
+        """Resolution checks and follow-ups every AFTERSALE_EVERY_SECONDS (`jobs.aftersale`)."""
+        if self.providers is None:
+            return
+        sweep = AftersaleSweep(
+            db=self.db, settings=self.settings, providers=self.providers, stores=self.stores
+        )
+        while not stop.is_set():
+            try:
+                await sweep.run(utcnow())
+            except (SQLAlchemyError, OSError) as exc:
+                logger.error("after-sale sweep failed: %s", type(exc).__name__)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=self.settings.AFTERSALE_EVERY_SECONDS)
 
     async def _sleep(self, stop: asyncio.Event, seconds: float) -> None:
         if self.wakeup.is_set():

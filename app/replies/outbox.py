@@ -223,6 +223,7 @@ def outgoing(reply: Reply, *, sender: ReplyFrom) -> OutgoingEmail:
         in_reply_to=reply.in_reply_to,
         references=tuple(str(ref) for ref in reply.references or []),
         custom_args={"reply_id": str(reply.id), "message_id": str(reply.message_id)},
+        language=reply.language or "",
     )
 
 

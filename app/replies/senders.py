@@ -25,6 +25,7 @@ import httpx
 from pydantic import SecretStr
 
 AUTO_SUBMITTED = "auto-replied"
+AUTO_GENERATED = "auto-generated"
 MAX_ERROR_CHARS = 500
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 # What may not stand in a header value: line breaks (a CR or LF starts a new header, or the
@@ -60,6 +61,10 @@ class OutgoingEmail:
     references: tuple[str, ...]
     custom_args: dict[str, str] = field(default_factory=dict)
     """Our ids (never personal data): they come back on SendGrid's event webhooks."""
+    list_unsubscribe: str | None = None
+    """A proactive email's one-click unsubscribe URL (RFC 8058); None for replies."""
+    language: str = ""
+    """The catalog language it is written in (for what is added to it on the way out)."""
 
     def __post_init__(self) -> None:
         # Every value that becomes a header is cleaned here, once, whoever builds the email and
@@ -73,11 +78,14 @@ class OutgoingEmail:
         in_reply_to = header_id(self.in_reply_to) if self.in_reply_to else ""
         clean(self, "in_reply_to", in_reply_to or None)
         clean(self, "references", tuple(filter(None, map(header_id, self.references))))
+        if self.list_unsubscribe is not None:
+            clean(self, "list_unsubscribe", header_id(self.list_unsubscribe) or None)
 
     def threading_headers(self) -> dict[str, str]:
         """The headers every reply carries: threading, and "this is an automatic reply"."""
         headers = {
-            "Auto-Submitted": AUTO_SUBMITTED,
+            # A proactive email answers nothing: it is auto-generated (RFC 3834), not a reply.
+            "Auto-Submitted": AUTO_GENERATED if self.list_unsubscribe else AUTO_SUBMITTED,
             # Exchange and Outlook: do not answer this with out-of-office or read receipts.
             "X-Auto-Response-Suppress": "All",
             "Message-ID": self.message_id,
@@ -86,6 +94,9 @@ class OutgoingEmail:
             headers["In-Reply-To"] = self.in_reply_to
         if self.references:
             headers["References"] = " ".join(self.references)
+        if self.list_unsubscribe:
+            headers["List-Unsubscribe"] = f"<{self.list_unsubscribe}>"
+            headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
         return headers
 
 

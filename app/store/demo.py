@@ -167,6 +167,16 @@ class DemoShop:
                 found.append(product_from_node(node, currency=currency))
         return found[: max(0, limit)]
 
+    async def delivered_orders(self, *, since: datetime, limit: int) -> list[Order]:
+        """Delivered orders whose last parcel arrived since `since` (ShopifyShop's follow-ups)."""
+        found = []
+        for node in self._newest_first():
+            order = order_from_node(node)
+            arrived = [s.delivered_at for s in order.shipments if s.delivered_at is not None]
+            if order.status is OrderStatus.DELIVERED and arrived and max(arrived) >= since:
+                found.append(order)
+        return found[: max(0, limit)]
+
     async def get_policies(self) -> list[Policy]:
         return [policy_from_node(node) for node in self._shop.get("shopPolicies") or []]
 

@@ -101,6 +101,9 @@ def test_every_status_column_is_a_checked_enum_as_wide_as_its_old_string() -> No
         ("autonomy_changes", "from_level"): 16,
         ("autonomy_changes", "to_level"): 16,
         ("reply_examples", "mark"): 16,
+        ("replies", "rating"): 16,
+        ("followups", "kind"): 16,
+        ("followups", "status"): 16,
     }
     for table, column, kind in enum_columns():
         assert (kind.native_enum, kind.validate_strings) == (False, True)

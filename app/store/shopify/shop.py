@@ -7,11 +7,14 @@ here, on our side: Shopify's search is fuzzy, so only exact owners' orders and c
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from app.store.models import (
     ActionResult,
     Address,
     Customer,
     Order,
+    OrderStatus,
     Policy,
     Product,
     item_matches,
@@ -99,6 +102,16 @@ class ShopifyShop:
         return [
             product_from_node(n, currency=currency) for n in connection_nodes(data.get("products"))
         ]
+
+    async def delivered_orders(self, *, since: datetime, limit: int) -> list[Order]:
+        """Orders updated since `since` whose every parcel was delivered (for follow-ups)."""
+        stamp = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        data = await self._client.execute(
+            ORDERS_QUERY,
+            {"query": f"fulfillment_status:shipped updated_at:>='{stamp}'", "first": limit},
+        )
+        orders = [order_from_node(node) for node in connection_nodes(data.get("orders"))]
+        return [order for order in orders if order.status is OrderStatus.DELIVERED]
 
     async def get_policies(self) -> list[Policy]:
         data = await self._client.execute(POLICIES_QUERY)
