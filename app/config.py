@@ -32,6 +32,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from app.agent.plan import Intent
 from app.mail.settings import MailSettings
 from app.store.secrets import parse_keys
+from app.store.segment_settings import SegmentSettings
 
 MIN_PASSWORD_LENGTH = 12
 _PLACEHOLDER_SECRETS = frozenset({"change-me", "changeme", "changethis", "password"})
@@ -51,7 +52,7 @@ def _split_csv(value: object) -> object:
     return value
 
 
-class Settings(MailSettings, BaseSettings):
+class Settings(MailSettings, SegmentSettings, BaseSettings):
     """The service's configuration; field names are the environment variable names."""
 
     model_config = SettingsConfigDict(

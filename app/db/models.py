@@ -30,6 +30,7 @@ from app.db.base import Base, BigId, UTCDateTime, stored_enum, utcnow
 from app.db.delivery import DeliveryEventRecord, Suppression
 from app.db.knowledge import KnowledgeArticle, KnowledgePassage
 from app.db.mailboxes import Mailbox
+from app.db.segments import CustomerSegment, ProductSuggestion, SegmentCuts
 from app.db.statuses import (
     AgentRunStatus,
     CloseReason,
@@ -54,6 +55,9 @@ from app.db.text import SafeString, SafeText
 from app.db.workspace import Macro, MessageNote, Presence
 
 __all__ = [
+    "CustomerSegment",
+    "ProductSuggestion",
+    "SegmentCuts",
     "AgentRun",
     "ApiToken",
     "AuditEntry",
