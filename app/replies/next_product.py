@@ -54,7 +54,7 @@ class NextProductFacts(Facts):
                     {
                         "title": Text(self.title),
                         "price": Amount(self.price),
-                        "link": Link(self.link, Text(self.title)),
+                        "link": Link(self.link),
                     },
                 )
             )
