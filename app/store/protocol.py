@@ -7,7 +7,7 @@ order that belongs to someone else are both `None`: callers cannot tell them apa
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from app.store.models import (
     ActionResult,
@@ -88,6 +88,7 @@ class HelpLibrary(Protocol):
         ...
 
 
+@runtime_checkable
 class ShopInsights(Protocol):
     """Store-wide reads for segments and product suggestions: paced, never per email."""
 
