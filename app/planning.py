@@ -49,6 +49,7 @@ from app.store.directory import StoreConfig, StoreDirectory
 from app.store.knowledge import StoreKnowledge
 from app.store.protocol import Shop, ShopError
 from app.store.segment_cuts import cuts_in
+from app.store.segments import StoreCuts
 from app.store.suggestions import record_suggestion_in, redirect_link
 from app.tools import tool_registry
 from app.tools.kit.context import CallOutcome, Sender, ToolContext
@@ -135,7 +136,9 @@ async def plan_reply(
         sender = Sender(email=email.from_.address, name=email.from_.name)
     tools = offered_tools(tool_registry(), verified_sender=sender is not None)
     llm = budgeted(providers.llm, db=units.db, settings=settings)
-    run_pk, history = await units.run(lambda s: _start_in(s, loaded, reading, llm=llm, tools=tools))
+    run_pk, history, cuts = await units.run(
+        lambda s: _start_in(s, loaded, reading, llm=llm, tools=tools)
+    )
     journal = exchange_log.SqlJournal(
         units.db, message_pk=loaded.message_pk, run_pk=run_pk, buffered=True
     )
@@ -147,7 +150,6 @@ async def plan_reply(
         buffered=True,
     )
     summary = await providers.policy_summary(shop, store_id=store.id)
-    cuts = await units.run(lambda s: cuts_in(s, store.id))
     clock.start()
     outcome = await run_agent(
         AgentEmail(
@@ -207,11 +209,12 @@ def _start_in(
     *,
     llm: LLM,
     tools: tuple[dict[str, Any], ...],
-) -> tuple[int, list[str]]:
+) -> tuple[int, list[str], StoreCuts | None]:
     """Open the agent's run and read the sender's earlier emails in the thread they named.
 
     Only a verified sender gets history, and only of their own conversation (see
-    `messages.thread_history`); the email is threaded for good when it is filed.
+    `messages.thread_history`); the email is threaded for good when it is filed. For a verified
+    sender the store's LFRM boundaries are read too (their profile's segment is scored on them).
     """
     email = reading.email
     history: list[str] = []
@@ -224,10 +227,11 @@ def _start_in(
             from_address=email.from_.address,
         )
         history = messages.thread_history(session, earlier)
+    cuts = cuts_in(session, reading.store.id) if reading.identity.verified else None
     run_pk = exchange_log.start_run_in(
         session, message_pk=loaded.message_pk, llm_kind=llm.kind, model=llm.model, tools=tools
     )
-    return run_pk, history
+    return run_pk, history, cuts
 
 
 async def suggest_product(
