@@ -17,6 +17,7 @@ from app.jobs.process import SUPERVISED_FLAG, read_settings
 from app.logs import configure_logging
 from app.store.commands import add_store_commands, run_store_command
 from app.store.knowledge.commands import add_knowledge_commands, run_knowledge_command
+from app.store.segment_commands import add_segment_commands, run_segment_command
 
 DISTRIBUTION = "shop-support-mail"
 STAFF_COMMANDS = frozenset(
@@ -191,6 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     privacy.add_argument("action", choices=["run"], help="run: carry out the due requests")
     add_store_commands(commands)
     add_knowledge_commands(commands)
+    add_segment_commands(commands)
     return parser
 
 
@@ -266,6 +268,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> None:
         run_store_command(args, settings)
     elif args.command == "knowledge":
         run_knowledge_command(args, settings)
+    elif args.command == "segments":
+        run_segment_command(args, settings)
 
 
 async def _migrate(settings: Settings) -> None:

@@ -34,6 +34,7 @@ from app.mail.settings import MailSettings
 from app.replies.aftersale_settings import AftersaleSettings
 from app.replies.autonomy_settings import AutonomySettings
 from app.store.secrets import parse_keys
+from app.store.segment_settings import SegmentSettings
 
 MIN_PASSWORD_LENGTH = 12
 _PLACEHOLDER_SECRETS = frozenset({"change-me", "changeme", "changethis", "password"})
@@ -53,7 +54,7 @@ def _split_csv(value: object) -> object:
     return value
 
 
-class Settings(MailSettings, AutonomySettings, AftersaleSettings, BaseSettings):
+class Settings(MailSettings, AutonomySettings, AftersaleSettings, SegmentSettings, BaseSettings):
     """The service's configuration; field names are the environment variable names."""
 
     model_config = SettingsConfigDict(

@@ -36,6 +36,7 @@ from app.jobs.process import WorkerProcess, worker_mode
 from app.jobs.worker import Worker
 from app.providers import Providers, build_providers
 from app.state import AppState
+from app.store import redirects
 from app.store.directory import StoreDirectory
 from app.store.shopify_app import install as shopify_install
 from app.store.shopify_app import webhooks as shopify_webhooks
@@ -132,6 +133,7 @@ def create_app(
     # Customers' one-click pages: satisfaction ratings and unsubscribing (signed links).
     app.include_router(feedback.router)
     app.include_router(health.router)
+    app.include_router(redirects.router)
     # The Shopify app: install (OAuth) and Shopify's webhooks; 404 unless configured as an app.
     app.include_router(shopify_webhooks.router)
     app.include_router(shopify_install.router)

@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -43,11 +43,16 @@ from app.intake.messages import StepClock
 from app.jobs import queue
 from app.mail.models import InboundEmail
 from app.providers import NoShop, Providers
+from app.replies.next_product import NextProductFacts, SuggestionShop, choose_next_product
 from app.replies.render import RenderedReply, ReplyInputs, StoreIdentity, render_reply
 from app.replies.verify import Evidence, gather_evidence, verify_reply
 from app.store.directory import StoreConfig, StoreDirectory
 from app.store.examples import PromptExample, find_examples
 from app.store.knowledge import StoreKnowledge
+from app.store.protocol import Shop, ShopError
+from app.store.segment_cuts import cuts_in
+from app.store.segments import StoreCuts
+from app.store.suggestions import record_suggestion_in, redirect_link
 from app.tools import tool_registry
 from app.tools.kit.context import CallOutcome, Sender, ToolContext
 
@@ -133,7 +138,9 @@ async def plan_reply(
         sender = Sender(email=email.from_.address, name=email.from_.name)
     tools = offered_tools(tool_registry(), verified_sender=sender is not None)
     llm = budgeted(providers.llm, db=units.db, settings=settings)
-    run_pk, history = await units.run(lambda s: _start_in(s, loaded, reading, llm=llm, tools=tools))
+    run_pk, history, cuts = await units.run(
+        lambda s: _start_in(s, loaded, reading, llm=llm, tools=tools)
+    )
     journal = exchange_log.SqlJournal(
         units.db, message_pk=loaded.message_pk, run_pk=run_pk, buffered=True
     )
@@ -155,7 +162,11 @@ async def plan_reply(
             history=tuple(ThreadMessage(author="customer", text=text) for text in history),
         ),
         ctx=ToolContext(
-            shop=shop, sender=sender, journal=journal, knowledge=StoreKnowledge(units.db)
+            shop=shop,
+            sender=sender,
+            journal=journal,
+            knowledge=StoreKnowledge(units.db),
+            segment_cuts=cuts,
         ),
         llm=llm,
         trace=trace,
@@ -173,7 +184,8 @@ async def plan_reply(
             "a provider is down; the email will be planned again",
             delay=timedelta(seconds=settings.CIRCUIT_RESET_SECONDS),
         )
-    rendered, problems = _compose(reading, outcome.plan, journal.buffered_calls, clock)
+    extra = await suggest_product(units, reading, outcome.plan, shop=shop, settings=settings)
+    rendered, problems = _compose(reading, outcome.plan, journal.buffered_calls, clock, extra)
     logger.info(
         "reply planned",
         extra={
@@ -220,11 +232,12 @@ def _start_in(
     *,
     llm: LLM,
     tools: tuple[dict[str, Any], ...],
-) -> tuple[int, list[str]]:
+) -> tuple[int, list[str], StoreCuts | None]:
     """Open the agent's run and read the sender's earlier emails in the thread they named.
 
     Only a verified sender gets history, and only of their own conversation (see
-    `messages.thread_history`); the email is threaded for good when it is filed.
+    `messages.thread_history`); the email is threaded for good when it is filed. For a verified
+    sender the store's LFRM boundaries are read too (their profile's segment is scored on them).
     """
     email = reading.email
     history: list[str] = []
@@ -237,21 +250,66 @@ def _start_in(
             from_address=email.from_.address,
         )
         history = messages.thread_history(session, earlier)
+    cuts = cuts_in(session, reading.store.id) if reading.identity.verified else None
     run_pk = exchange_log.start_run_in(
         session, message_pk=loaded.message_pk, llm_kind=llm.kind, model=llm.model, tools=tools
     )
-    return run_pk, history
+    return run_pk, history, cuts
+
+
+async def suggest_product(
+    units: Units, reading: Reading, plan: ReplyPlan, *, shop: Shop, settings: Settings
+) -> tuple[NextProductFacts, ...]:
+    """The right next product for this reply, when the store opts in (else nothing).
+
+    `choose_next_product` refuses every intent but order status and every unverified sender;
+    a store that cannot answer costs the reply its suggestion, never the reply itself.
+    """
+    email = reading.email
+    if not settings.NEXT_PRODUCT_ENABLED or not isinstance(shop, SuggestionShop):
+        return ()
+    verified = email.from_.address if reading.identity.verified and email.from_ else None
+    try:
+        facts = await choose_next_product(shop, intent=plan.intent.value, verified_email=verified)
+    except ShopError:
+        logger.warning("no product suggestion: the store did not answer")
+        return ()
+    if facts is None:
+        return ()
+    base = settings.NEXT_PRODUCT_LINK_BASE_URL
+    now = datetime.now(UTC)
+    chosen = facts
+    token = await units.run(
+        lambda s: record_suggestion_in(
+            s,
+            store_id=reading.store.id,
+            product_id=chosen.product_id,
+            product_title=chosen.title,
+            url=chosen.url,
+            now=now,
+        )
+    )
+    if base:
+        facts = facts.model_copy(update={"link": redirect_link(base, token)})
+    return (facts,)
 
 
 def _compose(
-    reading: Reading, plan: ReplyPlan, calls: list[ToolCall], clock: StepClock
+    reading: Reading,
+    plan: ReplyPlan,
+    calls: list[ToolCall],
+    clock: StepClock,
+    extra: tuple[NextProductFacts, ...] = (),
 ) -> tuple[RenderedReply, list[str]]:
-    """Steps 5 and 6: render the plan from the tool results, and verify the reply."""
+    """Steps 5 and 6: render the plan from the tool results, and verify the reply.
+
+    A suggested product (`extra`) is shown and its JSON is evidence, like any tool result.
+    """
     store, email = reading.store, reading.email
     rendered = render_reply(
         ReplyInputs(
             plan=plan,
-            facts=shown_facts(plan, calls),
+            facts=(*shown_facts(plan, calls), *extra),
             sender_name=email.from_.name if email.from_ else None,
             sender_verified=reading.identity.verified,
             original_subject=email.subject,
@@ -266,7 +324,10 @@ def _compose(
     problems = verify_reply(
         rendered,
         evidence=reply_evidence(
-            calls, customer_text=customer_words(email), store_hosts=store.store_hosts
+            calls,
+            customer_text=customer_words(email),
+            store_hosts=store.store_hosts,
+            facts=extra,
         ),
         recipient=address or "",
         verified_sender=address if reading.identity.verified else None,
@@ -302,14 +363,19 @@ def shown_facts(plan: ReplyPlan, calls: list[ToolCall]) -> tuple[BaseModel, ...]
 
 
 def reply_evidence(
-    calls: list[ToolCall], *, customer_text: str, store_hosts: Iterable[str]
+    calls: list[ToolCall],
+    *,
+    customer_text: str,
+    store_hosts: Iterable[str],
+    facts: Iterable[BaseModel] = (),
 ) -> Evidence:
     """What a reply to this email may state: its run's tool results and the customer's words.
 
     Links may point at the store's own hosts (and tracking pages).
     """
     return gather_evidence(
-        [json.dumps(c.result, ensure_ascii=False) for c in calls if c.result],
+        [json.dumps(c.result, ensure_ascii=False) for c in calls if c.result]
+        + [f.model_dump_json() for f in facts],
         customer_text=customer_text,
         store_hosts=store_hosts,
     )

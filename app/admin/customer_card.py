@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from app.admin.shops import NO_SHOP
 from app.store.protocol import Shop
+from app.store.segments import StoreCuts
 from app.tools import tool_registry
 from app.tools.customers import CustomerProfileFacts
 from app.tools.kit.context import CallOutcome, MemoryJournal, Sender, ToolContext
@@ -42,17 +43,21 @@ def _note(outcome: CallOutcome, what: str) -> str:
 
 
 async def load_customer_card(
-    shop: Shop | None, *, address: str | None, verified: bool
+    shop: Shop | None, *, address: str | None, verified: bool, cuts: StoreCuts | None = None
 ) -> CustomerCard:
     """The sender's profile and recent orders, for a verified sender only.
 
-    `shop` is the email's store's Shopify connection (None: the admin has none for that store).
+    `shop` is the email's store's Shopify connection (None: the admin has none for that store);
+    `cuts` the store's LFRM boundaries (`app.store.segment_cuts.load_cuts`), so the card's
+    segment and its one-line meaning are the ones the agent saw (None: the defaults).
     """
     if not verified or not address:
         return CustomerCard(address=address, verified=False, notes=[NOT_VERIFIED])
     if shop is None:
         return CustomerCard(address=address, verified=True, notes=[NO_SHOP])
-    ctx = ToolContext(shop=shop, sender=Sender(email=address), journal=MemoryJournal())
+    ctx = ToolContext(
+        shop=shop, sender=Sender(email=address), journal=MemoryJournal(), segment_cuts=cuts
+    )
     profile_result, orders_result = await asyncio.gather(
         tool_registry().invoke(ctx, "get_customer_profile", {}),
         tool_registry().invoke(ctx, "list_my_orders", {"limit": RECENT_ORDERS}),

@@ -34,6 +34,7 @@ from app.db.delivery import DeliveryEventRecord, Suppression
 from app.db.examples import ReplyExample
 from app.db.knowledge import KnowledgeArticle, KnowledgePassage
 from app.db.mailboxes import Mailbox
+from app.db.segments import CustomerSegment, ProductSuggestion, SegmentCuts
 from app.db.statuses import (
     AgentRunStatus,
     CloseReason,
@@ -57,6 +58,9 @@ from app.db.text import SafeString, SafeText
 from app.db.workspace import Macro, MessageNote, Presence
 
 __all__ = [
+    "CustomerSegment",
+    "ProductSuggestion",
+    "SegmentCuts",
     "AgentRun",
     "ApiToken",
     "AuditEntry",

@@ -29,7 +29,9 @@ from typing import Any
 from app.store.models import (
     ActionResult,
     Address,
+    Basket,
     Customer,
+    CustomerPage,
     Money,
     Order,
     OrderStatus,
@@ -40,6 +42,7 @@ from app.store.models import (
 )
 from app.store.protocol import ShopQueryError
 from app.store.shopify import (
+    basket_from_node,
     connection_nodes,
     customer_from_node,
     order_from_node,
@@ -179,6 +182,25 @@ class DemoShop:
 
     async def get_policies(self) -> list[Policy]:
         return [policy_from_node(node) for node in self._shop.get("shopPolicies") or []]
+
+    # --- Store-wide reads (`ShopInsights`) ---
+
+    async def customers_page(self, *, first: int, after: str | None) -> CustomerPage:
+        """Customers in fixture order; the cursor is the index of the next one."""
+        start = int(after) if after and after.isdigit() else 0
+        end = start + max(1, first)
+        return CustomerPage(
+            customers=tuple(customer_from_node(n) for n in self._customers[start:end]),
+            next_cursor=str(end) if end < len(self._customers) else None,
+        )
+
+    async def recent_baskets(self, *, first: int) -> list[Basket]:
+        return [basket_from_node(node) for node in self._newest_first()[: max(0, first)]]
+
+    async def catalogue(self, *, first: int) -> list[Product]:
+        currency = str(self._shop.get("currencyCode") or "")
+        active = [n for n in self._products if n.get("status") == "ACTIVE"]
+        return [product_from_node(n, currency=currency) for n in active[: max(0, first)]]
 
     # --- Store changes ---
 

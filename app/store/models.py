@@ -212,6 +212,24 @@ class Product(Frozen):
     status: str
     total_inventory: int | None
     variants: tuple[Variant, ...]
+    product_type: str = ""
+    collections: tuple[str, ...] = ()
+    """The titles of the collections the product is in."""
+
+
+class CustomerPage(Frozen):
+    """One page of the store's customers, and where the next page starts (None: the last)."""
+
+    customers: tuple[Customer, ...]
+    next_cursor: str | None
+
+
+class Basket(Frozen):
+    """What one order held, for products bought together (no customer data)."""
+
+    placed_at: datetime
+    cancelled: bool
+    items: tuple[LineItem, ...]
 
 
 class PolicyKind(StrEnum):

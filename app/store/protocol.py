@@ -7,12 +7,14 @@ order that belongs to someone else are both `None`: callers cannot tell them apa
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from app.store.models import (
     ActionResult,
     Address,
+    Basket,
     Customer,
+    CustomerPage,
     HelpPassage,
     Order,
     Policy,
@@ -83,4 +85,21 @@ class HelpLibrary(Protocol):
 
     async def search_help(self, query: str, *, limit: int) -> list[HelpPassage]:
         """The best passages for `query`, at most one per article, best first."""
+        ...
+
+
+@runtime_checkable
+class ShopInsights(Protocol):
+    """Store-wide reads for segments and product suggestions: paced, never per email."""
+
+    async def customers_page(self, *, first: int, after: str | None) -> CustomerPage:
+        """One page of the store's customers (every customer, in a stable order)."""
+        ...
+
+    async def recent_baskets(self, *, first: int) -> list[Basket]:
+        """The items of the store's most recent orders (by processing time), newest first."""
+        ...
+
+    async def catalogue(self, *, first: int) -> list[Product]:
+        """The store's active products, with their type and collections."""
         ...

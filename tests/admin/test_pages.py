@@ -444,7 +444,7 @@ async def test_the_thread_view_shows_customer_email_draft_and_trace(desk: Desk) 
     text = page.text
     # The customer card, read through the sender-scoped tools.
     assert "Lena Fischer" in text
-    assert "loyal" in text
+    assert "promising: bought recently, not often yet, spent in the top 60%" in text
     assert "227.00 EUR" in text
     assert "#1013" in text  # one of her other orders
     # The email, the editable draft and its buttons.

@@ -14,8 +14,8 @@ import pytest
 from app.store.demo import ANCHOR, DemoShop
 from app.store.models import same_mailbox
 from app.store.protocol import Shop
+from app.store.segments import DEFAULT_CUTS, Segment, place_customer
 from app.store.shopify import ShopifyGraphQL, ShopifyShop, StaticToken
-from app.tools.customers import Segment, segment_for
 from tests.store.demo_nodes import DemoNodes, graphql_response, leaves
 from tests.store.demo_people import EMMA, JONAS, LENA, SARA, SARA_TAGGED, TOM, own_order
 
@@ -186,10 +186,10 @@ async def test_mapped_dates_move_with_now() -> None:
 async def test_segments_do_not_age_when_now_moves() -> None:
     when = ANCHOR + timedelta(days=400)
     shop = DemoShop(now=when)
-    for email, segment in [(SARA, Segment.CHAMPION), (EMMA, Segment.AT_RISK)]:
+    for email, segment in [(SARA, Segment.CHAMPIONS), (EMMA, Segment.AT_RISK)]:
         customer = await shop.get_customer(customer_email=email)
         assert customer is not None
-        assert segment_for(customer, now=when) is segment
+        assert place_customer(customer, DEFAULT_CUTS, now=when).segment is segment
 
 
 async def test_now_defaults_to_the_current_time() -> None:

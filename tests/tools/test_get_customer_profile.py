@@ -27,11 +27,11 @@ from tests.tools.calls import (
 @pytest.mark.parametrize(
     ("email", "segment", "orders"),
     [
-        (SARA, "champion", 6),
+        (SARA, "champions", 6),
         (JONAS, "loyal", 5),
-        (REZA, "loyal", 2),
+        (REZA, "promising", 2),
         (EMMA, "at_risk", 3),
-        (MARCO, "hibernating", 2),
+        (MARCO, "lost", 2),
         (SOFIA, "hibernating", 1),
         (LUCIA, "new", 1),
         (TOM, "new", 0),

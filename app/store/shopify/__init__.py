@@ -16,6 +16,7 @@ stops here. Callers import the names below from `app.store.shopify`, not from it
 from app.store.shopify.auth import ClientCredentialsToken, StaticToken, TokenProvider
 from app.store.shopify.client import ShopifyGraphQL
 from app.store.shopify.mapping import (
+    basket_from_node,
     connection_nodes,
     customer_from_node,
     order_from_node,
@@ -39,6 +40,7 @@ __all__ = [
     "ShopifyShop",
     "StaticToken",
     "TokenProvider",
+    "basket_from_node",
     "connection_nodes",
     "customer_from_node",
     "order_from_node",

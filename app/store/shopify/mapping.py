@@ -15,6 +15,7 @@ from typing import Any
 from app.mail.cleantext import html_to_text
 from app.store.models import (
     Address,
+    Basket,
     Customer,
     LineItem,
     Money,
@@ -150,20 +151,7 @@ def order_from_node(node: Mapping[str, Any]) -> Order:
         status_page_url=node.get("statusPageUrl"),
         total=money_from_node(node.get("totalPriceSet")),
         shipping_address=_address(address) if address else None,
-        items=tuple(
-            LineItem(
-                title=str(item.get("name") or ""),
-                variant=item.get("variantTitle"),
-                sku=item.get("sku"),
-                quantity=int(item.get("quantity") or 0),
-                current_quantity=int(
-                    item["currentQuantity"]
-                    if item.get("currentQuantity") is not None
-                    else item.get("quantity") or 0
-                ),
-            )
-            for item in connection_nodes(node.get("lineItems"))
-        ),
+        items=tuple(line_item_from_node(item) for item in connection_nodes(node.get("lineItems"))),
         shipments=shipments,
         refunds=tuple(
             Refund(
@@ -177,6 +165,30 @@ def order_from_node(node: Mapping[str, Any]) -> Order:
             Return(name=str(r.get("name") or ""), status=str(r.get("status") or ""))
             for r in connection_nodes(node.get("returns"))
         ),
+    )
+
+
+def line_item_from_node(item: Mapping[str, Any]) -> LineItem:
+    """Map an Admin API `LineItem` node to a `LineItem`."""
+    return LineItem(
+        title=str(item.get("name") or ""),
+        variant=item.get("variantTitle"),
+        sku=item.get("sku"),
+        quantity=int(item.get("quantity") or 0),
+        current_quantity=int(
+            item["currentQuantity"]
+            if item.get("currentQuantity") is not None
+            else item.get("quantity") or 0
+        ),
+    )
+
+
+def basket_from_node(node: Mapping[str, Any]) -> Basket:
+    """Map an `Order` node to what it held (`BASKETS_QUERY`, or any order selection)."""
+    return Basket(
+        placed_at=_required_when(node.get("processedAt") or node.get("createdAt")),
+        cancelled=node.get("cancelledAt") is not None,
+        items=tuple(line_item_from_node(item) for item in connection_nodes(node.get("lineItems"))),
     )
 
 
@@ -230,6 +242,10 @@ def product_from_node(node: Mapping[str, Any], *, currency: str) -> Product:
         url=node.get("onlineStoreUrl"),
         status=str(node.get("status") or ""),
         total_inventory=node.get("totalInventory"),
+        product_type=str(node.get("productType") or ""),
+        collections=tuple(
+            str(c.get("title") or "") for c in connection_nodes(node.get("collections"))
+        ),
         variants=tuple(
             Variant(
                 title=str(v.get("title") or ""),

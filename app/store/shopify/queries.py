@@ -57,7 +57,8 @@ PRODUCTS_QUERY = """
 query SupportProducts($query: String!, $first: Int!) {
   products(first: $first, query: $query) {
     nodes {
-      id title handle status onlineStoreUrl totalInventory
+      id title handle status onlineStoreUrl totalInventory productType
+      collections(first: 5) { nodes { title } }
       variants(first: 30) {
         nodes { title sku price availableForSale inventoryQuantity }
       }
@@ -65,6 +66,34 @@ query SupportProducts($query: String!, $first: Int!) {
   }
 }
 """
+
+CUSTOMERS_PAGE_QUERY = """
+query SegmentCustomers($first: Int!, $after: String) {
+  customers(first: $first, after: $after, sortKey: ID) {
+    nodes {
+      id displayName createdAt numberOfOrders
+      defaultEmailAddress { emailAddress }
+      amountSpent { amount currencyCode }
+      lastOrder { createdAt }
+      orders(first: 1, sortKey: PROCESSED_AT) { nodes { createdAt } }
+    }
+    pageInfo { hasNextPage endCursor }
+  }
+}
+"""
+"""Every customer, a page at a time, for the store's LFRM boundaries (`app.store.segment_cuts`)."""
+
+BASKETS_QUERY = """
+query SuggestionBaskets($first: Int!) {
+  orders(first: $first, sortKey: PROCESSED_AT, reverse: true) {
+    nodes {
+      processedAt cancelledAt
+      lineItems(first: 20) { nodes { name quantity currentQuantity sku variantTitle } }
+    }
+  }
+}
+"""
+"""The items of recent orders, for products bought together (`app.replies.next_product`)."""
 
 POLICIES_QUERY = """
 query SupportPolicies {

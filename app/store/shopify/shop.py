@@ -12,7 +12,9 @@ from datetime import UTC, datetime
 from app.store.models import (
     ActionResult,
     Address,
+    Basket,
     Customer,
+    CustomerPage,
     Order,
     OrderStatus,
     Policy,
@@ -21,6 +23,7 @@ from app.store.models import (
 )
 from app.store.shopify.client import ShopifyGraphQL
 from app.store.shopify.mapping import (
+    basket_from_node,
     connection_nodes,
     customer_from_node,
     money_from_node,
@@ -31,9 +34,11 @@ from app.store.shopify.mapping import (
 )
 from app.store.shopify.queries import (
     ADDRESS_MUTATION,
+    BASKETS_QUERY,
     CANCEL_MUTATION,
     CURRENCY_QUERY,
     CUSTOMER_QUERY,
+    CUSTOMERS_PAGE_QUERY,
     ORDERS_QUERY,
     POLICIES_QUERY,
     PRODUCTS_QUERY,
@@ -118,6 +123,32 @@ class ShopifyShop:
         shop = data.get("shop") or {}
         self._currency = shop.get("currencyCode") or self._currency
         return [policy_from_node(node) for node in shop.get("shopPolicies") or []]
+
+    # --- Store-wide reads (`ShopInsights`): segments and product suggestions ---
+
+    async def customers_page(self, *, first: int, after: str | None) -> CustomerPage:
+        data = await self._client.execute(
+            CUSTOMERS_PAGE_QUERY, {"first": max(1, min(first, 100)), "after": after}
+        )
+        connection = data.get("customers") or {}
+        page = connection.get("pageInfo") or {}
+        return CustomerPage(
+            customers=tuple(customer_from_node(n) for n in connection_nodes(connection)),
+            next_cursor=page.get("endCursor") if page.get("hasNextPage") else None,
+        )
+
+    async def recent_baskets(self, *, first: int) -> list[Basket]:
+        data = await self._client.execute(BASKETS_QUERY, {"first": max(1, min(first, 50))})
+        return [basket_from_node(node) for node in connection_nodes(data.get("orders"))]
+
+    async def catalogue(self, *, first: int) -> list[Product]:
+        currency = await self._shop_currency()
+        data = await self._client.execute(
+            PRODUCTS_QUERY, {"query": "status:ACTIVE", "first": max(1, min(first, 50))}
+        )
+        return [
+            product_from_node(n, currency=currency) for n in connection_nodes(data.get("products"))
+        ]
 
     async def _shop_currency(self) -> str:
         if self._currency is None:

@@ -14,6 +14,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from app.store.protocol import HelpLibrary, Shop
+from app.store.segments import StoreCuts
 
 
 class ToolMiss(Exception):
@@ -107,6 +108,8 @@ class ToolContext:
     """The store's help articles (`search_help`); None where none are kept (no database)."""
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
     """The moment "recent" and "days ago" are measured from."""
+    segment_cuts: StoreCuts | None = None
+    """The store's LFRM boundaries (`app.store.segment_cuts`); None: the defaults."""
 
     @property
     def verified_email(self) -> str:
