@@ -14,12 +14,14 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 
 from app.admin import report_queries
+from app.admin.after_sale_report import AfterSale, after_sale
 from app.admin.auth import StoreDb, require_api_staff, require_page_staff
 from app.admin.report_chart import daily_chart
 from app.admin.report_views import Report
 from app.admin.screens import base_context
 from app.admin.staff import Staff
 from app.admin.templating import render
+from app.db.stores import DEFAULT_STORE_ID
 
 api_router = APIRouter(
     prefix="/admin/api", tags=["admin"], dependencies=[Depends(require_api_staff)]
@@ -47,6 +49,16 @@ async def reports(db: StoreDb, days: Days = DEFAULT_DAYS) -> Report:
     return await _report(db, days)
 
 
+@api_router.get("/reports/after-sale")
+async def after_sale_report(
+    db: StoreDb,
+    staff: Annotated[Staff, Depends(require_api_staff)],
+    days: Days = DEFAULT_DAYS,
+) -> AfterSale:
+    """Resolution-based automation, satisfaction, follow-ups, suggested products, segments."""
+    return await after_sale(db, store_id=staff.store_id or DEFAULT_STORE_ID, days=days)
+
+
 @page_router.get("/reports", response_class=HTMLResponse)
 async def reports_page(
     request: Request,
@@ -56,8 +68,12 @@ async def reports_page(
 ) -> HTMLResponse:
     """The store's figures over the chosen period, with a chart of every day."""
     figures = await _report(db, days)
+    later = await after_sale(db, store_id=staff.store_id or DEFAULT_STORE_ID, days=days)
     context = base_context(request, staff)
     context.update(
+        after=later,
+        segments=later.segments,
+        suggestions=later.products,
         report=figures,
         chart=daily_chart(figures.daily),
         presets=PRESETS,
