@@ -50,14 +50,14 @@ def composer_start_text(
 ) -> str:
     """What the composer starts from, decided here only.
 
-    What staff typed (an error brought them back), else the draft, else what the page was
-    given (`composer_start`: a filled macro), else nothing.
+    What staff typed (an error brought them back), else a macro they just chose
+    (`composer_start`), else the draft, else nothing.
     """
     if typed is not None:
         return typed
-    if draft is not None:
-        return draft.text or ""
-    return composer_start
+    if composer_start:
+        return composer_start
+    return draft.text or "" if draft is not None else ""
 
 
 def rows_for(text: str) -> int:

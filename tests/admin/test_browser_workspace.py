@@ -11,6 +11,7 @@ Screenshots land in var/test-artifacts/ (the README's inbox picture is inbox.png
 from __future__ import annotations
 
 import asyncio
+import re
 
 from playwright.async_api import Browser, expect
 from sqlalchemy import select
@@ -182,3 +183,50 @@ async def present(live: LiveService, message_pk: int) -> bool:
     async with live.db.read(ALL_STORES) as session:
         found = await session.execute(select(Presence).where(Presence.message_id == message_pk))
         return found.first() is not None
+
+
+async def test_a_macro_starts_the_reply_and_the_reports_page_draws_its_chart(
+    service: LiveService,  # noqa: F811
+    browser: Browser,  # noqa: F811
+) -> None:
+    held = await service.deliver_sample(INJECTION)
+    page, seen = await open_page(browser)
+    await log_in(page, service)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+
+    # A macro made on the macros page...
+    await page.goto(f"{service.url}/admin/macros")
+    await page.fill("#macro-name", "Looking into it")
+    await page.fill(
+        "#macro-body",
+        "Thank you for writing to {{ store_name }}. We are looking into it and write again today.",
+    )
+    await page.locator("form.macro-form").get_by_role("button").click()
+    await expect(page.locator("main")).to_contain_text("Looking into it")
+
+    # ...starts the reply to a held email, filled, and is sent through the same checks.
+    await page.goto(f"{service.url}/admin/messages/{held}")
+    await page.select_option("#macro-pick", label="Looking into it")
+    await page.get_by_role("button", name="Use macro").click()
+    await page.wait_for_url(re.compile(rf".*/admin/messages/{held}\?macro=\d+"))
+    text = await page.locator("#reply-text").input_value()
+    assert text.startswith("Thank you for writing to "), text
+    assert "{{" not in text
+    confirm = page.locator("input[name=confirm_unverified]")
+    if await confirm.count():
+        await confirm.check()
+    await page.get_by_role("button", name="Approve and send").click()
+    await page.wait_for_url(re.compile(r".*done=sent.*"))
+    async with asyncio.timeout(WAIT_SECONDS):
+        while not service.sent():
+            await page.wait_for_timeout(100)
+    assert "We are looking into it" in str(service.sent()[0])
+
+    # The reports page draws the period's days as a server-made SVG chart.
+    await page.goto(f"{service.url}/admin/reports?days=7")
+    chart = page.locator("svg.chart")
+    await expect(chart).to_be_visible()
+    assert await chart.locator("rect").count() >= 1
+    await expect(page.locator("[data-figure=resolution-rate]")).to_be_visible()
+    await page.screenshot(path=ARTIFACTS / "reports.png", full_page=True)
+    only_local(seen, service)

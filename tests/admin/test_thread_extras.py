@@ -45,9 +45,10 @@ async def test_choosing_a_macro_fills_the_composer_with_this_emails_facts(desk: 
     chosen = await desk.http.get(f"/admin/messages/{lena}?macro={macro}")
 
     assert chosen.status_code == 200
-    # Lena's email has a draft: the draft stays what the composer starts from.
-    draft_start = composer_text(chosen.text)
-    assert draft_start == composer_text(page.text)
+    # Lena's email has a draft; the macro staff chose replaces it in the composer (the draft
+    # itself is unchanged until they send or save).
+    assert "Thank you" in composer_text(page.text)
+    assert composer_text(chosen.text).strip() == f"Order #1007: {DHL}"
 
 
 async def test_a_macro_fills_an_empty_composer_and_names_what_it_could_not_fill(
