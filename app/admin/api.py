@@ -138,6 +138,7 @@ async def list_messages(
         before_id=before_id,
         after_id=after_id,
         oldest_first=view.oldest_first,
+        by_priority=view.by_priority,
         where=(views.condition(view, staff.id),),
         limit=limit,
     )

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.admin import priority
 from app.admin.filters import QueueFilter
 from app.admin.reasons import first_line, plain_reasons
 from app.admin.schemas import (
@@ -61,6 +62,8 @@ class QueueQuery:
     after_id: int | None = None
     """Keyset pagination the other way: messages newer (by id) than this one."""
     oldest_first: bool = False
+    by_priority: bool = False
+    """Oldest first within each sender's priority, highest first (`app.admin.priority`)."""
     customer: str | None = None
     """One customer's emails (their From address, any case)."""
     where: tuple[ColumnElement[bool], ...] = ()
@@ -103,6 +106,10 @@ def _queue_query(wanted: QueueQuery) -> Select[Message]:
         )
     if wanted.before_id:
         statement = statement.where(Message.id < wanted.before_id)
+    if wanted.by_priority:
+        if wanted.after_id:
+            statement = statement.where(priority.after(wanted.after_id))
+        return statement.order_by(*priority.order())
     if wanted.after_id:
         statement = statement.where(Message.id > wanted.after_id)
     return statement.order_by(Message.id.asc() if wanted.oldest_first else Message.id.desc())

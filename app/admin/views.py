@@ -12,7 +12,7 @@ from enum import StrEnum
 from sqlalchemy import ColumnElement, and_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.admin import reporting
+from app.admin import priority, reporting
 from app.admin.filters import word_label
 from app.db.models import Message, Reply
 from app.db.statuses import MessageStatus, ReplyStatus
@@ -42,6 +42,11 @@ class InboxView(StrEnum):
     def meaning(self) -> str:
         """What the view shows (the tab's tooltip, the API's description)."""
         return _MEANINGS[self]
+
+    @property
+    def by_priority(self) -> bool:
+        """Whether the view puts the customers who matter most first (`app.admin.priority`)."""
+        return self is InboxView.NEEDS_ACTION
 
     @property
     def oldest_first(self) -> bool:
@@ -108,6 +113,17 @@ async def neighbour(
     `backwards`: the one before it instead (none before the first).
     """
     wanted = condition(view, staff_id) & (Message.id != message_pk)
+    if view.by_priority:
+        following = priority.before(message_pk) if backwards else priority.after(message_pk)
+        ranked = priority.order()
+        if backwards:
+            ranked = (priority.priority().asc(), Message.id.desc())
+        for extra in (following, true()) if not backwards else (following,):
+            statement = select(Message.id).where(wanted, extra).order_by(*ranked).limit(1)
+            found = (await session.execute(statement)).scalar_one_or_none()
+            if found is not None:
+                return int(found)
+        return None
     later = view.oldest_first != backwards
     following = Message.id > message_pk if later else Message.id < message_pk
     order = Message.id.asc() if later else Message.id.desc()

@@ -114,6 +114,7 @@ async def inbox_page(
                     before_id=before_id,
                     after_id=after_id,
                     oldest_first=chosen.oldest_first,
+                    by_priority=chosen.by_priority,
                     where=(views.condition(chosen, staff.id),),
                     limit=PAGE_SIZE,
                 ),

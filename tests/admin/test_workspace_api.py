@@ -16,11 +16,13 @@ import httpx
 import pytest
 from sqlalchemy import select, update
 
+from app.admin import views
 from app.admin.staff import create_api_token, create_staff
 from app.config import Settings
 from app.db.engine import Database
 from app.db.models import AuditEntry, Message, Reply, utcnow
 from app.db.scope import ALL_STORES
+from app.db.segments import CustomerSegment
 from app.db.statuses import TokenScope
 from app.db.workspace import Presence
 from app.jobs.worker import Worker
@@ -424,3 +426,41 @@ async def test_an_answered_email_whose_reply_failed_needs_action_again(
     [item] = inbox["items"]
     assert (item["id"], item["status"]) == (pk, "answered")
     assert item["reasons"][0].startswith("the reply could not be delivered")
+
+
+async def test_a_customer_at_risk_rises_to_the_top_of_needs_action_and_paging_follows(
+    api: httpx.AsyncClient, db: Database, settings: Settings, providers: Providers
+) -> None:
+    first = await post_sample(api, UNVERIFIED)
+    second = await post_sample(api, INJECTION)
+    third = await post_sample(api, STOCK)
+    await work(db, settings, providers)
+    late = await message_row(db, third)
+    assert late.from_address
+    async with db.write(IN_DEFAULT_STORE) as session:
+        session.add(
+            CustomerSegment(
+                email=late.from_address.lower(),
+                segment="at_risk",
+                priority=3,
+                meaning="at risk: used to order often, not lately",
+            )
+        )
+    listed = (await api.get("/admin/api/messages", params={"view": "needs_action"})).json()
+    held = [i["id"] for i in listed["items"]]
+    assert held[0] == third  # The newest, but the customer matters most now.
+    assert held.index(first) < held.index(second)  # Then the oldest first.
+    walked, after = [], None
+    while True:
+        params: dict[str, str | int] = {"view": "needs_action", "limit": 1}
+        if after is not None:
+            params["after_id"] = after
+        page = (await api.get("/admin/api/messages", params=params)).json()
+        walked += [i["id"] for i in page["items"]]
+        after = page["next_after_id"]
+        if after is None:
+            break
+    assert walked == held
+    async with db.read(IN_DEFAULT_STORE) as session:
+        following = await views.neighbour(session, views.InboxView.NEEDS_ACTION, 0, third)
+    assert following == held[1]
