@@ -170,11 +170,22 @@ async def test_the_demo_runs_every_sample_through_the_whole_pipeline(
     )
     assert "25 posts, 24 stored: 6 answered without a person, 12 drafts for staff" in summary
     assert_every_provider_route_worked(summary)
+    # After the sale: a delivered order's check-in, with one product the customer has not bought.
+    after = output.split("\nAfter the sale: ")[1]
+    assert re.match(r"\d+ delivered order\(s\) got a check-in; [1-9]\d* sent", after)
+    assert "Did everything arrive well?" in after
+    assert re.search(r"You might also like .+, €\d+\.\d\d: http://127\.0\.0\.1:\d+/p/\S+", after)
+    assert "Unsubscribe from follow-up emails: http://127.0.0.1:" in after
     assert (tmp_path / "var" / "demo.sqlite3").exists()
     outbox = [
         message_from_bytes(path.read_bytes(), policy=default)
         for path in (tmp_path / "var" / "demo-outbox").glob("*.eml")
     ]
+    # The check-in is proactive: unsubscribable in one click (RFC 8058), in reply to nothing.
+    [checkin] = [mail for mail in outbox if mail["List-Unsubscribe"]]
+    assert checkin["In-Reply-To"] is None
+    assert checkin["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    outbox = [mail for mail in outbox if mail["In-Reply-To"]]
     sent = {str(mail["In-Reply-To"]): mail for mail in outbox}
     assert sorted(str(mail["To"]) for mail in outbox) == [
         "jonas.weber@example.net",

@@ -30,6 +30,7 @@ from app.db.models import Message, Reply, ToolCall
 from app.db.scope import ALL_STORES
 from app.db.statuses import MessageStatus, ReplyStatus
 from app.db.stores import DEFAULT_STORE_ID
+from app.demo.after_sale import show_checkin
 from app.demo.deliveries import DemoWorld, Posted, Sample, post_samples
 from app.intake import messages
 from app.intake.fetching import HttpxGet
@@ -107,6 +108,9 @@ async def run_demo(*, serve_port: int | None = None) -> int:
         await _wait_for_worker(db)
         rows = await _gather(db, results)
         code = _report(rows)
+        if not await show_checkin(db, settings, providers.mail, f"http://127.0.0.1:{port}"):
+            print("\nERRORS:\n  no delivered order's check-in was sent")
+            code = 1
         if serve_port is not None:
             await _serve_admin(db, port, serving)
     finally:

@@ -41,11 +41,13 @@ from app.providers import policy_opening
 from app.replies import deliveries
 from app.replies.followups import FollowUpInputs, check_followup, render_followup
 from app.replies.links import LinkMaker
+from app.replies.next_product import SuggestionShop, choose_next_product
 from app.replies.render import StoreIdentity
 from app.replies.senders import MailSender, OutgoingEmail, SendDeferred, SendRejected, SendUncertain
 from app.store.directory import StoreConfig
 from app.store.models import Order, OrderStatus, PolicyKind
-from app.store.protocol import Shop
+from app.store.protocol import Shop, ShopError
+from app.store.suggestions import record_suggestion_in, redirect_link
 
 logger = logging.getLogger(__name__)
 
@@ -127,8 +129,12 @@ def schedule_checkins_in(
     returns: str,
     settings: Settings,
     now: datetime,
+    scheduled: list[tuple[int, Order]] | None = None,
 ) -> int:
-    """A check-in for each delivered order that has none yet; return how many were added."""
+    """A check-in for each delivered order that has none yet; return how many were added.
+
+    `scheduled` (if given) receives each new follow-up's id with its order.
+    """
     added = 0
     for order in orders:
         arrived = delivered_at(order)
@@ -139,19 +145,21 @@ def schedule_checkins_in(
         if due < now - TOO_LATE or _exists_in(session, store.id, FollowUpKind.CHECKIN, order.id):
             continue
         items = [_item(line) for line in order.items if line.current_quantity > 0]
-        session.add(
-            FollowUp(
-                store_id=store.id,
-                kind=FollowUpKind.CHECKIN,
-                source_key=order.id,
-                address=address,
-                customer_name=order.customer_name,
-                language=_language_in(session, store, address),
-                detail={"order": order.name, "items": items, "returns": returns},
-                due_at=due,
-            )
+        followup = FollowUp(
+            store_id=store.id,
+            kind=FollowUpKind.CHECKIN,
+            source_key=order.id,
+            address=address,
+            customer_name=order.customer_name,
+            language=_language_in(session, store, address),
+            detail={"order": order.name, "items": items, "returns": returns},
+            due_at=due,
         )
+        session.add(followup)
         added += 1
+        if scheduled is not None:
+            session.flush()
+            scheduled.append((followup.id, order))
     session.flush()
     return added
 
@@ -182,11 +190,72 @@ async def scan_store(
     for policy in await shop.get_policies():
         if policy.kind is PolicyKind.REFUND:
             returns = policy_opening(policy.text)
-    return await db.for_store(store.id).unit(
+    scheduled: list[tuple[int, Order]] = []
+    added = await db.for_store(store.id).unit(
         lambda session: schedule_checkins_in(
-            session, store, orders, returns=returns, settings=settings, now=now
+            session, store, orders, returns=returns, settings=settings, now=now, scheduled=scheduled
         )
     )
+    for followup_id, order in scheduled:
+        await suggest_for_checkin(db, store, shop, followup_id, order, settings=settings, now=now)
+    return added
+
+
+async def suggest_for_checkin(
+    db: Database,
+    store: StoreConfig,
+    shop: Shop,
+    followup_id: int,
+    order: Order,
+    *,
+    settings: Settings,
+    now: datetime,
+) -> None:
+    """Add the right next product to a delivered order's check-in, when the store opts in.
+
+    The product comes from the store's own data for the order's own customer (the order's
+    address stands as verified: it is Shopify's); its title, price and link go into the
+    follow-up's facts, which the verifier checks the rendered email against.
+    """
+    address = (order.customer_email or order.email or "").strip().lower()
+    if not settings.NEXT_PRODUCT_ENABLED or not isinstance(shop, SuggestionShop) or not address:
+        return
+    try:
+        facts = await choose_next_product(
+            shop, intent="delivered_follow_up", verified_email=address, order=order
+        )
+    except ShopError:
+        logger.warning("no product for a check-in: the store did not answer")
+        return
+    if facts is None:
+        return
+    chosen = facts
+
+    def attach(session: Session) -> None:
+        token = record_suggestion_in(
+            session,
+            store_id=store.id,
+            product_id=chosen.product_id,
+            product_title=chosen.title,
+            url=chosen.url,
+            now=now,
+        )
+        base = settings.NEXT_PRODUCT_LINK_BASE_URL
+        link = redirect_link(base, token) if base else chosen.url
+        followup = session.get(FollowUp, followup_id)
+        if followup is not None:
+            followup.detail = {
+                **(followup.detail or {}),
+                "product": {
+                    "title": chosen.title,
+                    "amount": str(chosen.price.amount),
+                    "currency": chosen.price.currency,
+                    "url": chosen.url,
+                    "link": link,
+                },
+            }
+
+    await db.for_store(store.id).unit(attach)
 
 
 def quiet_until(store: StoreConfig, settings: Settings, now: datetime) -> datetime | None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import json
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -20,9 +21,10 @@ from markupsafe import Markup
 
 from app.db.statuses import FollowUpKind
 from app.replies.catalogs import direction, template_language, translations
-from app.replies.draw import collapse_blank_lines
+from app.replies.draw import collapse_blank_lines, format_money
 from app.replies.render import TEMPLATES, RenderedReply, StoreIdentity, first_name
 from app.replies.verify import gather_evidence, verify_reply
+from app.store.models import Money
 
 SUBJECTS = {
     FollowUpKind.CHECKIN: "Did everything arrive well?",
@@ -67,6 +69,7 @@ def render_followup(inputs: FollowUpInputs, *, store: StoreIdentity) -> Rendered
         "items": [str(item) for item in inputs.detail.get("items") or []],
         "returns": str(inputs.detail.get("returns") or ""),
         "review_url": str(inputs.detail.get("review_url") or ""),
+        "product": _product(inputs.detail.get("product"), language),
         "unsubscribe_url": inputs.unsubscribe_url,
         "show_others": lambda: "",
     }
@@ -99,6 +102,16 @@ def render_followup(inputs: FollowUpInputs, *, store: StoreIdentity) -> Rendered
         store_text=tuple(words for words in (store.name, store.signature) if words.strip()),
         requested_language=inputs.language,
     )
+
+
+def _product(found: Any, language: str) -> dict[str, str] | None:
+    """The suggested product of a check-in, its price written for the language (or None)."""
+    if not isinstance(found, dict) or not found.get("link"):
+        return None
+    price = format_money(
+        Money(amount=Decimal(found["amount"]), currency=found["currency"]), language
+    )
+    return {"title": str(found["title"]), "price": price, "link": str(found["link"])}
 
 
 def check_followup(

@@ -313,3 +313,52 @@ async def test_the_reports_count_follow_ups_sent_and_ratings_by_answer(
     async with db.read(IN_DEFAULT_STORE) as session:
         assert await followups.sent_count(session, **day) == {"checkin": 2, "review": 0}
         assert await satisfaction(session, **day) == {"good": 2, "not_good": 1}
+
+
+async def test_a_delivered_orders_check_in_carries_the_right_next_product_when_enabled(
+    db: Database, make_settings: SettingsFactory
+) -> None:
+    settings = make_settings(
+        **ON,
+        FOLLOWUP_CHECKIN_DAYS=7,
+        NEXT_PRODUCT_ENABLED=True,
+        NEXT_PRODUCT_LINK_BASE_URL=ORIGIN,
+    )
+    shop = DemoShop(now=NOW)
+    [config] = store(settings).values()
+    await followups.scan_store(db, config, shop, settings=settings, now=NOW)
+    with_product = [row for row in (await rows(db)).values() if "product" in row.detail]
+    assert with_product, "no delivered order's check-in got a product"
+    row = with_product[0]
+    product = row.detail["product"]
+    assert product["link"].startswith(f"{ORIGIN}/p/")
+    catalogue = {p.title: p for p in await shop.catalogue(first=250)}
+    assert catalogue[product["title"]].url == product["url"]
+    bought = {
+        item.title
+        for order in await shop.list_orders(customer_email=row.address, limit=50)
+        for item in order.items
+    }
+    assert product["title"] not in bought  # Never something the customer already has.
+
+    async with db.write(IN_DEFAULT_STORE) as session:
+        # Only this one is due: it goes out with the product, past the verifier.
+        for other in (await session.execute(select(FollowUp))).scalars():
+            other.due_at = (
+                NOW - timedelta(hours=1) if other.id == row.id else NOW + timedelta(days=9)
+            )
+    mail = Recorder()
+    assert await send(db, settings, mail) == 1
+    [email] = mail.sent
+    assert f"You might also like {product['title']}" in email.text
+    assert product["link"] in email.text
+    assert (await rows(db))[row.id].status is FollowUpStatus.SENT
+
+
+async def test_no_product_in_a_check_in_while_the_store_has_not_opted_in(
+    db: Database, make_settings: SettingsFactory
+) -> None:
+    settings = make_settings(**ON, FOLLOWUP_CHECKIN_DAYS=7)
+    [config] = store(settings).values()
+    await followups.scan_store(db, config, DemoShop(now=NOW), settings=settings, now=NOW)
+    assert all("product" not in row.detail for row in (await rows(db)).values())
