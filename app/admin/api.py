@@ -43,7 +43,13 @@ from app.admin.tokens import list_api_tokens, revoke_api_token
 from app.admin.views import VIEW_HELP, InboxView
 from app.admin.workspace_schemas import InboxPage, MessageWork
 from app.agent.plan import Intent
-from app.db.statuses import JobStatus, MessageStatus, ProposalStatus, ReplyStatus
+from app.db.statuses import (
+    JobStatus,
+    MessageStatus,
+    ProposalStatus,
+    RejectCategory,
+    ReplyStatus,
+)
 from app.intake.mailbox import mailbox_status
 from app.state import AppState, get_state
 
@@ -86,6 +92,12 @@ class ReasonBody(BaseModel):
     """Why something is rejected."""
 
     reason: str = Field(min_length=1, max_length=review.MAX_REASON_CHARS)
+
+
+class RejectBody(ReasonBody):
+    """Why a draft is rejected; `category` "wrong_fact" counts against the intent's autonomy."""
+
+    category: RejectCategory | None = None
 
 
 S = TypeVar("S", MessageStatus, ReplyStatus, ProposalStatus, JobStatus)
@@ -218,10 +230,12 @@ async def approve(
 
 @router.post(f"{API}/replies/{{reply_pk}}/reject", response_model=ReplyOutcome, responses=REFUSALS)
 async def reject(
-    reply_pk: RowId, body: ReasonBody, db: StoreDb, staff: CurrentStaff
+    reply_pk: RowId, body: RejectBody, db: StoreDb, staff: CurrentStaff
 ) -> ReplyOutcome | JSONResponse:
     """Reject a draft; nothing is sent."""
-    outcome = await decide(review.reject_draft(db, reply_pk, staff=staff, reason=body.reason))
+    outcome = await decide(
+        review.reject_draft(db, reply_pk, staff=staff, reason=body.reason, category=body.category)
+    )
     if isinstance(outcome, JSONResponse):
         return outcome
     return ReplyOutcome(id=outcome.id, status=outcome.status)

@@ -28,6 +28,7 @@ from app.admin.screens import (
     NOTICES,
     base_context,
     login_page,
+    member,
     not_found,
     proposals_page,
     review_error,
@@ -41,7 +42,7 @@ from app.admin.workspace_routes import refused
 from app.admin.workspace_screens import inbox_page
 from app.db.engine import Database
 from app.db.models import ProposedAction, Reply
-from app.db.statuses import ProposalStatus
+from app.db.statuses import ProposalStatus, RejectCategory
 from app.state import AppState, get_state
 
 logger = logging.getLogger(__name__)
@@ -326,13 +327,16 @@ async def reject(
     db: StoreDb,
     staff: CurrentStaff,
     reason: Annotated[str, Form()] = "",
+    category: Annotated[str, Form(max_length=32)] = "",
 ) -> Response:
     """Reject the draft: nothing is sent."""
     reply = await _reply(db, reply_pk)
     if reply is None:
         return not_found(request, staff, f"There is no reply {reply_pk}.")
     try:
-        await review.reject_draft(db, reply_pk, staff=staff, reason=reason)
+        await review.reject_draft(
+            db, reply_pk, staff=staff, reason=reason, category=member(RejectCategory, category)
+        )
     except review.ReviewError as exc:
         return refused(reply.message_id, "", exc)
     return _see_other(f"{HOME}/messages/{reply.message_id}?done=rejected")

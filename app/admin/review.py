@@ -28,6 +28,7 @@ from app.db.statuses import (
     JobStatus,
     MessageStatus,
     ProposalStatus,
+    RejectCategory,
     ReplyStatus,
 )
 from app.intake import messages
@@ -208,9 +209,17 @@ async def approve_draft(
 
 
 async def reject_draft(
-    db: Database, reply_pk: int, *, staff: Staff, reason: str
+    db: Database,
+    reply_pk: int,
+    *,
+    staff: Staff,
+    reason: str,
+    category: RejectCategory | None = None,
 ) -> Outcome[ReplyStatus]:
-    """Reject a draft: nothing is sent, and the email is closed as handled by staff."""
+    """Reject a draft: nothing is sent, and the email is closed as handled by staff.
+
+    `category` (a wrong fact, tone...) is what the autonomy rules count (`app.replies.autonomy`).
+    """
     reason = composer.normalise(reason).strip()[:MAX_REASON_CHARS]
     if not reason:
         raise ReviewError("say why the draft is rejected")
@@ -224,6 +233,7 @@ async def reject_draft(
                 decided_by=staff.email,
                 decided_at=utcnow(),
                 reject_reason=reason,
+                reject_category=category.value if category else None,
             )
         )
         if claimed.rowcount != 1:  # type: ignore[attr-defined]

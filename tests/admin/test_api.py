@@ -25,6 +25,7 @@ from app.db.models import AuditEntry, Job, Message, ProposedAction, Reply, utcno
 from app.db.scope import ALL_STORES
 from app.jobs.worker import Worker
 from app.providers import Providers
+from app.replies.autonomy import is_wrong_fact
 from tests.admin.conftest import PASSWORD, STAFF
 from tests.builders import IN_DEFAULT_STORE, http_routes, make_eml
 from tests.conftest import SettingsFactory
@@ -631,3 +632,23 @@ async def test_a_reply_whose_delivery_is_unknown_goes_again_only_when_staff_say_
     assert again.status_code == 409
     trace = (await staff_api.get(f"/admin/api/messages/{pk}")).json()
     assert [a["action"] for a in trace["audit"]] == ["approve_draft", "resend_reply"]
+
+
+async def test_a_rejection_for_a_wrong_fact_is_recorded_for_the_autonomy_rules(
+    staff_api: httpx.AsyncClient, db: Database, settings: Settings, providers: Providers
+) -> None:
+    pk = await post_email(staff_api, STOCK_QUESTION, "example.it")
+    await work(db, settings, providers)
+    draft = await draft_of(db, pk)
+    unknown = await staff_api.post(
+        f"/admin/api/replies/{draft.id}/reject", json={"reason": "x", "category": "typo"}
+    )
+    assert unknown.status_code == 422
+    response = await staff_api.post(
+        f"/admin/api/replies/{draft.id}/reject",
+        json={"reason": "The price is not ours.", "category": "wrong_fact"},
+    )
+    assert response.status_code == 200, response.text
+    reply = await draft_of(db, pk)
+    assert reply.reject_category == "wrong_fact"
+    assert is_wrong_fact(reply.reject_category, reply.reject_reason)
