@@ -10,7 +10,8 @@ dependency themselves, so a read-only token can only read here too.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Awaitable
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -58,6 +59,7 @@ NOTICES = {
     "activated": "The macro is active again.",
 }
 EMPTY_FORM = {"name": "", "language": "", "body": ""}
+T = TypeVar("T")
 REFUSALS: dict[int | str, dict[str, Any]] = {
     404: {"model": Problem, "description": "No such macro (or email) in this store."},
     409: {"model": Problem, "description": "A macro of that name and language exists."},
@@ -84,6 +86,14 @@ def _refusal(exc: review.ReviewError) -> JSONResponse:
     return JSONResponse(status_code=exc.status, content=content.model_dump())
 
 
+async def _answer(work: Awaitable[T]) -> T | JSONResponse:
+    """The API's answer: what `work` returns, or its refusal as a problem."""
+    try:
+        return await work
+    except review.ReviewError as exc:
+        return _refusal(exc)
+
+
 # --- the JSON API -------------------------------------------------------------------------------
 
 
@@ -105,19 +115,13 @@ async def macro_variables() -> VariableList:
 @api_router.post("/macros", response_model=MacroView, responses=REFUSALS)
 async def new_macro(new: MacroInput, db: StoreDb, staff: ApiStaff) -> MacroView | JSONResponse:
     """Save a new macro in the store."""
-    try:
-        return await create_macro(db, staff, new)
-    except review.ReviewError as exc:
-        return _refusal(exc)
+    return await _answer(create_macro(db, staff, new))
 
 
 @api_router.get("/macros/{macro_pk}", response_model=MacroView, responses=REFUSALS)
 async def macro(macro_pk: RowId, db: StoreDb) -> MacroView | JSONResponse:
     """One macro of the store."""
-    try:
-        return await get_macro(db, macro_pk)
-    except review.ReviewError as exc:
-        return _refusal(exc)
+    return await _answer(get_macro(db, macro_pk))
 
 
 @api_router.put("/macros/{macro_pk}", response_model=MacroView, responses=REFUSALS)
@@ -125,10 +129,7 @@ async def replace_macro(
     macro_pk: MacroId, new: MacroInput, db: StoreDb, staff: ApiStaff
 ) -> MacroView | JSONResponse:
     """Replace a macro's name, language and text."""
-    try:
-        return await change_macro(db, staff, macro_pk, new)
-    except review.ReviewError as exc:
-        return _refusal(exc)
+    return await _answer(change_macro(db, staff, macro_pk, new))
 
 
 @api_router.patch("/macros/{macro_pk}", response_model=MacroView, responses=REFUSALS)
@@ -136,10 +137,7 @@ async def patch_macro(
     macro_pk: MacroId, change: MacroPatch, db: StoreDb, staff: ApiStaff
 ) -> MacroView | JSONResponse:
     """Change some of a macro's fields (`is_active` deactivates or reactivates it)."""
-    try:
-        return await change_macro(db, staff, macro_pk, change)
-    except review.ReviewError as exc:
-        return _refusal(exc)
+    return await _answer(change_macro(db, staff, macro_pk, change))
 
 
 @api_router.delete("/macros/{macro_pk}", response_model=MacroView, responses=REFUSALS)
@@ -147,10 +145,7 @@ async def deactivate_macro(
     macro_pk: RowId, db: StoreDb, staff: ApiStaff
 ) -> MacroView | JSONResponse:
     """Deactivate a macro: the row stays (it can be reactivated), the composer stops offering it."""
-    try:
-        return await change_macro(db, staff, macro_pk, MacroPatch(is_active=False))
-    except review.ReviewError as exc:
-        return _refusal(exc)
+    return await _answer(change_macro(db, staff, macro_pk, MacroPatch(is_active=False)))
 
 
 @api_router.get("/macros/{macro_pk}/fill", response_model=FilledMacroView, responses=REFUSALS)

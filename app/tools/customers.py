@@ -35,8 +35,10 @@ class CustomerProfileFacts(Facts):
     last_order_on: date | None
     days_since_last_order: int | None
     segment: Segment
-    segment_meaning: str
-    """One line that explains the segment ("loyal: orders often and still buys, ...")."""
+    segment_meaning: str = ""
+    """One line that explains the segment ("loyal: orders often and still buys, ...").
+
+    Empty in results stored before segments had meanings, so those still read back."""
 
     def summary(self) -> str:
         """One line for the audit log."""
