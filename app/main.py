@@ -15,6 +15,7 @@ from app.admin import api as admin_api
 from app.admin import autonomy as admin_autonomy
 from app.admin import (
     example_routes,
+    knowledge_routes,
     macro_routes,
     pages,
     reports,
@@ -144,6 +145,7 @@ def create_app(
     app.include_router(staff_routes.api_router)
     app.include_router(macro_routes.api_router)
     app.include_router(example_routes.api_router)
+    app.include_router(knowledge_routes.api_router)
     app.include_router(reports.api_router)
     app.include_router(admin_autonomy.api_router)
     app.include_router(admin_privacy.router)
@@ -156,6 +158,7 @@ def create_app(
     app.include_router(staff_routes.page_router)
     app.include_router(macro_routes.page_router)
     app.include_router(example_routes.page_router)
+    app.include_router(knowledge_routes.page_router)
     app.include_router(reports.page_router)
     app.include_router(admin_autonomy.page_router)
     install_error_pages(app)
