@@ -21,6 +21,7 @@ from app.admin.auth import CurrentStore, StoreDb, require_api_staff
 from app.admin.filters import QUEUE_FILTER_HELP, QueueFilter
 from app.admin.ids import CursorId, RowId
 from app.admin.mail_views import MailboxView
+from app.admin.report_views import Summary
 from app.admin.schemas import (
     ApprovalOutcome,
     ConversationPage,
@@ -33,7 +34,6 @@ from app.admin.schemas import (
     ProposalResult,
     ReplyOutcome,
     StaffView,
-    Summary,
     TokenList,
     TokenView,
 )

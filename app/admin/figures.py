@@ -14,7 +14,7 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.admin import report_queries
-from app.admin.schemas import DayTokens, Summary
+from app.admin.report_views import DayTokens, Summary
 from app.db.models import utcnow
 from app.db.statuses import MessageStatus
 

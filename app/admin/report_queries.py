@@ -26,8 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import FunctionElement, Subquery
 
-from app.admin.report_views import DayFigures, IntentFigures, Report, StatusVolume
-from app.admin.schemas import ResponseTimes
+from app.admin.report_views import DayFigures, IntentFigures, Report, ResponseTimes, StatusVolume
 from app.db.models import Message, ModelTurn, Reply, utcnow
 from app.db.statuses import MessageStatus, ReplyStatus
 from app.replies.policy import Action

@@ -4,8 +4,42 @@ from __future__ import annotations
 
 from datetime import date
 
-from app.admin.schemas import ResponseTimes, Schema, Timestamp
+from app.admin.schemas import Schema, Timestamp
 from app.db.statuses import MessageStatus
+
+
+class ResponseTimes(Schema):
+    """Seconds from receiving an email to sending its first reply."""
+
+    count: int
+    p50: float | None
+    p95: float | None
+
+
+class DayTokens(Schema):
+    """Model tokens spent on one day (UTC) and what they cost."""
+
+    day: str
+    input_tokens: int
+    output_tokens: int
+    estimated_cost_usd: float
+
+
+class Summary(Schema):
+    """Whether the service helps: volume, automation, speed, edits by staff, cost."""
+
+    days: int
+    emails: int
+    by_status: dict[MessageStatus, int]
+    by_intent: dict[str, int]
+    automation_rate: float | None
+    """Answered emails answered without a person, out of all answered (None: none answered)."""
+    answered: int
+    answered_without_a_person: int
+    first_response_seconds: ResponseTimes
+    approved_as_is_rate: dict[str, float]
+    """Per intent: drafts staff approved without changing a word, out of those approved."""
+    tokens_per_day: list[DayTokens]
 
 
 class IntentFigures(Schema):
