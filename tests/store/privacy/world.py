@@ -323,13 +323,15 @@ def _text(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-async def scan(db: Database, store_id: int | None) -> dict[str, set[str]]:
+async def scan(
+    db: Database, store_id: int | None, people: tuple[Person, ...] = ()
+) -> dict[str, set[str]]:
     """Per needle found, the `table.column`s holding it, over every table of the schema.
 
     With a store id, a store table's rows of that store only (and every row of the tables that
     belong to no store); with None, every row.
     """
-    needles = {*SARA.needles, *REZA.needles}
+    needles = {needle for person in (SARA, REZA, *people) for needle in person.needles}
     found: dict[str, set[str]] = {needle: set() for needle in needles}
     async with db.read(ALL_STORES) as session:
         for table in Base.metadata.sorted_tables:
