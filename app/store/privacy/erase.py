@@ -195,6 +195,16 @@ async def redact_customer(
     }
 
 
+async def drop_from_examples_index(session: AsyncSession, ids: list[int]) -> None:
+    """Delete SQLite's full-text copy of these reply examples' words (before the examples).
+
+    PostgreSQL indexes the column itself, so deleting the rows is enough there.
+    """
+    if ids and session.get_bind().dialect.name == "sqlite":
+        fts = table(EXAMPLES_FTS_TABLE, sql_column("rowid"))
+        await session.execute(delete(fts).where(fts.c.rowid.in_(ids)))
+
+
 async def _delete_rows(session: AsyncSession, footprint: Footprint) -> dict[str, int]:
     """Delete the footprint's rows of the `DELETED` tables; their counts per table."""
     deleted: dict[str, int] = {}
@@ -202,9 +212,8 @@ async def _delete_rows(session: AsyncSession, footprint: Footprint) -> dict[str,
         ids = sorted(footprint.ids(model))
         if not ids:
             continue
-        if model is ReplyExample and session.get_bind().dialect.name == "sqlite":
-            fts = table(EXAMPLES_FTS_TABLE, sql_column("rowid"))
-            await session.execute(delete(fts).where(fts.c.rowid.in_(ids)))
+        if model is ReplyExample:
+            await drop_from_examples_index(session, ids)
         for row in footprint.rows[model]:
             await session.delete(row)
         deleted[table_of(model).name] = len(ids)

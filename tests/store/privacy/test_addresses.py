@@ -14,7 +14,7 @@ import json
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 from app.db.base import utcnow
 from app.db.delivery import address_hash
@@ -41,8 +41,10 @@ from tests.store.privacy.world import (
     REZA,
     SARA,
     Person,
+    add_example,
     add_request,
     add_rows,
+    examples_index,
     get_request,
     mentions,
     scan,
@@ -100,8 +102,8 @@ async def _after_sale_rows(db: Database, person: Person, *, n: int) -> None:
 
 
 async def _sara_after_her_reply(db: Database) -> None:
-    """Sara's reply gets a resolution check, a review request, a reply example (and the
-    suppression `add_rows` made)."""
+    """Sara's reply gets a resolution check and a review request (beside the suppression
+    `add_rows` made)."""
     now = utcnow()
     async with db.write(StoreScope.of(DEFAULT)) as session:
         reply = (
@@ -126,22 +128,6 @@ async def _sara_after_her_reply(db: Database) -> None:
                 ),
             ]
         )
-        example = ReplyExample(
-            reply_id=reply.id,
-            message_id=reply.message_id,
-            intent="order_status",
-            language="en",
-            customer_text=f"Please {SARA.phrase}",
-            reply_text="Dear {customer_name}",
-            terms=SARA.phrase.lower(),
-        )
-        session.add(example)
-        await session.flush()
-        if session.get_bind().dialect.name == "sqlite":
-            await session.execute(
-                text("INSERT INTO reply_examples_fts (rowid, terms) VALUES (:id, :terms)"),
-                {"id": example.id, "terms": example.terms},
-            )
 
 
 @pytest.fixture
@@ -149,6 +135,8 @@ async def world(db: Database) -> None:
     await add_rows(db, DEFAULT, SARA)
     await add_rows(db, DEFAULT, REZA)
     await _sara_after_her_reply(db)
+    await add_example(db, DEFAULT, SARA)
+    await add_example(db, DEFAULT, REZA)
     await _after_sale_rows(db, SARA, n=1)
     await _after_sale_rows(db, REZA, n=3)
     await _after_sale_rows(db, MINA, n=5)
@@ -235,10 +223,10 @@ async def test_redact_leaves_no_row_naming_the_address(
     assert summary is not None
     assert summary["deleted"]["customer_segments"] == 1
     assert summary["stopped"] >= 1
-    if db.dialect == "sqlite" and person is SARA:
-        async with db.read(ALL_STORES) as session:
-            terms = (await session.execute(text("SELECT terms FROM reply_examples_fts"))).all()
-        assert all(SARA.phrase.lower() not in row[0] for row in terms)
+    index = await examples_index(db)
+    sqlite = db.dialect == "sqlite"
+    assert (SARA.phrase.lower() in index) is (sqlite and person is not SARA)
+    assert (REZA.phrase.lower() in index) is sqlite
 
 
 async def test_an_erased_customer_stays_unsubscribed_and_suppressed(
