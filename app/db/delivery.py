@@ -5,10 +5,15 @@ An event is stored once per provider event id, before anyone knows which reply i
 provider message id or Message-ID is known (`app.replies.deliveries`). A store's suppression
 list holds the addresses that bounced hard or reported a reply as spam: automated replies to
 them wait as drafts until staff lift it.
+
+After a customer's data is erased (`customers/redact`), their suppressions and unsubscribes hold
+`address_hash(address)` instead of the address: lookups match either, so the customer still
+gets no mail they refused, and the row no longer says who they are.
 """
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 
 from sqlalchemy import Boolean, ForeignKey, UniqueConstraint
@@ -18,6 +23,21 @@ from app.db.base import Base, BigId, stored_enum, utcnow
 from app.db.statuses import DeliveryState
 from app.db.stores import StoreOwned, StoreRouted
 from app.db.text import SafeString, SafeText
+
+
+def address_hash(address: str) -> str:
+    """SHA-256 (hex) of the trimmed, lower-case address.
+
+    How Shopify's privacy requests name a customer, and what an erased customer's suppression or
+    unsubscribe keeps.
+    """
+    return hashlib.sha256(address.strip().lower().encode("utf-8")).hexdigest()
+
+
+def address_keys(address: str) -> list[str]:
+    """What a suppression or unsubscribe of `address` may hold: the address, or its hash."""
+    key = address.strip().lower()
+    return [key, address_hash(key)]
 
 
 class DeliveryEventRecord(StoreRouted, Base):

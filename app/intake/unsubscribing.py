@@ -1,7 +1,8 @@
 """The unsubscribe list: addresses that get no proactive email from a store.
 
 Stored per store and lower-cased address; honoured by every follow-up (`app.jobs.followups`),
-never by replies to a customer's own email. Unsubscribing twice is the same as once.
+never by replies to a customer's own email. Unsubscribing twice is the same as once. An erased
+customer's entry holds the address's hash (`app.db.delivery.address_hash`), still honoured.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.db.aftersale import FollowUp, Unsubscribe
+from app.db.delivery import address_keys
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +66,6 @@ def add_in(
 def is_unsubscribed_in(session: Session, store_id: int, address: str) -> bool:
     """Whether the address gets no proactive email from this store."""
     statement = select(Unsubscribe.id).where(
-        Unsubscribe.store_id == store_id, Unsubscribe.address == address.strip().lower()
+        Unsubscribe.store_id == store_id, Unsubscribe.address.in_(address_keys(address))
     )
     return session.execute(statement.limit(1)).scalar_one_or_none() is not None

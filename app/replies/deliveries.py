@@ -26,6 +26,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from app.db.delivery import address_keys
 from app.db.models import DeliveryEventRecord, Reply, Suppression, utcnow
 from app.db.statuses import DeliveryState
 from app.mail.delivery import (
@@ -142,7 +143,7 @@ def suppression_in(session: Session, store_id: int, address: str) -> Suppression
     """The store's suppression of `address` in force, if any."""
     statement = select(Suppression).where(
         Suppression.store_id == store_id,
-        Suppression.address == address.strip().lower(),
+        Suppression.address.in_(address_keys(address)),
         Suppression.lifted_at.is_(None),
     )
     return session.execute(statement).scalar_one_or_none()

@@ -4,7 +4,8 @@ Computed over the store's own customers (tables `segment_cuts`, `customer_segmen
 
 `refresh_segments` reads every customer a page at a time, pausing between pages so a large
 store's reads never crowd out the support questions' reads, then replaces the store's rows in
-one unit of work. Run it periodically (daily is plenty) or on demand;
+one unit of work. The worker runs it every SEGMENTS_REFRESH_HOURS (`app.jobs.segment_refresh`),
+the command line on demand;
 until it has run, `DEFAULT_CUTS` score customers. The rule itself is `app.store.segments`.
 """
 
@@ -116,6 +117,12 @@ def cuts_in(session: Session, store_id: int) -> StoreCuts:
         monetary=_cuts(row.cuts["monetary"]),
         customers=row.customers,
     )
+
+
+async def last_refreshed(db: Database, store_id: int) -> datetime | None:
+    """When the store's segments were last computed (None: never)."""
+    statement = select(SegmentCuts.computed_at).where(SegmentCuts.store_id == store_id)
+    return await db.unit(lambda s: s.scalars(statement).first(), StoreScope.of(store_id))
 
 
 async def load_cuts(db: Database, store_id: int) -> StoreCuts:

@@ -15,3 +15,7 @@ class SegmentSettings(BaseSettings):
     # The service's public address for counted product links (`<base>/p/<token>`); unset, the
     # reply links to the product page itself and only "shown" is counted.
     NEXT_PRODUCT_LINK_BASE_URL: str | None = Field(default=None, pattern=r"^https?://[^\s/]+")
+    # The worker recomputes each store's segments at most this often (its after-sale sweep reads
+    # every customer, paced); 0 turns the schedule off (`python -m app segments refresh` still
+    # works).
+    SEGMENTS_REFRESH_HOURS: int = Field(default=24, ge=0, le=24 * 90)

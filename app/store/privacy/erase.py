@@ -7,24 +7,59 @@ named in `KEEP` as a code or an id, so a column added later is erased by default
 are still cleared when they mention the customer's address or name. Addresses become
 `redacted-<short id>@invalid`, texts `[redacted]`, raw deliveries empty bytes.
 
+Address columns follow `footprint.CUSTOMER_ADDRESSES`. Unsubscribes and suppressions keep the
+address's SHA-256 instead (lookups match it), so an erased customer who writes again still gets
+no proactive mail they refused and no automated mail to an address that bounced or reported
+spam; the hash names no one to a reader who does not already know the address. Customer
+segments are deleted (derived from the store's customers, recomputed at the next refresh), and
+so are reply examples: their placeholder texts are no longer the customer's once scrubbed, but
+an example reduced to `[redacted]` would only mislead the model, and SQLite's full-text table
+holds a copy of its words that a column update would not reach.
+
 Work still in flight for the customer stops: an email waiting for the worker or for staff is
-closed, a draft rejected, a queued reply dead, a pending proposal rejected; nothing is sent to
-an erased address. Exports made for earlier data requests of the customer are deleted.
+closed, a draft rejected, a queued reply dead, a pending proposal rejected, a scheduled
+follow-up skipped; nothing is sent to an erased address. Exports made for earlier data
+requests of the customer are deleted.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, table, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import column as sql_column
 
-from app.db.models import Base, Message, PrivacyRequest, ProposedAction, Reply
-from app.db.statuses import MessageStatus, PrivacyTopic, ProposalStatus, ReplyStatus
-from app.store.privacy.footprint import Footprint, column_kind, find_customer, table_of
+from app.db.examples import EXAMPLES_FTS_TABLE
+from app.db.models import (
+    Base,
+    FollowUp,
+    Message,
+    PrivacyRequest,
+    ProposedAction,
+    Reply,
+    ReplyExample,
+)
+from app.db.statuses import (
+    FollowUpStatus,
+    MessageStatus,
+    PrivacyTopic,
+    ProposalStatus,
+    ReplyStatus,
+)
+from app.store.privacy.footprint import (
+    CUSTOMER_ADDRESSES,
+    Footprint,
+    OnRedact,
+    address_hash,
+    column_kind,
+    find_customer,
+    table_of,
+)
 
 MARKER = "[redacted]"
 ERASED_BY = "shopify"
@@ -79,22 +114,29 @@ KEEP: dict[str, frozenset[str]] = {
         {"provider", "event_id", "provider_message_id", "message_key", "rfc_message_id"}
     ),
     "audit_log": frozenset({"staff_email", "action", "target_type"}),
+    # What a follow-up follows (an order's or a reply's id, unique per kind): kept, so the same
+    # order is never followed up again for the erased customer.
+    "followups": frozenset({"source_key", "language", "rfc_message_id", "provider_message_id"}),
 }
 """Per table, the text and JSON columns holding codes, ids or our own words, not the customer's."""
 
 ADDRESS_COLUMNS = frozenset(
-    {
-        ("messages", "from_address"),
+    {d.key for d in CUSTOMER_ADDRESSES if d.on_redact is OnRedact.ANONYMISE}
+    | {
         ("messages", "from_header"),
         ("messages", "envelope_from"),
-        ("conversations", "customer_email"),
-        ("replies", "to_address"),
         ("delivery_events", "recipient"),
-        # Unique per store: each erased customer's entry gets its own anonymised address.
-        ("suppressions", "address"),
     }
 )
 """Columns that hold the customer's address: they get the anonymised one, not the marker."""
+
+HASHED_COLUMNS = frozenset(d.key for d in CUSTOMER_ADDRESSES if d.on_redact is OnRedact.HASH)
+"""Address columns that keep the address's hash (unique per store, as the address was)."""
+
+DELETED: frozenset[type[Base]] = frozenset(
+    {d.model for d in CUSTOMER_ADDRESSES if d.on_redact is OnRedact.DELETE} | {ReplyExample}
+)
+"""Tables whose rows in the footprint are deleted rather than erased in place."""
 
 PLAN_COLUMNS = frozenset({("messages", "reply_plan"), ("agent_runs", "plan")})
 PLAN_KEYS = ("intent", "confidence", "language", "template", "needs_human", "handover_reason")
@@ -114,6 +156,9 @@ _OPEN_MESSAGES = frozenset(
 )
 
 
+_HASHED = re.compile(r"[0-9a-f]{64}")
+
+
 def anonymous_address(request_id: int) -> str:
     """The address erased rows get: the same for one request, derived from nothing personal.
 
@@ -130,19 +175,50 @@ async def redact_customer(
     footprint = await find_customer(session, request.customer_email_hash)
     anonymous = anonymous_address(request.id)
     identifiers = footprint.identifiers()
+    deleted = await _delete_rows(session, footprint)
     for model, rows in footprint.rows.items():
+        if model in DELETED:
+            continue
         for row in rows:
             _erase_row(model, row, anonymous=anonymous, identifiers=identifiers)
     # After erasing, so the reasons written here are what staff read.
     stopped = _stop_work_in_flight(footprint, now=now)
     exports = await _delete_earlier_exports(session, request)
     await session.flush()
+    counts = footprint.counts()
     return {
-        "erased": footprint.counts(),
+        "erased": {name: n for name, n in counts.items() if name not in deleted},
+        "deleted": deleted,
         "addresses": len(footprint.addresses),
         "stopped": stopped,
         "exports_deleted": exports,
     }
+
+
+async def drop_from_examples_index(session: AsyncSession, ids: list[int]) -> None:
+    """Delete SQLite's full-text copy of these reply examples' words (before the examples).
+
+    PostgreSQL indexes the column itself, so deleting the rows is enough there.
+    """
+    if ids and session.get_bind().dialect.name == "sqlite":
+        fts = table(EXAMPLES_FTS_TABLE, sql_column("rowid"))
+        await session.execute(delete(fts).where(fts.c.rowid.in_(ids)))
+
+
+async def _delete_rows(session: AsyncSession, footprint: Footprint) -> dict[str, int]:
+    """Delete the footprint's rows of the `DELETED` tables; their counts per table."""
+    deleted: dict[str, int] = {}
+    for model in DELETED:
+        ids = sorted(footprint.ids(model))
+        if not ids:
+            continue
+        if model is ReplyExample:
+            await drop_from_examples_index(session, ids)
+        for row in footprint.rows[model]:
+            await session.delete(row)
+        deleted[table_of(model).name] = len(ids)
+    await session.flush()
+    return deleted
 
 
 def _erase_row(model: type[Base], row: Any, *, anonymous: str, identifiers: list[str]) -> None:
@@ -166,6 +242,8 @@ def _erase_row(model: type[Base], row: Any, *, anonymous: str, identifiers: list
             continue
         if name in ADDRESS_COLUMNS:
             setattr(row, column.key, anonymous)
+        elif name in HASHED_COLUMNS:
+            setattr(row, column.key, _hashed(value))
         elif name in PLAN_COLUMNS:
             setattr(row, column.key, _plan_codes(value))
         elif column.name in keep:
@@ -173,6 +251,11 @@ def _erase_row(model: type[Base], row: Any, *, anonymous: str, identifiers: list
                 setattr(row, column.key, _cleared(column, value, row))
         else:
             setattr(row, column.key, _cleared(column, value, row))
+
+
+def _hashed(address: str) -> str:
+    """The address's hash (once: a value already hashed stays as it is)."""
+    return address if _HASHED.fullmatch(address) else address_hash(address)
 
 
 def _cleared(column: Any, value: Any, row: Any) -> Any:
@@ -217,6 +300,11 @@ def _stop_work_in_flight(footprint: Footprint, *, now: datetime) -> int:
         elif reply.status in (ReplyStatus.QUEUED, ReplyStatus.FAILED):
             reply.status = ReplyStatus.DEAD
             reply.last_error = STOP_REASON
+            stopped += 1
+    for followup in footprint.rows.get(FollowUp, []):
+        if followup.status is FollowUpStatus.SCHEDULED:
+            followup.status = FollowUpStatus.SKIPPED
+            followup.reason = STOP_REASON
             stopped += 1
     for proposal in footprint.rows.get(ProposedAction, []):
         if proposal.status is ProposalStatus.PENDING:

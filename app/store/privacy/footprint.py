@@ -2,8 +2,12 @@
 
 Shopify names the customer by id and address; we keep only the address's hash
 (`customer_email_hash`), so the rows are found by hashing the addresses the store's own rows
-hold (senders, conversation owners, reply recipients) and keeping the ones that match. Emails
-not yet parsed have no sender column: their raw delivery is searched for addresses instead.
+hold and keeping the ones that match. Every column holding a customer's address directly is
+declared once, in `CUSTOMER_ADDRESSES` (senders, conversation owners, reply recipients,
+follow-ups, unsubscribes, suppressions, resolution checks, segments), with what a redact does to
+its rows; a new table with such a column is covered by adding one line there (a test fails
+until it is). Emails not yet parsed have no sender column: their raw delivery is searched for
+addresses instead.
 
 From those roots the search follows foreign keys: every store-scoped table with a column
 pointing at one of the customer's messages, conversations, replies or agent runs is part of the
@@ -13,26 +17,33 @@ count when their target is one of the customer's rows.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import ColumnElement, Enum, LargeBinary, String, Table, TypeDecorator, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.types import JSON, TypeEngine
 
+from app.db.delivery import address_hash as address_hash
 from app.db.models import (
     AgentRun,
     AuditEntry,
     Base,
     Conversation,
+    CustomerSegment,
+    FollowUp,
     Job,
     Message,
     PrivacyRequest,
     ProposedAction,
     Reply,
+    ResolutionCheck,
+    Suppression,
+    Unsubscribe,
 )
 from app.db.scope import scoped_tables
 
@@ -53,9 +64,36 @@ _AUDIT_TARGETS: dict[str, type[Base]] = {
 }
 
 
-def address_hash(address: str) -> str:
-    """The hash a privacy request names its customer by: SHA-256 of the trimmed, lower address."""
-    return hashlib.sha256(address.strip().lower().encode("utf-8")).hexdigest()
+class OnRedact(StrEnum):
+    """What `customers/redact` does to a row found by its address column."""
+
+    ANONYMISE = "anonymise"
+    """Erase in place (`erase`): the address becomes the request's anonymous one."""
+    HASH = "hash"
+    """Erase in place, but the address becomes its SHA-256 (`address_hash`): a marker that
+    still stops mail to the customer (an unsubscribe, a bounce) without saying who they are."""
+    DELETE = "delete"
+    """Delete the row: derived data nothing counts or needs once the customer is gone."""
+
+
+@dataclass(frozen=True)
+class CustomerAddress:
+    """A column holding one customer's address (any case; matched lower-cased and hashed)."""
+
+    model: type[Base]
+    column: str
+    on_redact: OnRedact = OnRedact.ANONYMISE
+
+    def attribute(self) -> InstrumentedAttribute[Any]:
+        """The mapped column (queried through the class, so the store scope filters it)."""
+        found = getattr(self.model, self.column)
+        assert isinstance(found, InstrumentedAttribute)
+        return found
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """(table, column), as `erase` names columns."""
+        return (table_of(self.model).name, self.column)
 
 
 def column_kind(column: Any) -> str | None:
@@ -82,6 +120,23 @@ def table_of(model: type[Base]) -> Table:
     table = model.__table__
     assert isinstance(table, Table)
     return table
+
+
+CUSTOMER_ADDRESSES: tuple[CustomerAddress, ...] = (
+    CustomerAddress(Message, "from_address"),
+    CustomerAddress(Conversation, "customer_email"),
+    CustomerAddress(Reply, "to_address"),
+    CustomerAddress(Reply, "to_address_key"),
+    CustomerAddress(ResolutionCheck, "address"),
+    CustomerAddress(FollowUp, "address"),
+    # Kept as a hash so an erased customer still gets no proactive mail, and no automated mail
+    # to an address that bounced or reported spam, if they write again.
+    CustomerAddress(Unsubscribe, "address", OnRedact.HASH),
+    CustomerAddress(Suppression, "address", OnRedact.HASH),
+    # Recomputed from the store's customers at the next refresh; nothing points at it.
+    CustomerAddress(CustomerSegment, "email", OnRedact.DELETE),
+)
+"""Every column holding a customer's address directly, and what a redact does to its rows."""
 
 
 @dataclass
@@ -159,14 +214,22 @@ async def find_customer(session: AsyncSession, email_hash: str | None) -> Footpr
         ),
     )
     footprint.add(AgentRun, await _rows(session, AgentRun, AgentRun.message_id.in_(message_ids)))
+    for declared in CUSTOMER_ADDRESSES:
+        if declared.model not in _ROOTS and wanted:
+            column = declared.attribute()
+            footprint.add(declared.model, await _rows(session, declared.model, column.in_(wanted)))
     await _follow_foreign_keys(session, footprint)
+    order = {table.name: n for n, table in enumerate(Base.metadata.sorted_tables)}
+    found = [(model, rows) for model, rows in footprint.rows.items() if rows]
+    footprint.rows = dict(sorted(found, key=lambda kv: order[table_of(kv[0]).name]))
     return footprint
 
 
 async def _matching_addresses(session: AsyncSession, email_hash: str) -> set[str]:
-    """Every spelling of the customer's address among the store's senders and recipients."""
+    """Every spelling of the customer's address among the store's declared address columns."""
     found: set[str] = set()
-    for column in (Message.from_address, Conversation.customer_email, Reply.to_address):
+    for declared in CUSTOMER_ADDRESSES:
+        column = declared.attribute()
         values = (await session.execute(select(column).distinct())).scalars()
         found |= {value for value in values if value and address_hash(value) == email_hash}
     return found

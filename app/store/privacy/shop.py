@@ -2,10 +2,11 @@
 
 Every row of every store-scoped table that belongs to the store is deleted (raw deliveries,
 conversations, replies, traces, jobs, audit entries...), children before parents, as are the
-staff memberships of the store. Its privacy requests stay as records of what was done, with
-their exports, payloads and customer references cleared: only topics, statuses, dates and
-counts remain. The store row stays too, without credentials or cached policies, with status
-`redacted`, so the shop is known to have been erased.
+staff memberships of the store and, on SQLite, the full-text copy of its reply examples. Its
+privacy requests stay as records of what was done, with their exports, payloads and customer
+references cleared: only topics, statuses, dates and counts remain. The store row stays too,
+without credentials or cached policies, with status `redacted`, so the shop is known to have
+been erased.
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import Base, PrivacyRequest, Store, StoreMembership
+from app.db.models import Base, PrivacyRequest, ReplyExample, Store, StoreMembership
 from app.db.scope import scoped_tables
 from app.db.statuses import StoreStatus
+from app.store.privacy.erase import drop_from_examples_index
 from app.store.privacy.footprint import table_of
 
 SHOP_REDACT_DELAY = timedelta(hours=48)
@@ -71,6 +73,8 @@ async def _delete_store_rows(session: AsyncSession, store_id: int) -> dict[str, 
     models = {table_of(model).name: model for model in scoped_tables() if issubclass(model, Base)}
     keep = table_of(PrivacyRequest).name
     deleted: dict[str, int] = {}
+    examples = select(ReplyExample.id).where(ReplyExample.store_id == store_id)
+    await drop_from_examples_index(session, list((await session.execute(examples)).scalars()))
     # Children first: reverse dependency order satisfies every foreign key between them.
     for table in reversed(Base.metadata.sorted_tables):
         model = models.get(table.name)

@@ -16,9 +16,11 @@ from tests.store.privacy.world import (
     DEFAULT,
     REZA,
     SARA,
+    add_example,
     add_request,
     add_rows,
     add_second_store,
+    examples_index,
     get_request,
     mentions,
     row_counts,
@@ -39,6 +41,8 @@ async def test_a_store_uninstalled_48_hours_ago_is_erased_and_no_other(db: Datab
     await add_rows(db, second, SARA)
     await add_rows(db, second, REZA)
     await add_rows(db, DEFAULT, SARA)
+    await add_example(db, second, REZA)
+    await add_example(db, DEFAULT, SARA)
     async with db.write(ALL_STORES) as session:
         owner = StaffUser(email="owner@second.test", password_hash="-")
         session.add(owner)
@@ -64,6 +68,10 @@ async def test_a_store_uninstalled_48_hours_ago_is_erased_and_no_other(db: Datab
     }
     assert mentions(await scan(db, second), SARA) == set()
     assert mentions(await scan(db, second), REZA) == set()
+    # SQLite's full-text copy of the store's reply examples goes with them; the other store's stays.
+    index = await examples_index(db)
+    assert REZA.phrase.lower() not in index
+    assert (SARA.phrase.lower() in index) is (db.dialect == "sqlite")
     assert await scan(db, DEFAULT) == default_before
     store = await store_row(db, second)
     assert store.status is StoreStatus.REDACTED

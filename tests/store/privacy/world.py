@@ -16,12 +16,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import Table, func, select
+from sqlalchemy import Table, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
 from app.db.base import utcnow
 from app.db.engine import Database
+from app.db.examples import EXAMPLES_FTS_TABLE, ReplyExample
 from app.db.models import (
     AgentRun,
     AuditEntry,
@@ -245,6 +246,40 @@ async def add_rows(db: Database, store_id: int, person: Person, *, address: str 
         )
 
 
+async def add_example(db: Database, store_id: int, person: Person) -> int:
+    """A reply example of `person`'s reply in a store (and SQLite's full-text row); its id."""
+    async with db.write(StoreScope.of(store_id)) as session:
+        statement = select(Reply).where(Reply.to_address == person.address)
+        reply = (await session.execute(statement)).scalars().first()
+        assert reply is not None
+        example = ReplyExample(
+            reply_id=reply.id,
+            message_id=reply.message_id,
+            intent="order_status",
+            language="en",
+            customer_text=f"Please {person.phrase}",
+            reply_text="Dear {customer_name}",
+            terms=person.phrase.lower(),
+        )
+        session.add(example)
+        await session.flush()
+        if session.get_bind().dialect.name == "sqlite":
+            await session.execute(
+                text(f"INSERT INTO {EXAMPLES_FTS_TABLE} (rowid, terms) VALUES (:id, :terms)"),
+                {"id": example.id, "terms": example.terms},
+            )
+        return example.id
+
+
+async def examples_index(db: Database) -> list[str]:
+    """The words SQLite's full-text table holds (nothing on PostgreSQL, which has no table)."""
+    if db.dialect != "sqlite":
+        return []
+    async with db.read(ALL_STORES) as session:
+        rows = await session.execute(text(f"SELECT terms FROM {EXAMPLES_FTS_TABLE}"))
+        return [row[0] for row in rows.all()]
+
+
 async def _add_delivery(session: AsyncSession, reply: Reply, address: str) -> None:
     """Two provider events about the reply, and the suppression the hard bounce made."""
     events = [
@@ -323,13 +358,15 @@ def _text(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-async def scan(db: Database, store_id: int | None) -> dict[str, set[str]]:
+async def scan(
+    db: Database, store_id: int | None, people: tuple[Person, ...] = ()
+) -> dict[str, set[str]]:
     """Per needle found, the `table.column`s holding it, over every table of the schema.
 
     With a store id, a store table's rows of that store only (and every row of the tables that
     belong to no store); with None, every row.
     """
-    needles = {*SARA.needles, *REZA.needles}
+    needles = {needle for person in (SARA, REZA, *people) for needle in person.needles}
     found: dict[str, set[str]] = {needle: set() for needle in needles}
     async with db.read(ALL_STORES) as session:
         for table in Base.metadata.sorted_tables:
