@@ -1,0 +1,159 @@
+"""Which passages a search ranks: the query's rarer words, so ranking stays within a budget.
+
+Ranking costs time for every passage a query matches, and a word like "order" matches a large
+share of a help centre. So before searching, each query word's passage count is looked up in
+the database's own statistics, and the words are kept rarest first while their counts add up to
+at most `MATCH_BUDGET` passages. Very common words say little about which article answers
+(FTS5's bm25 already weighs them near zero; PostgreSQL's `ts_rank` has no such weight, so there
+they used to drown the rare words), and leaving them out bounds the work. When even the rarest
+word is over the budget, the passages holding every query word are ranked instead (a small
+intersection), and if there is none, those of the rarest word alone (the one slow case left).
+
+The counts are deployment-wide, as the indexes are (SQLite's FTS5 table holds every store's
+passages, PostgreSQL's GIN index too): it is the number of index entries a word makes the
+database read and filter by store, whatever store asks.
+
+- SQLite: the `fts5vocab` table `knowledge_fts_vocab` gives each indexed word's passage count
+  exactly; a prefix's count is the sum over the words it starts (an upper bound).
+- PostgreSQL: ANALYZE's statistics of the stored `terms_vector` column (`pg_stats`: the most
+  common words and the share of passages holding each, times the table's row estimate). Words
+  not in the list are rarer than every one in it; before the first ANALYZE (autovacuum runs it
+  after large imports) nothing is known and every word is kept, as before.
+
+Words shorter than `PREFIX_FROM` letters ("m" for medium, "eu", "40") are matched whole: as
+prefixes they matched every word starting with that letter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    and_,
+    bindparam,
+    func,
+    literal,
+    literal_column,
+    select,
+    table,
+    text,
+    union_all,
+)
+from sqlalchemy.orm import Session
+from sqlalchemy.sql import column
+from sqlalchemy.sql.elements import ColumnClause
+
+from app.db.knowledge import FTS_TABLE, FTS_VOCAB, TERMS_VECTOR, KnowledgePassage
+
+CANDIDATES = 40
+"""Passages ranked per search before keeping the best one per article."""
+MATCH_BUDGET = 2_000
+"""At most this many passages (by the statistics) are matched and ranked per search."""
+PREFIX_FROM = 3
+"""Query words this long or longer match as prefixes; shorter ones match whole."""
+
+_FTS = table(FTS_TABLE, column("rowid"), column("terms"))
+_VOCAB = table(FTS_VOCAB, column("term"), column("doc"))
+_SIMPLE: ColumnClause[Any] = literal_column("'simple'::regconfig")
+_VECTOR: ColumnClause[Any] = literal_column(f"knowledge_passages.{TERMS_VECTOR}")
+_LAST = "\U0010ffff"
+"""Sorts after every character: `word <= term < word + _LAST` holds the terms `word` starts."""
+_PG_COMMON = text(
+    "SELECT s.word, s.share * c.reltuples "
+    "FROM pg_stats AS st "
+    "JOIN pg_class AS c ON c.oid = 'knowledge_passages'::regclass, "
+    "unnest(st.most_common_elems::text::text[], st.most_common_elem_freqs) AS s(word, share) "
+    "WHERE st.schemaname = current_schema() AND st.tablename = 'knowledge_passages' "
+    "AND st.attname = :column AND s.word LIKE ANY(:patterns)"
+)
+
+
+@dataclass(frozen=True)
+class Match:
+    """The words a search matches, and whether a passage needs all of them or any."""
+
+    words: tuple[str, ...]
+    every: bool = False
+
+
+def is_prefix(word: str) -> bool:
+    """Whether a query word is matched as a prefix (see `PREFIX_FROM`)."""
+    return len(word) >= PREFIX_FROM
+
+
+def choose(wanted: Sequence[str], counts: Mapping[str, float]) -> Match:
+    """The rarest words within `MATCH_BUDGET`, or every word when even the rarest is over it."""
+    kept: list[str] = []
+    total = 0.0
+    for word in sorted(wanted, key=lambda w: counts.get(w, 0)):
+        total += counts.get(word, 0)
+        if total > MATCH_BUDGET:
+            break
+        kept.append(word)
+    if not kept:
+        return Match(tuple(wanted), every=len(wanted) > 1)
+    return Match(tuple(w for w in wanted if w in kept))
+
+
+def ranked(session: Session, wanted: Sequence[str]) -> list[tuple[int, int]]:
+    """(passage id, article id) of the best-ranked passages, best first."""
+    counts = passage_counts(session, wanted)
+    match = choose(wanted, counts)
+    found = _run(session, match)
+    if not found and match.every:
+        rarest = min(wanted, key=lambda w: counts.get(w, 0))
+        found = _run(session, Match((rarest,)))
+    return found
+
+
+def passage_counts(session: Session, wanted: Sequence[str]) -> dict[str, float]:
+    """How many passages (deployment-wide) each query word matches, as far as it is known."""
+    if session.get_bind().dialect.name == "sqlite":
+        return _sqlite_counts(session, wanted)
+    # Query words are letters and digits only (`text.query_words`), so no LIKE escaping.
+    patterns = [f"{w}%" if is_prefix(w) else w for w in wanted]
+    rows = session.execute(_PG_COMMON, {"column": TERMS_VECTOR, "patterns": patterns}).all()
+    counts: dict[str, float] = {}
+    for word in wanted:
+        counts[word] = sum(
+            float(n)
+            for term, n in rows
+            if term == word or (is_prefix(word) and term.startswith(word))
+        )
+    return counts
+
+
+def _sqlite_counts(session: Session, wanted: Sequence[str]) -> dict[str, float]:
+    # One SELECT per word, so that each reads the vocabulary's term range rather than all of it.
+    parts = [
+        select(literal(n), func.coalesce(func.sum(_VOCAB.c.doc), 0)).where(
+            and_(_VOCAB.c.term >= word, _VOCAB.c.term < word + _LAST)
+            if is_prefix(word)
+            else _VOCAB.c.term == word
+        )
+        for n, word in enumerate(wanted)
+    ]
+    rows = session.execute(union_all(*parts)).all()
+    return {wanted[int(n)]: float(count) for n, count in rows}
+
+
+def _run(session: Session, match: Match) -> list[tuple[int, int]]:
+    passage = select(KnowledgePassage.id, KnowledgePassage.article_id)
+    if session.get_bind().dialect.name == "sqlite":
+        joiner = " AND " if match.every else " OR "
+        expression = joiner.join(f'"{w}"*' if is_prefix(w) else f'"{w}"' for w in match.words)
+        statement = (
+            passage.join(_FTS, _FTS.c.rowid == KnowledgePassage.id)
+            .where(text(f"{FTS_TABLE} MATCH :match").bindparams(match=expression))
+            .order_by(text(f"bm25({FTS_TABLE})"), KnowledgePassage.id)
+        )
+    else:
+        joiner = " & " if match.every else " | "
+        words = joiner.join(f"{w}:*" if is_prefix(w) else w for w in match.words)
+        tsquery = func.to_tsquery(_SIMPLE, bindparam("words", words))
+        statement = passage.where(_VECTOR.op("@@")(tsquery)).order_by(
+            func.ts_rank(_VECTOR, tsquery, 1).desc(), KnowledgePassage.id
+        )
+    return [(row[0], row[1]) for row in session.execute(statement.limit(CANDIDATES))]
