@@ -26,6 +26,9 @@ prefixes they matched every word starting with that letter.
 
 from __future__ import annotations
 
+import bisect
+import itertools
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -49,8 +52,12 @@ from app.db.knowledge import FTS_TABLE, FTS_VOCAB, TERMS_VECTOR, KnowledgePassag
 
 CANDIDATES = 40
 """Passages ranked per search before keeping the best one per article."""
-MATCH_BUDGET = 2_000
+MATCH_BUDGET = 600
 """At most this many passages (by the statistics) are matched and ranked per search."""
+COUNTED_FROM = 20
+"""PostgreSQL: words in fewer passages than this are not kept from the statistics."""
+STATS_SECONDS = 300.0
+"""PostgreSQL: how long a process keeps the statistics it read."""
 PREFIX_FROM = 3
 """Query words this long or longer match as prefixes; shorter ones match whole."""
 
@@ -66,8 +73,10 @@ _PG_COMMON = text(
     "JOIN pg_class AS c ON c.oid = 'knowledge_passages'::regclass, "
     "unnest(st.most_common_elems::text::text[], st.most_common_elem_freqs) AS s(word, share) "
     "WHERE st.schemaname = current_schema() AND st.tablename = 'knowledge_passages' "
-    "AND st.attname = :column AND s.word LIKE ANY(:patterns)"
+    "AND st.attname = :column AND s.share * c.reltuples >= :least"
 )
+_COMMON: dict[str, tuple[float, _Common]] = {}
+"""Per database URL: until when, and the common words with their passage counts."""
 
 
 @dataclass(frozen=True)
@@ -112,17 +121,48 @@ def passage_counts(session: Session, wanted: Sequence[str]) -> dict[str, float]:
     """How many passages (deployment-wide) each query word matches, as far as it is known."""
     if session.get_bind().dialect.name == "sqlite":
         return _sqlite_counts(session, wanted)
-    # Query words are letters and digits only (`text.query_words`), so no LIKE escaping.
-    patterns = [f"{w}%" if is_prefix(w) else w for w in wanted]
-    rows = session.execute(_PG_COMMON, {"column": TERMS_VECTOR, "patterns": patterns}).all()
-    counts: dict[str, float] = {}
-    for word in wanted:
-        counts[word] = sum(
-            float(n)
-            for term, n in rows
-            if term == word or (is_prefix(word) and term.startswith(word))
-        )
-    return counts
+    common = _pg_common(session)
+    return {word: common.count(word) for word in wanted}
+
+
+@dataclass(frozen=True)
+class _Common:
+    """Common words in order, with the running total of their passage counts."""
+
+    words: list[str]
+    totals: list[float]
+
+    def count(self, word: str) -> float:
+        start = bisect.bisect_left(self.words, word)
+        end = bisect.bisect_left(self.words, word + _LAST) if is_prefix(word) else start
+        if not is_prefix(word) and start < len(self.words) and self.words[start] == word:
+            end = start + 1
+        return self.totals[end] - self.totals[start]
+
+
+def _pg_common(session: Session) -> _Common:
+    """The common words of ANALYZE's statistics, read at most once per `STATS_SECONDS`.
+
+    Reading `pg_stats` takes a few milliseconds (the view checks privileges and the list is
+    stored as one array), as long as the search it would save, so each process keeps the list
+    for a while: statistics change only when ANALYZE runs again anyway.
+    """
+    key = str(session.get_bind().engine.url)
+    kept = _COMMON.get(key)
+    now = time.monotonic()
+    if kept is not None and kept[0] > now:
+        return kept[1]
+    rows = session.execute(_PG_COMMON, {"column": TERMS_VECTOR, "least": COUNTED_FROM}).all()
+    # The frequency list is longer than the word list (it ends with three summary figures).
+    pairs = sorted((str(word), float(n)) for word, n in rows if word is not None)
+    common = _Common([w for w, _ in pairs], [0.0, *itertools.accumulate(n for _, n in pairs)])
+    _COMMON[key] = (now + STATS_SECONDS, common)
+    return common
+
+
+def forget_statistics() -> None:
+    """Read PostgreSQL's statistics afresh on the next search (after an ANALYZE, in tests)."""
+    _COMMON.clear()
 
 
 def _sqlite_counts(session: Session, wanted: Sequence[str]) -> dict[str, float]:
