@@ -7,7 +7,8 @@ at most `MATCH_BUDGET` passages. Very common words say little about which articl
 (FTS5's bm25 already weighs them near zero; PostgreSQL's `ts_rank` has no such weight, so there
 they used to drown the rare words), and leaving them out bounds the work. When even the rarest
 word is over the budget, the passages holding every query word are ranked instead (a small
-intersection), and if there is none, those of the rarest word alone (the one slow case left).
+intersection). When that finds nothing, or the rare words are in no passage, the rarest word
+not searched yet is searched alone (the one slow case left).
 
 The counts are deployment-wide, as the indexes are (SQLite's FTS5 table holds every store's
 passages, PostgreSQL's GIN index too): it is the number of index entries a word makes the
@@ -111,9 +112,12 @@ def ranked(session: Session, wanted: Sequence[str]) -> list[tuple[int, int]]:
     counts = passage_counts(session, wanted)
     match = choose(wanted, counts)
     found = _run(session, match)
-    if not found and match.every:
-        rarest = min(wanted, key=lambda w: counts.get(w, 0))
-        found = _run(session, Match((rarest,)))
+    if not found:
+        # Nothing had all the words, or the rare words are in no passage at all (a typo, a
+        # word of no article): the rarest word not searched yet is the next best signal.
+        left = [w for w in wanted if match.every or w not in match.words]
+        if left:
+            found = _run(session, Match((min(left, key=lambda w: counts.get(w, 0)),)))
     return found
 
 

@@ -60,3 +60,12 @@ async def test_a_common_word_is_left_out_of_the_search(
 async def test_a_one_letter_word_is_matched_whole(db: Database, folder: Path) -> None:
     library = await _library(db, folder)
     assert [p.title for p in await library.search_help("m", limit=3)] == ["Merino"]
+
+
+async def test_a_common_word_is_searched_when_the_rare_ones_match_nothing(
+    db: Database, folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    library = await _library(db, folder)
+    monkeypatch.setattr(matching, "MATCH_BUDGET", 5)
+    found = await library.search_help("parcel qwzx", limit=3)
+    assert [p.title.split()[0] for p in found] == ["Parcel"] * 3
