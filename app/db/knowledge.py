@@ -2,9 +2,11 @@
 
 An article is kept whole (`body`) and cut into short passages (paragraphs); each passage holds
 the text a reply quotes and `terms`, its normalised words (`app.store.knowledge.text`), which the
-database indexes: on PostgreSQL a GIN index on `to_tsvector('simple', terms)` (migration 0014),
+database indexes: on PostgreSQL the stored generated column `terms_vector`
+(`to_tsvector('simple', terms)`) with a GIN index (migration 0019; 0014 indexed the expression),
 on SQLite the FTS5 table `knowledge_fts` (rowid = passage id), which the import code keeps in
-step. Neither index is a table the models describe, so the schema comparison skips them.
+step, and its `fts5vocab` table `knowledge_fts_vocab`. None of these is described by the models
+(each exists on one database only), so the schema comparison skips them.
 """
 
 from __future__ import annotations
@@ -23,13 +25,21 @@ from app.db.text import SafeString, SafeText
 
 FTS_TABLE = "knowledge_fts"
 """SQLite's FTS5 table of passage terms (created by migration 0014 on SQLite only)."""
+FTS_VOCAB = "knowledge_fts_vocab"
+"""SQLite's fts5vocab table over `knowledge_fts`: each word's passage count (migration 0019)."""
 TERMS_INDEX = "ix_knowledge_passages_terms"
-"""PostgreSQL's GIN expression index on the passages' terms (migration 0014)."""
+"""PostgreSQL's GIN expression index on the passages' terms (migration 0014, dropped by 0019)."""
+TERMS_VECTOR = "terms_vector"
+"""PostgreSQL's stored `to_tsvector('simple', terms)` column on the passages (migration 0019)."""
+VECTOR_INDEX = "ix_knowledge_passages_terms_vector"
+"""PostgreSQL's GIN index on `terms_vector` (migration 0019)."""
 
 
 def is_search_index(name: str | None) -> bool:
-    """Whether a table or index is one of the full-text indexes kept outside the models."""
-    own = bool(name) and (str(name).startswith(FTS_TABLE) or name == TERMS_INDEX)
+    """Whether a table, index or column is one of the full-text indexes kept outside the models."""
+    own = bool(name) and (
+        str(name).startswith(FTS_TABLE) or name in (TERMS_INDEX, TERMS_VECTOR, VECTOR_INDEX)
+    )
     return own or is_examples_index(name)
 
 

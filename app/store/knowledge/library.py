@@ -9,33 +9,30 @@ source no longer has are deleted, except the ones the source could not read this
 with broken front matter keeps what was imported from it before).
 
 Search ranks passages with the database's own full-text ranking, on the same normalised words
-(`text.terms`): SQLite's FTS5 `bm25`, PostgreSQL's `ts_rank` over the GIN-indexed
+(`text.terms`): SQLite's FTS5 `bm25`, PostgreSQL's `ts_rank` over the stored, GIN-indexed
 `to_tsvector('simple', terms)`. Words are OR-ed (a customer's question rarely has every word of
-the answer), and the best passage of each article is returned, best first.
+the answer), very common ones left out (`matching`), and the best passage of each article is
+returned, best first.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
-from sqlalchemy import bindparam, delete, func, literal_column, select, table, text
+from sqlalchemy import delete, func, select, table
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import column
-from sqlalchemy.sql.elements import ColumnClause
 
 from app.db.knowledge import FTS_TABLE, KnowledgeArticle, KnowledgePassage
 from app.db.statuses import KnowledgeSource
+from app.store.knowledge import matching
 from app.store.knowledge.articles import ArticleDraft, SourceRead
 from app.store.knowledge.text import passages, query_words, terms
 from app.store.models import HelpPassage
 
-CANDIDATES = 40
-"""Passages ranked per search before keeping the best one per article."""
 _FTS = table(FTS_TABLE, column("rowid"), column("terms"))
-_SIMPLE: ColumnClause[Any] = literal_column("'simple'::regconfig")
 
 
 @dataclass
@@ -124,7 +121,7 @@ def search(session: Session, query: str, *, limit: int = 3) -> list[HelpPassage]
     wanted = query_words(query)
     if not wanted or limit <= 0:
         return []
-    ranked = _ranked(session, wanted)
+    ranked = matching.ranked(session, wanted)
     best: dict[int, int] = {}
     for passage_id, article_id in ranked:
         best.setdefault(article_id, passage_id)
@@ -149,27 +146,6 @@ def search(session: Session, query: str, *, limit: int = 3) -> list[HelpPassage]
 def count_articles(session: Session) -> int:
     """How many articles the store has."""
     return int(session.scalar(select(func.count()).select_from(KnowledgeArticle)) or 0)
-
-
-def _ranked(session: Session, wanted: Sequence[str]) -> list[tuple[int, int]]:
-    """(passage id, article id) of the best-ranked passages, best first."""
-    passage = select(KnowledgePassage.id, KnowledgePassage.article_id)
-    if _dialect(session) == "sqlite":
-        match = " OR ".join(f'"{word}"*' for word in wanted)
-        statement = (
-            passage.join(_FTS, _FTS.c.rowid == KnowledgePassage.id)
-            .where(text(f"{FTS_TABLE} MATCH :match").bindparams(match=match))
-            .order_by(text(f"bm25({FTS_TABLE})"), KnowledgePassage.id)
-        )
-    else:
-        vector = func.to_tsvector(_SIMPLE, KnowledgePassage.terms)
-        tsquery = func.to_tsquery(
-            _SIMPLE, bindparam("words", " | ".join(f"{word}:*" for word in wanted))
-        )
-        statement = passage.where(vector.op("@@")(tsquery)).order_by(
-            func.ts_rank(vector, tsquery, 1).desc(), KnowledgePassage.id
-        )
-    return [(row[0], row[1]) for row in session.execute(statement.limit(CANDIDATES))]
 
 
 def _fill(article: KnowledgeArticle, draft: ArticleDraft, now: datetime) -> None:
