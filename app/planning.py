@@ -47,7 +47,7 @@ from app.replies.next_product import NextProductFacts, SuggestionShop, choose_ne
 from app.replies.render import RenderedReply, ReplyInputs, StoreIdentity, render_reply
 from app.replies.verify import Evidence, gather_evidence, verify_reply
 from app.store.directory import StoreConfig, StoreDirectory
-from app.store.examples import PromptExample, find_examples
+from app.store.examples import PromptExample, find_examples_in
 from app.store.knowledge import StoreKnowledge
 from app.store.protocol import Shop, ShopError
 from app.store.segment_cuts import cuts_in
@@ -138,7 +138,7 @@ async def plan_reply(
         sender = Sender(email=email.from_.address, name=email.from_.name)
     tools = offered_tools(tool_registry(), verified_sender=sender is not None)
     llm = budgeted(providers.llm, db=units.db, settings=settings)
-    run_pk, history, cuts = await units.run(
+    run_pk, history, cuts, examples = await units.run(
         lambda s: _start_in(s, loaded, reading, llm=llm, tools=tools)
     )
     journal = exchange_log.SqlJournal(
@@ -152,7 +152,6 @@ async def plan_reply(
         buffered=True,
     )
     summary = await providers.policy_summary(shop, store_id=store.id)
-    examples = await examples_for(units.db, email)
     clock.start()
     outcome = await run_agent(
         AgentEmail(
@@ -206,20 +205,22 @@ async def plan_reply(
     )
 
 
-async def examples_for(db: Database, email: InboundEmail) -> tuple[PromptExample, ...]:
+def examples_in(session: Session, email: InboundEmail) -> tuple[PromptExample, ...]:
     """Staff-approved replies to similar emails of the intent and language the rules read.
 
     The model has not read the email yet, so the keyword rules (`read_email`) say which intent
-    and language to look in. A failed lookup costs the examples, never the reply.
+    and language to look in. Read in the unit that opens the agent's run (no transaction of its
+    own), inside a savepoint: a failed lookup costs the examples, never the reply.
     """
     reading = read_email(email.subject, email.clean_text or "")
     try:
-        return await find_examples(
-            db,
-            query=customer_words(email),
-            intent=reading.intent.value,
-            language=reading.language,
-        )
+        with session.begin_nested():
+            return find_examples_in(
+                session,
+                query=customer_words(email),
+                intent=reading.intent.value,
+                language=reading.language,
+            )
     except Exception:
         logger.exception("reply examples not found; planning without them")
         return ()
@@ -232,12 +233,13 @@ def _start_in(
     *,
     llm: LLM,
     tools: tuple[dict[str, Any], ...],
-) -> tuple[int, list[str], StoreCuts | None]:
+) -> tuple[int, list[str], StoreCuts | None, tuple[PromptExample, ...]]:
     """Open the agent's run and read the sender's earlier emails in the thread they named.
 
     Only a verified sender gets history, and only of their own conversation (see
     `messages.thread_history`); the email is threaded for good when it is filed. For a verified
-    sender the store's LFRM boundaries are read too (their profile's segment is scored on them).
+    sender the store's LFRM boundaries are read too (their profile's segment is scored on them),
+    and for every email the staff-approved examples like it (`examples_in`).
     """
     email = reading.email
     history: list[str] = []
@@ -254,7 +256,7 @@ def _start_in(
     run_pk = exchange_log.start_run_in(
         session, message_pk=loaded.message_pk, llm_kind=llm.kind, model=llm.model, tools=tools
     )
-    return run_pk, history, cuts
+    return run_pk, history, cuts, examples_in(session, email)
 
 
 async def suggest_product(

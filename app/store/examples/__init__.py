@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from sqlalchemy.orm import Session
+
 from app.db.engine import Database
 from app.store.examples.library import ExampleRefused, keep_reply_in, similar
 from app.store.examples.scrub import scrub
@@ -51,13 +53,29 @@ async def find_examples(
     example kept by an older scrubber cannot carry an address or number it missed.
     """
     async with db.read() as session:
-        found = await session.run_sync(
-            lambda s: [
-                (e.customer_text, e.reply_text)
-                for e in similar(s, query=query, intent=intent, language=language, limit=limit)
-            ]
+        return await session.run_sync(
+            lambda s: find_examples_in(
+                s, query=query, intent=intent, language=language, limit=limit
+            )
         )
-    return tuple(PromptExample(customer_text=scrub(c), reply_text=scrub(r)) for c, r in found)
 
 
-__all__ = ["MAX_EXAMPLES", "ExampleRefused", "PromptExample", "find_examples", "keep_sent_reply"]
+def find_examples_in(
+    session: Session, *, query: str, intent: str, language: str, limit: int = MAX_EXAMPLES
+) -> tuple[PromptExample, ...]:
+    """`find_examples` inside a unit of work the caller already has open."""
+    found = similar(session, query=query, intent=intent, language=language, limit=limit)
+    return tuple(
+        PromptExample(customer_text=scrub(e.customer_text), reply_text=scrub(e.reply_text))
+        for e in found
+    )
+
+
+__all__ = [
+    "MAX_EXAMPLES",
+    "ExampleRefused",
+    "PromptExample",
+    "find_examples",
+    "find_examples_in",
+    "keep_sent_reply",
+]
