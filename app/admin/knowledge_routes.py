@@ -14,13 +14,14 @@ body is read. Both routers carry their auth dependency, so a read-only token onl
 from __future__ import annotations
 
 from collections.abc import Awaitable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
 from app.admin import review
+from app.admin.answers import answer
 from app.admin.auth import CurrentStore, StoreDb, require_api_staff, require_page_staff
 from app.admin.ids import MAX_ROW_ID, RowId
 from app.admin.knowledge_book import (
@@ -60,7 +61,6 @@ NOTICES = {
 }
 EMPTY_FORM = {"title": "", "body": "", "language": "", "url": "", "tags": ""}
 Q = Annotated[str, Query(min_length=2, max_length=300, description="The customer's words.")]
-T = TypeVar("T")
 REFUSALS: dict[int | str, dict[str, Any]] = {
     404: {"model": Problem, "description": "No such article in this store."},
     409: {"model": Problem, "description": "The article is imported: change it at its source."},
@@ -83,15 +83,6 @@ async def existing_article(article_pk: RowId, db: StoreDb) -> int:
 ArticleId = Annotated[int, Depends(existing_article)]
 
 
-async def _answer(work: Awaitable[T]) -> T | JSONResponse:
-    """The API's answer: what `work` returns, or its refusal as a problem."""
-    try:
-        return await work
-    except review.ReviewError as exc:
-        content = Problem(detail=str(exc), problems=exc.problems)
-        return JSONResponse(status_code=exc.status, content=content.model_dump())
-
-
 # --- the JSON API -------------------------------------------------------------------------------
 
 
@@ -110,7 +101,7 @@ async def search(db: StoreDb, q: Q) -> SearchView:
 @api_router.get("/knowledge/{article_pk}", response_model=ArticleView, responses=REFUSALS)
 async def article(article_pk: ArticleId, db: StoreDb) -> ArticleView | JSONResponse:
     """One help article of the store."""
-    return await _answer(get_article(db, article_pk))
+    return await answer(get_article(db, article_pk))
 
 
 @api_router.post("/knowledge", response_model=ArticleView, responses=REFUSALS)
@@ -118,7 +109,7 @@ async def new_article(
     new: ArticleInput, db: StoreDb, staff: ApiStaff, store: CurrentStore
 ) -> ArticleView | JSONResponse:
     """Write a new help article (source `staff`); `search_help` finds it at once."""
-    return await _answer(create_article(db, staff, store, new))
+    return await answer(create_article(db, staff, store, new))
 
 
 @api_router.put("/knowledge/{article_pk}", response_model=ArticleView, responses=REFUSALS)
@@ -126,7 +117,7 @@ async def replace_article(
     article_pk: ArticleId, new: ArticleInput, db: StoreDb, staff: ApiStaff, store: CurrentStore
 ) -> ArticleView | JSONResponse:
     """Replace a staff article; an imported one is a 409 (its next import would undo it)."""
-    return await _answer(change_article(db, staff, store, article_pk, new))
+    return await answer(change_article(db, staff, store, article_pk, new))
 
 
 @api_router.delete("/knowledge/{article_pk}", response_model=ArticleView, responses=REFUSALS)
@@ -134,7 +125,7 @@ async def remove_article(
     article_pk: ArticleId, db: StoreDb, staff: ApiStaff
 ) -> ArticleView | JSONResponse:
     """Delete a staff article and its passages; answers with the article as it was."""
-    return await _answer(delete_article(db, staff, article_pk))
+    return await answer(delete_article(db, staff, article_pk))
 
 
 # --- the page -----------------------------------------------------------------------------------

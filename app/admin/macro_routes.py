@@ -10,14 +10,14 @@ dependency themselves, so a read-only token can only read here too.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
 from app.admin import review
+from app.admin.answers import answer, refusal
 from app.admin.auth import StoreDb, require_api_staff, require_page_staff
 from app.admin.ids import MAX_ROW_ID, RowId
 from app.admin.macro_book import (
@@ -59,7 +59,6 @@ NOTICES = {
     "activated": "The macro is active again.",
 }
 EMPTY_FORM = {"name": "", "language": "", "body": ""}
-T = TypeVar("T")
 REFUSALS: dict[int | str, dict[str, Any]] = {
     404: {"model": Problem, "description": "No such macro (or email) in this store."},
     409: {"model": Problem, "description": "A macro of that name and language exists."},
@@ -79,19 +78,6 @@ async def existing_macro(macro_pk: RowId, db: StoreDb) -> int:
 
 
 MacroId = Annotated[int, Depends(existing_macro)]
-
-
-def _refusal(exc: review.ReviewError) -> JSONResponse:
-    content = Problem(detail=str(exc), problems=exc.problems)
-    return JSONResponse(status_code=exc.status, content=content.model_dump())
-
-
-async def _answer(work: Awaitable[T]) -> T | JSONResponse:
-    """The API's answer: what `work` returns, or its refusal as a problem."""
-    try:
-        return await work
-    except review.ReviewError as exc:
-        return _refusal(exc)
 
 
 # --- the JSON API -------------------------------------------------------------------------------
@@ -115,13 +101,13 @@ async def macro_variables() -> VariableList:
 @api_router.post("/macros", response_model=MacroView, responses=REFUSALS)
 async def new_macro(new: MacroInput, db: StoreDb, staff: ApiStaff) -> MacroView | JSONResponse:
     """Save a new macro in the store."""
-    return await _answer(create_macro(db, staff, new))
+    return await answer(create_macro(db, staff, new))
 
 
 @api_router.get("/macros/{macro_pk}", response_model=MacroView, responses=REFUSALS)
 async def macro(macro_pk: RowId, db: StoreDb) -> MacroView | JSONResponse:
     """One macro of the store."""
-    return await _answer(get_macro(db, macro_pk))
+    return await answer(get_macro(db, macro_pk))
 
 
 @api_router.put("/macros/{macro_pk}", response_model=MacroView, responses=REFUSALS)
@@ -129,7 +115,7 @@ async def replace_macro(
     macro_pk: MacroId, new: MacroInput, db: StoreDb, staff: ApiStaff
 ) -> MacroView | JSONResponse:
     """Replace a macro's name, language and text."""
-    return await _answer(change_macro(db, staff, macro_pk, new))
+    return await answer(change_macro(db, staff, macro_pk, new))
 
 
 @api_router.patch("/macros/{macro_pk}", response_model=MacroView, responses=REFUSALS)
@@ -137,7 +123,7 @@ async def patch_macro(
     macro_pk: MacroId, change: MacroPatch, db: StoreDb, staff: ApiStaff
 ) -> MacroView | JSONResponse:
     """Change some of a macro's fields (`is_active` deactivates or reactivates it)."""
-    return await _answer(change_macro(db, staff, macro_pk, change))
+    return await answer(change_macro(db, staff, macro_pk, change))
 
 
 @api_router.delete("/macros/{macro_pk}", response_model=MacroView, responses=REFUSALS)
@@ -145,7 +131,7 @@ async def deactivate_macro(
     macro_pk: RowId, db: StoreDb, staff: ApiStaff
 ) -> MacroView | JSONResponse:
     """Deactivate a macro: the row stays (it can be reactivated), the composer stops offering it."""
-    return await _answer(change_macro(db, staff, macro_pk, MacroPatch(is_active=False)))
+    return await answer(change_macro(db, staff, macro_pk, MacroPatch(is_active=False)))
 
 
 @api_router.get("/macros/{macro_pk}/fill", response_model=FilledMacroView, responses=REFUSALS)
@@ -164,7 +150,7 @@ async def filled_macro(
                 session, store_id=store_id, macro_id=macro_pk, message_pk=message
             )
     except review.ReviewError as exc:
-        return _refusal(exc)
+        return refusal(exc)
     return FilledMacroView.of(filled)
 
 

@@ -12,14 +12,14 @@ the page is never cached (`Cache-Control: no-store`, as every admin page).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
 from app.admin import review, staff_admin
+from app.admin.answers import answer
 from app.admin.auth import StoreDb, require_api_staff, require_page_staff
 from app.admin.ids import RowId
 from app.admin.schemas import Problem
@@ -39,7 +39,6 @@ from app.db.engine import Database
 from app.db.statuses import StoreRole
 
 STAFF_PAGE = f"{HOME}/staff"
-T = TypeVar("T")
 
 
 def _owner(staff: Staff) -> Staff:
@@ -105,15 +104,6 @@ NOTICES = {
 }
 
 
-async def _answer(action: Awaitable[T]) -> T | JSONResponse:
-    """Run an operation; a refusal becomes its JSON answer (`Problem`) with its status."""
-    try:
-        return await action
-    except review.ReviewError as exc:
-        content = Problem(detail=str(exc), problems=exc.problems)
-        return JSONResponse(status_code=exc.status, content=content.model_dump())
-
-
 # --- the JSON API -------------------------------------------------------------------------------
 
 
@@ -137,7 +127,7 @@ async def invite_staff(new: NewMember, db: StoreDb, staff: Owner) -> Invited | J
     A new account gets a one-time password, in this answer only; an existing account joins with
     its own password.
     """
-    return await _answer(staff_admin.invite(db, staff, new))
+    return await answer(staff_admin.invite(db, staff, new))
 
 
 @api_router.post(
@@ -147,7 +137,7 @@ async def change_role(
     member_id: MemberId, change: RoleChange, db: StoreDb, staff: Owner
 ) -> staff_admin.MemberView | JSONResponse:
     """Change a member's role here (the store's last active owner stays one)."""
-    return await _answer(staff_admin.change_role(db, staff, member_id, change.role))
+    return await answer(staff_admin.change_role(db, staff, member_id, change.role))
 
 
 @api_router.post("/staff/{member_id}/disable", response_model=DisabledMember, responses=REFUSALS)
@@ -155,7 +145,7 @@ async def disable_staff(
     member_id: RowId, db: StoreDb, staff: Owner
 ) -> DisabledMember | JSONResponse:
     """Disable a member's account: no login, sessions end, API tokens are revoked for good."""
-    return await _answer(staff_admin.disable(db, staff, member_id))
+    return await answer(staff_admin.disable(db, staff, member_id))
 
 
 @api_router.post("/staff/{member_id}/password", response_model=PasswordReset, responses=NOT_FOUND)
@@ -163,13 +153,13 @@ async def reset_password(
     member_id: RowId, db: StoreDb, staff: Owner
 ) -> PasswordReset | JSONResponse:
     """Give a member a new random password, in this answer only; their sessions end."""
-    return await _answer(staff_admin.reset_password(db, staff, member_id))
+    return await answer(staff_admin.reset_password(db, staff, member_id))
 
 
 @api_router.delete("/staff/{member_id}/membership", response_model=Removed, responses=REFUSALS)
 async def remove_staff(member_id: RowId, db: StoreDb, staff: Owner) -> Removed | JSONResponse:
     """Take a member out of this store (their account and other stores are unchanged)."""
-    return await _answer(staff_admin.remove(db, staff, member_id))
+    return await answer(staff_admin.remove(db, staff, member_id))
 
 
 # --- the page -----------------------------------------------------------------------------------
